@@ -1,0 +1,208 @@
+//! Typed settings: `arena.toml` (optional), overridden by `ARENA_*` env vars and CLI flags.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+}
+
+/// Everything the server and the workers read at start.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Where the SQLite file, the object store and temporary uploads live.
+    pub data_dir: PathBuf,
+    /// Address the web server listens on (`127.0.0.1:0` picks a free port).
+    pub bind: String,
+    /// `sqlite://…` or `postgres://…`; default `sqlite://<data_dir>/arena.db`.
+    pub database_url: Option<String>,
+    /// Object store URL; default the local filesystem under `<data_dir>/objects`.
+    pub storage: Option<String>,
+    /// In-process workers started by `arena up` (0 = one per core).
+    pub workers: usize,
+    /// Path of `libonnxruntime.so`; default `ARENA_ORT_LIB` or the bootstrap's cache.
+    pub ort_lib: Option<PathBuf>,
+    pub limits: Limits,
+    pub queue: QueueSettings,
+    pub evaluation: EvaluationSettings,
+}
+
+/// Caps applied at ingest, before anything is stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    pub max_video_bytes: u64,
+    pub max_model_bytes: u64,
+    pub max_manifest_bytes: u64,
+    pub max_width: u32,
+    pub max_height: u32,
+    pub max_fps: f64,
+    pub max_frames: u64,
+    pub max_duration_s: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueueSettings {
+    /// How long a claim lasts without a heartbeat.
+    pub lease_ms: i64,
+    /// Heartbeat period of a running job.
+    pub heartbeat_ms: u64,
+    /// Attempts before a job is dead.
+    pub max_attempts: i32,
+    /// Wait before a failed job is retried (times the attempt number).
+    pub retry_backoff_ms: i64,
+    /// Poll period of an idle worker.
+    pub poll_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EvaluationSettings {
+    /// K: frames sampled per video, evenly spaced.
+    pub sampler_frames: usize,
+    /// Longest side of a cached frame/crop.
+    pub max_side: u32,
+    /// onnxruntime intra-op threads per session.
+    pub intra_threads: usize,
+    /// Videos per `score` job.
+    pub score_batch_videos: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            data_dir: PathBuf::from("./data"),
+            bind: "127.0.0.1:8080".to_owned(),
+            database_url: None,
+            storage: None,
+            workers: 0,
+            ort_lib: None,
+            limits: Limits::default(),
+            queue: QueueSettings::default(),
+            evaluation: EvaluationSettings::default(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_video_bytes: 256 * 1024 * 1024,
+            max_model_bytes: 512 * 1024 * 1024,
+            max_manifest_bytes: 64 * 1024,
+            max_width: 3840,
+            max_height: 2160,
+            max_fps: 120.0,
+            max_frames: 20_000,
+            max_duration_s: 600.0,
+        }
+    }
+}
+
+impl Default for QueueSettings {
+    fn default() -> Self {
+        QueueSettings {
+            lease_ms: 60_000,
+            heartbeat_ms: 10_000,
+            max_attempts: 3,
+            retry_backoff_ms: 2_000,
+            poll_ms: 250,
+        }
+    }
+}
+
+impl Default for EvaluationSettings {
+    fn default() -> Self {
+        EvaluationSettings {
+            sampler_frames: 32,
+            max_side: 512,
+            intra_threads: 1,
+            score_batch_videos: 16,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads `path` if given (a missing explicit file is an error), else defaults.
+    pub fn load(path: Option<&Path>) -> Result<Settings, ConfigError> {
+        let Some(path) = path else {
+            return Ok(Settings::default());
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    /// The database URL in force: explicit, else a SQLite file in the data dir.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("arena.db").display()),
+        }
+    }
+
+    /// Worker count in force (0 means one per core).
+    pub fn worker_count(&self) -> usize {
+        if self.workers > 0 {
+            return self.workers;
+        }
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    }
+
+    /// Folder for uploads in flight (same filesystem as the data dir so moves are cheap).
+    pub fn upload_dir(&self) -> PathBuf {
+        self.data_dir.join("uploads")
+    }
+}
+
+/// Hides the password of a database URL for logs.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("****"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let dir = std::env::temp_dir().join(format!("arena-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("arena.toml");
+        std::fs::write(&path, "workers = 3\nbogus = 1\n").unwrap();
+        let err = Settings::load(Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("bogus"), "{err}");
+        std::fs::write(&path, "workers = 3\n[queue]\nlease_ms = 5\n").unwrap();
+        let s = Settings::load(Some(&path)).unwrap();
+        assert_eq!((s.workers, s.queue.lease_ms), (3, 5));
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h/db"),
+            "postgres://u:****@h/db"
+        );
+    }
+}

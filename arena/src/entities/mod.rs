@@ -1,0 +1,23 @@
+//! sea-orm entities, one file per table, plus a prelude.
+
+pub mod competitions;
+pub mod crops;
+pub mod detectors;
+pub mod events;
+pub mod jobs;
+pub mod scores;
+pub mod submissions;
+pub mod teams;
+pub mod videos;
+
+pub mod prelude {
+    pub use super::competitions::Entity as Competitions;
+    pub use super::crops::Entity as Crops;
+    pub use super::detectors::Entity as Detectors;
+    pub use super::events::Entity as Events;
+    pub use super::jobs::Entity as Jobs;
+    pub use super::scores::Entity as Scores;
+    pub use super::submissions::Entity as Submissions;
+    pub use super::teams::Entity as Teams;
+    pub use super::videos::Entity as Videos;
+}

@@ -1,0 +1,17 @@
+//! The arena's core: domain types, competition rules, scoring, the job queue, repositories
+//! over sea-orm and object storage. No web framework, no FFmpeg, no onnxruntime here.
+
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod entities;
+pub mod error;
+pub mod evaluation;
+pub mod queue;
+pub mod repo;
+pub mod scoring;
+pub mod storage;
+pub mod time;
+
+pub use config::Settings;
+pub use error::RepoError;

@@ -1,0 +1,10 @@
+//! Named queries over the tables, one module per aggregate. Handlers and workers call these,
+//! never raw sea-orm queries.
+
+pub mod competitions;
+pub mod detectors;
+pub mod events;
+pub mod scores;
+pub mod submissions;
+pub mod teams;
+pub mod videos;

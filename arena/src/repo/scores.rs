@@ -1,0 +1,92 @@
+//! Per-(detector, video) scores; UNIQUE(detector, video) makes a retry harmless.
+
+use crate::entities::scores;
+use crate::error::RepoError;
+use crate::time::now_ms;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
+    sea_query::OnConflict,
+};
+
+#[derive(Debug, Clone)]
+pub struct NewScore {
+    pub detector_id: i64,
+    pub video_id: i64,
+    pub score: f64,
+    /// The detector could not score this video: counted as 0.5, pair flagged incomplete.
+    pub failed: bool,
+    pub per_frame: Vec<f32>,
+    pub elapsed_ms: i64,
+    pub ort_version: String,
+    pub sampler_version: i32,
+}
+
+/// Stores the score unless one is already there; true when this call stored it.
+pub async fn insert_once<C: ConnectionTrait>(db: &C, new: NewScore) -> Result<bool, RepoError> {
+    let per_frame = serde_json::to_string(&new.per_frame).map_err(|e| RepoError::Corrupt(e.to_string()))?;
+    let model = scores::ActiveModel {
+        detector_id: Set(new.detector_id),
+        video_id: Set(new.video_id),
+        score: Set(new.score),
+        failed: Set(new.failed),
+        frames: Set(i32::try_from(new.per_frame.len()).unwrap_or(i32::MAX)),
+        per_frame: Set(per_frame),
+        elapsed_ms: Set(new.elapsed_ms),
+        ort_version: Set(new.ort_version),
+        sampler_version: Set(new.sampler_version),
+        created_at_ms: Set(now_ms()),
+        ..Default::default()
+    };
+    let inserted = scores::Entity::insert(model)
+        .on_conflict(
+            OnConflict::columns([scores::Column::DetectorId, scores::Column::VideoId])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(inserted == 1)
+}
+
+/// Video ids among `video_ids` that `detector_id` has already scored.
+pub async fn scored_among<C: ConnectionTrait>(db: &C, detector_id: i64, video_ids: &[i64]) -> Result<Vec<i64>, RepoError> {
+    Ok(scores::Entity::find()
+        .select_only()
+        .column(scores::Column::VideoId)
+        .filter(scores::Column::DetectorId.eq(detector_id))
+        .filter(scores::Column::VideoId.is_in(video_ids.iter().copied()))
+        .into_tuple()
+        .all(db)
+        .await?)
+}
+
+/// (detector, video, score) for the given detectors.
+pub async fn for_detectors<C: ConnectionTrait>(db: &C, detector_ids: &[i64]) -> Result<Vec<(i64, i64, f64)>, RepoError> {
+    Ok(scores::Entity::find()
+        .select_only()
+        .column(scores::Column::DetectorId)
+        .column(scores::Column::VideoId)
+        .column(scores::Column::Score)
+        .filter(scores::Column::DetectorId.is_in(detector_ids.iter().copied()))
+        .into_tuple()
+        .all(db)
+        .await?)
+}
+
+/// All score rows of one detector (for its team's submission page).
+pub async fn for_detector<C: ConnectionTrait>(db: &C, detector_id: i64) -> Result<Vec<scores::Model>, RepoError> {
+    Ok(scores::Entity::find()
+        .filter(scores::Column::DetectorId.eq(detector_id))
+        .all(db)
+        .await?)
+}
+
+/// Number of scores over the given videos.
+pub async fn count_for_videos<C: ConnectionTrait>(db: &C, video_ids: &[i64], detector_ids: &[i64]) -> Result<u64, RepoError> {
+    use sea_orm::PaginatorTrait;
+    Ok(scores::Entity::find()
+        .filter(scores::Column::VideoId.is_in(video_ids.iter().copied()))
+        .filter(scores::Column::DetectorId.is_in(detector_ids.iter().copied()))
+        .count(db)
+        .await?)
+}

@@ -1,0 +1,20 @@
+//! Datasets for the arena: small committed fixtures (videos, ONNX detectors) made by
+//! `datasets/fixtures/make_fixtures.sh`, and where to find them.
+
+use std::path::PathBuf;
+
+/// The committed fixtures folder of this checkout.
+pub fn fixtures_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// A fixture video, e.g. `video("real_1.mp4")`.
+pub fn video(name: &str) -> PathBuf {
+    fixtures_dir().join("videos").join(name)
+}
+
+/// A fixture detector: (model.onnx, manifest.toml) of e.g. `detector("redblue")`.
+pub fn detector(name: &str) -> (PathBuf, PathBuf) {
+    let dir = fixtures_dir().join("models");
+    (dir.join(format!("{name}.onnx")), dir.join(format!("{name}.toml")))
+}

@@ -1,0 +1,24 @@
+//! Schema migrations of the arena database, one file per change, each with `down`.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261129_000001_create_teams;
+mod m20261129_000002_create_competitions;
+mod m20261129_000003_create_submissions;
+mod m20261129_000004_create_jobs;
+mod m20261129_000005_create_scores;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261129_000001_create_teams::Migration),
+            Box::new(m20261129_000002_create_competitions::Migration),
+            Box::new(m20261129_000003_create_submissions::Migration),
+            Box::new(m20261129_000004_create_jobs::Migration),
+            Box::new(m20261129_000005_create_scores::Migration),
+        ]
+    }
+}

@@ -1,0 +1,252 @@
+//! Shared helpers for the black-box tests: a fresh app per test on port 0 with its own data dir
+//! and database (SQLite, or a fresh PostgreSQL database when `ARENA_TEST_POSTGRES_URL` is set).
+
+use arena::Settings;
+use arena_web::admin::TeamSpec;
+use arena_web::{AppContext, Application, WorkerPool, spawn_workers};
+use arena::domain::Role;
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::Value;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+/// Which database a test runs on.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sqlite,
+    Postgres(String),
+}
+
+/// The backends to test: SQLite always, PostgreSQL when its URL is set (CI sets it).
+pub fn backends() -> Vec<Backend> {
+    let mut out = vec![Backend::Sqlite];
+    match std::env::var("ARENA_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => out.push(Backend::Postgres(url)),
+        _ => eprintln!("ARENA_TEST_POSTGRES_URL not set: PostgreSQL variants skipped"),
+    }
+    out
+}
+
+/// A database URL for one test: a SQLite file in `dir`, or a brand-new PostgreSQL database.
+pub async fn fresh_database_url(backend: &Backend, dir: &Path) -> anyhow::Result<String> {
+    match backend {
+        Backend::Sqlite => Ok(format!("sqlite://{}?mode=rwc", dir.join("arena.db").display())),
+        Backend::Postgres(admin_url) => {
+            let name = format!("arena_test_{}", uuid::Uuid::new_v4().simple());
+            let admin = Database::connect(admin_url.as_str()).await?;
+            admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await?;
+            admin.close().await?;
+            let mut url = url_without_db(admin_url);
+            url.push('/');
+            url.push_str(&name);
+            Ok(url)
+        }
+    }
+}
+
+fn url_without_db(url: &str) -> String {
+    let (base, _) = url.rsplit_once('/').unwrap_or((url, ""));
+    base.to_owned()
+}
+
+/// A running app: HTTP on a free port, in-process workers, an admin token.
+pub struct TestApp {
+    pub address: String,
+    pub ctx: AppContext,
+    pub admin_token: String,
+    pub client: reqwest::Client,
+    pub dir: TempDir,
+    workers: Option<WorkerPool>,
+}
+
+pub struct AppOptions {
+    pub backend: Backend,
+    pub workers: usize,
+    /// Adjusts the settings before the app starts.
+    pub tweak: fn(&mut Settings),
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        AppOptions {
+            backend: Backend::Sqlite,
+            workers: 1,
+            tweak: |_| {},
+        }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(AppOptions::default()).await
+}
+
+#[allow(clippy::expect_used)]
+pub async fn spawn_app_with(opts: AppOptions) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = Settings {
+        data_dir: dir.path().to_owned(),
+        bind: "127.0.0.1:0".to_owned(),
+        ..Settings::default()
+    };
+    settings.database_url = Some(fresh_database_url(&opts.backend, dir.path()).await.expect("database"));
+    settings.queue.poll_ms = 20;
+    settings.queue.heartbeat_ms = 200;
+    settings.queue.retry_backoff_ms = 50;
+    settings.evaluation.sampler_frames = 8;
+    (opts.tweak)(&mut settings);
+    let ctx = AppContext::open(settings).await.expect("app context");
+    let app = Application::build(ctx.clone()).expect("bind");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    let spec = TeamSpec {
+        name: "admin".to_owned(),
+        role: Role::Both,
+        admin: true,
+        baseline: true,
+    };
+    let (_, admin_token) = arena_web::admin::create_team(&ctx, &spec).await.expect("admin team");
+    let workers = (opts.workers > 0).then(|| spawn_workers(&ctx, opts.workers));
+    TestApp {
+        address,
+        ctx,
+        admin_token,
+        client: reqwest::Client::new(),
+        dir,
+        workers,
+    }
+}
+
+/// A multipart file part from a path.
+#[allow(clippy::expect_used)]
+pub fn part(path: &Path) -> reqwest::multipart::Part {
+    let bytes = std::fs::read(path).expect("fixture");
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    reqwest::multipart::Part::bytes(bytes).file_name(name)
+}
+
+#[allow(clippy::expect_used)]
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// Creates a team through the admin API; returns its token.
+    pub async fn team(&self, name: &str, role: &str) -> String {
+        let resp = self
+            .client
+            .post(self.url("/api/v1/teams"))
+            .bearer_auth(&self.admin_token)
+            .json(&serde_json::json!({ "name": name, "role": role }))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status().as_u16(), 201, "team creation failed");
+        let body: Value = resp.json().await.expect("json");
+        body["token"].as_str().expect("token").to_owned()
+    }
+
+    pub async fn competition(&self, slug: &str) {
+        let resp = self
+            .client
+            .post(self.url("/api/v1/competitions"))
+            .bearer_auth(&self.admin_token)
+            .json(&serde_json::json!({ "slug": slug, "title": format!("Test {slug}") }))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status().as_u16(), 201);
+    }
+
+    pub async fn post_video(&self, slug: &str, token: Option<&str>, endpoint: &str, path: &Path) -> reqwest::Response {
+        let form = reqwest::multipart::Form::new().part("file", part(path));
+        let mut req = self.client.post(self.url(&format!("/api/v1/competitions/{slug}/{endpoint}"))).multipart(form);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("request")
+    }
+
+    pub async fn post_creation(&self, slug: &str, token: Option<&str>, path: &Path) -> reqwest::Response {
+        self.post_video(slug, token, "creations", path).await
+    }
+
+    pub async fn post_real(&self, slug: &str, path: &Path) -> reqwest::Response {
+        let token = self.admin_token.clone();
+        self.post_video(slug, Some(&token), "reals", path).await
+    }
+
+    pub async fn post_detector_bytes(&self, slug: &str, token: Option<&str>, model: Vec<u8>, manifest: Vec<u8>) -> reqwest::Response {
+        let form = reqwest::multipart::Form::new()
+            .part("model", reqwest::multipart::Part::bytes(model).file_name("model.onnx"))
+            .part("manifest", reqwest::multipart::Part::bytes(manifest).file_name("manifest.toml"));
+        let mut req = self.client.post(self.url(&format!("/api/v1/competitions/{slug}/detectors"))).multipart(form);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("request")
+    }
+
+    pub async fn post_detector(&self, slug: &str, token: Option<&str>, fixture: &str) -> reqwest::Response {
+        let (model, manifest) = arena_datasets::detector(fixture);
+        let (m, t) = (std::fs::read(model).expect("model"), std::fs::read(manifest).expect("manifest"));
+        self.post_detector_bytes(slug, token, m, t).await
+    }
+
+    pub async fn get_json(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let mut req = self.client.get(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Polls a submission (as admin) until it is finished, failed or rejected.
+    pub async fn wait_submission(&self, id: i64, timeout: Duration) -> Value {
+        let start = Instant::now();
+        loop {
+            let token = self.admin_token.clone();
+            let (status, body) = self.get_json(&format!("/api/v1/submissions/{id}"), Some(&token)).await;
+            assert_eq!(status, 200, "{body}");
+            let state = body["status"].as_str().unwrap_or_default();
+            if matches!(state, "finished" | "failed" | "rejected") {
+                return body;
+            }
+            assert!(start.elapsed() < timeout, "submission {id} stuck: {body}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Files in the object store (to check nothing was stored).
+    pub fn stored_objects(&self) -> Vec<String> {
+        let root = self.dir.path().join("objects");
+        let mut out = Vec::new();
+        let mut stack = vec![root.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    out.push(p.strip_prefix(&root).map(|s| s.display().to_string()).unwrap_or_default());
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Number of submission rows in the database.
+    pub async fn submission_count(&self) -> u64 {
+        use sea_orm::{EntityTrait, PaginatorTrait};
+        arena::entities::submissions::Entity::find().count(self.ctx.db()).await.expect("count")
+    }
+
+    pub async fn stop_workers(&mut self) {
+        if let Some(pool) = self.workers.take() {
+            pool.stop().await;
+        }
+    }
+}

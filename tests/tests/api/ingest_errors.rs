@@ -1,0 +1,98 @@
+//! Bad uploads get a 4xx with a stable code and leave nothing stored.
+
+use arena_datasets::video;
+use arena_tests::{AppOptions, TestApp, spawn_app, spawn_app_with};
+use serde_json::Value;
+
+async fn expect(resp: reqwest::Response, status: u16, code: &str) {
+    assert_eq!(resp.status().as_u16(), status);
+    let body: Value = resp.json().await.unwrap_or_default();
+    assert_eq!(body["code"], code, "{body}");
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+}
+
+async fn nothing_stored(app: &TestApp) {
+    assert_eq!(app.submission_count().await, 0);
+    assert!(app.stored_objects().is_empty(), "{:?}", app.stored_objects());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_file_is_not_a_video() {
+    let app = spawn_app().await;
+    app.competition("c").await;
+    let creator = app.team("carol", "creator").await;
+    let resp = app.post_creation("c", Some(&creator), &video("not_a_video.mp4")).await;
+    expect(resp, 415, "unsupported_media").await;
+    nothing_stored(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_playlist_disguised_as_mp4_is_refused() {
+    let app = spawn_app().await;
+    app.competition("c").await;
+    let creator = app.team("carol", "creator").await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let secret = dir.path().join("secret.mp4");
+    std::fs::copy(video("real_1.mp4"), &secret).unwrap_or_else(|e| panic!("{e}"));
+    let playlist = dir.path().join("innocent.mp4");
+    let text = format!("#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:1.0,\nfile://{}\n#EXT-X-ENDLIST\n", secret.display());
+    std::fs::write(&playlist, text).unwrap_or_else(|e| panic!("{e}"));
+    let resp = app.post_creation("c", Some(&creator), &playlist).await;
+    expect(resp, 415, "unsupported_media").await;
+    nothing_stored(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_models_and_manifests_are_refused() {
+    let app = spawn_app().await;
+    app.competition("c").await;
+    let team = app.team("dave", "detector").await;
+    let (model, manifest) = arena_datasets::detector("redblue");
+    let model = std::fs::read(model).unwrap_or_default();
+    let manifest = std::fs::read(manifest).unwrap_or_default();
+
+    let resp = app.post_detector_bytes("c", Some(&team), b"\x08\x96\x01garbage\xff\xff".to_vec(), manifest.clone()).await;
+    expect(resp, 422, "invalid_model").await;
+
+    let mut bad_manifest = manifest.clone();
+    bad_manifest.extend_from_slice(b"\nsurprise = 1\n");
+    let resp = app.post_detector_bytes("c", Some(&team), model.clone(), bad_manifest).await;
+    expect(resp, 422, "invalid_manifest").await;
+
+    let wrong_input = String::from_utf8_lossy(&manifest).replace("input = \"input\"", "input = \"pixels\"");
+    let resp = app.post_detector_bytes("c", Some(&team), model.clone(), wrong_input.into_bytes()).await;
+    expect(resp, 422, "model_manifest_mismatch").await;
+
+    let wrong_size = String::from_utf8_lossy(&manifest).replace("size = [32, 32]", "size = [64, 64]");
+    let resp = app.post_detector_bytes("c", Some(&team), model.clone(), wrong_size.into_bytes()).await;
+    expect(resp, 422, "model_manifest_mismatch").await;
+
+    let form = reqwest::multipart::Form::new().part("model", reqwest::multipart::Part::bytes(model).file_name("m.onnx"));
+    let resp = app
+        .client
+        .post(app.url("/api/v1/competitions/c/detectors"))
+        .bearer_auth(&team)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    expect(resp, 400, "missing_field").await;
+    nothing_stored(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_over_the_cap_are_413() {
+    let app = spawn_app_with(AppOptions {
+        tweak: |s| s.limits.max_video_bytes = 10_000,
+        ..AppOptions::default()
+    })
+    .await;
+    app.competition("c").await;
+    let creator = app.team("carol", "creator").await;
+    let big = tempfile::NamedTempFile::new().unwrap_or_else(|e| panic!("{e}"));
+    let cap = app.ctx.settings().limits.max_video_bytes;
+    std::fs::write(big.path(), vec![0u8; usize::try_from(cap).unwrap_or(0) + 1]).unwrap_or_else(|e| panic!("{e}"));
+    let resp = app.post_creation("c", Some(&creator), big.path()).await;
+    expect(resp, 413, "payload_too_large").await;
+    nothing_stored(&app).await;
+}

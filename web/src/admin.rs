@@ -1,0 +1,68 @@
+//! Organizer operations shared by the CLI, the demo seeder, the admin API and the tests.
+
+use crate::auth;
+use crate::context::AppContext;
+use crate::error::ApiError;
+use arena::domain::{CompetitionMode, Preset, Role, Slug, TeamName};
+use arena::entities::{competitions, teams};
+use arena::repo;
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, IntoActiveModel, TransactionTrait};
+
+/// Options of a new team.
+#[derive(Debug, Clone)]
+pub struct TeamSpec {
+    pub name: String,
+    pub role: Role,
+    pub admin: bool,
+    pub baseline: bool,
+}
+
+/// Creates a team and returns it with its token (shown once; only its hash is stored).
+pub async fn create_team(ctx: &AppContext, spec: &TeamSpec) -> Result<(teams::Model, String), ApiError> {
+    let name = TeamName::parse(&spec.name).map_err(|e| ApiError::bad_request("invalid_name", e.0))?;
+    let txn = ctx.db().begin().await?;
+    // The token embeds the team id, so the row is created first with an unusable hash.
+    let team = repo::teams::create(
+        &txn,
+        repo::teams::NewTeam {
+            name: &name,
+            role: spec.role,
+            token_hash: "!".to_owned(),
+            is_admin: spec.admin,
+            is_baseline: spec.baseline,
+        },
+    )
+    .await?;
+    let token = auth::new_token(team.id);
+    let hash = {
+        let t = token.clone();
+        actix_web::web::block(move || auth::hash_token(&t)).await.map_err(ApiError::internal)??
+    };
+    let mut active = team.into_active_model();
+    active.token_hash = Set(hash);
+    let team = active.update(&txn).await?;
+    txn.commit().await?;
+    Ok((team, token))
+}
+
+/// Creates a live competition.
+pub async fn create_competition(ctx: &AppContext, slug: &str, title: &str) -> Result<competitions::Model, ApiError> {
+    let slug = Slug::parse(slug).map_err(|e| ApiError::bad_request("invalid_slug", e.0))?;
+    Ok(repo::competitions::create(
+        ctx.db(),
+        repo::competitions::NewCompetition {
+            slug: &slug,
+            title,
+            mode: CompetitionMode::Live,
+            preset: Preset::Dfgc2021,
+        },
+    )
+    .await?)
+}
+
+/// The competition named by `slug`, or 404.
+pub async fn competition(ctx: &AppContext, slug: &str) -> Result<competitions::Model, ApiError> {
+    repo::competitions::find_by_slug(ctx.db(), slug)
+        .await?
+        .ok_or_else(|| ApiError::not_found("competition_not_found", format!("no competition {slug:?}")))
+}

@@ -1,0 +1,301 @@
+//! The `arena` command line: one binary for the server, the workers, organizer chores and the
+//! teams' client. Global flags have `ARENA_*` env equivalents.
+
+use crate::admin::{self, TeamSpec};
+use crate::context::AppContext;
+use crate::startup::{Application, spawn_workers};
+use crate::upload::UploadedFile;
+use crate::{client, demo, ingest};
+use anyhow::Context;
+use arena::Settings;
+use arena::domain::{Role, VideoRole};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "arena", version, about = "Deepfake Arena: creators vs detectors, scored live")]
+pub struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct GlobalArgs {
+    /// Data directory (SQLite file, local objects, uploads in flight).
+    #[arg(long = "data", env = "ARENA_DATA_DIR", global = true)]
+    data: Option<PathBuf>,
+    /// Address the web server listens on.
+    #[arg(long, env = "ARENA_BIND", global = true)]
+    bind: Option<String>,
+    /// Database URL (sqlite://… or postgres://…); default SQLite in the data dir.
+    #[arg(long = "database-url", env = "ARENA_DATABASE_URL", global = true)]
+    database_url: Option<String>,
+    /// Object store URL (file:///abs/dir); default <data>/objects.
+    #[arg(long, env = "ARENA_STORAGE", global = true)]
+    storage: Option<String>,
+    /// Optional arena.toml; flags and env override it.
+    #[arg(long, env = "ARENA_CONFIG", global = true)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Args, Clone)]
+struct ClientArgs {
+    /// Server base URL.
+    #[arg(long, env = "ARENA_SERVER", default_value = "http://127.0.0.1:8080")]
+    server: String,
+    /// Team token (printed by `arena team add`).
+    #[arg(long, env = "ARENA_TOKEN")]
+    token: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Migrate, then serve the web app with in-process workers (one machine).
+    Up {
+        /// Seed the demo competition `demo` first.
+        #[arg(long)]
+        demo: bool,
+        /// Worker slots (default: one per core).
+        #[arg(long, env = "ARENA_WORKERS")]
+        workers: Option<usize>,
+    },
+    /// Serve the web app only (scale-out: workers run elsewhere).
+    Serve,
+    /// Run worker slots only (scale-out).
+    Worker {
+        #[arg(long, env = "ARENA_WORKERS")]
+        workers: Option<usize>,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage teams.
+    #[command(subcommand)]
+    Team(TeamCommand),
+    /// Manage competitions.
+    #[command(subcommand)]
+    Competition(CompetitionCommand),
+    /// Submit to a running server.
+    #[command(subcommand)]
+    Submit(SubmitCommand),
+    /// Show a submission's status and progress.
+    Status {
+        id: i64,
+        /// Poll until the submission is finished, failed or rejected.
+        #[arg(long)]
+        watch: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Print a competition's leaderboard.
+    Leaderboard {
+        slug: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum TeamCommand {
+    /// Create a team; its token is printed as the last line.
+    Add {
+        name: String,
+        #[arg(long, default_value = "creator")]
+        role: String,
+        /// Organizer rights.
+        #[arg(long)]
+        admin: bool,
+        /// An organizer's baseline entry (shown, not ranked).
+        #[arg(long)]
+        baseline: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum CompetitionCommand {
+    /// Create a live competition.
+    Add {
+        slug: String,
+        #[arg(long)]
+        title: String,
+    },
+    /// Add hidden real videos (label 0) to a competition.
+    AddReal {
+        slug: String,
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SubmitCommand {
+    /// Upload a fake video.
+    Creation {
+        file: PathBuf,
+        #[arg(long)]
+        competition: String,
+        #[arg(long)]
+        task: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Upload a detector: model.onnx and manifest.toml.
+    Detector {
+        model: PathBuf,
+        manifest: PathBuf,
+        #[arg(long)]
+        competition: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+impl GlobalArgs {
+    fn settings(&self) -> anyhow::Result<Settings> {
+        let mut s = Settings::load(self.config.as_deref())?;
+        if let Some(d) = &self.data {
+            s.data_dir = d.clone();
+        }
+        if let Some(b) = &self.bind {
+            s.bind = b.clone();
+        }
+        if let Some(u) = &self.database_url {
+            s.database_url = Some(u.clone());
+        }
+        if let Some(st) = &self.storage {
+            s.storage = Some(st.clone());
+        }
+        if let Ok(lib) = std::env::var("ARENA_ORT_LIB") {
+            s.ort_lib = Some(PathBuf::from(lib));
+        }
+        Ok(s)
+    }
+}
+
+/// Parses the command line, runs it, and turns errors into a message and exit code 1.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn open(global: &GlobalArgs) -> anyhow::Result<AppContext> {
+    let settings = global.settings()?;
+    tracing::info!(
+        data = %settings.data_dir.display(),
+        database = %arena::config::redact_url(&settings.database_url()),
+        "opening"
+    );
+    AppContext::open(settings).await.context("cannot open the arena")
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let g = cli.global;
+    match cli.command {
+        Command::Up { demo: seed, workers } => {
+            let ctx = open(&g).await?;
+            if seed {
+                demo::seed(&ctx).await?;
+            }
+            let n = workers.unwrap_or_else(|| ctx.settings().worker_count());
+            serve(ctx, n).await
+        }
+        Command::Serve => serve(open(&g).await?, 0).await,
+        Command::Worker { workers } => {
+            let ctx = open(&g).await?;
+            let n = workers.unwrap_or_else(|| ctx.settings().worker_count());
+            let pool = spawn_workers(&ctx, n);
+            tracing::info!(slots = n, "workers running; Ctrl-C or SIGTERM to stop");
+            shutdown_signal().await;
+            pool.stop().await;
+            Ok(())
+        }
+        Command::Migrate => {
+            open(&g).await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::Team(TeamCommand::Add { name, role, admin, baseline }) => {
+            let ctx = open(&g).await?;
+            let role = Role::parse(&role).context("role must be creator, detector or both")?;
+            let spec = TeamSpec { name, role, admin, baseline };
+            let (team, token) = admin::create_team(&ctx, &spec).await?;
+            eprintln!("team {} created (id {}, role {})", team.name, team.id, team.role);
+            say(&token);
+            Ok(())
+        }
+        Command::Competition(CompetitionCommand::Add { slug, title }) => {
+            let ctx = open(&g).await?;
+            let comp = admin::create_competition(&ctx, &slug, &title).await?;
+            say(&format!("competition {} created", comp.slug));
+            Ok(())
+        }
+        Command::Competition(CompetitionCommand::AddReal { slug, files }) => {
+            let ctx = open(&g).await?;
+            add_reals(&ctx, &slug, &files).await
+        }
+        Command::Submit(SubmitCommand::Creation { file, competition, task, client }) => {
+            client::submit_creation(&client.server, client.token.as_deref(), &competition, &file, task.as_deref()).await
+        }
+        Command::Submit(SubmitCommand::Detector { model, manifest, competition, client }) => {
+            client::submit_detector(&client.server, client.token.as_deref(), &competition, &model, &manifest).await
+        }
+        Command::Status { id, watch, client } => client::status(&client.server, client.token.as_deref(), id, watch).await,
+        Command::Leaderboard { slug, client } => client::leaderboard(&client.server, &slug).await,
+    }
+}
+
+/// Adds real videos as the organizer team `organizers` (created if missing).
+async fn add_reals(ctx: &AppContext, slug: &str, files: &[PathBuf]) -> anyhow::Result<()> {
+    let comp = admin::competition(ctx, slug).await?;
+    let team = demo::organizer_team(ctx).await?;
+    for f in files {
+        let upload = UploadedFile::from_path(f, &ctx.settings().upload_dir(), ctx.settings().limits.max_video_bytes)?;
+        let sub = ingest::ingest_video(ctx, &comp, team.id, VideoRole::Real, upload).await?;
+        say(&format!("{} → submission {}", f.display(), sub.id));
+    }
+    Ok(())
+}
+
+async fn serve(ctx: AppContext, workers: usize) -> anyhow::Result<()> {
+    let app = Application::build(ctx.clone())?;
+    tracing::info!(port = app.port(), workers, "serving http://{}", ctx.settings().bind);
+    let pool = spawn_workers(&ctx, workers);
+    let result = app.run_until_stopped().await;
+    pool.stop().await;
+    Ok(result?)
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Prints a result line on stdout (the CLI's output, as opposed to logs on stderr).
+#[expect(clippy::print_stdout, reason = "the CLI's output")]
+pub fn say(line: &str) {
+    println!("{line}");
+}

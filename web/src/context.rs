@@ -1,0 +1,98 @@
+//! The application context shared by handlers, the CLI and in-process workers.
+
+use arena::Settings;
+use arena::queue::{Queue, QueueConfig};
+use arena::storage::Storage;
+use arena_worker::OrtRuntime;
+use arena_worker::pipeline::WorkerContext;
+use sea_orm::DatabaseConnection;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Cheap to clone; one per process.
+#[derive(Clone)]
+pub struct AppContext {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: DatabaseConnection,
+    storage: Storage,
+    queue: Queue,
+    settings: Settings,
+    ort: OrtRuntime,
+    /// sha256(token) → team id, for tokens already verified with argon2.
+    verified_tokens: Mutex<HashMap<[u8; 32], i64>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContextError {
+    #[error("database: {0}")]
+    Db(#[from] sea_orm::DbErr),
+    #[error("storage: {0}")]
+    Storage(#[from] arena::storage::StorageError),
+    #[error("onnxruntime: {0}")]
+    Ort(#[from] arena_worker::DetectorError),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl AppContext {
+    /// Connects, migrates, opens the object store and loads onnxruntime.
+    pub async fn open(settings: Settings) -> Result<AppContext, ContextError> {
+        std::fs::create_dir_all(&settings.data_dir)?;
+        std::fs::create_dir_all(settings.upload_dir())?;
+        let db = arena::db::connect_and_migrate(&settings.database_url()).await?;
+        let storage = Storage::open(settings.storage.as_deref(), &settings.data_dir.join("objects"))?;
+        let lib = settings.ort_lib.clone().unwrap_or_else(OrtRuntime::default_lib_path);
+        let ort = OrtRuntime::init(&lib)?;
+        let queue = Queue::new(db.clone(), QueueConfig::from(&settings.queue));
+        Ok(AppContext {
+            inner: Arc::new(Inner {
+                db,
+                storage,
+                queue,
+                settings,
+                ort,
+                verified_tokens: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.inner.db
+    }
+    pub fn storage(&self) -> &Storage {
+        &self.inner.storage
+    }
+    pub fn queue(&self) -> &Queue {
+        &self.inner.queue
+    }
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+    pub fn ort(&self) -> &OrtRuntime {
+        &self.inner.ort
+    }
+
+    pub fn cached_token(&self, digest: &[u8; 32]) -> Option<i64> {
+        self.inner.verified_tokens.lock().ok()?.get(digest).copied()
+    }
+
+    pub fn cache_token(&self, digest: [u8; 32], team_id: i64) {
+        if let Ok(mut map) = self.inner.verified_tokens.lock() {
+            map.insert(digest, team_id);
+        }
+    }
+
+    /// What a worker slot needs.
+    pub fn worker_context(&self) -> WorkerContext {
+        WorkerContext {
+            db: self.inner.db.clone(),
+            storage: self.inner.storage.clone(),
+            queue: self.inner.queue.clone(),
+            settings: self.inner.settings.clone(),
+            ort: self.inner.ort.clone(),
+        }
+    }
+}

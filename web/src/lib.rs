@@ -1,0 +1,18 @@
+//! The arena's web side: the actix-web app (REST API, pages), auth, uploads, and the `arena`
+//! command line (server, workers, admin and client subcommands).
+
+pub mod admin;
+pub mod auth;
+pub mod cli;
+pub mod client;
+pub mod context;
+pub mod demo;
+pub mod error;
+pub mod ingest;
+pub mod routes;
+pub mod startup;
+pub mod telemetry;
+pub mod upload;
+
+pub use context::AppContext;
+pub use startup::{Application, WorkerPool, spawn_workers};

@@ -1,0 +1,4 @@
+//! Organizer-only endpoints.
+
+pub mod reals_post;
+pub mod teams_post;

@@ -1,0 +1,30 @@
+//! `POST /api/v1/competitions/{slug}/reals` (admin): add a hidden real video (label 0).
+
+use crate::admin::competition;
+use crate::auth::AuthTeam;
+use crate::context::AppContext;
+use crate::error::ApiError;
+use crate::ingest::ingest_video;
+use crate::upload::{FormSpec, read_form};
+use actix_multipart::Multipart;
+use actix_web::{HttpResponse, web};
+use arena::domain::VideoRole;
+
+pub async fn post(
+    ctx: web::Data<AppContext>,
+    caller: AuthTeam,
+    slug: web::Path<String>,
+    payload: Multipart,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_admin()?;
+    let comp = competition(&ctx, &slug).await?;
+    let cap = ctx.settings().limits.max_video_bytes;
+    let spec = FormSpec {
+        files: &[("file", cap)],
+        texts: &[],
+    };
+    let mut form = read_form(payload, &spec, &ctx.settings().upload_dir()).await?;
+    let file = form.take_file("file")?;
+    let sub = ingest_video(&ctx, &comp, caller.id(), VideoRole::Real, file).await?;
+    Ok(HttpResponse::Accepted().json(serde_json::json!({ "id": sub.id, "status": sub.status })))
+}

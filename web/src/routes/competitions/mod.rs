@@ -1,0 +1,7 @@
+//! Competitions, their boards and matrix.
+
+pub mod get;
+pub mod leaderboard;
+pub mod list;
+pub mod matrix;
+pub mod post;

@@ -1,0 +1,3 @@
+//! Creator uploads.
+
+pub mod post;

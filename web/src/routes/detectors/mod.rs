@@ -1,0 +1,3 @@
+//! Detector uploads.
+
+pub mod post;

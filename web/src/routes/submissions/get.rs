@@ -1,0 +1,28 @@
+//! `GET /api/v1/submissions/{id}`: status and progress, for its team or an admin.
+
+use crate::auth::AuthTeam;
+use crate::context::AppContext;
+use crate::error::ApiError;
+use actix_web::{HttpResponse, web};
+use arena::{evaluation, repo};
+
+pub async fn get(ctx: web::Data<AppContext>, caller: AuthTeam, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+    let not_found = || ApiError::not_found("submission_not_found", "no such submission");
+    let sub = repo::submissions::find(ctx.db(), *id).await?.ok_or_else(not_found)?;
+    if sub.team_id != caller.id() && !caller.is_admin() {
+        return Err(ApiError::forbidden("not_yours", "this submission belongs to another team"));
+    }
+    let team = repo::teams::find(ctx.db(), sub.team_id).await?.map(|t| t.name).unwrap_or_default();
+    let progress = evaluation::progress(ctx.db(), &sub).await?;
+    let error = sub.error_code.as_ref().map(|code| {
+        serde_json::json!({ "code": code, "message": sub.error_message.clone().unwrap_or_default() })
+    });
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "id": sub.id,
+        "kind": sub.kind,
+        "team": team,
+        "status": sub.status,
+        "error": error,
+        "progress": progress,
+    })))
+}

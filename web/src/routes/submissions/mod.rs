@@ -1,0 +1,3 @@
+//! Submission status.
+
+pub mod get;

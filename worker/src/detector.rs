@@ -1,0 +1,615 @@
+//! Detector sessions (onnxruntime via `ort`): preprocessing per manifest, batched inference,
+//! per-frame P(fake), and video-level aggregation.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use ort::environment::Environment;
+use ort::session::Session;
+use ort::value::TensorRef;
+
+use crate::manifest::{Aggregate, ColorOrder, CropMode, Layout, Manifest, OutputKind};
+use crate::media::RgbImage;
+use crate::onnx_model::{InputBatch, ModelError, check_manifest_against_model, inspect_model};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DetectorError {
+    #[error("onnxruntime is unavailable: {0}")]
+    Runtime(String),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error("the model could not be loaded: {0}")]
+    Load(String),
+    #[error("the model failed to run: {0}")]
+    Run(String),
+    #[error("the model's output is not finite")]
+    NonFinite,
+    #[error("unexpected model output: {0}")]
+    OutputShape(String),
+    #[error("internal detector error: {0}")]
+    Internal(String),
+}
+
+impl DetectorError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Runtime(_) => "onnxruntime_unavailable",
+            Self::Model(e) => e.code(),
+            Self::Load(_) => "model_load_failed",
+            Self::Run(_) => "model_run_failed",
+            Self::NonFinite => "model_output_not_finite",
+            Self::OutputShape(_) => "model_output_shape",
+            Self::Internal(_) => "detector_internal",
+        }
+    }
+
+    /// True when the team's model (or manifest) is at fault.
+    pub fn is_client_error(&self) -> bool {
+        match self {
+            Self::Runtime(_) | Self::Internal(_) => false,
+            Self::Model(e) => e.is_client_error(),
+            Self::Load(_) | Self::Run(_) | Self::NonFinite | Self::OutputShape(_) => true,
+        }
+    }
+}
+
+/// The process-wide onnxruntime environment; cheap to clone.
+#[derive(Clone)]
+pub struct OrtRuntime {
+    env: Environment,
+}
+
+static ORT_ENV: Mutex<Option<Environment>> = Mutex::new(None);
+
+impl OrtRuntime {
+    /// Loads onnxruntime from `lib_path` and creates the environment, once per process; later
+    /// calls return the same environment (and ignore `lib_path`).
+    pub fn init(lib_path: &Path) -> Result<OrtRuntime, DetectorError> {
+        let mut slot = ORT_ENV
+            .lock()
+            .map_err(|_| DetectorError::Runtime("environment lock poisoned".into()))?;
+        if let Some(env) = slot.as_ref() {
+            return Ok(OrtRuntime { env: env.clone() });
+        }
+        let env = ort::init_from(lib_path)
+            .map_err(|e| DetectorError::Runtime(e.to_string()))?
+            .with_name("arena")
+            .build()
+            .map_err(|e| DetectorError::Runtime(e.to_string()))?;
+        *slot = Some(env.clone());
+        Ok(OrtRuntime { env })
+    }
+
+    /// `ARENA_ORT_LIB`, else `.cache/onnxruntime/libonnxruntime.so` in the current directory or an
+    /// ancestor, else beside the workspace this crate was built in.
+    pub fn default_lib_path() -> PathBuf {
+        if let Some(p) = std::env::var_os("ARENA_ORT_LIB") {
+            return PathBuf::from(p);
+        }
+        let rel = Path::new(".cache/onnxruntime/libonnxruntime.so");
+        let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let starts = std::env::current_dir()
+            .ok()
+            .into_iter()
+            .chain(manifest_dir.parent().map(Path::to_path_buf));
+        for start in starts {
+            if let Some(found) = start.ancestors().map(|d| d.join(rel)).find(|p| p.is_file()) {
+                return found;
+            }
+        }
+        PathBuf::from("libonnxruntime.so")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    pub intra_threads: usize,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        Self { intra_threads: 1 }
+    }
+}
+
+/// A loaded detector model with its manifest.
+pub struct Detector {
+    session: Session,
+    manifest: Manifest,
+    batch: usize,
+    plan: Option<ResizePlan>,
+    input: Vec<f32>,
+}
+
+impl Detector {
+    /// Validates the model against the manifest, then creates an onnxruntime session from memory.
+    pub fn load(
+        rt: &OrtRuntime,
+        model_bytes: &[u8],
+        manifest: Manifest,
+        opts: &SessionOptions,
+    ) -> Result<Detector, DetectorError> {
+        let info = inspect_model(model_bytes, usize::MAX)?;
+        let batch = match check_manifest_against_model(&manifest, &info)? {
+            InputBatch::FixedOne => 1,
+            InputBatch::Dynamic => manifest.batch.max(1) as usize,
+        };
+        let session = Session::builder(&rt.env)
+            .map_err(|e| DetectorError::Load(e.to_string()))?
+            .with_intra_threads(opts.intra_threads.max(1))
+            .map_err(|e| DetectorError::Load(e.to_string()))?
+            .commit_from_memory(model_bytes)
+            .map_err(|e| DetectorError::Load(e.to_string()))?;
+        Ok(Detector {
+            session,
+            manifest,
+            batch,
+            plan: None,
+            input: Vec::new(),
+        })
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Largest batch this detector is run with.
+    pub fn batch_size(&self) -> usize {
+        self.batch
+    }
+
+    /// P(fake) for each frame, in order.
+    pub fn score_frames(&mut self, frames: &[RgbImage]) -> Result<Vec<f32>, DetectorError> {
+        let mut scores = Vec::with_capacity(frames.len());
+        for chunk in frames.chunks(self.batch) {
+            self.fill_input(chunk)?;
+            scores.extend(self.run_batch(chunk.len())?);
+        }
+        Ok(scores)
+    }
+
+    /// Preprocesses `frames` into `self.input` in the manifest's layout.
+    fn fill_input(&mut self, frames: &[RgbImage]) -> Result<(), DetectorError> {
+        let m = &self.manifest;
+        let (h, w) = (m.height() as usize, m.width() as usize);
+        let norm = Normalize::new(m);
+        self.input.clear();
+        self.input.resize(frames.len() * 3 * h * w, 0.0);
+        for (i, frame) in frames.iter().enumerate() {
+            if frame.data.len() != frame.width as usize * frame.height as usize * 3 || frame.width == 0 || frame.height == 0
+            {
+                return Err(DetectorError::Internal(format!(
+                    "frame {i} is not a {}x{} RGB image",
+                    frame.width, frame.height
+                )));
+            }
+            let region = match m.crop {
+                CropMode::Face => Region::full(w, h),
+                CropMode::Frame => Region::letterbox(frame.width as usize, frame.height as usize, w, h),
+            };
+            let plan = match self.plan.take() {
+                Some(p) if p.matches(frame, &region) => p,
+                _ => ResizePlan::new(frame.width as usize, frame.height as usize, region),
+            };
+            let out = &mut self.input[i * 3 * h * w..(i + 1) * 3 * h * w];
+            let target = Target {
+                width: w,
+                height: h,
+                layout: m.layout,
+            };
+            plan.write(frame, &norm, &target, out);
+            self.plan = Some(plan);
+        }
+        Ok(())
+    }
+
+    fn run_batch(&mut self, n: usize) -> Result<Vec<f32>, DetectorError> {
+        let m = &self.manifest;
+        let (h, w) = (m.height() as usize, m.width() as usize);
+        let shape = match m.layout {
+            Layout::Nchw => [n, 3, h, w],
+            Layout::Nhwc => [n, h, w, 3],
+        };
+        let tensor = TensorRef::from_array_view((shape, &self.input[..]))
+            .map_err(|e| DetectorError::Internal(e.to_string()))?;
+        let outputs = self
+            .session
+            .run(ort::inputs![m.input.as_str() => tensor])
+            .map_err(|e| DetectorError::Run(e.to_string()))?;
+        let value = outputs
+            .get(&m.output)
+            .ok_or_else(|| DetectorError::OutputShape(format!("no output {:?}", m.output)))?;
+        let (out_shape, data) = value
+            .try_extract_tensor::<f32>()
+            .map_err(|e| DetectorError::OutputShape(format!("output is not a float32 tensor: {e}")))?;
+        per_frame_scores(out_shape, data, n, m.output_kind, m.fake_class())
+    }
+}
+
+/// Turns a raw output tensor into one P(fake) per frame.
+fn per_frame_scores(
+    shape: &[i64],
+    data: &[f32],
+    n: usize,
+    kind: OutputKind,
+    fake: usize,
+) -> Result<Vec<f32>, DetectorError> {
+    let width = match shape {
+        [b] | [b, 1] if *b == n as i64 => 1,
+        [b, 2] if *b == n as i64 => 2,
+        _ => {
+            return Err(DetectorError::OutputShape(format!(
+                "shape {shape:?} for a batch of {n}; expected [N], [N, 1] or [N, 2]"
+            )));
+        }
+    };
+    if data.len() != n * width {
+        return Err(DetectorError::OutputShape(format!("{} values for shape {shape:?}", data.len())));
+    }
+    if data.iter().any(|v| !v.is_finite()) {
+        return Err(DetectorError::NonFinite);
+    }
+    let sigmoid = |x: f64| 1.0 / (1.0 + (-x).exp());
+    let scores = data
+        .chunks(width)
+        .map(|row| {
+            let p = match (width, kind) {
+                (1, OutputKind::Logit) => sigmoid(f64::from(row[0])),
+                // Two-class logits: softmax of the fake column = sigmoid(fake - other).
+                (_, OutputKind::Logit) => sigmoid(f64::from(row[fake]) - f64::from(row[1 - fake])),
+                (1, OutputKind::Probability) => f64::from(row[0]),
+                (_, OutputKind::Probability) => f64::from(row[fake]),
+            };
+            p.clamp(0.0, 1.0) as f32
+        })
+        .collect();
+    Ok(scores)
+}
+
+/// Per-channel `(v / 255 - mean) / std` as `v * scale + offset`, in model channel order.
+struct Normalize {
+    scale: [f32; 3],
+    offset: [f32; 3],
+    /// Source RGB channel feeding each model channel.
+    source: [usize; 3],
+}
+
+impl Normalize {
+    fn new(m: &Manifest) -> Self {
+        let scale = [0, 1, 2].map(|c| 1.0 / (255.0 * m.std[c]));
+        let offset = [0, 1, 2].map(|c| -m.mean[c] / m.std[c]);
+        let source = match m.color {
+            ColorOrder::Rgb => [0, 1, 2],
+            ColorOrder::Bgr => [2, 1, 0],
+        };
+        Self { scale, offset, source }
+    }
+}
+
+struct Target {
+    width: usize,
+    height: usize,
+    layout: Layout,
+}
+
+/// Where the resized image lands inside the model input (the rest is black padding).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Region {
+    x: usize,
+    y: usize,
+    w: usize,
+    h: usize,
+}
+
+impl Region {
+    fn full(w: usize, h: usize) -> Self {
+        Self { x: 0, y: 0, w, h }
+    }
+
+    fn letterbox(sw: usize, sh: usize, dw: usize, dh: usize) -> Self {
+        let s = (dw as f64 / sw as f64).min(dh as f64 / sh as f64);
+        let w = ((sw as f64 * s).round() as usize).clamp(1, dw);
+        let h = ((sh as f64 * s).round() as usize).clamp(1, dh);
+        Self {
+            x: (dw - w) / 2,
+            y: (dh - h) / 2,
+            w,
+            h,
+        }
+    }
+}
+
+/// Precomputed bilinear taps (half-pixel centres, edge-clamped, like OpenCV's INTER_LINEAR).
+struct ResizePlan {
+    src: (usize, usize),
+    region: Region,
+    xs: Vec<(usize, usize, f32)>,
+    ys: Vec<(usize, usize, f32)>,
+}
+
+fn taps(src: usize, dst: usize) -> Vec<(usize, usize, f32)> {
+    let scale = src as f64 / dst as f64;
+    (0..dst)
+        .map(|d| {
+            let pos = ((d as f64 + 0.5) * scale - 0.5).clamp(0.0, (src - 1) as f64);
+            let i0 = pos.floor() as usize;
+            let i1 = (i0 + 1).min(src - 1);
+            (i0, i1, (pos - i0 as f64) as f32)
+        })
+        .collect()
+}
+
+impl ResizePlan {
+    fn new(sw: usize, sh: usize, region: Region) -> Self {
+        Self {
+            src: (sw, sh),
+            region,
+            xs: taps(sw, region.w),
+            ys: taps(sh, region.h),
+        }
+    }
+
+    fn matches(&self, frame: &RgbImage, region: &Region) -> bool {
+        self.src == (frame.width as usize, frame.height as usize) && self.region == *region
+    }
+
+    /// Writes the normalized, resized frame into `out` (one image of the batch).
+    fn write(&self, frame: &RgbImage, norm: &Normalize, t: &Target, out: &mut [f32]) {
+        let plane = t.width * t.height;
+        // Padding is black pixels, normalized like the rest.
+        for c in 0..3 {
+            let pad = norm.offset[c];
+            match t.layout {
+                Layout::Nchw => out[c * plane..(c + 1) * plane].fill(pad),
+                Layout::Nhwc => out.iter_mut().skip(c).step_by(3).for_each(|v| *v = pad),
+            }
+        }
+        let stride = frame.width as usize * 3;
+        let src = &frame.data;
+        for (ry, &(y0, y1, wy)) in self.ys.iter().enumerate() {
+            let row0 = &src[y0 * stride..(y0 + 1) * stride];
+            let row1 = &src[y1 * stride..(y1 + 1) * stride];
+            let oy = self.region.y + ry;
+            for (rx, &(x0, x1, wx)) in self.xs.iter().enumerate() {
+                let ox = self.region.x + rx;
+                let mut px = [0f32; 3];
+                for (ch, v) in px.iter_mut().enumerate() {
+                    let a = f32::from(row0[x0 * 3 + ch]);
+                    let b = f32::from(row0[x1 * 3 + ch]);
+                    let c = f32::from(row1[x0 * 3 + ch]);
+                    let d = f32::from(row1[x1 * 3 + ch]);
+                    let top = a + (b - a) * wx;
+                    let bottom = c + (d - c) * wx;
+                    *v = top + (bottom - top) * wy;
+                }
+                for c in 0..3 {
+                    let v = px[norm.source[c]] * norm.scale[c] + norm.offset[c];
+                    let idx = match t.layout {
+                        Layout::Nchw => c * plane + oy * t.width + ox,
+                        Layout::Nhwc => (oy * t.width + ox) * 3 + c,
+                    };
+                    out[idx] = v;
+                }
+            }
+        }
+    }
+}
+
+/// Aggregates per-frame P(fake) into a video score; an empty list scores 0.5 (undecided).
+pub fn aggregate(kind: Aggregate, per_frame: &[f32]) -> f32 {
+    if per_frame.is_empty() {
+        return 0.5;
+    }
+    let mean = |v: &[f32]| (v.iter().map(|&x| f64::from(x)).sum::<f64>() / v.len() as f64) as f32;
+    match kind {
+        Aggregate::Mean => mean(per_frame),
+        Aggregate::Max => per_frame.iter().copied().fold(f32::NEG_INFINITY, f32::max),
+        Aggregate::Median => {
+            let mut v = per_frame.to_vec();
+            v.sort_by(f32::total_cmp);
+            let n = v.len();
+            if n % 2 == 1 {
+                v[n / 2]
+            } else {
+                (v[n / 2 - 1] + v[n / 2]) / 2.0
+            }
+        }
+        Aggregate::Confident => {
+            // The DFDC winner's rule (selimsef): trust a confident majority, else the mean.
+            let n = per_frame.len() as f64;
+            let high: Vec<f32> = per_frame.iter().copied().filter(|&p| p > 0.8).collect();
+            let low: Vec<f32> = per_frame.iter().copied().filter(|&p| p < 0.2).collect();
+            if high.len() as f64 > n / 2.5 {
+                mean(&high)
+            } else if low.len() as f64 > 0.9 * n {
+                mean(&low)
+            } else {
+                mean(per_frame)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::test_support::{
+        channel_means, detector_fixture, means_model, node, runtime, sample, sigmoid, tensor_f32,
+    };
+
+    fn load(name: &str) -> Detector {
+        let (bytes, manifest) = detector_fixture(name);
+        Detector::load(&runtime(), &bytes, manifest, &SessionOptions::default()).unwrap()
+    }
+
+    fn video_score(det: &mut Detector, video: &str) -> f32 {
+        let k = det.manifest().frames as usize;
+        let frames = sample(video, k, 512).unwrap().frames;
+        let per_frame = det.score_frames(&frames).unwrap();
+        aggregate(det.manifest().aggregate, &per_frame)
+    }
+
+    #[test]
+    fn runtime_initialises_twice() {
+        let a = runtime();
+        let b = OrtRuntime::init(Path::new("/nonexistent/libonnxruntime.so")).unwrap();
+        drop((a, b));
+    }
+
+    #[test]
+    fn redblue_scores_follow_the_colours() {
+        let mut det = load("redblue");
+        assert_eq!(det.batch_size(), 4);
+        for (video, [r, b]) in [("real_1.mp4", [60.0, 200.0]), ("fake_2.mp4", [230.0, 30.0])] {
+            let frames = sample(video, 8, 512).unwrap().frames;
+            let per_frame = det.score_frames(&frames).unwrap();
+            assert_eq!(per_frame.len(), 8);
+            for (p, f) in per_frame.iter().zip(&frames) {
+                // A 2x bilinear downscale keeps channel means exactly.
+                let [mr, _, mb] = channel_means(f);
+                let exact = sigmoid(4.0 * (mr - mb) / 255.0);
+                assert!((f64::from(*p) - exact).abs() < 1e-4, "{video}: {p} vs {exact}");
+            }
+            let score = aggregate(Aggregate::Mean, &per_frame);
+            let nominal = sigmoid(4.0 * (r - b) / 255.0);
+            assert!((f64::from(score) - nominal).abs() < 0.02, "{video}: {score} vs {nominal}");
+        }
+    }
+
+    #[test]
+    fn redblue_orders_the_fixtures() {
+        let mut det = load("redblue");
+        let order = ["real_1.mp4", "fake_1.mp4", "real_2.mp4", "real_3.mp4", "fake_2.mp4"];
+        let scores: Vec<f32> = order.iter().map(|v| video_score(&mut det, v)).collect();
+        assert!(scores.windows(2).all(|w| w[0] < w[1]), "{scores:?}");
+        assert!((scores[2] - 0.5).abs() < 0.02, "grey is undecided: {scores:?}");
+    }
+
+    #[test]
+    fn batch_size_does_not_change_scores() {
+        let frames = sample("real_3.mp4", 10, 512).unwrap().frames;
+        let batched = load("redblue").score_frames(&frames).unwrap();
+        let (bytes, manifest) = detector_fixture("redblue");
+        let one = Manifest { batch: 1, ..manifest };
+        let mut single = Detector::load(&runtime(), &bytes, one, &SessionOptions::default()).unwrap();
+        let unbatched = single.score_frames(&frames).unwrap();
+        assert_eq!(batched.len(), 10);
+        for (a, b) in batched.iter().zip(&unbatched) {
+            assert!((a - b).abs() < 1e-6);
+        }
+    }
+
+    #[test]
+    fn letterbox_pads_with_black() {
+        // 64x32 pure red: letterboxed into 32x32 it fills the middle 32x16 band, so mean R = 0.5.
+        let red = RgbImage {
+            width: 64,
+            height: 32,
+            data: [255u8, 0, 0].repeat(64 * 32),
+        };
+        let p = load("redblue").score_frames(&[red]).unwrap()[0];
+        assert!((f64::from(p) - sigmoid(2.0)).abs() < 1e-4, "{p}");
+    }
+
+    #[test]
+    fn greenish_uses_nhwc_bgr_softmax_and_fixed_batch() {
+        let mut det = load("greenish");
+        assert_eq!(det.batch_size(), 1, "the model's batch dim is fixed to 1");
+        let frames = sample("fake_2.mp4", 4, 512).unwrap().frames;
+        let per_frame = det.score_frames(&frames).unwrap();
+        for (p, f) in per_frame.iter().zip(&frames) {
+            let [r, g, _] = channel_means(f).map(|v| (v / 255.0 - 0.5) / 0.5);
+            // softmax([2G, 2R])[1]
+            let want = sigmoid(2.0 * r - 2.0 * g);
+            assert!((f64::from(*p) - want).abs() < 1e-4, "{p} vs {want}");
+        }
+    }
+
+    #[test]
+    fn constant_model_is_undecided() {
+        let mut det = load("constant");
+        assert!((video_score(&mut det, "real_1.webm") - 0.5).abs() < 1e-6);
+    }
+
+    fn load_bytes(bytes: &[u8], output: &str) -> Result<Detector, DetectorError> {
+        let (_, manifest) = detector_fixture("redblue");
+        let manifest = Manifest {
+            output: output.into(),
+            ..manifest
+        };
+        Detector::load(&runtime(), bytes, manifest, &SessionOptions::default())
+    }
+
+    fn grey() -> RgbImage {
+        RgbImage {
+            width: 32,
+            height: 32,
+            data: vec![128; 32 * 32 * 3],
+        }
+    }
+
+    #[test]
+    fn non_finite_outputs_are_rejected() {
+        // logits = (W . means) / 0
+        let bytes = means_model(
+            "logits",
+            &[None, Some(1)],
+            vec![node("MatMul", &["m", "W"], &["z"]), node("Div", &["z", "zero"], &["logits"])],
+            vec![tensor_f32("W", &[3, 1], &[4.0, 0.0, -4.0]), tensor_f32("zero", &[1], &[0.0])],
+        );
+        let e = load_bytes(&bytes, "logits").unwrap().score_frames(&[grey()]).unwrap_err();
+        assert_eq!(e.code(), "model_output_not_finite");
+        assert!(e.is_client_error());
+    }
+
+    #[test]
+    fn wrong_output_shapes_are_rejected() {
+        let bytes = means_model("m", &[None, Some(3)], vec![], vec![]);
+        let e = load_bytes(&bytes, "m").unwrap().score_frames(&[grey()]).unwrap_err();
+        assert_eq!(e.code(), "model_output_shape");
+    }
+
+    #[test]
+    fn models_onnxruntime_refuses_fail_to_load() {
+        let bytes = means_model("logits", &[None, Some(1)], vec![node("NoSuchOp", &["m"], &["logits"])], vec![]);
+        let e = load_bytes(&bytes, "logits").err().unwrap();
+        assert_eq!(e.code(), "model_load_failed");
+        assert!(e.is_client_error());
+    }
+
+    #[test]
+    fn two_wide_logits_use_softmax() {
+        let p = per_frame_scores(&[2, 2], &[0.0, 1.0, 3.0, 1.0], 2, OutputKind::Logit, 1).unwrap();
+        assert!((f64::from(p[0]) - sigmoid(1.0)).abs() < 1e-6);
+        assert!((f64::from(p[1]) - sigmoid(-2.0)).abs() < 1e-6);
+        let p = per_frame_scores(&[2], &[0.25, 0.75], 2, OutputKind::Probability, 1).unwrap();
+        assert_eq!(p, vec![0.25, 0.75]);
+        let e = per_frame_scores(&[3, 1], &[0.0; 3], 2, OutputKind::Logit, 1).unwrap_err();
+        assert_eq!(e.code(), "model_output_shape");
+    }
+
+    #[test]
+    fn aggregates_match_hand_computed_values() {
+        let v = [0.1, 0.9, 0.4, 0.6];
+        assert!((aggregate(Aggregate::Mean, &v) - 0.5).abs() < 1e-6);
+        assert!((aggregate(Aggregate::Median, &v) - 0.5).abs() < 1e-6);
+        assert!((aggregate(Aggregate::Median, &[0.3, 0.1, 0.2]) - 0.2).abs() < 1e-6);
+        assert_eq!(aggregate(Aggregate::Max, &v), 0.9);
+        assert_eq!(aggregate(Aggregate::Mean, &[]), 0.5);
+
+        // Confident, n = 5: 3 frames > 0.8 and 3 > 5 / 2.5 = 2 -> mean(0.9, 0.95, 1.0) = 0.95.
+        let c = aggregate(Aggregate::Confident, &[0.9, 0.95, 1.0, 0.1, 0.5]);
+        assert!((c - 0.95).abs() < 1e-6, "{c}");
+        // Two of five > 0.8 is not > 2; fewer than 90 % are < 0.2 -> plain mean 0.5.
+        let c = aggregate(Aggregate::Confident, &[0.9, 0.9, 0.3, 0.2, 0.2]);
+        assert!((c - 0.5).abs() < 1e-6, "{c}");
+        // Ten frames, all < 0.2 (10 > 9) -> mean of those = 0.1.
+        let c = aggregate(Aggregate::Confident, &[0.05, 0.15].repeat(5));
+        assert!((c - 0.1).abs() < 1e-6, "{c}");
+        // Nine of ten < 0.2 is not > 9 -> mean of all = (9 * 0.1 + 0.5) / 10 = 0.14.
+        let mut v = vec![0.1; 9];
+        v.push(0.5);
+        assert!((aggregate(Aggregate::Confident, &v) - 0.14).abs() < 1e-6);
+    }
+}
