@@ -92,14 +92,14 @@ pub async fn on_detector_accepted<C: ConnectionTrait>(
     let det = repo::detectors::find(db, detector_id)
         .await?
         .ok_or(RepoError::NotFound("detector"))?;
-    let ready: Vec<i64> = live_videos(db, det.competition_id)
+    let ready: Vec<videos::Model> = live_videos(db, det.competition_id)
         .await?
         .into_iter()
         .filter(|v| v.prepare_state == PrepareState::Ready.as_str())
-        .map(|v| v.id)
         .collect();
-    let scored: HashSet<i64> = repo::scores::scored_among(db, detector_id, &ready).await?.into_iter().collect();
-    let todo: Vec<i64> = ready.into_iter().filter(|v| !scored.contains(v)).collect();
+    let ids: Vec<i64> = ready.iter().map(|v| v.id).collect();
+    let scored: HashSet<i64> = repo::scores::scored_among(db, detector_id, &ids).await?.into_iter().collect();
+    let todo: Vec<i64> = ids.into_iter().filter(|v| !scored.contains(v)).collect();
     let mut jobs = 0;
     for chunk in todo.chunks(policy.score_batch_videos.max(1)) {
         let payload = JobPayload::Score {
@@ -111,6 +111,13 @@ pub async fn on_detector_accepted<C: ConnectionTrait>(
         }
     }
     refresh_status(db, det.submission_id).await?;
+    // Their creations have a new pair to wait for.
+    let mut subs: Vec<i64> = ready.iter().filter_map(|v| v.submission_id).collect();
+    subs.sort_unstable();
+    subs.dedup();
+    for sub in subs {
+        refresh_status(db, sub).await?;
+    }
     Ok(jobs)
 }
 

@@ -20,6 +20,9 @@ use sha2::{Digest, Sha256};
 pub enum JobPayload {
     /// Decode a video once and cache its sampled frames/crops.
     PrepareVideo { video_id: i64 },
+    /// Make a validated detector live: enqueue it against every prepared video. Runs after the
+    /// upload's transaction commits, so a video prepared meanwhile is never missed.
+    ActivateDetector { detector_id: i64 },
     /// Score these (prepared) videos with one detector.
     Score { detector_id: i64, video_ids: Vec<i64> },
     /// Does nothing: used by queue tests and benchmarks.
@@ -30,6 +33,7 @@ impl JobPayload {
     pub fn kind(&self) -> &'static str {
         match self {
             JobPayload::PrepareVideo { .. } => "prepare_video",
+            JobPayload::ActivateDetector { .. } => "activate_detector",
             JobPayload::Score { .. } => "score",
             JobPayload::Noop { .. } => "noop",
         }
@@ -38,7 +42,7 @@ impl JobPayload {
     /// Lower runs first: prepare before score, so new videos become scorable quickly.
     pub fn priority(&self) -> i32 {
         match self {
-            JobPayload::PrepareVideo { .. } => 0,
+            JobPayload::PrepareVideo { .. } | JobPayload::ActivateDetector { .. } => 0,
             JobPayload::Score { .. } => 10,
             JobPayload::Noop { .. } => 5,
         }
@@ -48,6 +52,7 @@ impl JobPayload {
     pub fn dedupe_key(&self) -> String {
         match self {
             JobPayload::PrepareVideo { video_id } => format!("prepare:{video_id}"),
+            JobPayload::ActivateDetector { detector_id } => format!("activate:{detector_id}"),
             JobPayload::Score {
                 detector_id,
                 video_ids,

@@ -8,7 +8,6 @@ use crate::upload::UploadedFile;
 use actix_web::http::StatusCode;
 use arena::domain::{SubmissionKind, SubmissionStatus, VideoRole};
 use arena::entities::{competitions, submissions};
-use arena::evaluation::{self, EnqueuePolicy};
 use arena::queue::{self, JobPayload};
 use arena::repo;
 use arena::storage;
@@ -16,13 +15,6 @@ use arena_worker::media::{ProbeFacts, ProbeLimits, probe_video};
 use arena_worker::onnx_model::{check_manifest_against_model, inspect_model};
 use arena_worker::{Detector, Manifest, MediaError, ModelError, SessionOptions};
 use sea_orm::TransactionTrait;
-
-fn policy(ctx: &AppContext) -> EnqueuePolicy {
-    EnqueuePolicy {
-        score_batch_videos: ctx.settings().evaluation.score_batch_videos,
-        max_attempts: ctx.settings().queue.max_attempts,
-    }
-}
 
 fn media_error(e: MediaError) -> ApiError {
     if !e.is_client_error() {
@@ -155,7 +147,10 @@ pub async fn ingest_detector(
         },
     )
     .await?;
-    evaluation::on_detector_accepted(&txn, det.id, policy(ctx)).await?;
+    let job = JobPayload::ActivateDetector { detector_id: det.id };
+    queue::enqueue(&txn, &job, Some(sub.id), ctx.settings().queue.max_attempts)
+        .await
+        .map_err(ApiError::internal)?;
     txn.commit().await?;
     tracing::info!(submission_id = sub.id, detector_id = det.id, "detector accepted");
     Ok(sub)

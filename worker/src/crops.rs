@@ -21,7 +21,11 @@ impl Crops {
         let size: usize = self.images.iter().map(|i| i.data.len() + 16).sum();
         let mut out = Vec::with_capacity(8 + size);
         out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&u32::try_from(self.images.len()).unwrap_or(u32::MAX).to_le_bytes());
+        out.extend_from_slice(
+            &u32::try_from(self.images.len())
+                .unwrap_or(u32::MAX)
+                .to_le_bytes(),
+        );
         for (index, img) in self.indices.iter().zip(&self.images) {
             out.extend_from_slice(&index.to_le_bytes());
             out.extend_from_slice(&img.width.to_le_bytes());
@@ -50,7 +54,11 @@ impl Crops {
                 .ok_or(CropsError("size"))?;
             let data = r.take(len)?.to_vec();
             crops.indices.push(index);
-            crops.images.push(RgbImage { width, height, data });
+            crops.images.push(RgbImage {
+                width,
+                height,
+                data,
+            });
         }
         Ok(crops)
     }
@@ -81,13 +89,18 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], CropsError> {
         let end = self.pos.checked_add(n).ok_or(CropsError("length"))?;
-        let slice = self.bytes.get(self.pos..end).ok_or(CropsError("truncated"))?;
+        let slice = self
+            .bytes
+            .get(self.pos..end)
+            .ok_or(CropsError("truncated"))?;
         self.pos = end;
         Ok(slice)
     }
 
     fn u32(&mut self) -> Result<u32, CropsError> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().map_err(|_| CropsError("u32"))?))
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().map_err(|_| CropsError("u32"))?,
+        ))
     }
 }
 

@@ -176,7 +176,9 @@ impl Detector {
         self.input.clear();
         self.input.resize(frames.len() * 3 * h * w, 0.0);
         for (i, frame) in frames.iter().enumerate() {
-            if frame.data.len() != frame.width as usize * frame.height as usize * 3 || frame.width == 0 || frame.height == 0
+            if frame.data.len() != frame.width as usize * frame.height as usize * 3
+                || frame.width == 0
+                || frame.height == 0
             {
                 return Err(DetectorError::Internal(format!(
                     "frame {i} is not a {}x{} RGB image",
@@ -185,7 +187,9 @@ impl Detector {
             }
             let region = match m.crop {
                 CropMode::Face => Region::full(w, h),
-                CropMode::Frame => Region::letterbox(frame.width as usize, frame.height as usize, w, h),
+                CropMode::Frame => {
+                    Region::letterbox(frame.width as usize, frame.height as usize, w, h)
+                }
             };
             let plan = match self.plan.take() {
                 Some(p) if p.matches(frame, &region) => p,
@@ -219,9 +223,9 @@ impl Detector {
         let value = outputs
             .get(&m.output)
             .ok_or_else(|| DetectorError::OutputShape(format!("no output {:?}", m.output)))?;
-        let (out_shape, data) = value
-            .try_extract_tensor::<f32>()
-            .map_err(|e| DetectorError::OutputShape(format!("output is not a float32 tensor: {e}")))?;
+        let (out_shape, data) = value.try_extract_tensor::<f32>().map_err(|e| {
+            DetectorError::OutputShape(format!("output is not a float32 tensor: {e}"))
+        })?;
         per_frame_scores(out_shape, data, n, m.output_kind, m.fake_class())
     }
 }
@@ -244,7 +248,10 @@ fn per_frame_scores(
         }
     };
     if data.len() != n * width {
-        return Err(DetectorError::OutputShape(format!("{} values for shape {shape:?}", data.len())));
+        return Err(DetectorError::OutputShape(format!(
+            "{} values for shape {shape:?}",
+            data.len()
+        )));
     }
     if data.iter().any(|v| !v.is_finite()) {
         return Err(DetectorError::NonFinite);
@@ -282,7 +289,11 @@ impl Normalize {
             ColorOrder::Rgb => [0, 1, 2],
             ColorOrder::Bgr => [2, 1, 0],
         };
-        Self { scale, offset, source }
+        Self {
+            scale,
+            offset,
+            source,
+        }
     }
 }
 
@@ -469,21 +480,36 @@ mod tests {
                 // A 2x bilinear downscale keeps channel means exactly.
                 let [mr, _, mb] = channel_means(f);
                 let exact = sigmoid(4.0 * (mr - mb) / 255.0);
-                assert!((f64::from(*p) - exact).abs() < 1e-4, "{video}: {p} vs {exact}");
+                assert!(
+                    (f64::from(*p) - exact).abs() < 1e-4,
+                    "{video}: {p} vs {exact}"
+                );
             }
             let score = aggregate(Aggregate::Mean, &per_frame);
             let nominal = sigmoid(4.0 * (r - b) / 255.0);
-            assert!((f64::from(score) - nominal).abs() < 0.02, "{video}: {score} vs {nominal}");
+            assert!(
+                (f64::from(score) - nominal).abs() < 0.02,
+                "{video}: {score} vs {nominal}"
+            );
         }
     }
 
     #[test]
     fn redblue_orders_the_fixtures() {
         let mut det = load("redblue");
-        let order = ["real_1.mp4", "fake_1.mp4", "real_2.mp4", "real_3.mp4", "fake_2.mp4"];
+        let order = [
+            "real_1.mp4",
+            "fake_1.mp4",
+            "real_2.mp4",
+            "real_3.mp4",
+            "fake_2.mp4",
+        ];
         let scores: Vec<f32> = order.iter().map(|v| video_score(&mut det, v)).collect();
         assert!(scores.windows(2).all(|w| w[0] < w[1]), "{scores:?}");
-        assert!((scores[2] - 0.5).abs() < 0.02, "grey is undecided: {scores:?}");
+        assert!(
+            (scores[2] - 0.5).abs() < 0.02,
+            "grey is undecided: {scores:?}"
+        );
     }
 
     #[test]
@@ -491,8 +517,12 @@ mod tests {
         let frames = sample("real_3.mp4", 10, 512).unwrap().frames;
         let batched = load("redblue").score_frames(&frames).unwrap();
         let (bytes, manifest) = detector_fixture("redblue");
-        let one = Manifest { batch: 1, ..manifest };
-        let mut single = Detector::load(&runtime(), &bytes, one, &SessionOptions::default()).unwrap();
+        let one = Manifest {
+            batch: 1,
+            ..manifest
+        };
+        let mut single =
+            Detector::load(&runtime(), &bytes, one, &SessionOptions::default()).unwrap();
         let unbatched = single.score_frames(&frames).unwrap();
         assert_eq!(batched.len(), 10);
         for (a, b) in batched.iter().zip(&unbatched) {
@@ -555,10 +585,19 @@ mod tests {
         let bytes = means_model(
             "logits",
             &[None, Some(1)],
-            vec![node("MatMul", &["m", "W"], &["z"]), node("Div", &["z", "zero"], &["logits"])],
-            vec![tensor_f32("W", &[3, 1], &[4.0, 0.0, -4.0]), tensor_f32("zero", &[1], &[0.0])],
+            vec![
+                node("MatMul", &["m", "W"], &["z"]),
+                node("Div", &["z", "zero"], &["logits"]),
+            ],
+            vec![
+                tensor_f32("W", &[3, 1], &[4.0, 0.0, -4.0]),
+                tensor_f32("zero", &[1], &[0.0]),
+            ],
         );
-        let e = load_bytes(&bytes, "logits").unwrap().score_frames(&[grey()]).unwrap_err();
+        let e = load_bytes(&bytes, "logits")
+            .unwrap()
+            .score_frames(&[grey()])
+            .unwrap_err();
         assert_eq!(e.code(), "model_output_not_finite");
         assert!(e.is_client_error());
     }
@@ -566,13 +605,21 @@ mod tests {
     #[test]
     fn wrong_output_shapes_are_rejected() {
         let bytes = means_model("m", &[None, Some(3)], vec![], vec![]);
-        let e = load_bytes(&bytes, "m").unwrap().score_frames(&[grey()]).unwrap_err();
+        let e = load_bytes(&bytes, "m")
+            .unwrap()
+            .score_frames(&[grey()])
+            .unwrap_err();
         assert_eq!(e.code(), "model_output_shape");
     }
 
     #[test]
     fn models_onnxruntime_refuses_fail_to_load() {
-        let bytes = means_model("logits", &[None, Some(1)], vec![node("NoSuchOp", &["m"], &["logits"])], vec![]);
+        let bytes = means_model(
+            "logits",
+            &[None, Some(1)],
+            vec![node("NoSuchOp", &["m"], &["logits"])],
+            vec![],
+        );
         let e = load_bytes(&bytes, "logits").err().unwrap();
         assert_eq!(e.code(), "model_load_failed");
         assert!(e.is_client_error());

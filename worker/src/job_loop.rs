@@ -30,8 +30,16 @@ pub async fn run_slot(ctx: WorkerContext, worker_id: String, mut shutdown: watch
             continue;
         }
         for job in jobs {
-            let span = tracing::info_span!("job", job_id = job.id, kind = job.payload.kind(), submission_id = job.submission_id, attempt = job.attempt);
-            run_job(&ctx, &mut cache, &worker_id, job).instrument(span).await;
+            let span = tracing::info_span!(
+                "job",
+                job_id = job.id,
+                kind = job.payload.kind(),
+                submission_id = job.submission_id,
+                attempt = job.attempt
+            );
+            run_job(&ctx, &mut cache, &worker_id, job)
+                .instrument(span)
+                .await;
         }
     }
     tracing::info!(worker = %worker_id, "worker slot stopped");
@@ -56,7 +64,9 @@ async fn run_job(ctx: &WorkerContext, cache: &mut SessionCache, worker_id: &str,
     match result {
         Ok(()) => match ctx.queue.complete(job.id, worker_id).await {
             Ok(()) => tracing::info!("job done"),
-            Err(QueueError::LeaseLost(_)) => tracing::warn!("lease lost; another worker owns the job"),
+            Err(QueueError::LeaseLost(_)) => {
+                tracing::warn!("lease lost; another worker owns the job")
+            }
             Err(e) => tracing::error!(error = %e, "could not complete job"),
         },
         Err(err) => fail_job(ctx, worker_id, &job, err).await,
@@ -65,7 +75,11 @@ async fn run_job(ctx: &WorkerContext, cache: &mut SessionCache, worker_id: &str,
 
 async fn fail_job(ctx: &WorkerContext, worker_id: &str, job: &ClaimedJob, err: JobError) {
     tracing::warn!(code = err.code, error = %err.message, permanent = err.permanent, "job failed");
-    match ctx.queue.fail(job.id, worker_id, &err.to_string(), err.permanent).await {
+    match ctx
+        .queue
+        .fail(job.id, worker_id, &err.to_string(), err.permanent)
+        .await
+    {
         Ok(FailOutcome::Retried) => {}
         Ok(FailOutcome::Dead) => {
             if let Err(e) = on_dead(ctx, &job.payload, &err.to_string()).await {
@@ -76,9 +90,17 @@ async fn fail_job(ctx: &WorkerContext, worker_id: &str, job: &ClaimedJob, err: J
     }
 }
 
-async fn execute(ctx: &WorkerContext, cache: &mut SessionCache, payload: &JobPayload) -> Result<(), JobError> {
+async fn execute(
+    ctx: &WorkerContext,
+    cache: &mut SessionCache,
+    payload: &JobPayload,
+) -> Result<(), JobError> {
     match payload {
         JobPayload::PrepareVideo { video_id } => pipeline::prepare_video(ctx, *video_id).await,
+        JobPayload::ActivateDetector { detector_id } => {
+            evaluation::on_detector_accepted(&ctx.db, *detector_id, ctx.policy()).await?;
+            Ok(())
+        }
         JobPayload::Score {
             detector_id,
             video_ids,
@@ -88,9 +110,22 @@ async fn execute(ctx: &WorkerContext, cache: &mut SessionCache, payload: &JobPay
 }
 
 /// A job out of attempts: record what it means for the game.
-async fn on_dead(ctx: &WorkerContext, payload: &JobPayload, reason: &str) -> Result<(), evaluation::EvaluationError> {
+async fn on_dead(
+    ctx: &WorkerContext,
+    payload: &JobPayload,
+    reason: &str,
+) -> Result<(), evaluation::EvaluationError> {
     match payload {
-        JobPayload::PrepareVideo { video_id } => evaluation::on_video_failed(&ctx.db, *video_id, reason).await,
+        JobPayload::PrepareVideo { video_id } => {
+            evaluation::on_video_failed(&ctx.db, *video_id, reason).await
+        }
+        JobPayload::ActivateDetector { detector_id } => {
+            if let Some(det) = arena::repo::detectors::find(&ctx.db, *detector_id).await? {
+                arena::repo::submissions::fail(&ctx.db, det.submission_id, "evaluation_failed", reason)
+                    .await?;
+            }
+            Ok(())
+        }
         JobPayload::Score {
             detector_id,
             video_ids,

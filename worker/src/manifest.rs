@@ -192,7 +192,9 @@ output_kind = "logit"
     fn bad_values_name_their_field() {
         assert!(err(&BASE.replace("[299, 299]", "[16, 16]")).contains("size"));
         assert!(err(&BASE.replace("[299, 299]", "[299, 2048]")).contains("size"));
-        assert!(err(&BASE.replace("std  = [0.5, 0.5, 0.5]", "std = [0.5, 0.0, 0.5]")).contains("std"));
+        assert!(
+            err(&BASE.replace("std  = [0.5, 0.5, 0.5]", "std = [0.5, 0.0, 0.5]")).contains("std")
+        );
         assert!(err(&BASE.replace("\"nchw\"", "\"chw\"")).contains("chw"));
         assert!(err(&format!("{BASE}frames = 0\n")).contains("frames"));
         assert!(err(&format!("{BASE}batch = 1000\n")).contains("batch"));

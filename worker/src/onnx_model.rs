@@ -305,7 +305,12 @@ pub fn inspect_model_with_domains(
         .initializer
         .iter()
         .map(|t| t.name.as_str())
-        .chain(graph.sparse_initializer.iter().filter_map(|s| s.values.as_ref().map(|v| v.name.as_str())))
+        .chain(
+            graph
+                .sparse_initializer
+                .iter()
+                .filter_map(|s| s.values.as_ref().map(|v| v.name.as_str())),
+        )
         .collect();
     Ok(ModelInfo {
         inputs: graph
@@ -375,7 +380,10 @@ impl Walker<'_> {
         for n in nodes {
             self.check_domain(&n.domain)?;
             for a in &n.attribute {
-                let place = format!("attribute {:?} of node {:?} ({})", a.name, n.name, n.op_type);
+                let place = format!(
+                    "attribute {:?} of node {:?} ({})",
+                    a.name, n.name, n.op_type
+                );
                 for t in a.t.iter().chain(&a.tensors) {
                     tensor(t, &place)?;
                 }
@@ -393,7 +401,10 @@ impl Walker<'_> {
 
 fn tensor(t: &TensorProto, place: &str) -> Result<(), ModelError> {
     if t.data_location == DATA_LOCATION_EXTERNAL || !t.external_data.is_empty() {
-        return Err(ModelError::ExternalData(format!("tensor {:?} in {place}", t.name)));
+        return Err(ModelError::ExternalData(format!(
+            "tensor {:?} in {place}",
+            t.name
+        )));
     }
     Ok(())
 }
@@ -406,20 +417,42 @@ fn sparse(s: &SparseTensorProto, place: &str) -> Result<(), ModelError> {
 }
 
 /// Checks the manifest's input and output against the model's declared graph interface.
-pub fn check_manifest_against_model(m: &Manifest, info: &ModelInfo) -> Result<InputBatch, ModelError> {
+pub fn check_manifest_against_model(
+    m: &Manifest,
+    info: &ModelInfo,
+) -> Result<InputBatch, ModelError> {
     let mismatch = |msg: String| Err(ModelError::ManifestMismatch(msg));
-    let names = |ts: &[TensorInfo]| ts.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ");
+    let names = |ts: &[TensorInfo]| {
+        ts.iter()
+            .map(|t| t.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let Some(input) = info.inputs.iter().find(|t| t.name == m.input) else {
-        return mismatch(format!("no input {:?}; the model's inputs: [{}]", m.input, names(&info.inputs)));
+        return mismatch(format!(
+            "no input {:?}; the model's inputs: [{}]",
+            m.input,
+            names(&info.inputs)
+        ));
     };
     if info.inputs.len() > 1 {
-        return mismatch(format!("the model needs several inputs: [{}]", names(&info.inputs)));
+        return mismatch(format!(
+            "the model needs several inputs: [{}]",
+            names(&info.inputs)
+        ));
     }
     if input.elem_type != ELEM_FLOAT {
-        return mismatch(format!("input {:?} is not float32 (type {})", input.name, input.elem_type));
+        return mismatch(format!(
+            "input {:?} is not float32 (type {})",
+            input.name, input.elem_type
+        ));
     }
     if input.dims.len() != 4 {
-        return mismatch(format!("input {:?} has rank {}, expected 4", input.name, input.dims.len()));
+        return mismatch(format!(
+            "input {:?} has rank {}, expected 4",
+            input.name,
+            input.dims.len()
+        ));
     }
     let (c, h, w) = match m.layout {
         Layout::Nchw => (input.dims[1], input.dims[2], input.dims[3]),
@@ -435,19 +468,32 @@ pub fn check_manifest_against_model(m: &Manifest, info: &ModelInfo) -> Result<In
     }
     for (what, dim, want) in [("height", h, m.height()), ("width", w, m.width())] {
         if dim.is_some_and(|d| d != i64::from(want)) {
-            return mismatch(format!("input {what} is {dim:?} but the manifest size says {want}"));
+            return mismatch(format!(
+                "input {what} is {dim:?} but the manifest size says {want}"
+            ));
         }
     }
     let batch = match input.dims[0] {
         None => InputBatch::Dynamic,
         Some(1) => InputBatch::FixedOne,
-        Some(n) => return mismatch(format!("input batch dimension is fixed to {n}; use 1 or a dynamic one")),
+        Some(n) => {
+            return mismatch(format!(
+                "input batch dimension is fixed to {n}; use 1 or a dynamic one"
+            ));
+        }
     };
     let Some(output) = info.outputs.iter().find(|t| t.name == m.output) else {
-        return mismatch(format!("no output {:?}; the model's outputs: [{}]", m.output, names(&info.outputs)));
+        return mismatch(format!(
+            "no output {:?}; the model's outputs: [{}]",
+            m.output,
+            names(&info.outputs)
+        ));
     };
     if output.elem_type != 0 && output.elem_type != ELEM_FLOAT {
-        return mismatch(format!("output {:?} is not float32 (type {})", output.name, output.elem_type));
+        return mismatch(format!(
+            "output {:?} is not float32 (type {})",
+            output.name, output.elem_type
+        ));
     }
     Ok(batch)
 }
@@ -491,13 +537,19 @@ mod tests {
         assert_eq!(info.opsets, vec![(String::new(), 13)]);
         let (bytes, _) = detector_fixture("greenish");
         let info = inspect_model(&bytes, 1 << 20).unwrap();
-        assert_eq!(info.inputs[0].dims, vec![Some(1), Some(32), Some(32), Some(3)]);
+        assert_eq!(
+            info.inputs[0].dims,
+            vec![Some(1), Some(32), Some(32), Some(3)]
+        );
     }
 
     #[test]
     fn size_cap_and_garbage() {
         let (bytes, _) = detector_fixture("constant");
-        assert_eq!(inspect_model(&bytes, 10).unwrap_err().code(), "model_too_large");
+        assert_eq!(
+            inspect_model(&bytes, 10).unwrap_err().code(),
+            "model_too_large"
+        );
         let e = inspect_model(b"\xff\xff\xff\xff definitely not protobuf", 1 << 20).unwrap_err();
         assert_eq!(e.code(), "invalid_model");
         let no_graph = ModelProto {
@@ -534,11 +586,15 @@ mod tests {
 
         // A sparse initializer's values.
         let mut m = base();
-        m.graph.as_mut().unwrap().sparse_initializer.push(SparseTensorProto {
-            values: Some(external("s")),
-            indices: None,
-            dims: vec![3],
-        });
+        m.graph
+            .as_mut()
+            .unwrap()
+            .sparse_initializer
+            .push(SparseTensorProto {
+                values: Some(external("s")),
+                indices: None,
+                dims: vec![3],
+            });
         assert_eq!(inspect(&m).unwrap_err().code(), "model_external_data");
 
         // An initializer inside an If branch nested in a Loop body.
@@ -649,7 +705,10 @@ mod tests {
             ("greenish", InputBatch::FixedOne),
             ("constant", InputBatch::Dynamic),
         ] {
-            assert_eq!(check_manifest_against_model(&manifest(name), &info(name)).unwrap(), batch);
+            assert_eq!(
+                check_manifest_against_model(&manifest(name), &info(name)).unwrap(),
+                batch
+            );
         }
     }
 
@@ -728,6 +787,9 @@ mod tests {
             size: [224, 224],
             ..manifest("redblue")
         };
-        assert_eq!(check_manifest_against_model(&m, &dynamic).unwrap(), InputBatch::Dynamic);
+        assert_eq!(
+            check_manifest_against_model(&m, &dynamic).unwrap(),
+            InputBatch::Dynamic
+        );
     }
 }

@@ -127,16 +127,28 @@ pub async fn prepare_video(ctx: &WorkerContext, video_id: i64) -> Result<(), Job
     Ok(())
 }
 
-async fn decode_to_crops(ctx: &WorkerContext, sha256: &str, bytes: Bytes) -> Result<Crops, JobError> {
+async fn decode_to_crops(
+    ctx: &WorkerContext,
+    sha256: &str,
+    bytes: Bytes,
+) -> Result<Crops, JobError> {
     let dir = ctx.scratch_dir();
-    tokio::fs::create_dir_all(&dir).await.map_err(|e| JobError::infra("scratch", e))?;
-    let path = dir.join(format!("{sha256}-{}.video", std::process::id()));
-    tokio::fs::write(&path, &bytes).await.map_err(|e| JobError::infra("scratch", e))?;
-    let (k, max_side) = (ctx.settings.evaluation.sampler_frames, ctx.settings.evaluation.max_side);
-    let decode_path = path.clone();
-    let sampled = tokio::task::spawn_blocking(move || media::sample_frames(&decode_path, k, max_side))
+    tokio::fs::create_dir_all(&dir)
         .await
-        .map_err(|e| JobError::infra("worker_panic", e));
+        .map_err(|e| JobError::infra("scratch", e))?;
+    let path = dir.join(format!("{sha256}-{}.video", std::process::id()));
+    tokio::fs::write(&path, &bytes)
+        .await
+        .map_err(|e| JobError::infra("scratch", e))?;
+    let (k, max_side) = (
+        ctx.settings.evaluation.sampler_frames,
+        ctx.settings.evaluation.max_side,
+    );
+    let decode_path = path.clone();
+    let sampled =
+        tokio::task::spawn_blocking(move || media::sample_frames(&decode_path, k, max_side))
+            .await
+            .map_err(|e| JobError::infra("worker_panic", e));
     let _ = tokio::fs::remove_file(&path).await;
     let sampled = sampled??;
     if sampled.frames.is_empty() {
@@ -164,19 +176,25 @@ pub async fn score(
         .await?
         .ok_or_else(|| JobError::infra("not_found", format!("detector {detector_id} is gone")))?;
     let done = repo::scores::scored_among(&ctx.db, detector_id, video_ids).await?;
-    let todo: Vec<i64> = video_ids.iter().copied().filter(|v| !done.contains(v)).collect();
+    let todo: Vec<i64> = video_ids
+        .iter()
+        .copied()
+        .filter(|v| !done.contains(v))
+        .collect();
     if todo.is_empty() {
         return Ok(());
     }
-    let manifest: Manifest = serde_json::from_str(&det.manifest)
-        .map_err(|e| JobError::infra("corrupt_manifest", e))?;
+    let manifest: Manifest =
+        serde_json::from_str(&det.manifest).map_err(|e| JobError::infra("corrupt_manifest", e))?;
     let mut detector = match cache.sessions.remove(&detector_id) {
         Some(d) => d,
         None => load_detector(ctx, &det.model_key, manifest.clone()).await?,
     };
     let mut touched = Vec::new();
     for video in repo::videos::find_many(&ctx.db, &todo).await? {
-        let Some(crops_key) = video.crops_key.clone() else { continue };
+        let Some(crops_key) = video.crops_key.clone() else {
+            continue;
+        };
         let crops = Crops::decode(&ctx.storage.get(&crops_key).await?)
             .map_err(|e| JobError::infra("corrupt_crops", e))?;
         let frames = crops.pick(manifest.frames as usize);
@@ -210,7 +228,11 @@ pub async fn score(
     publish(ctx, det.competition_id, det.submission_id, &touched).await
 }
 
-async fn load_detector(ctx: &WorkerContext, model_key: &str, manifest: Manifest) -> Result<Detector, JobError> {
+async fn load_detector(
+    ctx: &WorkerContext,
+    model_key: &str,
+    manifest: Manifest,
+) -> Result<Detector, JobError> {
     let bytes = ctx.storage.get(model_key).await?;
     let ort = ctx.ort.clone();
     let opts = SessionOptions {
@@ -223,7 +245,12 @@ async fn load_detector(ctx: &WorkerContext, model_key: &str, manifest: Manifest)
 }
 
 /// Refreshes the affected submissions and appends a board event.
-async fn publish(ctx: &WorkerContext, competition_id: i64, detector_sub: i64, creation_subs: &[i64]) -> Result<(), JobError> {
+async fn publish(
+    ctx: &WorkerContext,
+    competition_id: i64,
+    detector_sub: i64,
+    creation_subs: &[i64],
+) -> Result<(), JobError> {
     evaluation::refresh_status(&ctx.db, detector_sub).await?;
     let mut subs = creation_subs.to_vec();
     subs.sort_unstable();
@@ -231,7 +258,8 @@ async fn publish(ctx: &WorkerContext, competition_id: i64, detector_sub: i64, cr
     for sub in &subs {
         evaluation::refresh_status(&ctx.db, *sub).await?;
     }
-    let payload = serde_json::json!({ "detector_submission": detector_sub, "creation_submissions": subs });
+    let payload =
+        serde_json::json!({ "detector_submission": detector_sub, "creation_submissions": subs });
     repo::events::append(&ctx.db, competition_id, "scores", &payload).await?;
     Ok(())
 }

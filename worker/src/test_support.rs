@@ -85,10 +85,12 @@ pub fn value_info(name: &str, dims: &[Option<i64>]) -> proto::ValueInfoProto {
     proto::ValueInfoProto {
         name: name.into(),
         r#type: Some(proto::TypeProto {
-            value: Some(proto::type_proto::Value::TensorType(proto::type_proto::Tensor {
-                elem_type: 1,
-                shape: Some(proto::TensorShapeProto { dim }),
-            })),
+            value: Some(proto::type_proto::Value::TensorType(
+                proto::type_proto::Tensor {
+                    elem_type: 1,
+                    shape: Some(proto::TensorShapeProto { dim }),
+                },
+            )),
         }),
     }
 }

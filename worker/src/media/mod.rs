@@ -60,12 +60,13 @@ impl MediaError {
     }
 }
 
-/// Initialises FFmpeg once per process and keeps its logging quiet (errors only).
+/// Initialises FFmpeg once per process and silences its logging.
 pub(crate) fn init_ffmpeg() -> Result<(), MediaError> {
     static INIT: OnceLock<Result<(), String>> = OnceLock::new();
     INIT.get_or_init(|| {
         ff::init().map_err(|e| e.to_string())?;
-        ff::log::set_level(ff::log::Level::Error);
+        // Errors reach callers as MediaError; FFmpeg's own lines about untrusted input are noise.
+        ff::log::set_level(ff::log::Level::Quiet);
         Ok(())
     })
     .clone()
@@ -89,11 +90,19 @@ pub(crate) fn open_input(
     // ffmpeg-next panics on paths that are not UTF-8 or contain NUL; our storage never makes those.
     let ok_path = path.to_str().is_some_and(|s| !s.contains('\0'));
     if !ok_path {
-        return Err(MediaError::Internal(format!("unusable path {}", path.display())));
+        return Err(MediaError::Internal(format!(
+            "unusable path {}",
+            path.display()
+        )));
     }
     match std::fs::metadata(path) {
         Ok(m) if m.is_file() => {}
-        Ok(_) => return Err(MediaError::Internal(format!("{} is not a file", path.display()))),
+        Ok(_) => {
+            return Err(MediaError::Internal(format!(
+                "{} is not a file",
+                path.display()
+            )));
+        }
         Err(e) => return Err(MediaError::Internal(format!("{}: {e}", path.display()))),
     }
     let opened = match forced {

@@ -132,7 +132,9 @@ fn stream_facts(ictx: &ff::format::context::Input) -> Result<ProbeFacts, MediaEr
     }
     let decoder = ff::codec::context::Context::from_parameters(params)
         .and_then(|c| c.decoder().video())
-        .map_err(|e| MediaError::InvalidVideo(format!("cannot open a {} decoder: {e}", id.name())))?;
+        .map_err(|e| {
+            MediaError::InvalidVideo(format!("cannot open a {} decoder: {e}", id.name()))
+        })?;
     let (width, height) = (decoder.width(), decoder.height());
     if width == 0 || height == 0 {
         return Err(MediaError::InvalidVideo("video has no frame size".into()));
@@ -142,7 +144,9 @@ fn stream_facts(ictx: &ff::format::context::Input) -> Result<ProbeFacts, MediaEr
         return Err(MediaError::InvalidVideo("unknown frame rate".into()));
     }
     if timing.frames == 0 {
-        return Err(MediaError::InvalidVideo("cannot determine the frame count".into()));
+        return Err(MediaError::InvalidVideo(
+            "cannot determine the frame count".into(),
+        ));
     }
     Ok(ProbeFacts {
         container: container_name(ictx.format().name()),
@@ -170,7 +174,10 @@ fn check_limits(f: &ProbeFacts, l: &ProbeLimits) -> Result<(), MediaError> {
         return over(format!("{} frames (max {})", f.frames, l.max_frames));
     }
     if f.duration_s > l.max_duration_s {
-        return over(format!("{:.1} s long (max {} s)", f.duration_s, l.max_duration_s));
+        return over(format!(
+            "{:.1} s long (max {} s)",
+            f.duration_s, l.max_duration_s
+        ));
     }
     Ok(())
 }
@@ -218,17 +225,32 @@ mod tests {
 
     #[test]
     fn probes_every_fixture() {
-        for name in ["real_1.mp4", "real_2.mp4", "real_3.mp4", "fake_1.mp4", "fake_2.mp4", "real_1.webm"] {
+        for name in [
+            "real_1.mp4",
+            "real_2.mp4",
+            "real_3.mp4",
+            "fake_1.mp4",
+            "fake_2.mp4",
+            "real_1.webm",
+        ] {
             let f = probe(&video(name)).unwrap();
             let (container, codec) = if name.ends_with(".webm") {
                 ("matroska", "vp9")
             } else {
                 ("mp4", "h264")
             };
-            assert_eq!((f.container.as_str(), f.codec.as_str()), (container, codec), "{name}");
+            assert_eq!(
+                (f.container.as_str(), f.codec.as_str()),
+                (container, codec),
+                "{name}"
+            );
             assert_eq!((f.width, f.height, f.frames), (64, 64, 10), "{name}");
             assert!((f.fps - 10.0).abs() < 1e-9, "{name}: {}", f.fps);
-            assert!((f.duration_s - 1.0).abs() < 0.05, "{name}: {}", f.duration_s);
+            assert!(
+                (f.duration_s - 1.0).abs() < 0.05,
+                "{name}: {}",
+                f.duration_s
+            );
         }
     }
 
@@ -284,10 +306,22 @@ mod tests {
     fn limits_are_enforced() {
         let path = video("real_1.mp4");
         let cases = [
-            ProbeLimits { max_frames: 5, ..Default::default() },
-            ProbeLimits { max_width: 32, ..Default::default() },
-            ProbeLimits { max_fps: 5.0, ..Default::default() },
-            ProbeLimits { max_duration_s: 0.5, ..Default::default() },
+            ProbeLimits {
+                max_frames: 5,
+                ..Default::default()
+            },
+            ProbeLimits {
+                max_width: 32,
+                ..Default::default()
+            },
+            ProbeLimits {
+                max_fps: 5.0,
+                ..Default::default()
+            },
+            ProbeLimits {
+                max_duration_s: 0.5,
+                ..Default::default()
+            },
         ];
         for limits in cases {
             let e = probe_video(&path, &limits).unwrap_err();

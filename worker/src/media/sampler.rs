@@ -66,9 +66,18 @@ impl RgbConverter {
         if stale {
             let (dw, dh) = scaled_size(sw, sh, self.max_side);
             let flags = ff::software::scaling::Flags::BILINEAR;
-            let scaler =
-                ff::software::scaling::Context::get(fmt, sw, sh, ff::format::Pixel::RGB24, dw, dh, flags)
-                    .map_err(|e| MediaError::Internal(format!("swscale setup for {fmt:?} {sw}x{sh}: {e}")))?;
+            let scaler = ff::software::scaling::Context::get(
+                fmt,
+                sw,
+                sh,
+                ff::format::Pixel::RGB24,
+                dw,
+                dh,
+                flags,
+            )
+            .map_err(|e| {
+                MediaError::Internal(format!("swscale setup for {fmt:?} {sw}x{sh}: {e}"))
+            })?;
             self.scaler = Some(scaler);
         }
         let scaler = self
@@ -109,7 +118,11 @@ pub fn sample_frames(path: &Path, k: usize, max_side: u32) -> Result<SampledFram
     let index = stream.index();
     let timing = stream_timing(&ictx, &stream);
     // Without a usable frame count, the first k frames are the best we can do in one pass.
-    let n = if timing.frames > 0 { timing.frames } else { k as u64 };
+    let n = if timing.frames > 0 {
+        timing.frames
+    } else {
+        k as u64
+    };
     let wanted = linspace_indices(n, k);
     let mut ctx = ff::codec::context::Context::from_parameters(stream.parameters())
         .map_err(|e| MediaError::InvalidVideo(format!("decoder parameters: {e}")))?;
@@ -231,9 +244,19 @@ mod tests {
                     assert!(got.abs_diff(want) <= 4, "{name}: {px:?}");
                 }
             }
-            // The white box is where the generator put it: x = 6 * frame index, rows 8..16.
-            let last = &s.frames[3];
-            assert_eq!(last.pixel(9 * 6 + 4, 12).unwrap().map(|v| v > 240), [true; 3]);
+            // Each kept frame shows the white box where the generator put it in that frame:
+            // x = 6 * (index + 1), rows 8..16.
+            for (f, &i) in s.frames.iter().zip(&s.indices) {
+                let x = 6 * (i as u32 + 1) + 2;
+                assert!(
+                    f.pixel(x, 12).unwrap().iter().all(|&v| v > 240),
+                    "{name} frame {i}"
+                );
+                assert!(
+                    f.pixel((x + 8) % 64, 12).unwrap().iter().any(|&v| v < 200),
+                    "{name} frame {i}"
+                );
+            }
         }
     }
 
@@ -256,6 +279,9 @@ mod tests {
 
     #[test]
     fn refuses_non_videos() {
-        assert_eq!(sample("not_a_video.mp4", 4, 64).unwrap_err().code(), "unsupported_media");
+        assert_eq!(
+            sample("not_a_video.mp4", 4, 64).unwrap_err().code(),
+            "unsupported_media"
+        );
     }
 }

@@ -12,6 +12,9 @@ pub async fn get(ctx: web::Data<AppContext>, caller: AuthTeam, id: web::Path<i64
     if sub.team_id != caller.id() && !caller.is_admin() {
         return Err(ApiError::forbidden("not_yours", "this submission belongs to another team"));
     }
+    // Live mode: a finished creation runs again when a new detector arrives.
+    evaluation::refresh_status(ctx.db(), sub.id).await?;
+    let sub = repo::submissions::find(ctx.db(), sub.id).await?.ok_or_else(not_found)?;
     let team = repo::teams::find(ctx.db(), sub.team_id).await?.map(|t| t.name).unwrap_or_default();
     let progress = evaluation::progress(ctx.db(), &sub).await?;
     let error = sub.error_code.as_ref().map(|code| {
