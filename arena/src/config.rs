@@ -151,7 +151,10 @@ impl Settings {
     pub fn database_url(&self) -> String {
         match &self.database_url {
             Some(url) => url.clone(),
-            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("arena.db").display()),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("arena.db").display()
+            ),
         }
     }
 
@@ -160,7 +163,9 @@ impl Settings {
         if self.workers > 0 {
             return self.workers;
         }
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
     }
 
     /// Folder for uploads in flight (same filesystem as the data dir so moves are cheap).

@@ -14,12 +14,14 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     if url.starts_with("sqlite:") {
         // Per-connection settings: WAL lets readers run beside the single writer, and
         // busy_timeout makes a second writer wait instead of failing.
-        opts.max_connections(8).min_connections(1).map_sqlx_sqlite_opts(|o| {
-            o.busy_timeout(Duration::from_secs(30))
-                .foreign_keys(true)
-                .pragma("journal_mode", "WAL")
-                .pragma("synchronous", "NORMAL")
-        });
+        opts.max_connections(8)
+            .min_connections(1)
+            .map_sqlx_sqlite_opts(|o| {
+                o.busy_timeout(Duration::from_secs(30))
+                    .foreign_keys(true)
+                    .pragma("journal_mode", "WAL")
+                    .pragma("synchronous", "NORMAL")
+            });
     } else {
         opts.max_connections(16);
     }

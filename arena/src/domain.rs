@@ -166,7 +166,10 @@ mod tests {
         for role in Role::ALL {
             assert_eq!(Role::parse(role.as_str()), Some(*role));
         }
-        assert_eq!(SubmissionStatus::parse("finished"), Some(SubmissionStatus::Finished));
+        assert_eq!(
+            SubmissionStatus::parse("finished"),
+            Some(SubmissionStatus::Finished)
+        );
         assert_eq!(SubmissionStatus::parse("nope"), None);
     }
 }

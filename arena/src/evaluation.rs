@@ -65,7 +65,10 @@ async fn live_submissions<C: ConnectionTrait>(
 }
 
 /// Videos that count: the reals and the fakes of live creations, unless their decode failed.
-pub async fn live_videos<C: ConnectionTrait>(db: &C, competition_id: i64) -> Result<Vec<videos::Model>, RepoError> {
+pub async fn live_videos<C: ConnectionTrait>(
+    db: &C,
+    competition_id: i64,
+) -> Result<Vec<videos::Model>, RepoError> {
     let subs = live_submissions(db, competition_id).await?;
     let all = repo::videos::list_for_competition(db, competition_id).await?;
     let mut live = Vec::new();
@@ -98,7 +101,10 @@ pub async fn on_detector_accepted<C: ConnectionTrait>(
         .filter(|v| v.prepare_state == PrepareState::Ready.as_str())
         .collect();
     let ids: Vec<i64> = ready.iter().map(|v| v.id).collect();
-    let scored: HashSet<i64> = repo::scores::scored_among(db, detector_id, &ids).await?.into_iter().collect();
+    let scored: HashSet<i64> = repo::scores::scored_among(db, detector_id, &ids)
+        .await?
+        .into_iter()
+        .collect();
     let todo: Vec<i64> = ids.into_iter().filter(|v| !scored.contains(v)).collect();
     let mut jobs = 0;
     for chunk in todo.chunks(policy.score_batch_videos.max(1)) {
@@ -106,7 +112,10 @@ pub async fn on_detector_accepted<C: ConnectionTrait>(
             detector_id,
             video_ids: chunk.to_vec(),
         };
-        if queue::enqueue(db, &payload, Some(det.submission_id), policy.max_attempts).await?.is_some() {
+        if queue::enqueue(db, &payload, Some(det.submission_id), policy.max_attempts)
+            .await?
+            .is_some()
+        {
             jobs += 1;
         }
     }
@@ -130,17 +139,25 @@ pub async fn on_video_prepared<C: ConnectionTrait>(
     policy: EnqueuePolicy,
 ) -> Result<usize, EvaluationError> {
     repo::videos::mark_ready(db, video_id, crops_key).await?;
-    let video = repo::videos::find(db, video_id).await?.ok_or(RepoError::NotFound("video"))?;
+    let video = repo::videos::find(db, video_id)
+        .await?
+        .ok_or(RepoError::NotFound("video"))?;
     let mut jobs = 0;
     for (det, _) in live_detectors(db, video.competition_id).await? {
-        if !repo::scores::scored_among(db, det.id, &[video_id]).await?.is_empty() {
+        if !repo::scores::scored_among(db, det.id, &[video_id])
+            .await?
+            .is_empty()
+        {
             continue;
         }
         let payload = JobPayload::Score {
             detector_id: det.id,
             video_ids: vec![video_id],
         };
-        if queue::enqueue(db, &payload, Some(det.submission_id), policy.max_attempts).await?.is_some() {
+        if queue::enqueue(db, &payload, Some(det.submission_id), policy.max_attempts)
+            .await?
+            .is_some()
+        {
             jobs += 1;
         }
         refresh_status(db, det.submission_id).await?;
@@ -152,9 +169,15 @@ pub async fn on_video_prepared<C: ConnectionTrait>(
 }
 
 /// A video that could not be decoded: its creation fails; a real one leaves the real set.
-pub async fn on_video_failed<C: ConnectionTrait>(db: &C, video_id: i64, reason: &str) -> Result<(), EvaluationError> {
+pub async fn on_video_failed<C: ConnectionTrait>(
+    db: &C,
+    video_id: i64,
+    reason: &str,
+) -> Result<(), EvaluationError> {
     repo::videos::mark_failed(db, video_id, reason).await?;
-    let video = repo::videos::find(db, video_id).await?.ok_or(RepoError::NotFound("video"))?;
+    let video = repo::videos::find(db, video_id)
+        .await?
+        .ok_or(RepoError::NotFound("video"))?;
     if let Some(sub) = video.submission_id {
         repo::submissions::fail(db, sub, "video_prepare_failed", reason).await?;
     }
@@ -191,13 +214,20 @@ pub async fn on_score_job_dead<C: ConnectionTrait>(
 }
 
 /// Pairs done and to do for a submission.
-pub async fn progress<C: ConnectionTrait>(db: &C, sub: &submissions::Model) -> Result<Progress, RepoError> {
+pub async fn progress<C: ConnectionTrait>(
+    db: &C,
+    sub: &submissions::Model,
+) -> Result<Progress, RepoError> {
     match repo::submissions::kind(sub)? {
         SubmissionKind::Detector => {
             let Some(det) = repo::detectors::find_by_submission(db, sub.id).await? else {
                 return Ok(Progress { done: 0, total: 0 });
             };
-            let videos: Vec<i64> = live_videos(db, sub.competition_id).await?.iter().map(|v| v.id).collect();
+            let videos: Vec<i64> = live_videos(db, sub.competition_id)
+                .await?
+                .iter()
+                .map(|v| v.id)
+                .collect();
             let done = repo::scores::count_for_videos(db, &videos, &[det.id]).await?;
             Ok(Progress {
                 done,
@@ -205,8 +235,16 @@ pub async fn progress<C: ConnectionTrait>(db: &C, sub: &submissions::Model) -> R
             })
         }
         SubmissionKind::Creation | SubmissionKind::Reals => {
-            let videos: Vec<i64> = repo::videos::list_for_submission(db, sub.id).await?.iter().map(|v| v.id).collect();
-            let dets: Vec<i64> = live_detectors(db, sub.competition_id).await?.iter().map(|(d, _)| d.id).collect();
+            let videos: Vec<i64> = repo::videos::list_for_submission(db, sub.id)
+                .await?
+                .iter()
+                .map(|v| v.id)
+                .collect();
+            let dets: Vec<i64> = live_detectors(db, sub.competition_id)
+                .await?
+                .iter()
+                .map(|(d, _)| d.id)
+                .collect();
             let done = repo::scores::count_for_videos(db, &videos, &dets).await?;
             Ok(Progress {
                 done,
@@ -218,7 +256,10 @@ pub async fn progress<C: ConnectionTrait>(db: &C, sub: &submissions::Model) -> R
 
 /// Recomputes a live submission's status from its progress: finished once every pair is scored
 /// and no job of its own is pending.
-pub async fn refresh_status<C: ConnectionTrait>(db: &C, submission_id: i64) -> Result<SubmissionStatus, RepoError> {
+pub async fn refresh_status<C: ConnectionTrait>(
+    db: &C,
+    submission_id: i64,
+) -> Result<SubmissionStatus, RepoError> {
     let Some(sub) = repo::submissions::find(db, submission_id).await? else {
         return Err(RepoError::NotFound("submission"));
     };
@@ -243,9 +284,21 @@ pub async fn refresh_status<C: ConnectionTrait>(db: &C, submission_id: i64) -> R
 }
 
 /// Loads what the boards of a competition are computed from.
-pub async fn board_input<C: ConnectionTrait>(db: &C, competition_id: i64) -> Result<BoardInput, RepoError> {
-    let teams: HashMap<i64, teams::Model> = repo::teams::list(db).await?.into_iter().map(|t| (t.id, t)).collect();
-    let team = |id: i64| teams.get(&id).map(|t| (t.name.clone(), t.is_baseline)).unwrap_or_default();
+pub async fn board_input<C: ConnectionTrait>(
+    db: &C,
+    competition_id: i64,
+) -> Result<BoardInput, RepoError> {
+    let teams: HashMap<i64, teams::Model> = repo::teams::list(db)
+        .await?
+        .into_iter()
+        .map(|t| (t.id, t))
+        .collect();
+    let team = |id: i64| {
+        teams
+            .get(&id)
+            .map(|t| (t.name.clone(), t.is_baseline))
+            .unwrap_or_default()
+    };
     let dets = live_detectors(db, competition_id).await?;
     let videos = live_videos(db, competition_id).await?;
     let subs = live_submissions(db, competition_id).await?;
@@ -257,11 +310,15 @@ pub async fn board_input<C: ConnectionTrait>(db: &C, competition_id: i64) -> Res
             reals.push(v.id);
             continue;
         }
-        let Some(sub_id) = v.submission_id else { continue };
+        let Some(sub_id) = v.submission_id else {
+            continue;
+        };
         match creations.iter_mut().find(|c| c.submission_id == sub_id) {
             Some(c) => c.video_ids.push(v.id),
             None => {
-                let Some(sub) = subs.get(&sub_id) else { continue };
+                let Some(sub) = subs.get(&sub_id) else {
+                    continue;
+                };
                 let (name, baseline) = team(sub.team_id);
                 creations.push(CreationEntry {
                     submission_id: sub_id,

@@ -24,7 +24,10 @@ pub enum JobPayload {
     /// upload's transaction commits, so a video prepared meanwhile is never missed.
     ActivateDetector { detector_id: i64 },
     /// Score these (prepared) videos with one detector.
-    Score { detector_id: i64, video_ids: Vec<i64> },
+    Score {
+        detector_id: i64,
+        video_ids: Vec<i64>,
+    },
     /// Does nothing: used by queue tests and benchmarks.
     Noop { n: i64 },
 }
@@ -243,12 +246,11 @@ impl Queue {
         let mut claimed = rows
             .into_iter()
             .map(|row| {
-                let payload = serde_json::from_str(&row.payload).map_err(|e| {
-                    QueueError::BadPayload {
+                let payload =
+                    serde_json::from_str(&row.payload).map_err(|e| QueueError::BadPayload {
                         id: row.id,
                         message: e.to_string(),
-                    }
-                })?;
+                    })?;
                 Ok(ClaimedJob {
                     id: row.id,
                     payload,
@@ -284,7 +286,10 @@ impl Queue {
     pub async fn complete(&self, job_id: i64, worker: &str) -> Result<(), QueueError> {
         let res = jobs::Entity::update_many()
             .col_expr(jobs::Column::State, Expr::value(JobState::Done.as_str()))
-            .col_expr(jobs::Column::LeaseExpiresAtMs, Expr::value(Option::<i64>::None))
+            .col_expr(
+                jobs::Column::LeaseExpiresAtMs,
+                Expr::value(Option::<i64>::None),
+            )
             .col_expr(jobs::Column::UpdatedAtMs, Expr::value(now_ms()))
             .filter(jobs::Column::Id.eq(job_id))
             .filter(jobs::Column::State.eq(JobState::Running.as_str()))
@@ -324,7 +329,10 @@ impl Queue {
             .col_expr(jobs::Column::State, Expr::value(state.as_str()))
             .col_expr(jobs::Column::LastError, Expr::value(truncate(error, 2000)))
             .col_expr(jobs::Column::LockedBy, Expr::value(Option::<String>::None))
-            .col_expr(jobs::Column::LeaseExpiresAtMs, Expr::value(Option::<i64>::None))
+            .col_expr(
+                jobs::Column::LeaseExpiresAtMs,
+                Expr::value(Option::<i64>::None),
+            )
             .col_expr(jobs::Column::RunAfterMs, Expr::value(now + backoff))
             .col_expr(jobs::Column::UpdatedAtMs, Expr::value(now))
             .filter(jobs::Column::Id.eq(job_id))
@@ -353,9 +361,7 @@ impl Queue {
             .col_expr(jobs::Column::UpdatedAtMs, Expr::value(now))
             .filter(jobs::Column::State.eq(JobState::Running.as_str()))
             .filter(jobs::Column::LeaseExpiresAtMs.lt(now))
-            .filter(
-                Expr::col(jobs::Column::Attempts).gte(Expr::col(jobs::Column::MaxAttempts)),
-            )
+            .filter(Expr::col(jobs::Column::Attempts).gte(Expr::col(jobs::Column::MaxAttempts)))
             .exec_with_returning(&self.db)
             .await?;
         Ok(expired)
@@ -366,10 +372,9 @@ impl Queue {
         use sea_orm::PaginatorTrait;
         Ok(jobs::Entity::find()
             .filter(jobs::Column::SubmissionId.eq(submission_id))
-            .filter(jobs::Column::State.is_in([
-                JobState::Queued.as_str(),
-                JobState::Running.as_str(),
-            ]))
+            .filter(
+                jobs::Column::State.is_in([JobState::Queued.as_str(), JobState::Running.as_str()]),
+            )
             .count(&self.db)
             .await?)
     }

@@ -91,7 +91,12 @@ impl Storage {
 
     #[tracing::instrument(skip(self), err)]
     pub async fn get(&self, key: &str) -> Result<Bytes, StorageError> {
-        Ok(self.store.get(&ObjectPath::from(key)).await?.bytes().await?)
+        Ok(self
+            .store
+            .get(&ObjectPath::from(key))
+            .await?
+            .bytes()
+            .await?)
     }
 
     pub async fn exists(&self, key: &str) -> Result<bool, StorageError> {
@@ -126,7 +131,10 @@ mod tests {
         assert_eq!(store.get(&key).await.unwrap(), bytes);
         assert!(store.exists(&key).await.unwrap());
         store.delete(&key).await.unwrap();
-        assert!(matches!(store.get(&key).await, Err(StorageError::NotFound(_))));
+        assert!(matches!(
+            store.get(&key).await,
+            Err(StorageError::NotFound(_))
+        ));
         assert_eq!(
             sha256_hex(b"abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"

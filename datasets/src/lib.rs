@@ -16,5 +16,8 @@ pub fn video(name: &str) -> PathBuf {
 /// A fixture detector: (model.onnx, manifest.toml) of e.g. `detector("redblue")`.
 pub fn detector(name: &str) -> (PathBuf, PathBuf) {
     let dir = fixtures_dir().join("models");
-    (dir.join(format!("{name}.onnx")), dir.join(format!("{name}.toml")))
+    (
+        dir.join(format!("{name}.onnx")),
+        dir.join(format!("{name}.toml")),
+    )
 }

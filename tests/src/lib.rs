@@ -2,9 +2,9 @@
 //! and database (SQLite, or a fresh PostgreSQL database when `ARENA_TEST_POSTGRES_URL` is set).
 
 use arena::Settings;
+use arena::domain::Role;
 use arena_web::admin::TeamSpec;
 use arena_web::{AppContext, Application, WorkerPool, spawn_workers};
-use arena::domain::Role;
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::Value;
 use std::path::Path;
@@ -31,11 +31,16 @@ pub fn backends() -> Vec<Backend> {
 /// A database URL for one test: a SQLite file in `dir`, or a brand-new PostgreSQL database.
 pub async fn fresh_database_url(backend: &Backend, dir: &Path) -> anyhow::Result<String> {
     match backend {
-        Backend::Sqlite => Ok(format!("sqlite://{}?mode=rwc", dir.join("arena.db").display())),
+        Backend::Sqlite => Ok(format!(
+            "sqlite://{}?mode=rwc",
+            dir.join("arena.db").display()
+        )),
         Backend::Postgres(admin_url) => {
             let name = format!("arena_test_{}", uuid::Uuid::new_v4().simple());
             let admin = Database::connect(admin_url.as_str()).await?;
-            admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await?;
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await?;
             admin.close().await?;
             let mut url = url_without_db(admin_url);
             url.push('/');
@@ -89,7 +94,11 @@ pub async fn spawn_app_with(opts: AppOptions) -> TestApp {
         bind: "127.0.0.1:0".to_owned(),
         ..Settings::default()
     };
-    settings.database_url = Some(fresh_database_url(&opts.backend, dir.path()).await.expect("database"));
+    settings.database_url = Some(
+        fresh_database_url(&opts.backend, dir.path())
+            .await
+            .expect("database"),
+    );
     settings.queue.poll_ms = 20;
     settings.queue.heartbeat_ms = 200;
     settings.queue.retry_backoff_ms = 50;
@@ -105,7 +114,9 @@ pub async fn spawn_app_with(opts: AppOptions) -> TestApp {
         admin: true,
         baseline: true,
     };
-    let (_, admin_token) = arena_web::admin::create_team(&ctx, &spec).await.expect("admin team");
+    let (_, admin_token) = arena_web::admin::create_team(&ctx, &spec)
+        .await
+        .expect("admin team");
     let workers = (opts.workers > 0).then(|| spawn_workers(&ctx, opts.workers));
     TestApp {
         address,
@@ -121,7 +132,10 @@ pub async fn spawn_app_with(opts: AppOptions) -> TestApp {
 #[allow(clippy::expect_used)]
 pub fn part(path: &Path) -> reqwest::multipart::Part {
     let bytes = std::fs::read(path).expect("fixture");
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     reqwest::multipart::Part::bytes(bytes).file_name(name)
 }
 
@@ -158,16 +172,30 @@ impl TestApp {
         assert_eq!(resp.status().as_u16(), 201);
     }
 
-    pub async fn post_video(&self, slug: &str, token: Option<&str>, endpoint: &str, path: &Path) -> reqwest::Response {
+    pub async fn post_video(
+        &self,
+        slug: &str,
+        token: Option<&str>,
+        endpoint: &str,
+        path: &Path,
+    ) -> reqwest::Response {
         let form = reqwest::multipart::Form::new().part("file", part(path));
-        let mut req = self.client.post(self.url(&format!("/api/v1/competitions/{slug}/{endpoint}"))).multipart(form);
+        let mut req = self
+            .client
+            .post(self.url(&format!("/api/v1/competitions/{slug}/{endpoint}")))
+            .multipart(form);
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
         req.send().await.expect("request")
     }
 
-    pub async fn post_creation(&self, slug: &str, token: Option<&str>, path: &Path) -> reqwest::Response {
+    pub async fn post_creation(
+        &self,
+        slug: &str,
+        token: Option<&str>,
+        path: &Path,
+    ) -> reqwest::Response {
         self.post_video(slug, token, "creations", path).await
     }
 
@@ -176,20 +204,43 @@ impl TestApp {
         self.post_video(slug, Some(&token), "reals", path).await
     }
 
-    pub async fn post_detector_bytes(&self, slug: &str, token: Option<&str>, model: Vec<u8>, manifest: Vec<u8>) -> reqwest::Response {
+    pub async fn post_detector_bytes(
+        &self,
+        slug: &str,
+        token: Option<&str>,
+        model: Vec<u8>,
+        manifest: Vec<u8>,
+    ) -> reqwest::Response {
         let form = reqwest::multipart::Form::new()
-            .part("model", reqwest::multipart::Part::bytes(model).file_name("model.onnx"))
-            .part("manifest", reqwest::multipart::Part::bytes(manifest).file_name("manifest.toml"));
-        let mut req = self.client.post(self.url(&format!("/api/v1/competitions/{slug}/detectors"))).multipart(form);
+            .part(
+                "model",
+                reqwest::multipart::Part::bytes(model).file_name("model.onnx"),
+            )
+            .part(
+                "manifest",
+                reqwest::multipart::Part::bytes(manifest).file_name("manifest.toml"),
+            );
+        let mut req = self
+            .client
+            .post(self.url(&format!("/api/v1/competitions/{slug}/detectors")))
+            .multipart(form);
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
         req.send().await.expect("request")
     }
 
-    pub async fn post_detector(&self, slug: &str, token: Option<&str>, fixture: &str) -> reqwest::Response {
+    pub async fn post_detector(
+        &self,
+        slug: &str,
+        token: Option<&str>,
+        fixture: &str,
+    ) -> reqwest::Response {
         let (model, manifest) = arena_datasets::detector(fixture);
-        let (m, t) = (std::fs::read(model).expect("model"), std::fs::read(manifest).expect("manifest"));
+        let (m, t) = (
+            std::fs::read(model).expect("model"),
+            std::fs::read(manifest).expect("manifest"),
+        );
         self.post_detector_bytes(slug, token, m, t).await
     }
 
@@ -208,7 +259,9 @@ impl TestApp {
         let start = Instant::now();
         loop {
             let token = self.admin_token.clone();
-            let (status, body) = self.get_json(&format!("/api/v1/submissions/{id}"), Some(&token)).await;
+            let (status, body) = self
+                .get_json(&format!("/api/v1/submissions/{id}"), Some(&token))
+                .await;
             assert_eq!(status, 200, "{body}");
             let state = body["status"].as_str().unwrap_or_default();
             if matches!(state, "finished" | "failed" | "rejected") {
@@ -230,7 +283,11 @@ impl TestApp {
                 if p.is_dir() {
                     stack.push(p);
                 } else {
-                    out.push(p.strip_prefix(&root).map(|s| s.display().to_string()).unwrap_or_default());
+                    out.push(
+                        p.strip_prefix(&root)
+                            .map(|s| s.display().to_string())
+                            .unwrap_or_default(),
+                    );
                 }
             }
         }
@@ -241,7 +298,10 @@ impl TestApp {
     /// Number of submission rows in the database.
     pub async fn submission_count(&self) -> u64 {
         use sea_orm::{EntityTrait, PaginatorTrait};
-        arena::entities::submissions::Entity::find().count(self.ctx.db()).await.expect("count")
+        arena::entities::submissions::Entity::find()
+            .count(self.ctx.db())
+            .await
+            .expect("count")
     }
 
     pub async fn stop_workers(&mut self) {

@@ -22,7 +22,11 @@ async fn a_second_detector_reuses_cached_frames() {
     let dana = app.team("dana", "detector").await;
     let erin = app.team("erin", "detector").await;
     let real = id_of(app.post_real("cache", &video("real_1.mp4")).await).await;
-    let fake = id_of(app.post_creation("cache", Some(&alice), &video("fake_1.mp4")).await).await;
+    let fake = id_of(
+        app.post_creation("cache", Some(&alice), &video("fake_1.mp4"))
+            .await,
+    )
+    .await;
     let d1 = id_of(app.post_detector("cache", Some(&dana), "redblue").await).await;
     for id in [real, fake, d1] {
         app.wait_submission(id, WAIT).await;
@@ -32,5 +36,9 @@ async fn a_second_detector_reuses_cached_frames() {
     let done = app.wait_submission(d2, WAIT).await;
     assert_eq!(done["status"], "finished", "{done}");
     assert_eq!(done["progress"]["total"], 2);
-    assert_eq!(arena_worker::media::decode_count(), decodes, "a new detector must not decode again");
+    assert_eq!(
+        arena_worker::media::decode_count(),
+        decodes,
+        "a new detector must not decode again"
+    );
 }

@@ -18,8 +18,12 @@ pub struct TeamSpec {
 }
 
 /// Creates a team and returns it with its token (shown once; only its hash is stored).
-pub async fn create_team(ctx: &AppContext, spec: &TeamSpec) -> Result<(teams::Model, String), ApiError> {
-    let name = TeamName::parse(&spec.name).map_err(|e| ApiError::bad_request("invalid_name", e.0))?;
+pub async fn create_team(
+    ctx: &AppContext,
+    spec: &TeamSpec,
+) -> Result<(teams::Model, String), ApiError> {
+    let name =
+        TeamName::parse(&spec.name).map_err(|e| ApiError::bad_request("invalid_name", e.0))?;
     let txn = ctx.db().begin().await?;
     // The token embeds the team id, so the row is created first with an unusable hash.
     let team = repo::teams::create(
@@ -36,7 +40,9 @@ pub async fn create_team(ctx: &AppContext, spec: &TeamSpec) -> Result<(teams::Mo
     let token = auth::new_token(team.id);
     let hash = {
         let t = token.clone();
-        actix_web::web::block(move || auth::hash_token(&t)).await.map_err(ApiError::internal)??
+        actix_web::web::block(move || auth::hash_token(&t))
+            .await
+            .map_err(ApiError::internal)??
     };
     let mut active = team.into_active_model();
     active.token_hash = Set(hash);
@@ -46,7 +52,11 @@ pub async fn create_team(ctx: &AppContext, spec: &TeamSpec) -> Result<(teams::Mo
 }
 
 /// Creates a live competition.
-pub async fn create_competition(ctx: &AppContext, slug: &str, title: &str) -> Result<competitions::Model, ApiError> {
+pub async fn create_competition(
+    ctx: &AppContext,
+    slug: &str,
+    title: &str,
+) -> Result<competitions::Model, ApiError> {
     let slug = Slug::parse(slug).map_err(|e| ApiError::bad_request("invalid_slug", e.0))?;
     Ok(repo::competitions::create(
         ctx.db(),
@@ -64,5 +74,7 @@ pub async fn create_competition(ctx: &AppContext, slug: &str, title: &str) -> Re
 pub async fn competition(ctx: &AppContext, slug: &str) -> Result<competitions::Model, ApiError> {
     repo::competitions::find_by_slug(ctx.db(), slug)
         .await?
-        .ok_or_else(|| ApiError::not_found("competition_not_found", format!("no competition {slug:?}")))
+        .ok_or_else(|| {
+            ApiError::not_found("competition_not_found", format!("no competition {slug:?}"))
+        })
 }

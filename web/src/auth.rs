@@ -6,8 +6,10 @@ use crate::error::ApiError;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use arena::domain::Role;
 use arena::entities::teams;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use argon2::Argon2;
+use argon2::password_hash::{
+    PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
+};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use std::future::Future;
@@ -31,7 +33,11 @@ pub fn hash_token(token: &str) -> Result<String, ApiError> {
 
 fn verify(token: &str, hash: &str) -> bool {
     PasswordHash::new(hash)
-        .map(|parsed| Argon2::default().verify_password(token.as_bytes(), &parsed).is_ok())
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(token.as_bytes(), &parsed)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
@@ -62,7 +68,10 @@ impl AuthTeam {
         if self.is_admin() {
             Ok(())
         } else {
-            Err(ApiError::forbidden("admin_only", "this action is for organizers"))
+            Err(ApiError::forbidden(
+                "admin_only",
+                "this action is for organizers",
+            ))
         }
     }
 }
@@ -70,16 +79,26 @@ impl AuthTeam {
 /// Resolves a bearer token to its team: 401 when missing or wrong.
 pub async fn authenticate(ctx: &AppContext, header: Option<&str>) -> Result<AuthTeam, ApiError> {
     let Some(value) = header else {
-        return Err(ApiError::unauthorized("missing_token", "send Authorization: Bearer <token>"));
+        return Err(ApiError::unauthorized(
+            "missing_token",
+            "send Authorization: Bearer <token>",
+        ));
     };
-    let token = value.strip_prefix("Bearer ").map(str::trim).unwrap_or_default();
+    let token = value
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .unwrap_or_default();
     let bad = || ApiError::unauthorized("invalid_token", "the token is not valid");
     let id = team_id_of(token).ok_or_else(bad)?;
     let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-    let team = arena::repo::teams::find(ctx.db(), id).await?.ok_or_else(bad)?;
+    let team = arena::repo::teams::find(ctx.db(), id)
+        .await?
+        .ok_or_else(bad)?;
     if ctx.cached_token(&digest) != Some(id) {
         let (t, h) = (token.to_owned(), team.token_hash.clone());
-        let ok = web::block(move || verify(&t, &h)).await.map_err(ApiError::internal)?;
+        let ok = web::block(move || verify(&t, &h))
+            .await
+            .map_err(ApiError::internal)?;
         if !ok {
             return Err(bad());
         }

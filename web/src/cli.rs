@@ -14,7 +14,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "arena", version, about = "Deepfake Arena: creators vs detectors, scored live")]
+#[command(
+    name = "arena",
+    version,
+    about = "Deepfake Arena: creators vs detectors, scored live"
+)]
 pub struct Cli {
     #[command(flatten)]
     global: GlobalArgs,
@@ -122,10 +126,7 @@ enum CompetitionCommand {
         title: String,
     },
     /// Add hidden real videos (label 0) to a competition.
-    AddReal {
-        slug: String,
-        files: Vec<PathBuf>,
-    },
+    AddReal { slug: String, files: Vec<PathBuf> },
 }
 
 #[derive(Subcommand)]
@@ -176,7 +177,10 @@ impl GlobalArgs {
 /// Parses the command line, runs it, and turns errors into a message and exit code 1.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -199,13 +203,18 @@ async fn open(global: &GlobalArgs) -> anyhow::Result<AppContext> {
         database = %arena::config::redact_url(&settings.database_url()),
         "opening"
     );
-    AppContext::open(settings).await.context("cannot open the arena")
+    AppContext::open(settings)
+        .await
+        .context("cannot open the arena")
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let g = cli.global;
     match cli.command {
-        Command::Up { demo: seed, workers } => {
+        Command::Up {
+            demo: seed,
+            workers,
+        } => {
             let ctx = open(&g).await?;
             if seed {
                 demo::seed(&ctx).await?;
@@ -228,12 +237,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!("migrations applied");
             Ok(())
         }
-        Command::Team(TeamCommand::Add { name, role, admin, baseline }) => {
+        Command::Team(TeamCommand::Add {
+            name,
+            role,
+            admin,
+            baseline,
+        }) => {
             let ctx = open(&g).await?;
             let role = Role::parse(&role).context("role must be creator, detector or both")?;
-            let spec = TeamSpec { name, role, admin, baseline };
+            let spec = TeamSpec {
+                name,
+                role,
+                admin,
+                baseline,
+            };
             let (team, token) = admin::create_team(&ctx, &spec).await?;
-            eprintln!("team {} created (id {}, role {})", team.name, team.id, team.role);
+            eprintln!(
+                "team {} created (id {}, role {})",
+                team.name, team.id, team.role
+            );
             say(&token);
             Ok(())
         }
@@ -247,13 +269,39 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let ctx = open(&g).await?;
             add_reals(&ctx, &slug, &files).await
         }
-        Command::Submit(SubmitCommand::Creation { file, competition, task, client }) => {
-            client::submit_creation(&client.server, client.token.as_deref(), &competition, &file, task.as_deref()).await
+        Command::Submit(SubmitCommand::Creation {
+            file,
+            competition,
+            task,
+            client,
+        }) => {
+            client::submit_creation(
+                &client.server,
+                client.token.as_deref(),
+                &competition,
+                &file,
+                task.as_deref(),
+            )
+            .await
         }
-        Command::Submit(SubmitCommand::Detector { model, manifest, competition, client }) => {
-            client::submit_detector(&client.server, client.token.as_deref(), &competition, &model, &manifest).await
+        Command::Submit(SubmitCommand::Detector {
+            model,
+            manifest,
+            competition,
+            client,
+        }) => {
+            client::submit_detector(
+                &client.server,
+                client.token.as_deref(),
+                &competition,
+                &model,
+                &manifest,
+            )
+            .await
         }
-        Command::Status { id, watch, client } => client::status(&client.server, client.token.as_deref(), id, watch).await,
+        Command::Status { id, watch, client } => {
+            client::status(&client.server, client.token.as_deref(), id, watch).await
+        }
         Command::Leaderboard { slug, client } => client::leaderboard(&client.server, &slug).await,
     }
 }
@@ -263,7 +311,11 @@ async fn add_reals(ctx: &AppContext, slug: &str, files: &[PathBuf]) -> anyhow::R
     let comp = admin::competition(ctx, slug).await?;
     let team = demo::organizer_team(ctx).await?;
     for f in files {
-        let upload = UploadedFile::from_path(f, &ctx.settings().upload_dir(), ctx.settings().limits.max_video_bytes)?;
+        let upload = UploadedFile::from_path(
+            f,
+            &ctx.settings().upload_dir(),
+            ctx.settings().limits.max_video_bytes,
+        )?;
         let sub = ingest::ingest_video(ctx, &comp, team.id, VideoRole::Real, upload).await?;
         say(&format!("{} → submission {}", f.display(), sub.id));
     }
@@ -272,7 +324,12 @@ async fn add_reals(ctx: &AppContext, slug: &str, files: &[PathBuf]) -> anyhow::R
 
 async fn serve(ctx: AppContext, workers: usize) -> anyhow::Result<()> {
     let app = Application::build(ctx.clone())?;
-    tracing::info!(port = app.port(), workers, "serving http://{}", ctx.settings().bind);
+    tracing::info!(
+        port = app.port(),
+        workers,
+        "serving http://{}",
+        ctx.settings().bind
+    );
     let pool = spawn_workers(&ctx, workers);
     let result = app.run_until_stopped().await;
     pool.stop().await;

@@ -12,8 +12,13 @@ fn token(token: Option<&str>) -> anyhow::Result<&str> {
 }
 
 async fn file_part(path: &Path) -> anyhow::Result<Part> {
-    let bytes = tokio::fs::read(path).await.with_context(|| format!("cannot read {}", path.display()))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let bytes = tokio::fs::read(path)
+        .await
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     Ok(Part::bytes(bytes).file_name(name))
 }
 
@@ -28,7 +33,13 @@ async fn answer(resp: reqwest::Response) -> anyhow::Result<Value> {
     Ok(body)
 }
 
-pub async fn submit_creation(server: &str, tok: Option<&str>, slug: &str, file: &Path, task: Option<&str>) -> anyhow::Result<()> {
+pub async fn submit_creation(
+    server: &str,
+    tok: Option<&str>,
+    slug: &str,
+    file: &Path,
+    task: Option<&str>,
+) -> anyhow::Result<()> {
     let mut form = Form::new().part("file", file_part(file).await?);
     if let Some(t) = task {
         form = form.text("task", t.to_owned());
@@ -40,11 +51,21 @@ pub async fn submit_creation(server: &str, tok: Option<&str>, slug: &str, file: 
         .send()
         .await?;
     let body = answer(resp).await?;
-    say(&format!("submission {} {}", body["id"], body["status"].as_str().unwrap_or("")));
+    say(&format!(
+        "submission {} {}",
+        body["id"],
+        body["status"].as_str().unwrap_or("")
+    ));
     Ok(())
 }
 
-pub async fn submit_detector(server: &str, tok: Option<&str>, slug: &str, model: &Path, manifest: &Path) -> anyhow::Result<()> {
+pub async fn submit_detector(
+    server: &str,
+    tok: Option<&str>,
+    slug: &str,
+    model: &Path,
+    manifest: &Path,
+) -> anyhow::Result<()> {
     let form = Form::new()
         .part("model", file_part(model).await?)
         .part("manifest", file_part(manifest).await?);
@@ -55,7 +76,11 @@ pub async fn submit_detector(server: &str, tok: Option<&str>, slug: &str, model:
         .send()
         .await?;
     let body = answer(resp).await?;
-    say(&format!("submission {} {}", body["id"], body["status"].as_str().unwrap_or("")));
+    say(&format!(
+        "submission {} {}",
+        body["id"],
+        body["status"].as_str().unwrap_or("")
+    ));
     Ok(())
 }
 
@@ -69,12 +94,27 @@ pub async fn status(server: &str, tok: Option<&str>, id: i64, watch: bool) -> an
             .await?;
         let body = answer(resp).await?;
         let status = body["status"].as_str().unwrap_or("?").to_owned();
-        let (done, total) = (body["progress"]["done"].as_u64().unwrap_or(0), body["progress"]["total"].as_u64().unwrap_or(0));
+        let (done, total) = (
+            body["progress"]["done"].as_u64().unwrap_or(0),
+            body["progress"]["total"].as_u64().unwrap_or(0),
+        );
         let width = 30usize;
-        let filled = if total == 0 { width } else { (done as usize * width) / total as usize };
-        let mut line = format!("#{id} {status:<9} [{}{}] {done}/{total}", "#".repeat(filled), ".".repeat(width - filled.min(width)));
+        let filled = if total == 0 {
+            width
+        } else {
+            (done as usize * width) / total as usize
+        };
+        let mut line = format!(
+            "#{id} {status:<9} [{}{}] {done}/{total}",
+            "#".repeat(filled),
+            ".".repeat(width - filled.min(width))
+        );
         if let Some(err) = body["error"].as_object() {
-            line.push_str(&format!(" — {}: {}", err["code"].as_str().unwrap_or(""), err["message"].as_str().unwrap_or("")));
+            line.push_str(&format!(
+                " — {}: {}",
+                err["code"].as_str().unwrap_or(""),
+                err["message"].as_str().unwrap_or("")
+            ));
         }
         say(&line);
         if !watch || matches!(status.as_str(), "finished" | "failed" | "rejected") {
@@ -87,7 +127,16 @@ pub async fn status(server: &str, tok: Option<&str>, id: i64, watch: bool) -> an
 fn cell(v: &Value) -> String {
     match v {
         Value::Null => "–".to_owned(),
-        Value::Number(n) => n.as_f64().map(|f| if f.fract() == 0.0 { format!("{f}") } else { format!("{f:.4}") }).unwrap_or_default(),
+        Value::Number(n) => n
+            .as_f64()
+            .map(|f| {
+                if f.fract() == 0.0 {
+                    format!("{f}")
+                } else {
+                    format!("{f:.4}")
+                }
+            })
+            .unwrap_or_default(),
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
@@ -97,13 +146,36 @@ pub async fn leaderboard(server: &str, slug: &str) -> anyhow::Result<()> {
     let resp = reqwest::get(format!("{server}/api/v1/competitions/{slug}/leaderboard")).await?;
     let body = answer(resp).await?;
     for (board, cols) in [
-        ("detection", &["rank", "team", "submission", "score", "pooled_auc", "worst_auc"][..]),
-        ("creation", &["rank", "team", "submission", "score", "anti_detection", "detectors_scored"][..]),
+        (
+            "detection",
+            &[
+                "rank",
+                "team",
+                "submission",
+                "score",
+                "pooled_auc",
+                "worst_auc",
+            ][..],
+        ),
+        (
+            "creation",
+            &[
+                "rank",
+                "team",
+                "submission",
+                "score",
+                "anti_detection",
+                "detectors_scored",
+            ][..],
+        ),
     ] {
         say(&format!("== {board} =="));
         say(&cols.iter().map(|c| format!("{c:<16}")).collect::<String>());
         for row in body[board].as_array().into_iter().flatten() {
-            say(&cols.iter().map(|c| format!("{:<16}", cell(&row[*c]))).collect::<String>());
+            say(&cols
+                .iter()
+                .map(|c| format!("{:<16}", cell(&row[*c])))
+                .collect::<String>());
         }
     }
     Ok(())

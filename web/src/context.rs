@@ -43,8 +43,14 @@ impl AppContext {
         std::fs::create_dir_all(&settings.data_dir)?;
         std::fs::create_dir_all(settings.upload_dir())?;
         let db = arena::db::connect_and_migrate(&settings.database_url()).await?;
-        let storage = Storage::open(settings.storage.as_deref(), &settings.data_dir.join("objects"))?;
-        let lib = settings.ort_lib.clone().unwrap_or_else(OrtRuntime::default_lib_path);
+        let storage = Storage::open(
+            settings.storage.as_deref(),
+            &settings.data_dir.join("objects"),
+        )?;
+        let lib = settings
+            .ort_lib
+            .clone()
+            .unwrap_or_else(OrtRuntime::default_lib_path);
         let ort = OrtRuntime::init(&lib)?;
         let queue = Queue::new(db.clone(), QueueConfig::from(&settings.queue));
         Ok(AppContext {

@@ -33,11 +33,15 @@ fn upload(ctx: &AppContext, path: &std::path::Path, cap: u64) -> Result<Uploaded
 
 /// Creates `demo` with reals, two creator teams and three detector teams (one a baseline).
 pub async fn seed(ctx: &AppContext) -> Result<(), ApiError> {
-    if repo::competitions::find_by_slug(ctx.db(), DEMO_SLUG).await?.is_some() {
+    if repo::competitions::find_by_slug(ctx.db(), DEMO_SLUG)
+        .await?
+        .is_some()
+    {
         tracing::info!("demo competition already seeded");
         return Ok(());
     }
-    let comp = admin::create_competition(ctx, DEMO_SLUG, "Demo: creators vs detectors (live)").await?;
+    let comp =
+        admin::create_competition(ctx, DEMO_SLUG, "Demo: creators vs detectors (live)").await?;
     let org = organizer_team(ctx).await?;
     let vcap = ctx.settings().limits.max_video_bytes;
     for name in ["real_1.mp4", "real_2.mp4", "real_3.mp4"] {

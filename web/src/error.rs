@@ -73,7 +73,9 @@ impl ResponseError for ApiError {
 impl From<arena::RepoError> for ApiError {
     fn from(e: arena::RepoError) -> Self {
         match e {
-            arena::RepoError::NotFound(what) => ApiError::not_found("not_found", format!("{what} not found")),
+            arena::RepoError::NotFound(what) => {
+                ApiError::not_found("not_found", format!("{what} not found"))
+            }
             arena::RepoError::Conflict(msg) => ApiError::conflict("conflict", msg),
             other => ApiError::internal(other),
         }
@@ -99,6 +101,9 @@ impl From<arena::evaluation::EvaluationError> for ApiError {
 }
 
 /// Answers actix's own extractor errors (bad JSON, bad path) in our shape.
-pub fn json_error_handler(err: actix_web::error::JsonPayloadError, _req: &actix_web::HttpRequest) -> actix_web::Error {
+pub fn json_error_handler(
+    err: actix_web::error::JsonPayloadError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
     ApiError::bad_request("bad_request", err.to_string()).into()
 }

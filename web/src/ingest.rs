@@ -73,7 +73,14 @@ pub async fn ingest_video(
         VideoRole::Real => SubmissionKind::Reals,
     };
     let txn = ctx.db().begin().await?;
-    let sub = repo::submissions::create(&txn, competition.id, team_id, kind, SubmissionStatus::Queued).await?;
+    let sub = repo::submissions::create(
+        &txn,
+        competition.id,
+        team_id,
+        kind,
+        SubmissionStatus::Queued,
+    )
+    .await?;
     let video = repo::videos::create(
         &txn,
         repo::videos::NewVideo {
@@ -97,7 +104,11 @@ pub async fn ingest_video(
         .await
         .map_err(ApiError::internal)?;
     txn.commit().await?;
-    tracing::info!(submission_id = sub.id, video_id = video.id, "video accepted");
+    tracing::info!(
+        submission_id = sub.id,
+        video_id = video.id,
+        "video accepted"
+    );
     Ok(sub)
 }
 
@@ -110,9 +121,11 @@ pub async fn ingest_detector(
     model: UploadedFile,
     manifest_text: &str,
 ) -> Result<submissions::Model, ApiError> {
-    let manifest =
-        Manifest::parse(manifest_text).map_err(|e| ApiError::unprocessable(e.code(), e.to_string()))?;
-    let bytes = tokio::fs::read(model.path()).await.map_err(ApiError::internal)?;
+    let manifest = Manifest::parse(manifest_text)
+        .map_err(|e| ApiError::unprocessable(e.code(), e.to_string()))?;
+    let bytes = tokio::fs::read(model.path())
+        .await
+        .map_err(ApiError::internal)?;
     let cap = usize::try_from(ctx.settings().limits.max_model_bytes).unwrap_or(usize::MAX);
     let info = inspect_model(&bytes, cap).map_err(model_error)?;
     check_manifest_against_model(&manifest, &info).map_err(model_error)?;
@@ -134,7 +147,14 @@ pub async fn ingest_detector(
     ctx.storage().put(&key, bytes.into()).await?;
     let manifest_json = serde_json::to_string(&manifest).map_err(ApiError::internal)?;
     let txn = ctx.db().begin().await?;
-    let sub = repo::submissions::create(&txn, competition.id, team_id, SubmissionKind::Detector, SubmissionStatus::Queued).await?;
+    let sub = repo::submissions::create(
+        &txn,
+        competition.id,
+        team_id,
+        SubmissionKind::Detector,
+        SubmissionStatus::Queued,
+    )
+    .await?;
     let det = repo::detectors::create(
         &txn,
         repo::detectors::NewDetector {
@@ -147,11 +167,17 @@ pub async fn ingest_detector(
         },
     )
     .await?;
-    let job = JobPayload::ActivateDetector { detector_id: det.id };
+    let job = JobPayload::ActivateDetector {
+        detector_id: det.id,
+    };
     queue::enqueue(&txn, &job, Some(sub.id), ctx.settings().queue.max_attempts)
         .await
         .map_err(ApiError::internal)?;
     txn.commit().await?;
-    tracing::info!(submission_id = sub.id, detector_id = det.id, "detector accepted");
+    tracing::info!(
+        submission_id = sub.id,
+        detector_id = det.id,
+        "detector accepted"
+    );
     Ok(sub)
 }

@@ -23,12 +23,19 @@ impl Application {
         let listener = TcpListener::bind(&ctx.settings().bind)?;
         let port = listener.local_addr()?.port();
         let data = web::Data::new(ctx.clone());
-        let http_workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 4);
+        let http_workers = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .clamp(1, 4);
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(TracingLogger::default())
                 .app_data(data.clone())
-                .app_data(web::JsonConfig::default().limit(64 * 1024).error_handler(json_error_handler))
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(64 * 1024)
+                        .error_handler(json_error_handler),
+                )
                 .configure(routes::config)
         })
         .workers(http_workers)
@@ -62,11 +69,22 @@ pub fn spawn_workers(ctx: &AppContext, n: usize) -> WorkerPool {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".to_owned());
     let handles = (0..n)
         .map(|slot| {
-            let id = format!("{host}:{}:{slot}:{}", std::process::id(), uuid::Uuid::new_v4().simple());
-            tokio::spawn(arena_worker::job_loop::run_slot(ctx.worker_context(), id, rx.clone()))
+            let id = format!(
+                "{host}:{}:{slot}:{}",
+                std::process::id(),
+                uuid::Uuid::new_v4().simple()
+            );
+            tokio::spawn(arena_worker::job_loop::run_slot(
+                ctx.worker_context(),
+                id,
+                rx.clone(),
+            ))
         })
         .collect();
-    WorkerPool { shutdown: tx, handles }
+    WorkerPool {
+        shutdown: tx,
+        handles,
+    }
 }
 
 impl WorkerPool {

@@ -24,8 +24,9 @@ impl UploadedFile {
 
     /// Copies a local file into the upload dir (CLI and demo use the same ingest as HTTP).
     pub fn from_path(src: &Path, upload_dir: &Path, cap: u64) -> Result<UploadedFile, ApiError> {
-        let mut input = std::fs::File::open(src)
-            .map_err(|e| ApiError::bad_request("unreadable_file", format!("{}: {e}", src.display())))?;
+        let mut input = std::fs::File::open(src).map_err(|e| {
+            ApiError::bad_request("unreadable_file", format!("{}: {e}", src.display()))
+        })?;
         let mut sink = Sink::new(upload_dir, cap)?;
         let mut buf = vec![0u8; 1 << 16];
         loop {
@@ -53,9 +54,9 @@ pub struct Form {
 
 impl Form {
     pub fn take_file(&mut self, name: &str) -> Result<UploadedFile, ApiError> {
-        self.files
-            .remove(name)
-            .ok_or_else(|| ApiError::bad_request("missing_field", format!("the form needs a `{name}` file")))
+        self.files.remove(name).ok_or_else(|| {
+            ApiError::bad_request("missing_field", format!("the form needs a `{name}` file"))
+        })
     }
 }
 
@@ -80,7 +81,10 @@ impl Sink {
     fn write(&mut self, chunk: &[u8]) -> Result<(), ApiError> {
         self.len += chunk.len() as u64;
         if self.len > self.cap {
-            return Err(ApiError::too_large(format!("the file is over the limit of {} bytes", self.cap)));
+            return Err(ApiError::too_large(format!(
+                "the file is over the limit of {} bytes",
+                self.cap
+            )));
         }
         self.hasher.update(chunk);
         self.file.write_all(chunk).map_err(ApiError::internal)
@@ -96,7 +100,11 @@ impl Sink {
 }
 
 /// Reads a multipart form, streaming file fields to disk; unknown or repeated fields are refused.
-pub async fn read_form(mut payload: Multipart, spec: &FormSpec<'_>, dir: &Path) -> Result<Form, ApiError> {
+pub async fn read_form(
+    mut payload: Multipart,
+    spec: &FormSpec<'_>,
+    dir: &Path,
+) -> Result<Form, ApiError> {
     let mut form = Form::default();
     while let Some(mut field) = payload
         .try_next()
@@ -105,7 +113,10 @@ pub async fn read_form(mut payload: Multipart, spec: &FormSpec<'_>, dir: &Path) 
     {
         let name = field.name().unwrap_or_default().to_owned();
         if form.files.contains_key(&name) || form.texts.contains_key(&name) {
-            return Err(ApiError::bad_request("duplicate_field", format!("the field `{name}` appears twice")));
+            return Err(ApiError::bad_request(
+                "duplicate_field",
+                format!("the field `{name}` appears twice"),
+            ));
         }
         if let Some((_, cap)) = spec.files.iter().find(|(n, _)| *n == name) {
             let mut sink = Sink::new(dir, *cap)?;
@@ -126,14 +137,20 @@ pub async fn read_form(mut payload: Multipart, spec: &FormSpec<'_>, dir: &Path) 
             {
                 text.extend_from_slice(&chunk);
                 if text.len() > 4096 {
-                    return Err(ApiError::too_large(format!("the field `{name}` is over 4096 bytes")));
+                    return Err(ApiError::too_large(format!(
+                        "the field `{name}` is over 4096 bytes"
+                    )));
                 }
             }
-            let text = String::from_utf8(text)
-                .map_err(|_| ApiError::bad_request("bad_field", format!("the field `{name}` is not UTF-8")))?;
+            let text = String::from_utf8(text).map_err(|_| {
+                ApiError::bad_request("bad_field", format!("the field `{name}` is not UTF-8"))
+            })?;
             form.texts.insert(name, text);
         } else {
-            return Err(ApiError::bad_request("unexpected_field", format!("unexpected form field `{name}`")));
+            return Err(ApiError::bad_request(
+                "unexpected_field",
+                format!("unexpected form field `{name}`"),
+            ));
         }
     }
     Ok(form)

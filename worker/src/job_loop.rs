@@ -121,8 +121,13 @@ async fn on_dead(
         }
         JobPayload::ActivateDetector { detector_id } => {
             if let Some(det) = arena::repo::detectors::find(&ctx.db, *detector_id).await? {
-                arena::repo::submissions::fail(&ctx.db, det.submission_id, "evaluation_failed", reason)
-                    .await?;
+                arena::repo::submissions::fail(
+                    &ctx.db,
+                    det.submission_id,
+                    "evaluation_failed",
+                    reason,
+                )
+                .await?;
             }
             Ok(())
         }

@@ -329,10 +329,11 @@ pub fn inspect_model_with_domains(
 }
 
 fn tensor_info(v: &ValueInfoProto) -> TensorInfo {
-    let tensor = v.r#type.as_ref().and_then(|t| match &t.value {
-        Some(proto::type_proto::Value::TensorType(t)) => Some(t),
-        None => None,
-    });
+    let tensor = v
+        .r#type
+        .as_ref()
+        .and_then(|t| t.value.as_ref())
+        .map(|proto::type_proto::Value::TensorType(t)| t);
     let dims = tensor
         .and_then(|t| t.shape.as_ref())
         .map(|s| {

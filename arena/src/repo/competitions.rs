@@ -4,7 +4,10 @@ use crate::domain::{CompetitionMode, Preset, Slug};
 use crate::entities::competitions;
 use crate::error::RepoError;
 use crate::time::now_ms;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder,
+};
 
 pub struct NewCompetition<'a> {
     pub slug: &'a Slug,
@@ -14,7 +17,10 @@ pub struct NewCompetition<'a> {
 }
 
 #[tracing::instrument(skip_all, fields(slug = %new.slug), err)]
-pub async fn create<C: ConnectionTrait>(db: &C, new: NewCompetition<'_>) -> Result<competitions::Model, RepoError> {
+pub async fn create<C: ConnectionTrait>(
+    db: &C,
+    new: NewCompetition<'_>,
+) -> Result<competitions::Model, RepoError> {
     let model = competitions::ActiveModel {
         slug: Set(new.slug.as_str().to_owned()),
         title: Set(new.title.to_owned()),
@@ -33,14 +39,26 @@ pub async fn create<C: ConnectionTrait>(db: &C, new: NewCompetition<'_>) -> Resu
     })
 }
 
-pub async fn find_by_slug<C: ConnectionTrait>(db: &C, slug: &str) -> Result<Option<competitions::Model>, RepoError> {
-    Ok(competitions::Entity::find().filter(competitions::Column::Slug.eq(slug)).one(db).await?)
+pub async fn find_by_slug<C: ConnectionTrait>(
+    db: &C,
+    slug: &str,
+) -> Result<Option<competitions::Model>, RepoError> {
+    Ok(competitions::Entity::find()
+        .filter(competitions::Column::Slug.eq(slug))
+        .one(db)
+        .await?)
 }
 
-pub async fn find<C: ConnectionTrait>(db: &C, id: i64) -> Result<Option<competitions::Model>, RepoError> {
+pub async fn find<C: ConnectionTrait>(
+    db: &C,
+    id: i64,
+) -> Result<Option<competitions::Model>, RepoError> {
     Ok(competitions::Entity::find_by_id(id).one(db).await?)
 }
 
 pub async fn list<C: ConnectionTrait>(db: &C) -> Result<Vec<competitions::Model>, RepoError> {
-    Ok(competitions::Entity::find().order_by_asc(competitions::Column::Id).all(db).await?)
+    Ok(competitions::Entity::find()
+        .order_by_asc(competitions::Column::Id)
+        .all(db)
+        .await?)
 }

@@ -17,7 +17,10 @@ pub struct NewDetector {
     pub ort_version: String,
 }
 
-pub async fn create<C: ConnectionTrait>(db: &C, new: NewDetector) -> Result<detectors::Model, RepoError> {
+pub async fn create<C: ConnectionTrait>(
+    db: &C,
+    new: NewDetector,
+) -> Result<detectors::Model, RepoError> {
     let model = detectors::ActiveModel {
         submission_id: Set(new.submission_id),
         competition_id: Set(new.competition_id),
@@ -31,18 +34,27 @@ pub async fn create<C: ConnectionTrait>(db: &C, new: NewDetector) -> Result<dete
     Ok(model.insert(db).await?)
 }
 
-pub async fn find<C: ConnectionTrait>(db: &C, id: i64) -> Result<Option<detectors::Model>, RepoError> {
+pub async fn find<C: ConnectionTrait>(
+    db: &C,
+    id: i64,
+) -> Result<Option<detectors::Model>, RepoError> {
     Ok(detectors::Entity::find_by_id(id).one(db).await?)
 }
 
-pub async fn find_by_submission<C: ConnectionTrait>(db: &C, submission_id: i64) -> Result<Option<detectors::Model>, RepoError> {
+pub async fn find_by_submission<C: ConnectionTrait>(
+    db: &C,
+    submission_id: i64,
+) -> Result<Option<detectors::Model>, RepoError> {
     Ok(detectors::Entity::find()
         .filter(detectors::Column::SubmissionId.eq(submission_id))
         .one(db)
         .await?)
 }
 
-pub async fn list_for_competition<C: ConnectionTrait>(db: &C, competition_id: i64) -> Result<Vec<detectors::Model>, RepoError> {
+pub async fn list_for_competition<C: ConnectionTrait>(
+    db: &C,
+    competition_id: i64,
+) -> Result<Vec<detectors::Model>, RepoError> {
     Ok(detectors::Entity::find()
         .filter(detectors::Column::CompetitionId.eq(competition_id))
         .order_by_asc(detectors::Column::Id)

@@ -3,7 +3,10 @@
 use crate::entities::events;
 use crate::error::RepoError;
 use crate::time::now_ms;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
 
 pub async fn append<C: ConnectionTrait>(
     db: &C,

@@ -23,7 +23,8 @@ pub struct NewScore {
 
 /// Stores the score unless one is already there; true when this call stored it.
 pub async fn insert_once<C: ConnectionTrait>(db: &C, new: NewScore) -> Result<bool, RepoError> {
-    let per_frame = serde_json::to_string(&new.per_frame).map_err(|e| RepoError::Corrupt(e.to_string()))?;
+    let per_frame =
+        serde_json::to_string(&new.per_frame).map_err(|e| RepoError::Corrupt(e.to_string()))?;
     let model = scores::ActiveModel {
         detector_id: Set(new.detector_id),
         video_id: Set(new.video_id),
@@ -49,7 +50,11 @@ pub async fn insert_once<C: ConnectionTrait>(db: &C, new: NewScore) -> Result<bo
 }
 
 /// Video ids among `video_ids` that `detector_id` has already scored.
-pub async fn scored_among<C: ConnectionTrait>(db: &C, detector_id: i64, video_ids: &[i64]) -> Result<Vec<i64>, RepoError> {
+pub async fn scored_among<C: ConnectionTrait>(
+    db: &C,
+    detector_id: i64,
+    video_ids: &[i64],
+) -> Result<Vec<i64>, RepoError> {
     Ok(scores::Entity::find()
         .select_only()
         .column(scores::Column::VideoId)
@@ -61,7 +66,10 @@ pub async fn scored_among<C: ConnectionTrait>(db: &C, detector_id: i64, video_id
 }
 
 /// (detector, video, score) for the given detectors.
-pub async fn for_detectors<C: ConnectionTrait>(db: &C, detector_ids: &[i64]) -> Result<Vec<(i64, i64, f64)>, RepoError> {
+pub async fn for_detectors<C: ConnectionTrait>(
+    db: &C,
+    detector_ids: &[i64],
+) -> Result<Vec<(i64, i64, f64)>, RepoError> {
     Ok(scores::Entity::find()
         .select_only()
         .column(scores::Column::DetectorId)
@@ -74,7 +82,10 @@ pub async fn for_detectors<C: ConnectionTrait>(db: &C, detector_ids: &[i64]) -> 
 }
 
 /// All score rows of one detector (for its team's submission page).
-pub async fn for_detector<C: ConnectionTrait>(db: &C, detector_id: i64) -> Result<Vec<scores::Model>, RepoError> {
+pub async fn for_detector<C: ConnectionTrait>(
+    db: &C,
+    detector_id: i64,
+) -> Result<Vec<scores::Model>, RepoError> {
     Ok(scores::Entity::find()
         .filter(scores::Column::DetectorId.eq(detector_id))
         .all(db)
@@ -82,7 +93,11 @@ pub async fn for_detector<C: ConnectionTrait>(db: &C, detector_id: i64) -> Resul
 }
 
 /// Number of scores over the given videos.
-pub async fn count_for_videos<C: ConnectionTrait>(db: &C, video_ids: &[i64], detector_ids: &[i64]) -> Result<u64, RepoError> {
+pub async fn count_for_videos<C: ConnectionTrait>(
+    db: &C,
+    video_ids: &[i64],
+    detector_ids: &[i64],
+) -> Result<u64, RepoError> {
     use sea_orm::PaginatorTrait;
     Ok(scores::Entity::find()
         .filter(scores::Column::VideoId.is_in(video_ids.iter().copied()))

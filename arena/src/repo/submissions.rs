@@ -32,11 +32,17 @@ pub async fn create<C: ConnectionTrait>(
     Ok(model.insert(db).await?)
 }
 
-pub async fn find<C: ConnectionTrait>(db: &C, id: i64) -> Result<Option<submissions::Model>, RepoError> {
+pub async fn find<C: ConnectionTrait>(
+    db: &C,
+    id: i64,
+) -> Result<Option<submissions::Model>, RepoError> {
     Ok(submissions::Entity::find_by_id(id).one(db).await?)
 }
 
-pub async fn list_for_team<C: ConnectionTrait>(db: &C, team_id: i64) -> Result<Vec<submissions::Model>, RepoError> {
+pub async fn list_for_team<C: ConnectionTrait>(
+    db: &C,
+    team_id: i64,
+) -> Result<Vec<submissions::Model>, RepoError> {
     Ok(submissions::Entity::find()
         .filter(submissions::Column::TeamId.eq(team_id))
         .order_by_desc(submissions::Column::Id)
@@ -56,7 +62,11 @@ pub async fn list_for_competition<C: ConnectionTrait>(
 }
 
 /// Sets the status; a failed or rejected submission keeps its state (final).
-pub async fn set_status<C: ConnectionTrait>(db: &C, id: i64, status: SubmissionStatus) -> Result<(), RepoError> {
+pub async fn set_status<C: ConnectionTrait>(
+    db: &C,
+    id: i64,
+    status: SubmissionStatus,
+) -> Result<(), RepoError> {
     submissions::Entity::update_many()
         .col_expr(submissions::Column::Status, Expr::value(status.as_str()))
         .col_expr(submissions::Column::UpdatedAtMs, Expr::value(now_ms()))
@@ -71,9 +81,17 @@ pub async fn set_status<C: ConnectionTrait>(db: &C, id: i64, status: SubmissionS
 }
 
 /// Fails the submission with a stable code and a message for its team.
-pub async fn fail<C: ConnectionTrait>(db: &C, id: i64, code: &str, message: &str) -> Result<(), RepoError> {
+pub async fn fail<C: ConnectionTrait>(
+    db: &C,
+    id: i64,
+    code: &str,
+    message: &str,
+) -> Result<(), RepoError> {
     submissions::Entity::update_many()
-        .col_expr(submissions::Column::Status, Expr::value(SubmissionStatus::Failed.as_str()))
+        .col_expr(
+            submissions::Column::Status,
+            Expr::value(SubmissionStatus::Failed.as_str()),
+        )
         .col_expr(submissions::Column::ErrorCode, Expr::value(code))
         .col_expr(submissions::Column::ErrorMessage, Expr::value(message))
         .col_expr(submissions::Column::UpdatedAtMs, Expr::value(now_ms()))
@@ -84,9 +102,11 @@ pub async fn fail<C: ConnectionTrait>(db: &C, id: i64, code: &str, message: &str
 }
 
 pub fn status(sub: &submissions::Model) -> Result<SubmissionStatus, RepoError> {
-    SubmissionStatus::parse(&sub.status).ok_or_else(|| RepoError::Corrupt(format!("status {:?}", sub.status)))
+    SubmissionStatus::parse(&sub.status)
+        .ok_or_else(|| RepoError::Corrupt(format!("status {:?}", sub.status)))
 }
 
 pub fn kind(sub: &submissions::Model) -> Result<SubmissionKind, RepoError> {
-    SubmissionKind::parse(&sub.kind).ok_or_else(|| RepoError::Corrupt(format!("kind {:?}", sub.kind)))
+    SubmissionKind::parse(&sub.kind)
+        .ok_or_else(|| RepoError::Corrupt(format!("kind {:?}", sub.kind)))
 }

@@ -4,7 +4,10 @@ use crate::domain::{Role, TeamName};
 use crate::entities::teams;
 use crate::error::RepoError;
 use crate::time::now_ms;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder,
+};
 
 /// A new team; the caller hashes the token.
 pub struct NewTeam<'a> {
@@ -16,7 +19,10 @@ pub struct NewTeam<'a> {
 }
 
 #[tracing::instrument(skip_all, fields(team = %new.name), err)]
-pub async fn create<C: ConnectionTrait>(db: &C, new: NewTeam<'_>) -> Result<teams::Model, RepoError> {
+pub async fn create<C: ConnectionTrait>(
+    db: &C,
+    new: NewTeam<'_>,
+) -> Result<teams::Model, RepoError> {
     let model = teams::ActiveModel {
         name: Set(new.name.as_str().to_owned()),
         role: Set(new.role.as_str().to_owned()),
@@ -39,12 +45,21 @@ pub async fn find<C: ConnectionTrait>(db: &C, id: i64) -> Result<Option<teams::M
     Ok(teams::Entity::find_by_id(id).one(db).await?)
 }
 
-pub async fn find_by_name<C: ConnectionTrait>(db: &C, name: &str) -> Result<Option<teams::Model>, RepoError> {
-    Ok(teams::Entity::find().filter(teams::Column::Name.eq(name)).one(db).await?)
+pub async fn find_by_name<C: ConnectionTrait>(
+    db: &C,
+    name: &str,
+) -> Result<Option<teams::Model>, RepoError> {
+    Ok(teams::Entity::find()
+        .filter(teams::Column::Name.eq(name))
+        .one(db)
+        .await?)
 }
 
 pub async fn list<C: ConnectionTrait>(db: &C) -> Result<Vec<teams::Model>, RepoError> {
-    Ok(teams::Entity::find().order_by_asc(teams::Column::Name).all(db).await?)
+    Ok(teams::Entity::find()
+        .order_by_asc(teams::Column::Name)
+        .all(db)
+        .await?)
 }
 
 /// The stored role, parsed.

@@ -53,7 +53,10 @@ pub async fn find<C: ConnectionTrait>(db: &C, id: i64) -> Result<Option<videos::
     Ok(videos::Entity::find_by_id(id).one(db).await?)
 }
 
-pub async fn find_many<C: ConnectionTrait>(db: &C, ids: &[i64]) -> Result<Vec<videos::Model>, RepoError> {
+pub async fn find_many<C: ConnectionTrait>(
+    db: &C,
+    ids: &[i64],
+) -> Result<Vec<videos::Model>, RepoError> {
     Ok(videos::Entity::find()
         .filter(videos::Column::Id.is_in(ids.iter().copied()))
         .order_by_asc(videos::Column::Id)
@@ -61,7 +64,10 @@ pub async fn find_many<C: ConnectionTrait>(db: &C, ids: &[i64]) -> Result<Vec<vi
         .await?)
 }
 
-pub async fn list_for_competition<C: ConnectionTrait>(db: &C, competition_id: i64) -> Result<Vec<videos::Model>, RepoError> {
+pub async fn list_for_competition<C: ConnectionTrait>(
+    db: &C,
+    competition_id: i64,
+) -> Result<Vec<videos::Model>, RepoError> {
     Ok(videos::Entity::find()
         .filter(videos::Column::CompetitionId.eq(competition_id))
         .order_by_asc(videos::Column::Id)
@@ -69,7 +75,10 @@ pub async fn list_for_competition<C: ConnectionTrait>(db: &C, competition_id: i6
         .await?)
 }
 
-pub async fn list_for_submission<C: ConnectionTrait>(db: &C, submission_id: i64) -> Result<Vec<videos::Model>, RepoError> {
+pub async fn list_for_submission<C: ConnectionTrait>(
+    db: &C,
+    submission_id: i64,
+) -> Result<Vec<videos::Model>, RepoError> {
     Ok(videos::Entity::find()
         .filter(videos::Column::SubmissionId.eq(submission_id))
         .order_by_asc(videos::Column::Id)
@@ -77,9 +86,16 @@ pub async fn list_for_submission<C: ConnectionTrait>(db: &C, submission_id: i64)
         .await?)
 }
 
-pub async fn mark_ready<C: ConnectionTrait>(db: &C, id: i64, crops_key: &str) -> Result<(), RepoError> {
+pub async fn mark_ready<C: ConnectionTrait>(
+    db: &C,
+    id: i64,
+    crops_key: &str,
+) -> Result<(), RepoError> {
     videos::Entity::update_many()
-        .col_expr(videos::Column::PrepareState, Expr::value(PrepareState::Ready.as_str()))
+        .col_expr(
+            videos::Column::PrepareState,
+            Expr::value(PrepareState::Ready.as_str()),
+        )
         .col_expr(videos::Column::CropsKey, Expr::value(crops_key))
         .filter(videos::Column::Id.eq(id))
         .exec(db)
@@ -87,9 +103,16 @@ pub async fn mark_ready<C: ConnectionTrait>(db: &C, id: i64, crops_key: &str) ->
     Ok(())
 }
 
-pub async fn mark_failed<C: ConnectionTrait>(db: &C, id: i64, reason: &str) -> Result<(), RepoError> {
+pub async fn mark_failed<C: ConnectionTrait>(
+    db: &C,
+    id: i64,
+    reason: &str,
+) -> Result<(), RepoError> {
     videos::Entity::update_many()
-        .col_expr(videos::Column::PrepareState, Expr::value(PrepareState::Failed.as_str()))
+        .col_expr(
+            videos::Column::PrepareState,
+            Expr::value(PrepareState::Failed.as_str()),
+        )
         .col_expr(videos::Column::PrepareError, Expr::value(reason))
         .filter(videos::Column::Id.eq(id))
         .exec(db)
@@ -98,7 +121,8 @@ pub async fn mark_failed<C: ConnectionTrait>(db: &C, id: i64, reason: &str) -> R
 }
 
 pub fn role(video: &videos::Model) -> Result<VideoRole, RepoError> {
-    VideoRole::parse(&video.role).ok_or_else(|| RepoError::Corrupt(format!("video role {:?}", video.role)))
+    VideoRole::parse(&video.role)
+        .ok_or_else(|| RepoError::Corrupt(format!("video role {:?}", video.role)))
 }
 
 pub fn prepare_state(video: &videos::Model) -> Result<PrepareState, RepoError> {

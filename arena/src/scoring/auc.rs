@@ -68,9 +68,11 @@ mod tests {
             let mut scores = Vec::new();
             let mut labels = Vec::new();
             for _ in 0..n {
-                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 scores.push(((seed >> 33) % 5) as f64 / 4.0);
-                labels.push((seed >> 20) % 3 == 0);
+                labels.push((seed >> 20).is_multiple_of(3));
             }
             if let Some(a) = auc(&scores, &labels) {
                 assert!((a - brute(&scores, &labels)).abs() < 1e-12);

@@ -104,14 +104,23 @@ impl BoardInput {
 
     pub fn matrix(&self) -> Matrix {
         Matrix {
-            detectors: self.detectors.iter().map(|d| axis(d.submission_id, &d.team)).collect(),
-            creations: self.creations.iter().map(|c| axis(c.submission_id, &c.team)).collect(),
+            detectors: self
+                .detectors
+                .iter()
+                .map(|d| axis(d.submission_id, &d.team))
+                .collect(),
+            creations: self
+                .creations
+                .iter()
+                .map(|c| axis(c.submission_id, &c.team))
+                .collect(),
             auc: self
                 .detectors
                 .iter()
                 .map(|d| {
                     let row = self.creations.iter();
-                    row.map(|c| self.pair_auc(d.detector_id, &c.video_ids)).collect()
+                    row.map(|c| self.pair_auc(d.detector_id, &c.video_ids))
+                        .collect()
                 })
                 .collect(),
         }
@@ -128,7 +137,11 @@ fn axis(submission: i64, team: &str) -> MatrixAxis {
 /// Both boards, one row per team (its best submission), ranked.
 pub fn compute(input: &BoardInput) -> Leaderboard {
     let matrix = input.matrix();
-    let all_fakes: Vec<i64> = input.creations.iter().flat_map(|c| c.video_ids.clone()).collect();
+    let all_fakes: Vec<i64> = input
+        .creations
+        .iter()
+        .flat_map(|c| c.video_ids.clone())
+        .collect();
     let videos_total = all_fakes.len() + input.real_video_ids.len();
 
     let detection = input
@@ -162,7 +175,12 @@ pub fn compute(input: &BoardInput) -> Leaderboard {
         .iter()
         .enumerate()
         .map(|(j, c)| {
-            let anti: Vec<f64> = matrix.auc.iter().filter_map(|row| row[j]).map(|a| 1.0 - a).collect();
+            let anti: Vec<f64> = matrix
+                .auc
+                .iter()
+                .filter_map(|row| row[j])
+                .map(|a| 1.0 - a)
+                .collect();
             let a = mean(&anti);
             CreationRow {
                 rank: None,
@@ -178,8 +196,18 @@ pub fn compute(input: &BoardInput) -> Leaderboard {
         .collect();
 
     Leaderboard {
-        detection: rank(best_per_team(detection, |r| (&r.team, r.score)), |r| r.score, |r, k| r.rank = k, |r| r.baseline),
-        creation: rank(best_per_team(creation, |r| (&r.team, r.score)), |r| r.score, |r, k| r.rank = k, |r| r.baseline),
+        detection: rank(
+            best_per_team(detection, |r| (&r.team, r.score)),
+            |r| r.score,
+            |r, k| r.rank = k,
+            |r| r.baseline,
+        ),
+        creation: rank(
+            best_per_team(creation, |r| (&r.team, r.score)),
+            |r| r.score,
+            |r, k| r.rank = k,
+            |r| r.baseline,
+        ),
     }
 }
 
@@ -218,7 +246,11 @@ fn rank<R>(
 ) -> Vec<R> {
     let s = |r: &R| score(r).unwrap_or(f64::NEG_INFINITY);
     rows.sort_by(|a, b| s(b).total_cmp(&s(a)));
-    let ranked: Vec<f64> = rows.iter().filter(|r| !baseline(r) && score(r).is_some()).map(&s).collect();
+    let ranked: Vec<f64> = rows
+        .iter()
+        .filter(|r| !baseline(r) && score(r).is_some())
+        .map(&s)
+        .collect();
     for row in &mut rows {
         let k = match (baseline(row), score(row)) {
             (false, Some(v)) => Some(1 + ranked.iter().filter(|o| **o > v).count() as u32),

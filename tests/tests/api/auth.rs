@@ -17,15 +17,21 @@ async fn uploads_need_a_valid_token_and_the_right_role() {
     assert_eq!(body["code"], "missing_token");
 
     let forged = format!("{}0", &creator[..creator.len() - 1]);
-    let resp = app.post_creation("c", Some(&forged), &video("fake_1.mp4")).await;
+    let resp = app
+        .post_creation("c", Some(&forged), &video("fake_1.mp4"))
+        .await;
     assert_eq!(resp.status().as_u16(), 401);
     let body: serde_json::Value = resp.json().await.unwrap_or_default();
     assert_eq!(body["code"], "invalid_token");
 
-    let resp = app.post_creation("c", Some("garbage"), &video("fake_1.mp4")).await;
+    let resp = app
+        .post_creation("c", Some("garbage"), &video("fake_1.mp4"))
+        .await;
     assert_eq!(resp.status().as_u16(), 401);
 
-    let resp = app.post_creation("c", Some(&detector), &video("fake_1.mp4")).await;
+    let resp = app
+        .post_creation("c", Some(&detector), &video("fake_1.mp4"))
+        .await;
     assert_eq!(resp.status().as_u16(), 403);
     let body: serde_json::Value = resp.json().await.unwrap_or_default();
     assert_eq!(body["code"], "wrong_role");
@@ -48,6 +54,13 @@ async fn uploads_need_a_valid_token_and_the_right_role() {
         .await;
     assert_eq!(resp.map(|r| r.status().as_u16()).unwrap_or_default(), 403);
 
-    assert_eq!(app.submission_count().await, before, "refused uploads must leave no submission");
-    assert!(app.stored_objects().is_empty(), "refused uploads must store nothing");
+    assert_eq!(
+        app.submission_count().await,
+        before,
+        "refused uploads must leave no submission"
+    );
+    assert!(
+        app.stored_objects().is_empty(),
+        "refused uploads must store nothing"
+    );
 }

@@ -36,8 +36,16 @@ async fn play(app: &TestApp, detector_first: bool) {
     for name in ["real_1.mp4", "real_2.mp4", "real_3.mp4"] {
         subs.push(id_of(app.post_real("game", &video(name)).await).await);
     }
-    let a = id_of(app.post_creation("game", Some(&alice), &video("fake_1.mp4")).await).await;
-    let b = id_of(app.post_creation("game", Some(&bob), &video("fake_2.mp4")).await).await;
+    let a = id_of(
+        app.post_creation("game", Some(&alice), &video("fake_1.mp4"))
+            .await,
+    )
+    .await;
+    let b = id_of(
+        app.post_creation("game", Some(&bob), &video("fake_2.mp4"))
+            .await,
+    )
+    .await;
     subs.extend([a, b]);
     if !detector_first {
         subs.push(id_of(app.post_detector("game", Some(&dana), "redblue").await).await);
@@ -48,7 +56,9 @@ async fn play(app: &TestApp, detector_first: bool) {
         assert_eq!(done["progress"]["done"], done["progress"]["total"]);
     }
 
-    let (status, board) = app.get_json("/api/v1/competitions/game/leaderboard", None).await;
+    let (status, board) = app
+        .get_json("/api/v1/competitions/game/leaderboard", None)
+        .await;
     assert_eq!(status, 200);
     let det = &board["detection"][0];
     assert_eq!(det["team"], "dana");
@@ -66,13 +76,22 @@ async fn play(app: &TestApp, detector_first: bool) {
     assert!(close(&creation[1]["anti_detection"], 0.0), "{board}");
 
     // The creator sees its own submission; another team does not.
-    let (status, body) = app.get_json(&format!("/api/v1/submissions/{a}"), Some(&alice)).await;
+    let (status, body) = app
+        .get_json(&format!("/api/v1/submissions/{a}"), Some(&alice))
+        .await;
     assert_eq!((status, body["team"].as_str()), (200, Some("alice")));
-    let (status, body) = app.get_json(&format!("/api/v1/submissions/{a}"), Some(&bob)).await;
+    let (status, body) = app
+        .get_json(&format!("/api/v1/submissions/{a}"), Some(&bob))
+        .await;
     assert_eq!((status, body["code"].as_str()), (403, Some("not_yours")));
 
     // The page shows both tables with the same numbers.
-    let page = app.client.get(app.url("/c/game")).send().await.map(|r| r.text());
+    let page = app
+        .client
+        .get(app.url("/c/game"))
+        .send()
+        .await
+        .map(|r| r.text());
     let html = match page {
         Ok(fut) => fut.await.unwrap_or_default(),
         Err(e) => panic!("page: {e}"),
@@ -80,18 +99,30 @@ async fn play(app: &TestApp, detector_first: bool) {
     assert!(html.contains("id=\"detection\"") && html.contains("id=\"creation\""));
     assert!(html.contains("dana") && html.contains("alice") && html.contains("0.6667"));
 
-    let csv = app.client.get(app.url("/api/v1/competitions/game/leaderboard?format=csv&board=creation")).send().await;
+    let csv = app
+        .client
+        .get(app.url("/api/v1/competitions/game/leaderboard?format=csv&board=creation"))
+        .send()
+        .await;
     let csv = match csv {
         Ok(r) => r.text().await.unwrap_or_default(),
         Err(e) => panic!("csv: {e}"),
     };
-    assert!(csv.starts_with("rank,team,submission,score,anti_detection,baseline\n1,alice,"), "{csv}");
+    assert!(
+        csv.starts_with("rank,team,submission,score,anti_detection,baseline\n1,alice,"),
+        "{csv}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn videos_then_detector_on_every_backend() {
     for backend in backends() {
-        let app = spawn_app_with(AppOptions { backend, workers: 2, ..AppOptions::default() }).await;
+        let app = spawn_app_with(AppOptions {
+            backend,
+            workers: 2,
+            ..AppOptions::default()
+        })
+        .await;
         play(&app, false).await;
     }
 }

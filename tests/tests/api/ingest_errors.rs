@@ -13,7 +13,11 @@ async fn expect(resp: reqwest::Response, status: u16, code: &str) {
 
 async fn nothing_stored(app: &TestApp) {
     assert_eq!(app.submission_count().await, 0);
-    assert!(app.stored_objects().is_empty(), "{:?}", app.stored_objects());
+    assert!(
+        app.stored_objects().is_empty(),
+        "{:?}",
+        app.stored_objects()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -21,7 +25,9 @@ async fn a_text_file_is_not_a_video() {
     let app = spawn_app().await;
     app.competition("c").await;
     let creator = app.team("carol", "creator").await;
-    let resp = app.post_creation("c", Some(&creator), &video("not_a_video.mp4")).await;
+    let resp = app
+        .post_creation("c", Some(&creator), &video("not_a_video.mp4"))
+        .await;
     expect(resp, 415, "unsupported_media").await;
     nothing_stored(&app).await;
 }
@@ -35,7 +41,10 @@ async fn a_playlist_disguised_as_mp4_is_refused() {
     let secret = dir.path().join("secret.mp4");
     std::fs::copy(video("real_1.mp4"), &secret).unwrap_or_else(|e| panic!("{e}"));
     let playlist = dir.path().join("innocent.mp4");
-    let text = format!("#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:1.0,\nfile://{}\n#EXT-X-ENDLIST\n", secret.display());
+    let text = format!(
+        "#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:1.0,\nfile://{}\n#EXT-X-ENDLIST\n",
+        secret.display()
+    );
     std::fs::write(&playlist, text).unwrap_or_else(|e| panic!("{e}"));
     let resp = app.post_creation("c", Some(&creator), &playlist).await;
     expect(resp, 415, "unsupported_media").await;
@@ -51,23 +60,41 @@ async fn garbage_models_and_manifests_are_refused() {
     let model = std::fs::read(model).unwrap_or_default();
     let manifest = std::fs::read(manifest).unwrap_or_default();
 
-    let resp = app.post_detector_bytes("c", Some(&team), b"\x08\x96\x01garbage\xff\xff".to_vec(), manifest.clone()).await;
+    let resp = app
+        .post_detector_bytes(
+            "c",
+            Some(&team),
+            b"\x08\x96\x01garbage\xff\xff".to_vec(),
+            manifest.clone(),
+        )
+        .await;
     expect(resp, 422, "invalid_model").await;
 
     let mut bad_manifest = manifest.clone();
     bad_manifest.extend_from_slice(b"\nsurprise = 1\n");
-    let resp = app.post_detector_bytes("c", Some(&team), model.clone(), bad_manifest).await;
+    let resp = app
+        .post_detector_bytes("c", Some(&team), model.clone(), bad_manifest)
+        .await;
     expect(resp, 422, "invalid_manifest").await;
 
-    let wrong_input = String::from_utf8_lossy(&manifest).replace("input = \"input\"", "input = \"pixels\"");
-    let resp = app.post_detector_bytes("c", Some(&team), model.clone(), wrong_input.into_bytes()).await;
+    let wrong_input =
+        String::from_utf8_lossy(&manifest).replace("input = \"input\"", "input = \"pixels\"");
+    let resp = app
+        .post_detector_bytes("c", Some(&team), model.clone(), wrong_input.into_bytes())
+        .await;
     expect(resp, 422, "model_manifest_mismatch").await;
 
-    let wrong_size = String::from_utf8_lossy(&manifest).replace("size = [32, 32]", "size = [64, 64]");
-    let resp = app.post_detector_bytes("c", Some(&team), model.clone(), wrong_size.into_bytes()).await;
+    let wrong_size =
+        String::from_utf8_lossy(&manifest).replace("size = [32, 32]", "size = [64, 64]");
+    let resp = app
+        .post_detector_bytes("c", Some(&team), model.clone(), wrong_size.into_bytes())
+        .await;
     expect(resp, 422, "model_manifest_mismatch").await;
 
-    let form = reqwest::multipart::Form::new().part("model", reqwest::multipart::Part::bytes(model).file_name("m.onnx"));
+    let form = reqwest::multipart::Form::new().part(
+        "model",
+        reqwest::multipart::Part::bytes(model).file_name("m.onnx"),
+    );
     let resp = app
         .client
         .post(app.url("/api/v1/competitions/c/detectors"))
@@ -91,7 +118,8 @@ async fn uploads_over_the_cap_are_413() {
     let creator = app.team("carol", "creator").await;
     let big = tempfile::NamedTempFile::new().unwrap_or_else(|e| panic!("{e}"));
     let cap = app.ctx.settings().limits.max_video_bytes;
-    std::fs::write(big.path(), vec![0u8; usize::try_from(cap).unwrap_or(0) + 1]).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(big.path(), vec![0u8; usize::try_from(cap).unwrap_or(0) + 1])
+        .unwrap_or_else(|e| panic!("{e}"));
     let resp = app.post_creation("c", Some(&creator), big.path()).await;
     expect(resp, 413, "payload_too_large").await;
     nothing_stored(&app).await;

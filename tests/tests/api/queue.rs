@@ -10,8 +10,12 @@ async fn queue(lease_ms: i64, max_attempts: i32) -> Vec<(tempfile::TempDir, Queu
     let mut out = Vec::new();
     for backend in backends() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let url = fresh_database_url(&backend, dir.path()).await.unwrap_or_else(|e| panic!("{e}"));
-        let db = arena::db::connect_and_migrate(&url).await.unwrap_or_else(|e| panic!("{e}"));
+        let url = fresh_database_url(&backend, dir.path())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let db = arena::db::connect_and_migrate(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         let config = QueueConfig {
             lease_ms,
             max_attempts,
@@ -26,7 +30,9 @@ async fn queue(lease_ms: i64, max_attempts: i32) -> Vec<(tempfile::TempDir, Queu
 async fn concurrent_workers_never_claim_the_same_job() {
     for (_dir, q) in queue(60_000, 3).await {
         for n in 0..200 {
-            q.enqueue(&JobPayload::Noop { n }, None).await.unwrap_or_else(|e| panic!("{e}"));
+            q.enqueue(&JobPayload::Noop { n }, None)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
         }
         let mut tasks = Vec::new();
         for w in 0..4 {
@@ -34,12 +40,17 @@ async fn concurrent_workers_never_claim_the_same_job() {
             tasks.push(tokio::spawn(async move {
                 let mut mine = Vec::new();
                 loop {
-                    let jobs = q.claim(&format!("w{w}"), 7).await.unwrap_or_else(|e| panic!("{e}"));
+                    let jobs = q
+                        .claim(&format!("w{w}"), 7)
+                        .await
+                        .unwrap_or_else(|e| panic!("{e}"));
                     if jobs.is_empty() {
                         return mine;
                     }
                     for j in jobs {
-                        q.complete(j.id, &format!("w{w}")).await.unwrap_or_else(|e| panic!("{e}"));
+                        q.complete(j.id, &format!("w{w}"))
+                            .await
+                            .unwrap_or_else(|e| panic!("{e}"));
                         mine.push(j.id);
                     }
                 }
@@ -62,44 +73,82 @@ async fn concurrent_workers_never_claim_the_same_job() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_lease_holder_completes_and_duplicates_are_not_queued() {
     for (_dir, q) in queue(60_000, 3).await {
-        let first = q.enqueue(&JobPayload::Noop { n: 1 }, Some(9)).await.unwrap_or_else(|e| panic!("{e}"));
-        let again = q.enqueue(&JobPayload::Noop { n: 1 }, Some(9)).await.unwrap_or_else(|e| panic!("{e}"));
+        let first = q
+            .enqueue(&JobPayload::Noop { n: 1 }, Some(9))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let again = q
+            .enqueue(&JobPayload::Noop { n: 1 }, Some(9))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         assert!(first.is_some());
         assert_eq!(again, None, "same dedupe key must not be queued twice");
         let jobs = q.claim("a", 10).await.unwrap_or_default();
         assert_eq!(jobs.len(), 1);
         assert_eq!((jobs[0].attempt, jobs[0].submission_id), (1, Some(9)));
         assert!(q.claim("b", 10).await.unwrap_or_default().is_empty());
-        assert!(matches!(q.complete(jobs[0].id, "b").await, Err(QueueError::LeaseLost(_))));
+        assert!(matches!(
+            q.complete(jobs[0].id, "b").await,
+            Err(QueueError::LeaseLost(_))
+        ));
         assert!(q.heartbeat(jobs[0].id, "a").await.unwrap_or(false));
         assert!(!q.heartbeat(jobs[0].id, "b").await.unwrap_or(true));
-        q.complete(jobs[0].id, "a").await.unwrap_or_else(|e| panic!("{e}"));
-        assert!(matches!(q.complete(jobs[0].id, "a").await, Err(QueueError::LeaseLost(_))));
+        q.complete(jobs[0].id, "a")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(
+            q.complete(jobs[0].id, "a").await,
+            Err(QueueError::LeaseLost(_))
+        ));
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_retry_up_to_max_attempts_keeping_the_last_error() {
     for (_dir, q) in queue(60_000, 3).await {
-        let id = q.enqueue(&JobPayload::Noop { n: 2 }, None).await.ok().flatten().unwrap_or_default();
+        let id = q
+            .enqueue(&JobPayload::Noop { n: 2 }, None)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default();
         for attempt in 1..=3 {
             let jobs = q.claim("w", 1).await.unwrap_or_default();
             assert_eq!(jobs.len(), 1, "attempt {attempt}");
             assert_eq!(jobs[0].attempt, attempt);
-            let outcome = q.fail(id, "w", &format!("boom {attempt}"), false).await.unwrap_or_else(|e| panic!("{e}"));
-            let expected = if attempt < 3 { FailOutcome::Retried } else { FailOutcome::Dead };
+            let outcome = q
+                .fail(id, "w", &format!("boom {attempt}"), false)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let expected = if attempt < 3 {
+                FailOutcome::Retried
+            } else {
+                FailOutcome::Dead
+            };
             assert_eq!(outcome, expected);
         }
         assert!(q.claim("w", 1).await.unwrap_or_default().is_empty());
-        let row = arena::entities::jobs::Entity::find_by_id(id).one(q.db()).await.ok().flatten();
+        let row = arena::entities::jobs::Entity::find_by_id(id)
+            .one(q.db())
+            .await
+            .ok()
+            .flatten();
         let row = row.unwrap_or_else(|| panic!("job row"));
         assert_eq!(row.state, "failed");
         assert_eq!(row.last_error.as_deref(), Some("boom 3"));
 
         // A permanent failure is dead at once.
-        let id = q.enqueue(&JobPayload::Noop { n: 3 }, None).await.ok().flatten().unwrap_or_default();
+        let id = q
+            .enqueue(&JobPayload::Noop { n: 3 }, None)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default();
         q.claim("w", 1).await.unwrap_or_default();
-        assert_eq!(q.fail(id, "w", "bad input", true).await.ok(), Some(FailOutcome::Dead));
+        assert_eq!(
+            q.fail(id, "w", "bad input", true).await.ok(),
+            Some(FailOutcome::Dead)
+        );
     }
 }
 
@@ -108,7 +157,12 @@ use sea_orm::EntityTrait;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_leases_are_reclaimed_then_reaped() {
     for (_dir, q) in queue(100, 2).await {
-        let id = q.enqueue(&JobPayload::Noop { n: 4 }, None).await.ok().flatten().unwrap_or_default();
+        let id = q
+            .enqueue(&JobPayload::Noop { n: 4 }, None)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default();
         let first = q.claim("dead-worker", 1).await.unwrap_or_default();
         assert_eq!(first.len(), 1);
         tokio::time::sleep(Duration::from_millis(150)).await;
@@ -116,13 +170,22 @@ async fn expired_leases_are_reclaimed_then_reaped() {
         assert_eq!(second.len(), 1, "an expired lease must be claimable");
         assert_eq!((second[0].id, second[0].attempt), (id, 2));
         // The dead worker's late completion is refused.
-        assert!(matches!(q.complete(id, "dead-worker").await, Err(QueueError::LeaseLost(_))));
+        assert!(matches!(
+            q.complete(id, "dead-worker").await,
+            Err(QueueError::LeaseLost(_))
+        ));
         // The second holder dies too: out of attempts, the reaper fails it with a reason.
         tokio::time::sleep(Duration::from_millis(150)).await;
         assert!(q.claim("third", 1).await.unwrap_or_default().is_empty());
         let reaped = q.reap().await.unwrap_or_default();
         assert_eq!(reaped.len(), 1);
         assert_eq!(reaped[0].state, "failed");
-        assert!(reaped[0].last_error.as_deref().unwrap_or_default().contains("worker lost"));
+        assert!(
+            reaped[0]
+                .last_error
+                .as_deref()
+                .unwrap_or_default()
+                .contains("worker lost")
+        );
     }
 }

@@ -8,8 +8,12 @@ use arena_tests::{backends, fresh_database_url};
 async fn team_names_are_unique_and_scores_are_stored_once() {
     for backend in backends() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let url = fresh_database_url(&backend, dir.path()).await.unwrap_or_else(|e| panic!("{e}"));
-        let db = arena::db::connect_and_migrate(&url).await.unwrap_or_else(|e| panic!("{e}"));
+        let url = fresh_database_url(&backend, dir.path())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let db = arena::db::connect_and_migrate(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         let name = TeamName::parse("alpha").unwrap_or_else(|e| panic!("{e}"));
         let new = |name| repo::teams::NewTeam {
             name,
@@ -18,9 +22,21 @@ async fn team_names_are_unique_and_scores_are_stored_once() {
             is_admin: false,
             is_baseline: false,
         };
-        let team = repo::teams::create(&db, new(&name)).await.unwrap_or_else(|e| panic!("{e}"));
-        assert!(matches!(repo::teams::create(&db, new(&name)).await, Err(arena::RepoError::Conflict(_))));
-        assert_eq!(repo::teams::find_by_name(&db, "alpha").await.ok().flatten().map(|t| t.id), Some(team.id));
+        let team = repo::teams::create(&db, new(&name))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(
+            repo::teams::create(&db, new(&name)).await,
+            Err(arena::RepoError::Conflict(_))
+        ));
+        assert_eq!(
+            repo::teams::find_by_name(&db, "alpha")
+                .await
+                .ok()
+                .flatten()
+                .map(|t| t.id),
+            Some(team.id)
+        );
 
         let score = |s| repo::scores::NewScore {
             detector_id: 1,
@@ -32,9 +48,20 @@ async fn team_names_are_unique_and_scores_are_stored_once() {
             ort_version: "1.31.1".into(),
             sampler_version: 1,
         };
-        assert!(repo::scores::insert_once(&db, score(0.5)).await.unwrap_or(false));
-        assert!(!repo::scores::insert_once(&db, score(0.9)).await.unwrap_or(true), "a retry must not count twice");
-        let stored = repo::scores::for_detectors(&db, &[1]).await.unwrap_or_default();
+        assert!(
+            repo::scores::insert_once(&db, score(0.5))
+                .await
+                .unwrap_or(false)
+        );
+        assert!(
+            !repo::scores::insert_once(&db, score(0.9))
+                .await
+                .unwrap_or(true),
+            "a retry must not count twice"
+        );
+        let stored = repo::scores::for_detectors(&db, &[1])
+            .await
+            .unwrap_or_default();
         assert_eq!(stored, vec![(1, 2, 0.5)]);
     }
 }

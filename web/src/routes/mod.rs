@@ -19,12 +19,30 @@ pub fn config(cfg: &mut web::ServiceConfig) {
                 .route("/teams", web::post().to(admin::teams_post::post))
                 .route("/competitions", web::get().to(competitions::list::get))
                 .route("/competitions", web::post().to(competitions::post::post))
-                .route("/competitions/{slug}", web::get().to(competitions::get::get))
-                .route("/competitions/{slug}/leaderboard", web::get().to(competitions::leaderboard::get))
-                .route("/competitions/{slug}/matrix", web::get().to(competitions::matrix::get))
-                .route("/competitions/{slug}/creations", web::post().to(creations::post::post))
-                .route("/competitions/{slug}/detectors", web::post().to(detectors::post::post))
-                .route("/competitions/{slug}/reals", web::post().to(admin::reals_post::post))
+                .route(
+                    "/competitions/{slug}",
+                    web::get().to(competitions::get::get),
+                )
+                .route(
+                    "/competitions/{slug}/leaderboard",
+                    web::get().to(competitions::leaderboard::get),
+                )
+                .route(
+                    "/competitions/{slug}/matrix",
+                    web::get().to(competitions::matrix::get),
+                )
+                .route(
+                    "/competitions/{slug}/creations",
+                    web::post().to(creations::post::post),
+                )
+                .route(
+                    "/competitions/{slug}/detectors",
+                    web::post().to(detectors::post::post),
+                )
+                .route(
+                    "/competitions/{slug}/reals",
+                    web::post().to(admin::reals_post::post),
+                )
                 .route("/submissions/{id}", web::get().to(submissions::get::get)),
         );
 }

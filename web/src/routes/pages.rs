@@ -53,7 +53,8 @@ struct CompetitionPage {
 }
 
 fn fmt(x: Option<f64>) -> String {
-    x.map(|v| format!("{v:.4}")).unwrap_or_else(|| "…".to_owned())
+    x.map(|v| format!("{v:.4}"))
+        .unwrap_or_else(|| "…".to_owned())
 }
 
 fn fmt_rank(r: Option<u32>) -> String {
@@ -62,7 +63,9 @@ fn fmt_rank(r: Option<u32>) -> String {
 
 fn html(page: &impl Template) -> Result<HttpResponse, ApiError> {
     let body = page.render().map_err(ApiError::internal)?;
-    Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(body))
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(body))
 }
 
 pub async fn index(ctx: web::Data<AppContext>) -> Result<HttpResponse, ApiError> {
@@ -78,7 +81,10 @@ pub async fn index(ctx: web::Data<AppContext>) -> Result<HttpResponse, ApiError>
     html(&IndexPage { competitions })
 }
 
-pub async fn competition(ctx: web::Data<AppContext>, slug: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn competition(
+    ctx: web::Data<AppContext>,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let comp = find_competition(&ctx, &slug).await?;
     let input = arena::evaluation::board_input(ctx.db(), comp.id).await?;
     let lb = board(&ctx, comp.id).await?;

@@ -55,7 +55,7 @@ const FIRST_FRAME_PACKET_BUDGET: usize = 1000;
 
 /// Probes `path`: whitelisted demuxer (then reopened with that demuxer forced), best video stream,
 /// codec allow-list, limits, and a decode of the first frame.
-#[tracing::instrument(skip_all, fields(path = %path.display()), err)]
+#[tracing::instrument(skip_all, fields(path = %path.display()), err(level = "info"))]
 pub fn probe_video(path: &Path, limits: &ProbeLimits) -> Result<ProbeFacts, MediaError> {
     let detected = open_input(path, None)?.format();
     let mut ictx = open_input(path, Some(detected))?;

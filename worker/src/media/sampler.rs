@@ -108,7 +108,7 @@ impl RgbConverter {
 
 /// Decodes `path` once, in order, and keeps the frames at `round(linspace(0, n-1, k))`, scaled so
 /// the larger side is at most `max_side`. A stream shorter than advertised yields fewer frames.
-#[tracing::instrument(skip_all, fields(path = %path.display(), k), err)]
+#[tracing::instrument(skip_all, fields(path = %path.display(), k), err(level = "info"))]
 pub fn sample_frames(path: &Path, k: usize, max_side: u32) -> Result<SampledFrames, MediaError> {
     let mut ictx = open_input(path, None)?;
     let stream = ictx

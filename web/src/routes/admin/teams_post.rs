@@ -17,10 +17,15 @@ pub struct Body {
     baseline: bool,
 }
 
-pub async fn post(ctx: web::Data<AppContext>, caller: AuthTeam, body: web::Json<Body>) -> Result<HttpResponse, ApiError> {
+pub async fn post(
+    ctx: web::Data<AppContext>,
+    caller: AuthTeam,
+    body: web::Json<Body>,
+) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
-    let role = Role::parse(&body.role)
-        .ok_or_else(|| ApiError::bad_request("invalid_role", "role must be creator, detector or both"))?;
+    let role = Role::parse(&body.role).ok_or_else(|| {
+        ApiError::bad_request("invalid_role", "role must be creator, detector or both")
+    })?;
     let spec = TeamSpec {
         name: body.name.clone(),
         role,

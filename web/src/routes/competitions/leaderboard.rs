@@ -21,7 +21,11 @@ pub async fn board(ctx: &AppContext, competition_id: i64) -> Result<Leaderboard,
     Ok(scoring::compute(&input))
 }
 
-pub async fn get(ctx: web::Data<AppContext>, slug: web::Path<String>, q: web::Query<Query>) -> Result<HttpResponse, ApiError> {
+pub async fn get(
+    ctx: web::Data<AppContext>,
+    slug: web::Path<String>,
+    q: web::Query<Query>,
+) -> Result<HttpResponse, ApiError> {
     let comp = competition(&ctx, &slug).await?;
     let lb = board(&ctx, comp.id).await?;
     match q.format.as_deref() {
@@ -35,11 +39,21 @@ pub async fn get(ctx: web::Data<AppContext>, slug: web::Path<String>, q: web::Qu
             let csv = match q.board.as_deref() {
                 None | Some("detection") => detection_csv(&lb),
                 Some("creation") => creation_csv(&lb),
-                Some(other) => return Err(ApiError::bad_request("bad_query", format!("unknown board {other:?}"))),
+                Some(other) => {
+                    return Err(ApiError::bad_request(
+                        "bad_query",
+                        format!("unknown board {other:?}"),
+                    ));
+                }
             };
-            Ok(HttpResponse::Ok().content_type("text/csv; charset=utf-8").body(csv))
+            Ok(HttpResponse::Ok()
+                .content_type("text/csv; charset=utf-8")
+                .body(csv))
         }
-        Some(other) => Err(ApiError::bad_request("bad_query", format!("unknown format {other:?}"))),
+        Some(other) => Err(ApiError::bad_request(
+            "bad_query",
+            format!("unknown format {other:?}"),
+        )),
     }
 }
 
@@ -54,7 +68,17 @@ fn rank(r: Option<u32>) -> String {
 fn detection_csv(lb: &Leaderboard) -> String {
     let mut out = String::from("rank,team,submission,score,pooled_auc,worst_auc,baseline\n");
     for r in &lb.detection {
-        let _ = writeln!(out, "{},{},{},{},{},{},{}", rank(r.rank), r.team, r.submission, num(r.score), num(r.pooled_auc), num(r.worst_auc), r.baseline);
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{}",
+            rank(r.rank),
+            r.team,
+            r.submission,
+            num(r.score),
+            num(r.pooled_auc),
+            num(r.worst_auc),
+            r.baseline
+        );
     }
     out
 }
@@ -62,7 +86,16 @@ fn detection_csv(lb: &Leaderboard) -> String {
 fn creation_csv(lb: &Leaderboard) -> String {
     let mut out = String::from("rank,team,submission,score,anti_detection,baseline\n");
     for r in &lb.creation {
-        let _ = writeln!(out, "{},{},{},{},{},{}", rank(r.rank), r.team, r.submission, num(r.score), num(r.anti_detection), r.baseline);
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{}",
+            rank(r.rank),
+            r.team,
+            r.submission,
+            num(r.score),
+            num(r.anti_detection),
+            r.baseline
+        );
     }
     out
 }

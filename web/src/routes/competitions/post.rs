@@ -14,7 +14,11 @@ pub struct Body {
     title: String,
 }
 
-pub async fn post(ctx: web::Data<AppContext>, caller: AuthTeam, body: web::Json<Body>) -> Result<HttpResponse, ApiError> {
+pub async fn post(
+    ctx: web::Data<AppContext>,
+    caller: AuthTeam,
+    body: web::Json<Body>,
+) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
     let comp = create_competition(&ctx, &body.slug, &body.title).await?;
     Ok(HttpResponse::Created().json(serde_json::json!({ "slug": comp.slug, "title": comp.title })))

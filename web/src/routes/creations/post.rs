@@ -17,7 +17,10 @@ pub async fn post(
     payload: Multipart,
 ) -> Result<HttpResponse, ApiError> {
     if !caller.role.may_create() {
-        return Err(ApiError::forbidden("wrong_role", "only creator teams submit creations"));
+        return Err(ApiError::forbidden(
+            "wrong_role",
+            "only creator teams submit creations",
+        ));
     }
     let comp = competition(&ctx, &slug).await?;
     let cap = ctx.settings().limits.max_video_bytes;

@@ -6,16 +6,30 @@ use crate::error::ApiError;
 use actix_web::{HttpResponse, web};
 use arena::{evaluation, repo};
 
-pub async fn get(ctx: web::Data<AppContext>, caller: AuthTeam, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+pub async fn get(
+    ctx: web::Data<AppContext>,
+    caller: AuthTeam,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
     let not_found = || ApiError::not_found("submission_not_found", "no such submission");
-    let sub = repo::submissions::find(ctx.db(), *id).await?.ok_or_else(not_found)?;
+    let sub = repo::submissions::find(ctx.db(), *id)
+        .await?
+        .ok_or_else(not_found)?;
     if sub.team_id != caller.id() && !caller.is_admin() {
-        return Err(ApiError::forbidden("not_yours", "this submission belongs to another team"));
+        return Err(ApiError::forbidden(
+            "not_yours",
+            "this submission belongs to another team",
+        ));
     }
     // Live mode: a finished creation runs again when a new detector arrives.
     evaluation::refresh_status(ctx.db(), sub.id).await?;
-    let sub = repo::submissions::find(ctx.db(), sub.id).await?.ok_or_else(not_found)?;
-    let team = repo::teams::find(ctx.db(), sub.team_id).await?.map(|t| t.name).unwrap_or_default();
+    let sub = repo::submissions::find(ctx.db(), sub.id)
+        .await?
+        .ok_or_else(not_found)?;
+    let team = repo::teams::find(ctx.db(), sub.team_id)
+        .await?
+        .map(|t| t.name)
+        .unwrap_or_default();
     let progress = evaluation::progress(ctx.db(), &sub).await?;
     let error = sub.error_code.as_ref().map(|code| {
         serde_json::json!({ "code": code, "message": sub.error_message.clone().unwrap_or_default() })
