@@ -75,6 +75,15 @@ pub struct EvaluationSettings {
     pub intra_threads: usize,
     /// Videos per `score` job.
     pub score_batch_videos: usize,
+    /// Longest side frames are decoded at before face crops are cut (crops keep their native
+    /// resolution up to `max_side`).
+    pub decode_max_side: u32,
+    /// BlazeFace ONNX; default `ARENA_FACE_MODEL` or the bootstrap's `.cache/models/blazeface-128.onnx`.
+    pub face_model: Option<PathBuf>,
+    /// onnxruntime execution provider: `cpu` or `cuda` (falls back to CPU with a warning).
+    pub execution_provider: String,
+    /// Wall-clock limit for scoring the probe frames when a detector is uploaded.
+    pub probe_time_limit_ms: u64,
 }
 
 impl Default for Settings {
@@ -127,6 +136,10 @@ impl Default for EvaluationSettings {
             max_side: 512,
             intra_threads: 1,
             score_batch_videos: 16,
+            decode_max_side: 1920,
+            face_model: None,
+            execution_provider: "cpu".to_owned(),
+            probe_time_limit_ms: 20_000,
         }
     }
 }

@@ -99,7 +99,7 @@ impl Role {
 
 string_enum!(
     /// What a submission carries.
-    SubmissionKind { Creation => "creation", Detector => "detector", Reals => "reals" }
+    SubmissionKind { Creation => "creation", Detector => "detector", Reals => "reals", Target => "target" }
 );
 
 string_enum!(
@@ -121,8 +121,9 @@ impl SubmissionStatus {
 }
 
 string_enum!(
-    /// Real videos are the hidden negatives (label 0); fakes come from creator teams (label 1).
-    VideoRole { Real => "real", Fake => "fake" }
+    /// Real videos are the hidden negatives (label 0); fakes come from creator teams (label 1);
+    /// targets are the tasks' target clips (given to creators, never scored).
+    VideoRole { Real => "real", Fake => "fake", Target => "target" }
 );
 
 string_enum!(

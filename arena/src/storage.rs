@@ -48,6 +48,11 @@ pub fn crops_key(video_sha256: &str, sampler_version: i32, face_detector_version
     format!("crops/{video_sha256}/s{sampler_version}-f{face_detector_version}.bin")
 }
 
+/// Key of a video's cached whole frames (for `crop = "frame"` detectors) for one sampler version.
+pub fn frames_key(video_sha256: &str, sampler_version: i32) -> String {
+    format!("frames/{video_sha256}/s{sampler_version}.bin")
+}
+
 /// Lowercase hex sha256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))

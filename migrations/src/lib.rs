@@ -7,6 +7,8 @@ mod m20261129_000002_create_competitions;
 mod m20261129_000003_create_submissions;
 mod m20261129_000004_create_jobs;
 mod m20261129_000005_create_scores;
+mod m20261129_000006_add_video_faces;
+mod m20261129_000007_create_phases_and_tasks;
 
 pub struct Migrator;
 
@@ -19,6 +21,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000003_create_submissions::Migration),
             Box::new(m20261129_000004_create_jobs::Migration),
             Box::new(m20261129_000005_create_scores::Migration),
+            Box::new(m20261129_000006_add_video_faces::Migration),
+            Box::new(m20261129_000007_create_phases_and_tasks::Migration),
         ]
     }
 }

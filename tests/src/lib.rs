@@ -304,6 +304,36 @@ impl TestApp {
             .expect("count")
     }
 
+    /// Waits until no job is queued or running.
+    pub async fn wait_idle(&self, timeout: Duration) {
+        let start = Instant::now();
+        loop {
+            let counts = self.ctx.queue().state_counts().await.expect("counts");
+            if counts
+                .iter()
+                .all(|(state, n)| *n == 0 || !(state == "queued" || state == "running"))
+            {
+                return;
+            }
+            assert!(start.elapsed() < timeout, "queue never drained: {counts:?}");
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+    }
+
+    /// POST JSON as admin; returns (status, body).
+    pub async fn admin_post(&self, path: &str, body: Value) -> (u16, Value) {
+        let resp = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(&self.admin_token)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn stop_workers(&mut self) {
         if let Some(pool) = self.workers.take() {
             pool.stop().await;

@@ -6,6 +6,7 @@ use crate::error::ApiError;
 use arena::domain::{CompetitionMode, Preset, Role, Slug, TeamName};
 use arena::entities::{competitions, teams};
 use arena::repo;
+use arena::rules::CompetitionSettings;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, IntoActiveModel, TransactionTrait};
 
 /// Options of a new team.
@@ -51,20 +52,44 @@ pub async fn create_team(
     Ok((team, token))
 }
 
-/// Creates a live competition.
+/// A new competition.
+#[derive(Debug, Clone)]
+pub struct CompetitionSpec {
+    pub slug: String,
+    pub title: String,
+    pub mode: CompetitionMode,
+    pub preset: Preset,
+    pub settings: CompetitionSettings,
+}
+
+impl CompetitionSpec {
+    /// A live competition with default settings.
+    pub fn live(slug: &str, title: &str) -> CompetitionSpec {
+        CompetitionSpec {
+            slug: slug.to_owned(),
+            title: title.to_owned(),
+            mode: CompetitionMode::Live,
+            preset: Preset::Dfgc2021,
+            settings: CompetitionSettings::default(),
+        }
+    }
+}
+
+/// Creates a competition.
 pub async fn create_competition(
     ctx: &AppContext,
-    slug: &str,
-    title: &str,
+    spec: &CompetitionSpec,
 ) -> Result<competitions::Model, ApiError> {
-    let slug = Slug::parse(slug).map_err(|e| ApiError::bad_request("invalid_slug", e.0))?;
+    let slug = Slug::parse(&spec.slug).map_err(|e| ApiError::bad_request("invalid_slug", e.0))?;
+    let settings = serde_json::to_string(&spec.settings).map_err(ApiError::internal)?;
     Ok(repo::competitions::create(
         ctx.db(),
         repo::competitions::NewCompetition {
             slug: &slug,
-            title,
-            mode: CompetitionMode::Live,
-            preset: Preset::Dfgc2021,
+            title: &spec.title,
+            mode: spec.mode,
+            preset: spec.preset,
+            settings,
         },
     )
     .await?)

@@ -5,10 +5,10 @@ use crate::admin::{self, TeamSpec};
 use crate::context::AppContext;
 use crate::startup::{Application, spawn_workers};
 use crate::upload::UploadedFile;
-use crate::{client, demo, ingest};
+use crate::{client, demo, ingest_video};
 use anyhow::Context;
 use arena::Settings;
-use arena::domain::{Role, VideoRole};
+use arena::domain::Role;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -261,7 +261,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Competition(CompetitionCommand::Add { slug, title }) => {
             let ctx = open(&g).await?;
-            let comp = admin::create_competition(&ctx, &slug, &title).await?;
+            let comp =
+                admin::create_competition(&ctx, &admin::CompetitionSpec::live(&slug, &title))
+                    .await?;
             say(&format!("competition {} created", comp.slug));
             Ok(())
         }
@@ -316,7 +318,7 @@ async fn add_reals(ctx: &AppContext, slug: &str, files: &[PathBuf]) -> anyhow::R
             &ctx.settings().upload_dir(),
             ctx.settings().limits.max_video_bytes,
         )?;
-        let sub = ingest::ingest_video(ctx, &comp, team.id, VideoRole::Real, upload).await?;
+        let sub = ingest_video::ingest_real(ctx, &comp, team.id, upload).await?;
         say(&format!("{} → submission {}", f.display(), sub.id));
     }
     Ok(())

@@ -4,9 +4,9 @@
 use crate::admin::{self, TeamSpec};
 use crate::context::AppContext;
 use crate::error::ApiError;
-use crate::ingest;
 use crate::upload::UploadedFile;
-use arena::domain::{Role, VideoRole};
+use crate::{ingest, ingest_video};
+use arena::domain::Role;
 use arena::entities::teams;
 use arena::repo;
 use std::fmt::Write;
@@ -40,13 +40,16 @@ pub async fn seed(ctx: &AppContext) -> Result<(), ApiError> {
         tracing::info!("demo competition already seeded");
         return Ok(());
     }
-    let comp =
-        admin::create_competition(ctx, DEMO_SLUG, "Demo: creators vs detectors (live)").await?;
+    let comp = admin::create_competition(
+        ctx,
+        &admin::CompetitionSpec::live(DEMO_SLUG, "Demo: creators vs detectors (live)"),
+    )
+    .await?;
     let org = organizer_team(ctx).await?;
     let vcap = ctx.settings().limits.max_video_bytes;
     for name in ["real_1.mp4", "real_2.mp4", "real_3.mp4"] {
         let file = upload(ctx, &arena_datasets::video(name), vcap)?;
-        ingest::ingest_video(ctx, &comp, org.id, VideoRole::Real, file).await?;
+        ingest_video::ingest_real(ctx, &comp, org.id, file).await?;
     }
     let mut tokens = String::new();
     for (team, role, baseline, what) in [
@@ -66,7 +69,7 @@ pub async fn seed(ctx: &AppContext) -> Result<(), ApiError> {
         let _ = writeln!(tokens, "{team} {token}");
         if role == Role::Creator {
             let file = upload(ctx, &arena_datasets::video(what), vcap)?;
-            ingest::ingest_video(ctx, &comp, t.id, VideoRole::Fake, file).await?;
+            ingest_video::ingest_creation(ctx, &comp, t.id, vec![(None, file)]).await?;
         } else {
             let (model, manifest) = arena_datasets::detector(what);
             let file = upload(ctx, &model, ctx.settings().limits.max_model_bytes)?;

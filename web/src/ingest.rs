@@ -6,17 +6,17 @@ use crate::context::AppContext;
 use crate::error::ApiError;
 use crate::upload::UploadedFile;
 use actix_web::http::StatusCode;
-use arena::domain::{SubmissionKind, SubmissionStatus, VideoRole};
+use arena::domain::{SubmissionKind, SubmissionStatus};
 use arena::entities::{competitions, submissions};
 use arena::queue::{self, JobPayload};
 use arena::repo;
 use arena::storage;
 use arena_worker::media::{ProbeFacts, ProbeLimits, probe_video};
 use arena_worker::onnx_model::{check_manifest_against_model, inspect_model};
-use arena_worker::{Detector, Manifest, MediaError, ModelError, SessionOptions};
+use arena_worker::{CheckOptions, Manifest, MediaError, ModelError, check_detector};
 use sea_orm::TransactionTrait;
 
-fn media_error(e: MediaError) -> ApiError {
+pub(crate) fn media_error(e: MediaError) -> ApiError {
     if !e.is_client_error() {
         return ApiError::internal(e);
     }
@@ -56,63 +56,8 @@ pub async fn probe(ctx: &AppContext, file: &UploadedFile) -> Result<ProbeFacts, 
         .map_err(media_error)
 }
 
-/// Ingests one video: a creator's fake (its own submission) or an organizer's real.
-#[tracing::instrument(skip(ctx, competition, file), fields(competition = %competition.slug, sha256 = %file.sha256), err)]
-pub async fn ingest_video(
-    ctx: &AppContext,
-    competition: &competitions::Model,
-    team_id: i64,
-    role: VideoRole,
-    file: UploadedFile,
-) -> Result<submissions::Model, ApiError> {
-    let facts = probe(ctx, &file).await?;
-    let key = storage::video_key(&file.sha256);
-    ctx.storage().put_file(&key, file.path()).await?;
-    let kind = match role {
-        VideoRole::Fake => SubmissionKind::Creation,
-        VideoRole::Real => SubmissionKind::Reals,
-    };
-    let txn = ctx.db().begin().await?;
-    let sub = repo::submissions::create(
-        &txn,
-        competition.id,
-        team_id,
-        kind,
-        SubmissionStatus::Queued,
-    )
-    .await?;
-    let video = repo::videos::create(
-        &txn,
-        repo::videos::NewVideo {
-            competition_id: competition.id,
-            submission_id: Some(sub.id),
-            role,
-            sha256: file.sha256.clone(),
-            storage_key: key,
-            container: facts.container.clone(),
-            codec: facts.codec.clone(),
-            width: i32::try_from(facts.width).unwrap_or(i32::MAX),
-            height: i32::try_from(facts.height).unwrap_or(i32::MAX),
-            fps: facts.fps,
-            frames: i64::try_from(facts.frames).unwrap_or(i64::MAX),
-            duration_s: facts.duration_s,
-        },
-    )
-    .await?;
-    let job = JobPayload::PrepareVideo { video_id: video.id };
-    queue::enqueue(&txn, &job, Some(sub.id), ctx.settings().queue.max_attempts)
-        .await
-        .map_err(ApiError::internal)?;
-    txn.commit().await?;
-    tracing::info!(
-        submission_id = sub.id,
-        video_id = video.id,
-        "video accepted"
-    );
-    Ok(sub)
-}
-
-/// Ingests a detector: manifest, model structure, manifest ↔ model, and a real session load.
+/// Ingests a detector: manifest, model structure, manifest ↔ model, then a real session scoring
+/// the probe frames (finite, deterministic across runs and batch sizes, within the time limit).
 #[tracing::instrument(skip(ctx, competition, model, manifest_text), fields(competition = %competition.slug, sha256 = %model.sha256), err)]
 pub async fn ingest_detector(
     ctx: &AppContext,
@@ -121,6 +66,8 @@ pub async fn ingest_detector(
     model: UploadedFile,
     manifest_text: &str,
 ) -> Result<submissions::Model, ApiError> {
+    let phase_id =
+        crate::admission::admit(ctx, competition, team_id, SubmissionKind::Detector).await?;
     let manifest = Manifest::parse(manifest_text)
         .map_err(|e| ApiError::unprocessable(e.code(), e.to_string()))?;
     let bytes = tokio::fs::read(model.path())
@@ -130,9 +77,10 @@ pub async fn ingest_detector(
     let info = inspect_model(&bytes, cap).map_err(model_error)?;
     check_manifest_against_model(&manifest, &info).map_err(model_error)?;
     let (ort, m) = (ctx.ort().clone(), manifest.clone());
-    let opts = SessionOptions { intra_threads: 1 };
+    let opts = CheckOptions::from_settings(&ctx.settings().evaluation);
     let load_bytes = bytes.clone();
-    actix_web::web::block(move || Detector::load(&ort, &load_bytes, m, &opts).map(drop))
+    // Loads it, scores the probe frames twice and at two batch sizes, under the time limit.
+    actix_web::web::block(move || check_detector(&ort, &load_bytes, &m, &opts).map(drop))
         .await
         .map_err(ApiError::internal)?
         .map_err(|e| {
@@ -149,10 +97,13 @@ pub async fn ingest_detector(
     let txn = ctx.db().begin().await?;
     let sub = repo::submissions::create(
         &txn,
-        competition.id,
-        team_id,
-        SubmissionKind::Detector,
-        SubmissionStatus::Queued,
+        repo::submissions::NewSubmission {
+            competition_id: competition.id,
+            team_id,
+            kind: SubmissionKind::Detector,
+            status: SubmissionStatus::Queued,
+            phase_id,
+        },
     )
     .await?;
     let det = repo::detectors::create(

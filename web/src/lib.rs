@@ -2,6 +2,7 @@
 //! command line (server, workers, admin and client subcommands).
 
 pub mod admin;
+pub mod admission;
 pub mod auth;
 pub mod cli;
 pub mod client;
@@ -9,6 +10,7 @@ pub mod context;
 pub mod demo;
 pub mod error;
 pub mod ingest;
+pub mod ingest_video;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;

@@ -155,3 +155,137 @@ pub async fn read_form(
     }
     Ok(form)
 }
+
+/// Caps applied while reading a zip: counted on bytes actually inflated, not on headers.
+#[derive(Debug, Clone, Copy)]
+pub struct ArchiveLimits {
+    pub max_entries: usize,
+    pub max_total_bytes: u64,
+    pub max_ratio: u64,
+}
+
+/// True when the file starts like a zip archive.
+pub fn looks_like_zip(path: &Path) -> bool {
+    let mut head = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+        .map(|()| &head == b"PK\x03\x04")
+        .unwrap_or(false)
+}
+
+const VIDEO_EXTENSIONS: &[&str] = &["mp4", "mov", "m4v", "mkv", "webm"];
+
+/// Extracts a creation zip of `<task_id>.<ext>` files into `dir`: refuses links, directories,
+/// `..` or absolute names, nested archives and unknown extensions, and stops as soon as the
+/// inflated bytes pass a cap. Returns (task id, file) pairs.
+pub fn extract_zip(
+    zip_path: &Path,
+    dir: &Path,
+    limits: ArchiveLimits,
+) -> Result<Vec<(String, UploadedFile)>, ApiError> {
+    let bad = |code: &'static str, msg: String| ApiError::unprocessable(code, msg);
+    let file = std::fs::File::open(zip_path).map_err(ApiError::internal)?;
+    let compressed_len = file.metadata().map(|m| m.len()).unwrap_or(0).max(1);
+    let mut archive = zip::ZipArchive::new(file)
+        .map_err(|e| bad("bad_archive", format!("not a readable zip: {e}")))?;
+    if archive.len() > limits.max_entries {
+        return Err(bad(
+            "archive_too_many_entries",
+            format!(
+                "the zip has {} entries; at most {} are allowed",
+                archive.len(),
+                limits.max_entries
+            ),
+        ));
+    }
+    let mut out = Vec::new();
+    let mut total = 0u64;
+    for i in 0..archive.len() {
+        let mut entry = archive
+            .by_index(i)
+            .map_err(|e| bad("bad_archive", e.to_string()))?;
+        let name = entry.name().to_owned();
+        if entry.is_symlink() || entry.is_dir() {
+            return Err(bad(
+                "archive_unsafe_path",
+                format!("{name:?}: links and folders are not allowed"),
+            ));
+        }
+        let (stem, ext) = safe_entry_name(&name).ok_or_else(|| {
+            bad(
+                "archive_unsafe_path",
+                format!("{name:?}: entries must be plain `<task_id>.<ext>` names"),
+            )
+        })?;
+        if matches!(ext.as_str(), "zip" | "gz" | "tar" | "7z" | "rar") {
+            return Err(bad(
+                "nested_archive",
+                format!("{name:?}: archives inside archives are not allowed"),
+            ));
+        }
+        if !VIDEO_EXTENSIONS.contains(&ext.as_str()) {
+            return Err(bad(
+                "unsupported_media",
+                format!("{name:?}: expected one of {}", VIDEO_EXTENSIONS.join(", ")),
+            ));
+        }
+        let remaining = limits.max_total_bytes.saturating_sub(total);
+        let cap = remaining.min(limits.max_ratio.saturating_mul(compressed_len));
+        let mut sink = Sink::new(dir, cap)?;
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = std::io::Read::read(&mut entry, &mut buf)
+                .map_err(|e| bad("bad_archive", format!("{name:?}: {e}")))?;
+            if n == 0 {
+                break;
+            }
+            sink.write(&buf[..n]).map_err(|_| {
+                bad(
+                    "archive_too_large",
+                    format!(
+                        "the zip inflates past {} bytes (or {}× its size)",
+                        limits.max_total_bytes, limits.max_ratio
+                    ),
+                )
+            })?;
+        }
+        total += sink.len;
+        out.push((stem, sink.finish()));
+    }
+    if out.is_empty() {
+        return Err(bad("bad_archive", "the zip is empty".to_owned()));
+    }
+    Ok(out)
+}
+
+/// `task.ext` with a plain task id, or None for anything path-like.
+fn safe_entry_name(name: &str) -> Option<(String, String)> {
+    if name.contains(['/', '\\', '\0']) || name.starts_with('.') {
+        return None;
+    }
+    let (stem, ext) = name.rsplit_once('.')?;
+    let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-');
+    if stem.is_empty() || stem.len() > 64 || !stem.chars().all(ok) {
+        return None;
+    }
+    Some((stem.to_owned(), ext.to_ascii_lowercase()))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::safe_entry_name;
+
+    #[test]
+    fn entry_names() {
+        assert_eq!(
+            safe_entry_name("g01_id1_0003.mp4"),
+            Some(("g01_id1_0003".into(), "mp4".into()))
+        );
+        assert_eq!(safe_entry_name("../x.mp4"), None);
+        assert_eq!(safe_entry_name("/etc/x.mp4"), None);
+        assert_eq!(safe_entry_name("a/b.mp4"), None);
+        assert_eq!(safe_entry_name(".hidden.mp4"), None);
+        assert_eq!(safe_entry_name("noext"), None);
+    }
+}

@@ -1,24 +1,37 @@
-//! The crop cache format: a video's sampled uint8 RGB images, stored once per
-//! (video sha256, sampler version, face-detector version) and read by every detector.
+//! The crop cache format: a video's sampled uint8 RGB images (face crops, or whole frames),
+//! stored once per video and versions and read by every detector.
+//!
+//! Layout (little-endian): `ARC2`, count u32, then per image: frame index u64, flags u8
+//! (bit 0: a real face detection), width u32, height u32, `width * height * 3` bytes. `ARC1`
+//! (no flags byte) is still read.
 
 use crate::media::RgbImage;
 
-const MAGIC: &[u8; 4] = b"ARC1";
+const MAGIC_V1: &[u8; 4] = b"ARC1";
+const MAGIC: &[u8; 4] = b"ARC2";
+const FLAG_DETECTED: u8 = 1;
 
 #[derive(Debug, thiserror::Error)]
 #[error("corrupt crop cache: {0}")]
 pub struct CropsError(&'static str);
 
 /// Sampled crops of one video, with the frame index each came from.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Crops {
     pub indices: Vec<u64>,
     pub images: Vec<RgbImage>,
+    /// Per image: cut around a real face detection (false for fallbacks and whole frames).
+    pub detected: Vec<bool>,
 }
 
 impl Crops {
+    /// Images cut around a real face detection.
+    pub fn face_frames(&self) -> usize {
+        self.detected.iter().filter(|&&d| d).count()
+    }
+
     pub fn encode(&self) -> Vec<u8> {
-        let size: usize = self.images.iter().map(|i| i.data.len() + 16).sum();
+        let size: usize = self.images.iter().map(|i| i.data.len() + 17).sum();
         let mut out = Vec::with_capacity(8 + size);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(
@@ -26,8 +39,10 @@ impl Crops {
                 .unwrap_or(u32::MAX)
                 .to_le_bytes(),
         );
-        for (index, img) in self.indices.iter().zip(&self.images) {
+        for (i, (index, img)) in self.indices.iter().zip(&self.images).enumerate() {
+            let detected = self.detected.get(i).copied().unwrap_or(false);
             out.extend_from_slice(&index.to_le_bytes());
+            out.push(if detected { FLAG_DETECTED } else { 0 });
             out.extend_from_slice(&img.width.to_le_bytes());
             out.extend_from_slice(&img.height.to_le_bytes());
             out.extend_from_slice(&img.data);
@@ -37,16 +52,20 @@ impl Crops {
 
     pub fn decode(bytes: &[u8]) -> Result<Crops, CropsError> {
         let mut r = Reader { bytes, pos: 0 };
-        if r.take(4)? != MAGIC {
-            return Err(CropsError("bad magic"));
-        }
+        let flags = match r.take(4)? {
+            m if m == MAGIC => true,
+            m if m == MAGIC_V1 => false,
+            _ => return Err(CropsError("bad magic")),
+        };
         let n = r.u32()? as usize;
         let mut crops = Crops {
             indices: Vec::with_capacity(n.min(4096)),
             images: Vec::with_capacity(n.min(4096)),
+            detected: Vec::with_capacity(n.min(4096)),
         };
         for _ in 0..n {
             let index = u64::from_le_bytes(r.take(8)?.try_into().map_err(|_| CropsError("index"))?);
+            let detected = flags && r.take(1)?[0] & FLAG_DETECTED != 0;
             let (width, height) = (r.u32()?, r.u32()?);
             let len = (width as usize)
                 .checked_mul(height as usize)
@@ -54,6 +73,7 @@ impl Crops {
                 .ok_or(CropsError("size"))?;
             let data = r.take(len)?.to_vec();
             crops.indices.push(index);
+            crops.detected.push(detected);
             crops.images.push(RgbImage {
                 width,
                 height,
@@ -119,12 +139,29 @@ mod tests {
         let crops = Crops {
             indices: vec![0, 3, 6, 9],
             images: vec![img(0), img(1), img(2), img(3)],
+            detected: vec![true, false, true, true],
         };
         let back = Crops::decode(&crops.encode()).unwrap();
-        assert_eq!(back.indices, vec![0, 3, 6, 9]);
+        assert_eq!(back, crops);
+        assert_eq!(back.face_frames(), 3);
         assert_eq!(back.images[2].data, vec![2; 6]);
         let picked: Vec<u8> = back.pick(2).iter().map(|i| i.data[0]).collect();
         assert_eq!(picked, vec![0, 3]);
         assert!(Crops::decode(&crops.encode()[..20]).is_err());
+    }
+
+    #[test]
+    fn reads_the_first_format() {
+        // ARC1, one 1x1 image of frame 7 with pixel (1, 2, 3).
+        let mut v1 = b"ARC1".to_vec();
+        v1.extend_from_slice(&1u32.to_le_bytes());
+        v1.extend_from_slice(&7u64.to_le_bytes());
+        v1.extend_from_slice(&1u32.to_le_bytes());
+        v1.extend_from_slice(&1u32.to_le_bytes());
+        v1.extend_from_slice(&[1, 2, 3]);
+        let back = Crops::decode(&v1).unwrap();
+        assert_eq!(back.indices, vec![7]);
+        assert_eq!(back.detected, vec![false]);
+        assert_eq!(back.images[0].data, vec![1, 2, 3]);
     }
 }

@@ -2,10 +2,11 @@
 //! per-frame P(fake), and video-level aggregation.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use ort::environment::Environment;
-use ort::session::Session;
+use ort::session::{RunOptions, Session};
 use ort::value::TensorRef;
 
 use crate::manifest::{Aggregate, ColorOrder, CropMode, Layout, Manifest, OutputKind};
@@ -24,6 +25,13 @@ pub enum DetectorError {
     Run(String),
     #[error("the model's output is not finite")]
     NonFinite,
+    #[error(
+        "the model is not deterministic: the probe frames scored differently across runs or batch \
+         sizes (by up to {max_diff:.2e}, allowed 1e-4)"
+    )]
+    NonDeterministic { max_diff: f32 },
+    #[error("the model took longer than the {limit_ms} ms allowed to score the probe frames")]
+    TooSlow { limit_ms: u64 },
     #[error("unexpected model output: {0}")]
     OutputShape(String),
     #[error("internal detector error: {0}")]
@@ -38,6 +46,8 @@ impl DetectorError {
             Self::Load(_) => "model_load_failed",
             Self::Run(_) => "model_run_failed",
             Self::NonFinite => "model_output_not_finite",
+            Self::NonDeterministic { .. } => "model_nondeterministic",
+            Self::TooSlow { .. } => "model_too_slow",
             Self::OutputShape(_) => "model_output_shape",
             Self::Internal(_) => "detector_internal",
         }
@@ -48,7 +58,12 @@ impl DetectorError {
         match self {
             Self::Runtime(_) | Self::Internal(_) => false,
             Self::Model(e) => e.is_client_error(),
-            Self::Load(_) | Self::Run(_) | Self::NonFinite | Self::OutputShape(_) => true,
+            Self::Load(_)
+            | Self::Run(_)
+            | Self::NonFinite
+            | Self::NonDeterministic { .. }
+            | Self::TooSlow { .. }
+            | Self::OutputShape(_) => true,
         }
     }
 }
@@ -101,20 +116,145 @@ impl OrtRuntime {
     }
 }
 
+/// Where onnxruntime runs a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExecutionProvider {
+    #[default]
+    Cpu,
+    Cuda,
+}
+
+impl ExecutionProvider {
+    /// `cpu` or `cuda` (case-insensitive).
+    pub fn parse(name: &str) -> Option<ExecutionProvider> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "cpu" => Some(Self::Cpu),
+            "cuda" => Some(Self::Cuda),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cpu => "cpu",
+            Self::Cuda => "cuda",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SessionOptions {
     pub intra_threads: usize,
+    /// Requested provider; CUDA falls back to CPU (with a warning) when it cannot be used.
+    pub execution_provider: ExecutionProvider,
 }
 
 impl Default for SessionOptions {
     fn default() -> Self {
-        Self { intra_threads: 1 }
+        Self {
+            intra_threads: 1,
+            execution_provider: ExecutionProvider::Cpu,
+        }
+    }
+}
+
+impl SessionOptions {
+    /// Options from the evaluation settings; an unknown provider name means CPU, with a warning.
+    pub fn from_settings(s: &arena::config::EvaluationSettings) -> SessionOptions {
+        let execution_provider =
+            ExecutionProvider::parse(&s.execution_provider).unwrap_or_else(|| {
+                tracing::warn!(
+                    provider = %s.execution_provider,
+                    "unknown execution provider (expected cpu or cuda); using cpu"
+                );
+                ExecutionProvider::Cpu
+            });
+        SessionOptions {
+            intra_threads: s.intra_threads.max(1),
+            execution_provider,
+        }
+    }
+}
+
+static CUDA_WARNED: AtomicBool = AtomicBool::new(false);
+
+fn warn_cuda_fallback(reason: &str) {
+    // Once per process at warn level: every session would repeat the same reason.
+    if !CUDA_WARNED.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            reason,
+            "CUDA execution provider unavailable; falling back to CPU"
+        );
+    } else {
+        tracing::debug!(reason, "CUDA execution provider unavailable; using CPU");
+    }
+}
+
+/// Creates a session from `model_bytes` on the requested provider, falling back to CPU when CUDA
+/// cannot be registered or the CUDA session cannot be created. Returns the provider in use.
+pub(crate) fn build_session(
+    rt: &OrtRuntime,
+    model_bytes: &[u8],
+    opts: &SessionOptions,
+) -> Result<(Session, ExecutionProvider), DetectorError> {
+    if opts.execution_provider == ExecutionProvider::Cuda {
+        match cuda_session(rt, model_bytes, opts) {
+            Ok(session) => return Ok((session, ExecutionProvider::Cuda)),
+            Err(reason) => warn_cuda_fallback(&reason),
+        }
+    }
+    let session = Session::builder(&rt.env)
+        .map_err(|e| DetectorError::Load(e.to_string()))?
+        .with_intra_threads(opts.intra_threads.max(1))
+        .map_err(|e| DetectorError::Load(e.to_string()))?
+        .commit_from_memory(model_bytes)
+        .map_err(|e| DetectorError::Load(e.to_string()))?;
+    Ok((session, ExecutionProvider::Cpu))
+}
+
+/// A session with the CUDA provider registered, or why there is none.
+fn cuda_session(
+    rt: &OrtRuntime,
+    model_bytes: &[u8],
+    opts: &SessionOptions,
+) -> Result<Session, String> {
+    let cuda = ort::ep::CUDA::default().build().error_on_failure();
+    Session::builder(&rt.env)
+        .map_err(|e| e.to_string())?
+        .with_intra_threads(opts.intra_threads.max(1))
+        .map_err(|e| e.to_string())?
+        .with_execution_providers([cuda])
+        .map_err(|e| format!("registering CUDA: {e}"))?
+        .commit_from_memory(model_bytes)
+        .map_err(|e| format!("creating a CUDA session: {e}"))
+}
+
+/// Stops a detector's runs in progress (and later ones until [`RunTerminator::reset`]); can be
+/// used from another thread, e.g. a watchdog.
+#[derive(Clone)]
+pub struct RunTerminator {
+    options: Arc<RunOptions>,
+}
+
+impl RunTerminator {
+    pub fn terminate(&self) -> Result<(), DetectorError> {
+        self.options
+            .terminate()
+            .map_err(|e| DetectorError::Internal(e.to_string()))
+    }
+
+    pub fn reset(&self) -> Result<(), DetectorError> {
+        self.options
+            .unterminate()
+            .map_err(|e| DetectorError::Internal(e.to_string()))
     }
 }
 
 /// A loaded detector model with its manifest.
 pub struct Detector {
     session: Session,
+    provider: ExecutionProvider,
+    run_options: Arc<RunOptions>,
     manifest: Manifest,
     batch: usize,
     plan: Option<ResizePlan>,
@@ -134,19 +274,30 @@ impl Detector {
             InputBatch::FixedOne => 1,
             InputBatch::Dynamic => manifest.batch.max(1) as usize,
         };
-        let session = Session::builder(&rt.env)
-            .map_err(|e| DetectorError::Load(e.to_string()))?
-            .with_intra_threads(opts.intra_threads.max(1))
-            .map_err(|e| DetectorError::Load(e.to_string()))?
-            .commit_from_memory(model_bytes)
-            .map_err(|e| DetectorError::Load(e.to_string()))?;
+        let (session, provider) = build_session(rt, model_bytes, opts)?;
+        let run_options =
+            Arc::new(RunOptions::new().map_err(|e| DetectorError::Internal(e.to_string()))?);
         Ok(Detector {
             session,
+            provider,
+            run_options,
             manifest,
             batch,
             plan: None,
             input: Vec::new(),
         })
+    }
+
+    /// The provider the session actually runs on (CPU after a CUDA fallback).
+    pub fn execution_provider(&self) -> ExecutionProvider {
+        self.provider
+    }
+
+    /// A handle that stops this detector's runs from another thread.
+    pub fn terminator(&self) -> RunTerminator {
+        RunTerminator {
+            options: Arc::clone(&self.run_options),
+        }
     }
 
     pub fn manifest(&self) -> &Manifest {
@@ -160,8 +311,18 @@ impl Detector {
 
     /// P(fake) for each frame, in order.
     pub fn score_frames(&mut self, frames: &[RgbImage]) -> Result<Vec<f32>, DetectorError> {
+        self.score_frames_batched(frames, self.batch)
+    }
+
+    /// [`Detector::score_frames`] in batches of at most `batch` (capped at the model's batch).
+    pub fn score_frames_batched(
+        &mut self,
+        frames: &[RgbImage],
+        batch: usize,
+    ) -> Result<Vec<f32>, DetectorError> {
+        let batch = batch.clamp(1, self.batch);
         let mut scores = Vec::with_capacity(frames.len());
-        for chunk in frames.chunks(self.batch) {
+        for chunk in frames.chunks(batch) {
             self.fill_input(chunk)?;
             scores.extend(self.run_batch(chunk.len())?);
         }
@@ -218,7 +379,7 @@ impl Detector {
             .map_err(|e| DetectorError::Internal(e.to_string()))?;
         let outputs = self
             .session
-            .run(ort::inputs![m.input.as_str() => tensor])
+            .run_with_options(ort::inputs![m.input.as_str() => tensor], &self.run_options)
             .map_err(|e| DetectorError::Run(e.to_string()))?;
         let value = outputs
             .get(&m.output)

@@ -23,6 +23,9 @@ pub async fn run_slot(ctx: WorkerContext, worker_id: String, mut shutdown: watch
         };
         if jobs.is_empty() {
             reap(&ctx).await;
+            if let Err(e) = evaluation::process_due_phase_closes(&ctx.db, ctx.policy()).await {
+                tracing::warn!(error = %e, "phase close processing failed");
+            }
             tokio::select! {
                 _ = tokio::time::sleep(poll) => {}
                 _ = shutdown.changed() => {}
@@ -82,7 +85,7 @@ async fn fail_job(ctx: &WorkerContext, worker_id: &str, job: &ClaimedJob, err: J
     {
         Ok(FailOutcome::Retried) => {}
         Ok(FailOutcome::Dead) => {
-            if let Err(e) = on_dead(ctx, &job.payload, &err.to_string()).await {
+            if let Err(e) = on_dead(ctx, &job.payload, &err.to_string(), !err.permanent).await {
                 tracing::error!(error = %e, "could not record the dead job");
             }
         }
@@ -96,7 +99,9 @@ async fn execute(
     payload: &JobPayload,
 ) -> Result<(), JobError> {
     match payload {
-        JobPayload::PrepareVideo { video_id } => pipeline::prepare_video(ctx, *video_id).await,
+        JobPayload::PrepareVideo { video_id } => {
+            pipeline::prepare_video(ctx, cache, *video_id).await
+        }
         JobPayload::ActivateDetector { detector_id } => {
             evaluation::on_detector_accepted(&ctx.db, *detector_id, ctx.policy()).await?;
             Ok(())
@@ -109,15 +114,17 @@ async fn execute(
     }
 }
 
-/// A job out of attempts: record what it means for the game.
+/// A job out of attempts: record what it means for the game; `refund` when our side failed
+/// (the team's quota gets the submission back).
 async fn on_dead(
     ctx: &WorkerContext,
     payload: &JobPayload,
     reason: &str,
+    refund: bool,
 ) -> Result<(), evaluation::EvaluationError> {
     match payload {
         JobPayload::PrepareVideo { video_id } => {
-            evaluation::on_video_failed(&ctx.db, *video_id, reason).await
+            evaluation::on_video_failed(&ctx.db, *video_id, reason, refund).await
         }
         JobPayload::ActivateDetector { detector_id } => {
             if let Some(det) = arena::repo::detectors::find(&ctx.db, *detector_id).await? {
@@ -134,7 +141,7 @@ async fn on_dead(
         JobPayload::Score {
             detector_id,
             video_ids,
-        } => evaluation::on_score_job_dead(&ctx.db, *detector_id, video_ids, reason).await,
+        } => evaluation::on_score_job_dead(&ctx.db, *detector_id, video_ids, reason, refund).await,
         JobPayload::Noop { .. } => Ok(()),
     }
 }
@@ -147,7 +154,7 @@ async fn reap(ctx: &WorkerContext) {
                 tracing::warn!(job_id = job.id, "job lost its worker on its last attempt");
                 if let Ok(payload) = serde_json::from_str::<JobPayload>(&job.payload) {
                     let reason = job.last_error.unwrap_or_default();
-                    if let Err(e) = on_dead(ctx, &payload, &reason).await {
+                    if let Err(e) = on_dead(ctx, &payload, &reason, true).await {
                         tracing::error!(error = %e, "could not record the dead job");
                     }
                 }

@@ -1,7 +1,10 @@
-//! The arena worker: media ingest and decoding, detector sessions, and the evaluation pipeline.
+//! The arena worker: media ingest and decoding, face detection and crops, detector sessions and
+//! their upload checks, and the evaluation pipeline.
 
+pub mod checks;
 pub mod crops;
 pub mod detector;
+pub mod faces;
 pub mod job_loop;
 pub mod manifest;
 pub mod media;
@@ -10,7 +13,12 @@ pub mod pipeline;
 #[cfg(test)]
 mod test_support;
 
-pub use detector::{Detector, DetectorError, OrtRuntime, SessionOptions, aggregate};
+pub use checks::{CheckOptions, CheckReport, check_detector};
+pub use detector::{
+    Detector, DetectorError, ExecutionProvider, OrtRuntime, RunTerminator, SessionOptions,
+    aggregate,
+};
+pub use faces::{FaceDetector, FaceError};
 pub use manifest::{Manifest, ManifestError};
 pub use media::{MediaError, RgbImage};
 pub use onnx_model::{InputBatch, ModelError, ModelInfo, TensorInfo};

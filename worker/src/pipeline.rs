@@ -1,9 +1,11 @@
-//! The evaluation pipeline: `prepare_video` decodes a video once and caches its sampled frames;
-//! `score` runs one detector over cached frames and stores one score per video.
+//! The evaluation pipeline: `prepare_video` decodes a video once, finds its faces and caches both
+//! its face crops and its whole frames; `score` runs one detector over the cached images its
+//! manifest asks for and stores one score per video.
 
 use crate::crops::Crops;
 use crate::detector::{Detector, DetectorError, OrtRuntime, SessionOptions, aggregate};
-use crate::manifest::Manifest;
+use crate::faces::{self, FaceDetector, FaceError};
+use crate::manifest::{CropMode, Manifest};
 use crate::media::{self, MediaError};
 use arena::evaluation::{self, EnqueuePolicy, EvaluationError};
 use arena::queue::Queue;
@@ -13,13 +15,13 @@ use arena::{RepoError, Settings};
 use bytes::Bytes;
 use sea_orm::DatabaseConnection;
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// Version of the frame sampler; part of the crop cache key.
+pub use crate::faces::FACE_DETECTOR_VERSION;
+
+/// Version of the frame sampler; part of both cache keys.
 pub const SAMPLER_VERSION: i32 = 1;
-/// Version of the face stage; 0 = whole frames (no face detector yet).
-pub const FACE_DETECTOR_VERSION: i32 = 0;
 /// The onnxruntime release scripts/bootstrap installs (recorded with every score).
 pub const ORT_VERSION: &str = "1.31.1";
 
@@ -70,6 +72,16 @@ impl From<MediaError> for JobError {
     }
 }
 
+impl From<FaceError> for JobError {
+    fn from(e: FaceError) -> Self {
+        JobError {
+            code: e.code(),
+            message: e.to_string(),
+            permanent: e.is_client_error(),
+        }
+    }
+}
+
 impl From<DetectorError> for JobError {
     fn from(e: DetectorError) -> Self {
         JobError {
@@ -103,35 +115,151 @@ impl WorkerContext {
     }
 }
 
-/// Detector sessions kept by one worker slot, by detector id.
+/// Sessions kept by one worker slot: detectors by id, and the face detector.
 #[derive(Default)]
 pub struct SessionCache {
     sessions: HashMap<i64, Detector>,
+    faces: Option<FaceDetector>,
 }
 
-/// Decodes the video once (unless its crops are already cached) and enqueues its scoring.
-#[tracing::instrument(skip(ctx), err)]
-pub async fn prepare_video(ctx: &WorkerContext, video_id: i64) -> Result<(), JobError> {
+/// What `prepare_video` caches for one video.
+#[derive(Debug, Clone)]
+pub struct PreparedVideo {
+    /// Square face crops, native resolution capped at `max_side`.
+    pub faces: Crops,
+    /// Whole frames capped at `max_side`, for `crop = "frame"` detectors.
+    pub frames: Crops,
+}
+
+/// Sizes and counts for [`prepare_frames`].
+#[derive(Debug, Clone, Copy)]
+pub struct PreparePlan {
+    /// K: frames kept, evenly spaced.
+    pub frames: usize,
+    /// Longest side frames are decoded at; faces are cut from these.
+    pub decode_max_side: u32,
+    /// Longest side of a cached image.
+    pub max_side: u32,
+}
+
+impl PreparePlan {
+    pub fn from_settings(e: &arena::config::EvaluationSettings) -> PreparePlan {
+        PreparePlan {
+            frames: e.sampler_frames,
+            decode_max_side: e.decode_max_side.max(e.max_side),
+            max_side: e.max_side,
+        }
+    }
+}
+
+/// Decodes `path` once and, frame by frame as they come out of the decoder, finds the largest
+/// face on the small frame and cuts its crop from the large one, so the large frames are not all
+/// held at once. Blocking: call it off the async executor.
+pub fn prepare_frames(
+    path: &Path,
+    plan: &PreparePlan,
+    faces: &mut FaceDetector,
+) -> Result<PreparedVideo, JobError> {
+    let mut cropper = faces::FaceCropper::new(plan.max_side);
+    let mut frames = Crops {
+        indices: Vec::new(),
+        images: Vec::new(),
+        detected: Vec::new(),
+    };
+    let sizes = [plan.decode_max_side, plan.max_side];
+    media::sample_frames_each(path, plan.frames, &sizes, |index, mut images| {
+        let (Some(small), Some(large)) = (images.pop(), images.pop()) else {
+            return Err(JobError::infra("media_internal", "a size is missing"));
+        };
+        let face = faces::find_face(faces, &small)?;
+        cropper.push(large, face);
+        frames.indices.push(index);
+        frames.images.push(small);
+        frames.detected.push(false);
+        Ok(())
+    })?;
+    if frames.indices.is_empty() {
+        return Err(JobError {
+            code: "invalid_video",
+            message: "no frame could be decoded".to_owned(),
+            permanent: true,
+        });
+    }
+    let crops = cropper.finish();
+    tracing::debug!(
+        frames = frames.indices.len(),
+        face_frames = crops.face_frames(),
+        "faces found"
+    );
+    Ok(PreparedVideo {
+        faces: Crops {
+            indices: frames.indices.clone(),
+            images: crops.images,
+            detected: crops.detected,
+        },
+        frames,
+    })
+}
+
+/// Decodes the video once (unless both its caches exist), stores its face crops and whole frames,
+/// records its face count and frame indices, and enqueues its scoring.
+#[tracing::instrument(skip(ctx, cache), err)]
+pub async fn prepare_video(
+    ctx: &WorkerContext,
+    cache: &mut SessionCache,
+    video_id: i64,
+) -> Result<(), JobError> {
     let video = repo::videos::find(&ctx.db, video_id)
         .await?
         .ok_or_else(|| JobError::infra("not_found", format!("video {video_id} is gone")))?;
-    let key = storage::crops_key(&video.sha256, SAMPLER_VERSION, FACE_DETECTOR_VERSION);
-    if !ctx.storage.exists(&key).await? {
-        let bytes = ctx.storage.get(&video.storage_key).await?;
-        let crops = decode_to_crops(ctx, &video.sha256, bytes).await?;
-        ctx.storage.put(&key, Bytes::from(crops.encode())).await?;
+    let faces_key = storage::crops_key(&video.sha256, SAMPLER_VERSION, FACE_DETECTOR_VERSION);
+    let frames_key = storage::frames_key(&video.sha256, SAMPLER_VERSION);
+    let faces = if ctx.storage.exists(&faces_key).await? && ctx.storage.exists(&frames_key).await? {
+        tracing::info!(key = faces_key, "crops already cached; not decoding again");
+        Crops::decode(&ctx.storage.get(&faces_key).await?)
+            .map_err(|e| JobError::infra("corrupt_crops", e))?
     } else {
-        tracing::info!(key, "crops already cached; not decoding again");
-    }
-    evaluation::on_video_prepared(&ctx.db, video_id, &key, ctx.policy()).await?;
+        let bytes = ctx.storage.get(&video.storage_key).await?;
+        let prepared = decode_and_crop(ctx, cache, &video.sha256, bytes).await?;
+        ctx.storage
+            .put(&frames_key, Bytes::from(prepared.frames.encode()))
+            .await?;
+        ctx.storage
+            .put(&faces_key, Bytes::from(prepared.faces.encode()))
+            .await?;
+        prepared.faces
+    };
+    let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
+    repo::videos::record_crops(
+        &ctx.db,
+        repo::videos::NewCrops {
+            video_sha256: video.sha256.clone(),
+            sampler_version: SAMPLER_VERSION,
+            face_detector_version: FACE_DETECTOR_VERSION,
+            storage_key: faces_key.clone(),
+            frames: count(faces.images.len()),
+        },
+    )
+    .await?;
+    let summary = repo::videos::FaceSummary {
+        face_frames: count(faces.face_frames()),
+        frame_indices: faces.indices.clone(),
+    };
+    repo::videos::record_faces(&ctx.db, video_id, &summary).await?;
+    evaluation::on_video_prepared(&ctx.db, video_id, &faces_key, ctx.policy()).await?;
     Ok(())
 }
 
-async fn decode_to_crops(
+async fn decode_and_crop(
     ctx: &WorkerContext,
+    cache: &mut SessionCache,
     sha256: &str,
     bytes: Bytes,
-) -> Result<Crops, JobError> {
+) -> Result<PreparedVideo, JobError> {
+    let mut detector = match cache.faces.take() {
+        Some(d) => d,
+        None => load_face_detector(ctx).await?,
+    };
     let dir = ctx.scratch_dir();
     tokio::fs::create_dir_all(&dir)
         .await
@@ -140,28 +268,27 @@ async fn decode_to_crops(
     tokio::fs::write(&path, &bytes)
         .await
         .map_err(|e| JobError::infra("scratch", e))?;
-    let (k, max_side) = (
-        ctx.settings.evaluation.sampler_frames,
-        ctx.settings.evaluation.max_side,
-    );
+    let plan = PreparePlan::from_settings(&ctx.settings.evaluation);
     let decode_path = path.clone();
-    let sampled =
-        tokio::task::spawn_blocking(move || media::sample_frames(&decode_path, k, max_side))
-            .await
-            .map_err(|e| JobError::infra("worker_panic", e));
-    let _ = tokio::fs::remove_file(&path).await;
-    let sampled = sampled??;
-    if sampled.frames.is_empty() {
-        return Err(JobError {
-            code: "invalid_video",
-            message: "no frame could be decoded".to_owned(),
-            permanent: true,
-        });
-    }
-    Ok(Crops {
-        indices: sampled.indices,
-        images: sampled.frames,
+    let joined = tokio::task::spawn_blocking(move || {
+        let r = prepare_frames(&decode_path, &plan, &mut detector);
+        (detector, r)
     })
+    .await;
+    let _ = tokio::fs::remove_file(&path).await;
+    let (detector, result) = joined.map_err(|e| JobError::infra("worker_panic", e))?;
+    cache.faces = Some(detector);
+    result
+}
+
+async fn load_face_detector(ctx: &WorkerContext) -> Result<FaceDetector, JobError> {
+    let path = faces::model_path(ctx.settings.evaluation.face_model.as_deref());
+    let ort = ctx.ort.clone();
+    let opts = SessionOptions::from_settings(&ctx.settings.evaluation);
+    let loaded = tokio::task::spawn_blocking(move || FaceDetector::load(&ort, &path, &opts))
+        .await
+        .map_err(|e| JobError::infra("worker_panic", e))?;
+    Ok(loaded?)
 }
 
 /// Scores `video_ids` with one detector, skipping pairs already scored.
@@ -192,10 +319,11 @@ pub async fn score(
     };
     let mut touched = Vec::new();
     for video in repo::videos::find_many(&ctx.db, &todo).await? {
-        let Some(crops_key) = video.crops_key.clone() else {
+        if video.crops_key.is_none() {
             continue;
-        };
-        let crops = Crops::decode(&ctx.storage.get(&crops_key).await?)
+        }
+        let key = cached_images_key(&video, manifest.crop);
+        let crops = Crops::decode(&ctx.storage.get(&key).await?)
             .map_err(|e| JobError::infra("corrupt_crops", e))?;
         let frames = crops.pick(manifest.frames as usize);
         let started = Instant::now();
@@ -228,6 +356,17 @@ pub async fn score(
     publish(ctx, det.competition_id, det.submission_id, &touched).await
 }
 
+/// Where a prepared video's images for `crop` are cached.
+fn cached_images_key(video: &arena::entities::videos::Model, crop: CropMode) -> String {
+    match (crop, &video.crops_key) {
+        (CropMode::Face, Some(key)) => key.clone(),
+        (CropMode::Face, None) => {
+            storage::crops_key(&video.sha256, SAMPLER_VERSION, FACE_DETECTOR_VERSION)
+        }
+        (CropMode::Frame, _) => storage::frames_key(&video.sha256, SAMPLER_VERSION),
+    }
+}
+
 async fn load_detector(
     ctx: &WorkerContext,
     model_key: &str,
@@ -235,9 +374,7 @@ async fn load_detector(
 ) -> Result<Detector, JobError> {
     let bytes = ctx.storage.get(model_key).await?;
     let ort = ctx.ort.clone();
-    let opts = SessionOptions {
-        intra_threads: ctx.settings.evaluation.intra_threads,
-    };
+    let opts = SessionOptions::from_settings(&ctx.settings.evaluation);
     let loaded = tokio::task::spawn_blocking(move || Detector::load(&ort, &bytes, manifest, &opts))
         .await
         .map_err(|e| JobError::infra("worker_panic", e))?;
@@ -262,4 +399,215 @@ async fn publish(
         serde_json::json!({ "detector_submission": detector_sub, "creation_submissions": subs });
     repo::events::append(&ctx.db, competition_id, "scores", &payload).await?;
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::test_support::{decode_lock, runtime, video};
+    use arena::domain::{CompetitionMode, Preset, Slug, VideoRole};
+    use arena::queue::QueueConfig;
+
+    fn face_detector() -> FaceDetector {
+        FaceDetector::load(
+            &runtime(),
+            &faces::model_path(None),
+            &SessionOptions::default(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn faces_are_cut_from_the_large_frames_and_capped() {
+        let _guard = decode_lock();
+        let before = media::decode_count();
+        let plan = PreparePlan {
+            frames: 6,
+            decode_max_side: 1920,
+            max_side: 64,
+        };
+        let mut det = face_detector();
+        let p = prepare_frames(&video("face_moving.mp4"), &plan, &mut det).unwrap();
+        assert_eq!(media::decode_count(), before + 1);
+        assert_eq!(p.faces.indices, vec![0, 2, 4, 7, 9, 11]);
+        assert_eq!(p.faces.face_frames(), 6);
+        // Crops of ~85 px cut from the 320x240 decode, shrunk to the 64 px cap; frames at 64x48.
+        assert!(
+            p.faces
+                .images
+                .iter()
+                .all(|i| (i.width, i.height) == (64, 64))
+        );
+        assert!(
+            p.frames
+                .images
+                .iter()
+                .all(|i| (i.width, i.height) == (64, 48))
+        );
+        assert_eq!(p.frames.face_frames(), 0);
+        // Each crop is centred on the face: the detector finds it again in the middle.
+        let big = prepare_frames(
+            &video("face_moving.mp4"),
+            &PreparePlan {
+                max_side: 512,
+                ..plan
+            },
+            &mut det,
+        )
+        .unwrap();
+        for crop in &big.faces.images {
+            let face = det.largest_face(crop).unwrap().expect("a face in the crop");
+            let (cx, cy) = face.centre();
+            let mid = crop.width as f32 / 2.0;
+            assert!((cx - mid).abs() < 6.0 && (cy - mid).abs() < 6.0, "{face:?}");
+        }
+    }
+
+    #[test]
+    fn frame_detectors_read_the_whole_frames() {
+        let mut v = arena::entities::videos::Model {
+            id: 1,
+            competition_id: 1,
+            submission_id: None,
+            role: "real".into(),
+            sha256: "ab".into(),
+            storage_key: String::new(),
+            container: String::new(),
+            codec: String::new(),
+            width: 1,
+            height: 1,
+            fps: 1.0,
+            frames: 1,
+            duration_s: 1.0,
+            prepare_state: "ready".into(),
+            prepare_error: None,
+            crops_key: Some("crops/ab/s1-f1.bin".into()),
+            created_at_ms: 0,
+            face_frames: Some(1),
+            frame_indices: None,
+            task_id: None,
+        };
+        assert_eq!(cached_images_key(&v, CropMode::Face), "crops/ab/s1-f1.bin");
+        assert_eq!(cached_images_key(&v, CropMode::Frame), "frames/ab/s1.bin");
+        v.crops_key = None;
+        assert_eq!(
+            cached_images_key(&v, CropMode::Face),
+            storage::crops_key("ab", SAMPLER_VERSION, FACE_DETECTOR_VERSION)
+        );
+    }
+
+    async fn context(dir: &Path) -> WorkerContext {
+        let mut settings = Settings {
+            data_dir: dir.to_owned(),
+            ..Settings::default()
+        };
+        settings.evaluation.sampler_frames = 8;
+        let url = format!("sqlite://{}?mode=rwc", dir.join("arena.db").display());
+        let db = arena::db::connect_and_migrate(&url).await.unwrap();
+        WorkerContext {
+            storage: Storage::open(None, &dir.join("objects")).unwrap(),
+            queue: Queue::new(db.clone(), QueueConfig::from(&settings.queue)),
+            db,
+            settings,
+            ort: runtime(),
+        }
+    }
+
+    async fn add_video(ctx: &WorkerContext, competition_id: i64, bytes: &[u8]) -> i64 {
+        let sha256 = storage::sha256_hex(bytes);
+        let storage_key = storage::video_key(&sha256);
+        ctx.storage
+            .put(&storage_key, Bytes::from(bytes.to_vec()))
+            .await
+            .unwrap();
+        let new = repo::videos::NewVideo {
+            competition_id,
+            submission_id: None,
+            role: VideoRole::Real,
+            sha256,
+            storage_key,
+            container: "mov,mp4,m4a,3gp,3g2,mj2".into(),
+            codec: "h264".into(),
+            width: 320,
+            height: 240,
+            fps: 12.0,
+            frames: 12,
+            duration_s: 1.0,
+            task_id: None,
+        };
+        repo::videos::create(&ctx.db, new).await.unwrap().id
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[expect(
+        clippy::await_holding_lock,
+        reason = "the guard only keeps this binary's decode-counting tests from overlapping"
+    )]
+    async fn prepare_caches_faces_and_frames_once_per_content() {
+        let _guard = decode_lock();
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = context(dir.path()).await;
+        let slug = Slug::parse("faces").unwrap();
+        let competition = repo::competitions::create(
+            &ctx.db,
+            repo::competitions::NewCompetition {
+                slug: &slug,
+                title: "Faces",
+                mode: CompetitionMode::Live,
+                preset: Preset::ALL[0],
+                settings: "{}".into(),
+            },
+        )
+        .await
+        .unwrap();
+        let bytes = std::fs::read(video("face_moving.mp4")).unwrap();
+        let first = add_video(&ctx, competition.id, &bytes).await;
+        let again = add_video(&ctx, competition.id, &bytes).await;
+        let mut cache = SessionCache::default();
+
+        prepare_video(&ctx, &mut cache, first).await.unwrap();
+        // The same content uploaded again is not decoded again: without the video file in the
+        // store, only the caches can prepare it.
+        let sha = storage::sha256_hex(&bytes);
+        ctx.storage.delete(&storage::video_key(&sha)).await.unwrap();
+        prepare_video(&ctx, &mut cache, again).await.unwrap();
+
+        let faces_key = storage::crops_key(&sha, SAMPLER_VERSION, FACE_DETECTOR_VERSION);
+        let faces = Crops::decode(&ctx.storage.get(&faces_key).await.unwrap()).unwrap();
+        let frames = Crops::decode(
+            &ctx.storage
+                .get(&storage::frames_key(&sha, SAMPLER_VERSION))
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        let indices = vec![0, 2, 3, 5, 6, 8, 9, 11];
+        assert_eq!(faces.indices, indices);
+        assert_eq!(frames.indices, indices);
+        assert!(
+            frames
+                .images
+                .iter()
+                .all(|i| (i.width, i.height) == (320, 240))
+        );
+        assert!(
+            faces
+                .images
+                .iter()
+                .all(|i| i.width == i.height && i.width < 120)
+        );
+        for id in [first, again] {
+            let row = repo::videos::find(&ctx.db, id).await.unwrap().unwrap();
+            assert_eq!(row.prepare_state, "ready");
+            assert_eq!(row.crops_key.as_deref(), Some(faces_key.as_str()));
+            assert_eq!(row.face_frames, Some(8));
+            assert_eq!(row.frame_indices.as_deref(), Some("[0,2,3,5,6,8,9,11]"));
+        }
+        let index = repo::videos::find_crops(&ctx.db, &sha, SAMPLER_VERSION, FACE_DETECTOR_VERSION)
+            .await
+            .unwrap()
+            .expect("crops row");
+        assert_eq!((index.storage_key, index.frames), (faces_key, 8));
+    }
 }

@@ -5,8 +5,10 @@ pub mod crops;
 pub mod detectors;
 pub mod events;
 pub mod jobs;
+pub mod phases;
 pub mod scores;
 pub mod submissions;
+pub mod tasks;
 pub mod teams;
 pub mod videos;
 
@@ -16,8 +18,10 @@ pub mod prelude {
     pub use super::detectors::Entity as Detectors;
     pub use super::events::Entity as Events;
     pub use super::jobs::Entity as Jobs;
+    pub use super::phases::Entity as Phases;
     pub use super::scores::Entity as Scores;
     pub use super::submissions::Entity as Submissions;
+    pub use super::tasks::Entity as Tasks;
     pub use super::teams::Entity as Teams;
     pub use super::videos::Entity as Videos;
 }

@@ -16,6 +16,7 @@ pub struct Model {
     pub counted_against_quota: bool,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
+    pub phase_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

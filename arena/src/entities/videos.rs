@@ -23,6 +23,11 @@ pub struct Model {
     pub prepare_error: Option<String>,
     pub crops_key: Option<String>,
     pub created_at_ms: i64,
+    /// Sampled frames with a real face detection (not a fallback box); set when prepared.
+    pub face_frames: Option<i32>,
+    /// JSON array of the frame indices the sampler kept; set when prepared.
+    pub frame_indices: Option<String>,
+    pub task_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -14,6 +14,8 @@ pub struct NewCompetition<'a> {
     pub title: &'a str,
     pub mode: CompetitionMode,
     pub preset: Preset,
+    /// `rules::CompetitionSettings` as JSON.
+    pub settings: String,
 }
 
 #[tracing::instrument(skip_all, fields(slug = %new.slug), err)]
@@ -26,7 +28,7 @@ pub async fn create<C: ConnectionTrait>(
         title: Set(new.title.to_owned()),
         mode: Set(new.mode.as_str().to_owned()),
         preset: Set(new.preset.as_str().to_owned()),
-        settings: Set("{}".to_owned()),
+        settings: Set(new.settings.clone()),
         created_at_ms: Set(now_ms()),
         ..Default::default()
     };

@@ -4,7 +4,9 @@
 pub mod competitions;
 pub mod detectors;
 pub mod events;
+pub mod phases;
 pub mod scores;
 pub mod submissions;
+pub mod tasks;
 pub mod teams;
 pub mod videos;

@@ -9,19 +9,28 @@ use sea_orm::{
     QueryOrder, sea_query::Expr,
 };
 
+/// A submission about to be stored.
+#[derive(Debug, Clone, Copy)]
+pub struct NewSubmission {
+    pub competition_id: i64,
+    pub team_id: i64,
+    pub kind: SubmissionKind,
+    pub status: SubmissionStatus,
+    /// The rounds-mode phase it was submitted in.
+    pub phase_id: Option<i64>,
+}
+
 pub async fn create<C: ConnectionTrait>(
     db: &C,
-    competition_id: i64,
-    team_id: i64,
-    kind: SubmissionKind,
-    status: SubmissionStatus,
+    new: NewSubmission,
 ) -> Result<submissions::Model, RepoError> {
     let now = now_ms();
     let model = submissions::ActiveModel {
-        competition_id: Set(competition_id),
-        team_id: Set(team_id),
-        kind: Set(kind.as_str().to_owned()),
-        status: Set(status.as_str().to_owned()),
+        competition_id: Set(new.competition_id),
+        team_id: Set(new.team_id),
+        kind: Set(new.kind.as_str().to_owned()),
+        status: Set(new.status.as_str().to_owned()),
+        phase_id: Set(new.phase_id),
         error_code: Set(None),
         error_message: Set(None),
         counted_against_quota: Set(true),
@@ -109,4 +118,35 @@ pub fn status(sub: &submissions::Model) -> Result<SubmissionStatus, RepoError> {
 pub fn kind(sub: &submissions::Model) -> Result<SubmissionKind, RepoError> {
     SubmissionKind::parse(&sub.kind)
         .ok_or_else(|| RepoError::Corrupt(format!("kind {:?}", sub.kind)))
+}
+
+/// Submissions of a team of one kind (in one phase, if given) since `since_ms` that count
+/// against its quota.
+pub async fn count_for_quota<C: ConnectionTrait>(
+    db: &C,
+    team_id: i64,
+    kind: SubmissionKind,
+    phase_id: Option<i64>,
+    since_ms: i64,
+) -> Result<u64, RepoError> {
+    use sea_orm::PaginatorTrait;
+    let mut q = submissions::Entity::find()
+        .filter(submissions::Column::TeamId.eq(team_id))
+        .filter(submissions::Column::Kind.eq(kind.as_str()))
+        .filter(submissions::Column::CountedAgainstQuota.eq(true))
+        .filter(submissions::Column::CreatedAtMs.gte(since_ms));
+    if let Some(p) = phase_id {
+        q = q.filter(submissions::Column::PhaseId.eq(p));
+    }
+    Ok(q.count(db).await?)
+}
+
+/// Gives a submission back to its team's quota (our side failed, not theirs).
+pub async fn refund<C: ConnectionTrait>(db: &C, id: i64) -> Result<(), RepoError> {
+    submissions::Entity::update_many()
+        .col_expr(submissions::Column::CountedAgainstQuota, Expr::value(false))
+        .filter(submissions::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
 }

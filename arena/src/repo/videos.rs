@@ -1,12 +1,14 @@
 //! Videos: hidden reals (label 0) and creators' fakes (label 1), with their probe facts.
 
 use crate::domain::{PrepareState, VideoRole};
-use crate::entities::videos;
+use crate::entities::{crops, videos};
 use crate::error::RepoError;
 use crate::time::now_ms;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, sea_query::Expr,
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    sea_query::{Expr, OnConflict},
 };
 
 /// What ingest learned about an uploaded video.
@@ -24,6 +26,8 @@ pub struct NewVideo {
     pub fps: f64,
     pub frames: i64,
     pub duration_s: f64,
+    /// The creation task this fake answers (rounds mode).
+    pub task_id: Option<String>,
 }
 
 pub async fn create<C: ConnectionTrait>(db: &C, new: NewVideo) -> Result<videos::Model, RepoError> {
@@ -40,6 +44,7 @@ pub async fn create<C: ConnectionTrait>(db: &C, new: NewVideo) -> Result<videos:
         fps: Set(new.fps),
         frames: Set(new.frames),
         duration_s: Set(new.duration_s),
+        task_id: Set(new.task_id),
         prepare_state: Set(PrepareState::Pending.as_str().to_owned()),
         prepare_error: Set(None),
         crops_key: Set(None),
@@ -128,4 +133,81 @@ pub fn role(video: &videos::Model) -> Result<VideoRole, RepoError> {
 pub fn prepare_state(video: &videos::Model) -> Result<PrepareState, RepoError> {
     PrepareState::parse(&video.prepare_state)
         .ok_or_else(|| RepoError::Corrupt(format!("prepare state {:?}", video.prepare_state)))
+}
+
+/// What the face stage learned about a prepared video.
+#[derive(Debug, Clone)]
+pub struct FaceSummary {
+    /// Sampled frames with a real face detection.
+    pub face_frames: i32,
+    /// Frame indices the sampler kept, in order.
+    pub frame_indices: Vec<u64>,
+}
+
+/// Records the face stage's results on the video row.
+pub async fn record_faces<C: ConnectionTrait>(
+    db: &C,
+    id: i64,
+    summary: &FaceSummary,
+) -> Result<(), RepoError> {
+    let indices = serde_json::to_string(&summary.frame_indices)
+        .map_err(|e| RepoError::Corrupt(e.to_string()))?;
+    videos::Entity::update_many()
+        .col_expr(videos::Column::FaceFrames, Expr::value(summary.face_frames))
+        .col_expr(videos::Column::FrameIndices, Expr::value(indices))
+        .filter(videos::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// A video's cached face crops, as indexed in the `crops` table.
+#[derive(Debug, Clone)]
+pub struct NewCrops {
+    pub video_sha256: String,
+    pub sampler_version: i32,
+    pub face_detector_version: i32,
+    pub storage_key: String,
+    pub frames: i32,
+}
+
+/// Indexes a crop cache blob; a second call for the same (sha256, versions) changes nothing.
+pub async fn record_crops<C: ConnectionTrait>(db: &C, new: NewCrops) -> Result<(), RepoError> {
+    let model = crops::ActiveModel {
+        video_sha256: Set(new.video_sha256),
+        sampler_version: Set(new.sampler_version),
+        face_detector_version: Set(new.face_detector_version),
+        storage_key: Set(new.storage_key),
+        frames: Set(new.frames),
+        created_at_ms: Set(now_ms()),
+        ..Default::default()
+    };
+    crops::Entity::insert(model)
+        .on_conflict(
+            OnConflict::columns([
+                crops::Column::VideoSha256,
+                crops::Column::SamplerVersion,
+                crops::Column::FaceDetectorVersion,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// The crop cache index row for (sha256, versions), if the face crops were stored.
+pub async fn find_crops<C: ConnectionTrait>(
+    db: &C,
+    video_sha256: &str,
+    sampler_version: i32,
+    face_detector_version: i32,
+) -> Result<Option<crops::Model>, RepoError> {
+    Ok(crops::Entity::find()
+        .filter(crops::Column::VideoSha256.eq(video_sha256))
+        .filter(crops::Column::SamplerVersion.eq(sampler_version))
+        .filter(crops::Column::FaceDetectorVersion.eq(face_detector_version))
+        .one(db)
+        .await?)
 }

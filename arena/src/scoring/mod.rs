@@ -1,7 +1,20 @@
 //! Scoring: pure functions from per-video scores to AUCs and leaderboards (DESIGN.md §6).
 
 pub mod auc;
+pub mod detection;
 pub mod leaderboard;
+pub mod offline;
+pub mod presets;
+pub mod ssim;
 
 pub use auc::auc;
-pub use leaderboard::{BoardInput, CreationEntry, DetectorEntry, Leaderboard, compute};
+pub use detection::{DEFAULT_FPR, FAILED_SCORE, Pair, ScoredBoard, threshold_at_fpr};
+pub use leaderboard::{
+    BoardExtras, BoardInput, CreationEntry, CreationRow, DetectionRow, DetectorEntry, Leaderboard,
+    Matrix, ScoringRules, compute, compute_with,
+};
+pub use offline::{OfflineError, OfflineOptions, OfflineReport, score_pairs_csv};
+pub use presets::{
+    CreationParts, Dfgc2021Weights, Dfgc2022Weights, Eligibility, HumanRatings, Preset,
+};
+pub use ssim::{ssim_gray, ssim_rgb};

@@ -6,3 +6,4 @@ mod health;
 mod ingest_errors;
 mod queue;
 mod repo;
+mod rounds;

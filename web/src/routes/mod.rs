@@ -8,7 +8,9 @@ pub mod creations;
 pub mod detectors;
 pub mod health;
 pub mod pages;
+pub mod phases;
 pub mod submissions;
+pub mod tasks;
 
 pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::get))
@@ -42,6 +44,26 @@ pub fn config(cfg: &mut web::ServiceConfig) {
                 .route(
                     "/competitions/{slug}/reals",
                     web::post().to(admin::reals_post::post),
+                )
+                .route(
+                    "/competitions/{slug}/phases",
+                    web::post().to(phases::post::post),
+                )
+                .route(
+                    "/competitions/{slug}/phases/advance",
+                    web::post().to(phases::advance::post),
+                )
+                .route(
+                    "/competitions/{slug}/tasks",
+                    web::get().to(tasks::list::get),
+                )
+                .route(
+                    "/competitions/{slug}/tasks",
+                    web::post().to(tasks::post::post),
+                )
+                .route(
+                    "/competitions/{slug}/tasks/{task_id}/target",
+                    web::get().to(tasks::target::get),
                 )
                 .route("/submissions/{id}", web::get().to(submissions::get::get)),
         );

@@ -1,6 +1,7 @@
 //! Media ingest: safe opening of untrusted video files, probing, and frame sampling (ffmpeg-next).
 
 pub mod probe;
+pub mod resize;
 pub mod sampler;
 
 use std::path::Path;
@@ -9,7 +10,10 @@ use std::sync::OnceLock;
 use ffmpeg_next as ff;
 
 pub use probe::{ProbeFacts, ProbeLimits, probe_video};
-pub use sampler::{SampledFrames, decode_count, sample_frames};
+pub use sampler::{
+    SampledFrames, SampledSizes, decode_count, sample_frames, sample_frames_each,
+    sample_frames_sized,
+};
 
 /// Demuxers an upload may be read with; anything else (HLS, concat, image2, ...) is refused.
 pub const FORMAT_WHITELIST: &str = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm";

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use ffmpeg_next as ff;
 
 use super::probe::stream_timing;
+use super::resize::capped_size as scaled_size;
 use super::{MediaError, RgbImage, open_input};
 
 static DECODES: AtomicU64 = AtomicU64::new(0);
@@ -36,17 +37,6 @@ pub fn linspace_indices(n: u64, k: usize) -> Vec<u64> {
     }
     let step = (n - 1) as f64 / (k - 1) as f64;
     (0..k64).map(|i| (i as f64 * step).round() as u64).collect()
-}
-
-/// Output size with the larger side at most `max_side`, aspect kept, never upscaled.
-fn scaled_size(w: u32, h: u32, max_side: u32) -> (u32, u32) {
-    let side = w.max(h);
-    if side <= max_side || max_side == 0 {
-        return (w, h);
-    }
-    let s = f64::from(max_side) / f64::from(side);
-    let dim = |v: u32| ((f64::from(v) * s).round() as u32).clamp(1, max_side);
-    (dim(w), dim(h))
 }
 
 /// Converts decoded frames to packed RGB24, rebuilding the scaler when the input geometry changes.
@@ -108,8 +98,59 @@ impl RgbConverter {
 
 /// Decodes `path` once, in order, and keeps the frames at `round(linspace(0, n-1, k))`, scaled so
 /// the larger side is at most `max_side`. A stream shorter than advertised yields fewer frames.
-#[tracing::instrument(skip_all, fields(path = %path.display(), k), err(level = "info"))]
 pub fn sample_frames(path: &Path, k: usize, max_side: u32) -> Result<SampledFrames, MediaError> {
+    let mut multi = sample_frames_sized(path, k, &[max_side])?;
+    Ok(SampledFrames {
+        indices: multi.indices,
+        frames: multi.sizes.pop().unwrap_or_default(),
+    })
+}
+
+/// The kept frames of one decode, at several sizes.
+#[derive(Debug, Clone)]
+pub struct SampledSizes {
+    /// Display-order indices of the kept frames (0-based).
+    pub indices: Vec<u64>,
+    /// One list of frames per requested `max_side`, in the order requested.
+    pub sizes: Vec<Vec<RgbImage>>,
+}
+
+/// Like [`sample_frames`], but converts each kept frame once per entry of `max_sides` (straight
+/// from the decoder's pixels, so a small size is as sharp as if decoded alone): one decode gives
+/// both the large frames faces are cut from and the small whole frames.
+pub fn sample_frames_sized(
+    path: &Path,
+    k: usize,
+    max_sides: &[u32],
+) -> Result<SampledSizes, MediaError> {
+    let mut out = SampledSizes {
+        indices: Vec::new(),
+        sizes: vec![Vec::new(); max_sides.len()],
+    };
+    sample_frames_each(path, k, max_sides, |index, images| {
+        out.indices.push(index);
+        for (list, img) in out.sizes.iter_mut().zip(images) {
+            list.push(img);
+        }
+        Ok::<(), MediaError>(())
+    })?;
+    Ok(out)
+}
+
+/// The streaming form of [`sample_frames_sized`]: hands each kept frame (its index, and one image
+/// per entry of `max_sides`) to `on_frame` as soon as it is decoded, so a caller can reduce it
+/// (e.g. to a face crop) without holding every large frame. Returns how many frames were kept.
+#[tracing::instrument(skip_all, fields(path = %path.display(), k), err(level = "info"))]
+pub fn sample_frames_each<E, F>(
+    path: &Path,
+    k: usize,
+    max_sides: &[u32],
+    mut on_frame: F,
+) -> Result<usize, E>
+where
+    E: From<MediaError> + std::fmt::Display,
+    F: FnMut(u64, Vec<RgbImage>) -> Result<(), E>,
+{
     let mut ictx = open_input(path, None)?;
     let stream = ictx
         .streams()
@@ -143,15 +184,14 @@ pub fn sample_frames(path: &Path, k: usize, max_side: u32) -> Result<SampledFram
         next: 0,
         decoded: 0,
         frame: ff::frame::Video::empty(),
-        converter: RgbConverter {
-            max_side,
-            scaler: None,
-            out: ff::frame::Video::empty(),
-        },
-        out: SampledFrames {
-            indices: Vec::new(),
-            frames: Vec::new(),
-        },
+        converters: max_sides
+            .iter()
+            .map(|&max_side| RgbConverter {
+                max_side,
+                scaler: None,
+                out: ff::frame::Video::empty(),
+            })
+            .collect(),
     };
     for (s, packet) in ictx.packets() {
         if s.index() != index {
@@ -164,15 +204,15 @@ pub fn sample_frames(path: &Path, k: usize, max_side: u32) -> Result<SampledFram
             tracing::debug!(error = %e, "skipping a packet the decoder refused");
             continue;
         }
-        run.drain()?;
+        run.drain(&mut on_frame)?;
     }
     if !run.done() && run.decoder.send_eof().is_ok() {
-        run.drain()?;
+        run.drain(&mut on_frame)?;
     }
     if run.decoded == 0 {
-        return Err(MediaError::InvalidVideo("no decodable frame".into()));
+        return Err(MediaError::InvalidVideo("no decodable frame".into()).into());
     }
-    Ok(run.out)
+    Ok(run.next)
 }
 
 struct DecodeRun {
@@ -181,8 +221,7 @@ struct DecodeRun {
     next: usize,
     decoded: u64,
     frame: ff::frame::Video,
-    converter: RgbConverter,
-    out: SampledFrames,
+    converters: Vec<RgbConverter>,
 }
 
 impl DecodeRun {
@@ -191,15 +230,27 @@ impl DecodeRun {
     }
 
     /// Pulls every frame the decoder has ready, converting only the wanted ones.
-    fn drain(&mut self) -> Result<(), MediaError> {
+    fn drain<E: From<MediaError>>(
+        &mut self,
+        on_frame: &mut impl FnMut(u64, Vec<RgbImage>) -> Result<(), E>,
+    ) -> Result<(), E> {
         while !self.done() && self.decoder.receive_frame(&mut self.frame).is_ok() {
             let idx = self.decoded;
             self.decoded += 1;
             if self.wanted.get(self.next) == Some(&idx) {
-                let img = self.converter.convert(&self.frame)?;
-                self.out.indices.push(idx);
-                self.out.frames.push(img);
+                let (w, h) = (self.frame.width(), self.frame.height());
+                let mut images: Vec<RgbImage> = Vec::with_capacity(self.converters.len());
+                for conv in &mut self.converters {
+                    let size = scaled_size(w, h, conv.max_side);
+                    // Two caps above the frame's size give the same image: convert it once.
+                    let same = images.iter().find(|i| (i.width, i.height) == size).cloned();
+                    images.push(match same {
+                        Some(img) => img,
+                        None => conv.convert(&self.frame)?,
+                    });
+                }
                 self.next += 1;
+                on_frame(idx, images)?;
             }
         }
         Ok(())
@@ -275,6 +326,22 @@ mod tests {
         assert_eq!(decode_count(), before + 1);
         sample_frames(&video("real_2.mp4"), 2, 16).unwrap();
         assert_eq!(decode_count(), before + 2);
+    }
+
+    #[test]
+    fn one_decode_gives_every_size() {
+        let _guard = decode_lock();
+        let before = decode_count();
+        let s = sample_frames_sized(&video("face_moving.mp4"), 4, &[1920, 160, 100_000]).unwrap();
+        assert_eq!(decode_count(), before + 1);
+        assert_eq!(s.indices, vec![0, 4, 7, 11]);
+        let dims = |list: &[RgbImage]| list.iter().map(|f| (f.width, f.height)).collect::<Vec<_>>();
+        assert_eq!(dims(&s.sizes[0]), vec![(320, 240); 4]);
+        assert_eq!(dims(&s.sizes[1]), vec![(160, 120); 4]);
+        assert_eq!(s.sizes[2], s.sizes[0]);
+        // The small size is converted from the decoder's pixels, like a decode at that size.
+        let alone = sample_frames(&video("face_moving.mp4"), 4, 160).unwrap();
+        assert_eq!(alone.frames, s.sizes[1]);
     }
 
     #[test]

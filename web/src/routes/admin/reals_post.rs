@@ -4,11 +4,10 @@ use crate::admin::competition;
 use crate::auth::AuthTeam;
 use crate::context::AppContext;
 use crate::error::ApiError;
-use crate::ingest::ingest_video;
+use crate::ingest_video::ingest_real;
 use crate::upload::{FormSpec, read_form};
 use actix_multipart::Multipart;
 use actix_web::{HttpResponse, web};
-use arena::domain::VideoRole;
 
 pub async fn post(
     ctx: web::Data<AppContext>,
@@ -25,6 +24,6 @@ pub async fn post(
     };
     let mut form = read_form(payload, &spec, &ctx.settings().upload_dir()).await?;
     let file = form.take_file("file")?;
-    let sub = ingest_video(&ctx, &comp, caller.id(), VideoRole::Real, file).await?;
+    let sub = ingest_real(&ctx, &comp, caller.id(), file).await?;
     Ok(HttpResponse::Accepted().json(serde_json::json!({ "id": sub.id, "status": sub.status })))
 }

@@ -1,10 +1,12 @@
-//! `POST /api/v1/competitions` (admin): create a live competition.
+//! `POST /api/v1/competitions` (admin): create a competition (`live` or `rounds`).
 
-use crate::admin::create_competition;
+use crate::admin::{CompetitionSpec, create_competition};
 use crate::auth::AuthTeam;
 use crate::context::AppContext;
 use crate::error::ApiError;
 use actix_web::{HttpResponse, web};
+use arena::domain::{CompetitionMode, Preset};
+use arena::rules::CompetitionSettings;
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -12,6 +14,12 @@ use serde::Deserialize;
 pub struct Body {
     slug: String,
     title: String,
+    #[serde(default)]
+    mode: Option<String>,
+    #[serde(default)]
+    preset: Option<String>,
+    #[serde(default)]
+    settings: Option<CompetitionSettings>,
 }
 
 pub async fn post(
@@ -20,6 +28,26 @@ pub async fn post(
     body: web::Json<Body>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
-    let comp = create_competition(&ctx, &body.slug, &body.title).await?;
-    Ok(HttpResponse::Created().json(serde_json::json!({ "slug": comp.slug, "title": comp.title })))
+    let body = body.into_inner();
+    let mode = match body.mode.as_deref() {
+        None => CompetitionMode::Live,
+        Some(m) => CompetitionMode::parse(m)
+            .ok_or_else(|| ApiError::bad_request("invalid_mode", "mode must be live or rounds"))?,
+    };
+    let preset = match body.preset.as_deref() {
+        None => Preset::Dfgc2021,
+        Some(p) => Preset::parse(p).ok_or_else(|| {
+            ApiError::bad_request("invalid_preset", "preset must be dfgc2021 or dfgc2022")
+        })?,
+    };
+    let spec = CompetitionSpec {
+        slug: body.slug,
+        title: body.title,
+        mode,
+        preset,
+        settings: body.settings.unwrap_or_default(),
+    };
+    let comp = create_competition(&ctx, &spec).await?;
+    Ok(HttpResponse::Created()
+        .json(serde_json::json!({ "slug": comp.slug, "title": comp.title, "mode": comp.mode })))
 }

@@ -1,14 +1,14 @@
-//! `POST /api/v1/competitions/{slug}/creations`: a creator team uploads a fake video.
+//! `POST /api/v1/competitions/{slug}/creations`: a creator team uploads a fake video (with its
+//! `task`), or a zip of `<task_id>.<ext>` videos.
 
 use crate::admin::competition;
 use crate::auth::AuthTeam;
 use crate::context::AppContext;
 use crate::error::ApiError;
-use crate::ingest::ingest_video;
+use crate::ingest_video::{creation_items, ingest_creation};
 use crate::upload::{FormSpec, read_form};
 use actix_multipart::Multipart;
 use actix_web::{HttpResponse, web};
-use arena::domain::VideoRole;
 
 pub async fn post(
     ctx: web::Data<AppContext>,
@@ -30,6 +30,8 @@ pub async fn post(
     };
     let mut form = read_form(payload, &spec, &ctx.settings().upload_dir()).await?;
     let file = form.take_file("file")?;
-    let sub = ingest_video(&ctx, &comp, caller.id(), VideoRole::Fake, file).await?;
+    let task = form.texts.remove("task").filter(|t| !t.trim().is_empty());
+    let items = creation_items(&ctx, file, task)?;
+    let sub = ingest_creation(&ctx, &comp, caller.id(), items).await?;
     Ok(HttpResponse::Accepted().json(serde_json::json!({ "id": sub.id, "status": sub.status })))
 }

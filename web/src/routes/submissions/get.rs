@@ -22,7 +22,7 @@ pub async fn get(
         ));
     }
     // Live mode: a finished creation runs again when a new detector arrives.
-    evaluation::refresh_status(ctx.db(), sub.id).await?;
+    let (status, progress) = evaluation::refresh_status(ctx.db(), sub.id).await?;
     let sub = repo::submissions::find(ctx.db(), sub.id)
         .await?
         .ok_or_else(not_found)?;
@@ -30,7 +30,6 @@ pub async fn get(
         .await?
         .map(|t| t.name)
         .unwrap_or_default();
-    let progress = evaluation::progress(ctx.db(), &sub).await?;
     let error = sub.error_code.as_ref().map(|code| {
         serde_json::json!({ "code": code, "message": sub.error_message.clone().unwrap_or_default() })
     });
@@ -38,7 +37,7 @@ pub async fn get(
         "id": sub.id,
         "kind": sub.kind,
         "team": team,
-        "status": sub.status,
+        "status": status,
         "error": error,
         "progress": progress,
     })))

@@ -1,0 +1,307 @@
+//! Video ingest: creations (one video, or a zip of `<task_id>.<ext>`), organizers' hidden reals
+//! and task target clips. Every file is probed first and checked against its task; only a fully
+//! valid upload stores objects and creates its rows and jobs, in one transaction.
+
+use crate::admission;
+use crate::context::AppContext;
+use crate::error::ApiError;
+use crate::ingest::probe;
+use crate::upload::{ArchiveLimits, UploadedFile, extract_zip, looks_like_zip};
+use arena::domain::{CompetitionMode, SubmissionKind, SubmissionStatus, VideoRole};
+use arena::entities::{competitions, submissions, tasks, videos};
+use arena::queue::{self, JobPayload};
+use arena::repo;
+use arena::storage;
+use arena_worker::media::ProbeFacts;
+use sea_orm::TransactionTrait;
+use std::collections::HashSet;
+
+/// One probed video of an upload, with the task it answers.
+struct Checked {
+    task: Option<String>,
+    file: UploadedFile,
+    facts: ProbeFacts,
+}
+
+/// Archive caps for creation zips.
+pub fn archive_limits(ctx: &AppContext) -> ArchiveLimits {
+    ArchiveLimits {
+        max_entries: 500,
+        max_total_bytes: ctx.settings().limits.max_video_bytes.saturating_mul(4),
+        max_ratio: 100,
+    }
+}
+
+/// Splits an uploaded creation into (task, file) items: a zip's entries, or the one video.
+pub fn creation_items(
+    ctx: &AppContext,
+    file: UploadedFile,
+    task: Option<String>,
+) -> Result<Vec<(Option<String>, UploadedFile)>, ApiError> {
+    if !looks_like_zip(file.path()) {
+        return Ok(vec![(task, file)]);
+    }
+    if task.is_some() {
+        return Err(ApiError::unprocessable(
+            "bad_archive",
+            "a zip names its tasks itself; do not send `task`",
+        ));
+    }
+    let entries = extract_zip(
+        file.path(),
+        &ctx.settings().upload_dir(),
+        archive_limits(ctx),
+    )?;
+    Ok(entries.into_iter().map(|(t, f)| (Some(t), f)).collect())
+}
+
+/// Ingests a creation of one or more fake videos.
+#[tracing::instrument(skip(ctx, competition, items), fields(competition = %competition.slug, files = items.len()), err)]
+pub async fn ingest_creation(
+    ctx: &AppContext,
+    competition: &competitions::Model,
+    team_id: i64,
+    items: Vec<(Option<String>, UploadedFile)>,
+) -> Result<submissions::Model, ApiError> {
+    let phase_id = admission::admit(ctx, competition, team_id, SubmissionKind::Creation).await?;
+    let mut checked = Vec::new();
+    for (task, file) in items {
+        let facts = probe(ctx, &file).await?;
+        checked.push(Checked { task, file, facts });
+    }
+    check_tasks(ctx, competition, phase_id, &checked).await?;
+    store(
+        ctx,
+        competition,
+        team_id,
+        SubmissionKind::Creation,
+        phase_id,
+        checked,
+    )
+    .await
+}
+
+/// Ingests an organizer's hidden real (label 0).
+pub async fn ingest_real(
+    ctx: &AppContext,
+    competition: &competitions::Model,
+    team_id: i64,
+    file: UploadedFile,
+) -> Result<submissions::Model, ApiError> {
+    let facts = probe(ctx, &file).await?;
+    let item = Checked {
+        task: None,
+        file,
+        facts,
+    };
+    store(
+        ctx,
+        competition,
+        team_id,
+        SubmissionKind::Reals,
+        None,
+        vec![item],
+    )
+    .await
+}
+
+/// Ingests a task's target clip and creates the task.
+pub async fn ingest_task(
+    ctx: &AppContext,
+    competition: &competitions::Model,
+    team_id: i64,
+    task: (&str, i32, &str),
+    file: UploadedFile,
+) -> Result<tasks::Model, ApiError> {
+    let (task_id, round, donor) = task;
+    let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-');
+    if task_id.is_empty() || task_id.len() > 64 || !task_id.chars().all(ok) {
+        return Err(ApiError::bad_request(
+            "invalid_task_id",
+            "task ids are 1-64 letters, digits, '_' or '-'",
+        ));
+    }
+    if repo::tasks::find(ctx.db(), competition.id, task_id)
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::conflict(
+            "task_exists",
+            format!("task {task_id} already exists"),
+        ));
+    }
+    let facts = probe(ctx, &file).await?;
+    let item = Checked {
+        task: None,
+        file,
+        facts,
+    };
+    let sub = store(
+        ctx,
+        competition,
+        team_id,
+        SubmissionKind::Target,
+        None,
+        vec![item],
+    )
+    .await?;
+    let video = repo::videos::list_for_submission(ctx.db(), sub.id)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::internal("target video missing"))?;
+    Ok(repo::tasks::create(
+        ctx.db(),
+        repo::tasks::NewTask {
+            competition_id: competition.id,
+            round,
+            task_id,
+            target_video_id: video.id,
+            donor_identity: donor,
+        },
+    )
+    .await?)
+}
+
+/// Every file answers a task of the open round (rounds mode; optional in live mode), at most
+/// once, with the target clip's resolution and frame count (within the tolerance).
+async fn check_tasks(
+    ctx: &AppContext,
+    comp: &competitions::Model,
+    phase_id: Option<i64>,
+    items: &[Checked],
+) -> Result<(), ApiError> {
+    let rounds = admission::mode(comp)? == CompetitionMode::Rounds;
+    let tolerance = admission::settings(comp)?.frame_tolerance;
+    let round = match phase_id {
+        Some(id) => repo::phases::find(ctx.db(), id).await?.map(|p| p.round),
+        None => None,
+    };
+    let mut seen = HashSet::new();
+    for item in items {
+        let Some(task_id) = &item.task else {
+            if rounds {
+                return Err(ApiError::unprocessable(
+                    "task_required",
+                    "name the task this video answers (`task` field or zip entry name)",
+                ));
+            }
+            continue;
+        };
+        if !seen.insert(task_id.clone()) {
+            return Err(ApiError::unprocessable(
+                "duplicate_task",
+                format!("task {task_id} is answered twice"),
+            ));
+        }
+        let task = repo::tasks::find(ctx.db(), comp.id, task_id).await?;
+        let task = match (task, round) {
+            (Some(t), Some(r)) if t.round == r => t,
+            (Some(t), None) if !rounds => t,
+            _ => {
+                return Err(ApiError::unprocessable(
+                    "unknown_task",
+                    format!("{task_id} is not a task of the open round"),
+                ));
+            }
+        };
+        let target = repo::videos::find(ctx.db(), task.target_video_id)
+            .await?
+            .ok_or_else(|| ApiError::internal("target missing"))?;
+        check_against_target(task_id, &item.facts, &target, tolerance)?;
+    }
+    Ok(())
+}
+
+fn check_against_target(
+    task_id: &str,
+    facts: &ProbeFacts,
+    target: &videos::Model,
+    tolerance: f64,
+) -> Result<(), ApiError> {
+    let (w, h) = (i64::from(facts.width), i64::from(facts.height));
+    if (w, h) != (i64::from(target.width), i64::from(target.height)) {
+        return Err(ApiError::unprocessable(
+            "resolution_mismatch",
+            format!(
+                "{task_id}: {w}×{h}, but the target clip is {}×{}",
+                target.width, target.height
+            ),
+        ));
+    }
+    let frames = i64::try_from(facts.frames).unwrap_or(i64::MAX);
+    if !arena::rules::frames_match(frames, target.frames, tolerance) {
+        return Err(ApiError::unprocessable(
+            "frame_count_mismatch",
+            format!(
+                "{task_id}: {frames} frames, but the target clip has {} (±{:.0} %)",
+                target.frames,
+                tolerance * 100.0
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Stores the objects, then the submission, its videos and their prepare jobs in one transaction.
+async fn store(
+    ctx: &AppContext,
+    competition: &competitions::Model,
+    team_id: i64,
+    kind: SubmissionKind,
+    phase_id: Option<i64>,
+    items: Vec<Checked>,
+) -> Result<submissions::Model, ApiError> {
+    for item in &items {
+        ctx.storage()
+            .put_file(&storage::video_key(&item.file.sha256), item.file.path())
+            .await?;
+    }
+    let role = match kind {
+        SubmissionKind::Reals => VideoRole::Real,
+        SubmissionKind::Target => VideoRole::Target,
+        _ => VideoRole::Fake,
+    };
+    let txn = ctx.db().begin().await?;
+    let new = repo::submissions::NewSubmission {
+        competition_id: competition.id,
+        team_id,
+        kind,
+        status: SubmissionStatus::Queued,
+        phase_id,
+    };
+    let sub = repo::submissions::create(&txn, new).await?;
+    for item in items {
+        let f = &item.facts;
+        let video = repo::videos::create(
+            &txn,
+            repo::videos::NewVideo {
+                competition_id: competition.id,
+                submission_id: Some(sub.id),
+                role,
+                sha256: item.file.sha256.clone(),
+                storage_key: storage::video_key(&item.file.sha256),
+                container: f.container.clone(),
+                codec: f.codec.clone(),
+                width: i32::try_from(f.width).unwrap_or(i32::MAX),
+                height: i32::try_from(f.height).unwrap_or(i32::MAX),
+                fps: f.fps,
+                frames: i64::try_from(f.frames).unwrap_or(i64::MAX),
+                duration_s: f.duration_s,
+                task_id: item.task.clone(),
+            },
+        )
+        .await?;
+        let job = JobPayload::PrepareVideo { video_id: video.id };
+        queue::enqueue(&txn, &job, Some(sub.id), ctx.settings().queue.max_attempts)
+            .await
+            .map_err(ApiError::internal)?;
+    }
+    txn.commit().await?;
+    tracing::info!(
+        submission_id = sub.id,
+        kind = kind.as_str(),
+        "videos accepted"
+    );
+    Ok(sub)
+}

@@ -1,0 +1,4 @@
+//! Rounds-mode phases (admin).
+
+pub mod advance;
+pub mod post;

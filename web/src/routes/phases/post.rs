@@ -1,0 +1,49 @@
+//! `POST /api/v1/competitions/{slug}/phases` (admin): add a phase (C1, D1, …) with its window.
+
+use crate::admin::competition;
+use crate::auth::AuthTeam;
+use crate::context::AppContext;
+use crate::error::ApiError;
+use actix_web::{HttpResponse, web};
+use arena::repo;
+use arena::rules::PhaseKind;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Body {
+    kind: String,
+    round: i32,
+    opens_at_ms: i64,
+    closes_at_ms: i64,
+}
+
+pub async fn post(
+    ctx: web::Data<AppContext>,
+    caller: AuthTeam,
+    slug: web::Path<String>,
+    body: web::Json<Body>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_admin()?;
+    let comp = competition(&ctx, &slug).await?;
+    let kind = PhaseKind::parse(&body.kind).ok_or_else(|| {
+        ApiError::bad_request("invalid_phase", "kind must be creation or detection")
+    })?;
+    if body.round < 1 || body.closes_at_ms <= body.opens_at_ms {
+        return Err(ApiError::bad_request(
+            "invalid_phase",
+            "round ≥ 1 and closes_at_ms > opens_at_ms",
+        ));
+    }
+    let p = repo::phases::create(
+        ctx.db(),
+        comp.id,
+        kind,
+        body.round,
+        (body.opens_at_ms, body.closes_at_ms),
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(serde_json::json!({
+        "id": p.id, "kind": p.kind, "round": p.round, "opens_at_ms": p.opens_at_ms, "closes_at_ms": p.closes_at_ms
+    })))
+}

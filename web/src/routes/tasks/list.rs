@@ -1,0 +1,62 @@
+//! `GET /api/v1/competitions/{slug}/tasks` (creators, admins): the tasks of every creation round
+//! that has opened (all of them for admins and in live mode).
+
+use crate::admin::competition;
+use crate::admission;
+use crate::auth::AuthTeam;
+use crate::context::AppContext;
+use crate::error::ApiError;
+use actix_web::{HttpResponse, web};
+use arena::domain::CompetitionMode;
+use arena::repo;
+use arena::rules::PhaseKind;
+use arena::time::now_ms;
+
+/// Rounds whose creation phase has opened (None = every round).
+pub async fn visible_rounds(
+    ctx: &AppContext,
+    comp: &arena::entities::competitions::Model,
+    admin: bool,
+) -> Result<Option<Vec<i32>>, ApiError> {
+    if admin || admission::mode(comp)? == CompetitionMode::Live {
+        return Ok(None);
+    }
+    let now = now_ms();
+    let phases = repo::phases::to_rules(&repo::phases::list(ctx.db(), comp.id).await?)?;
+    Ok(Some(
+        phases
+            .iter()
+            .filter(|p| p.kind == PhaseKind::Creation && p.opens_at_ms <= now)
+            .map(|p| p.round)
+            .collect(),
+    ))
+}
+
+pub async fn get(
+    ctx: web::Data<AppContext>,
+    caller: AuthTeam,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    if !caller.role.may_create() && !caller.is_admin() {
+        return Err(ApiError::forbidden(
+            "wrong_role",
+            "tasks are for creator teams",
+        ));
+    }
+    let comp = competition(&ctx, &slug).await?;
+    let rounds = visible_rounds(&ctx, &comp, caller.is_admin()).await?;
+    let tasks: Vec<_> = repo::tasks::list(ctx.db(), comp.id)
+        .await?
+        .into_iter()
+        .filter(|t| rounds.as_ref().is_none_or(|r| r.contains(&t.round)))
+        .map(|t| {
+            serde_json::json!({
+                "task_id": t.task_id,
+                "round": t.round,
+                "donor": t.donor_identity,
+                "target": format!("/api/v1/competitions/{}/tasks/{}/target", comp.slug, t.task_id),
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(tasks))
+}

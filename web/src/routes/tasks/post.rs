@@ -1,0 +1,37 @@
+//! `POST /api/v1/competitions/{slug}/tasks` (admin, multipart `target` + `task_id`, `round`,
+//! `donor`): a task = a target clip and a donor identity, for creation round `round`.
+
+use crate::admin::competition;
+use crate::auth::AuthTeam;
+use crate::context::AppContext;
+use crate::error::ApiError;
+use crate::ingest_video::ingest_task;
+use crate::upload::{FormSpec, read_form};
+use actix_multipart::Multipart;
+use actix_web::{HttpResponse, web};
+
+pub async fn post(
+    ctx: web::Data<AppContext>,
+    caller: AuthTeam,
+    slug: web::Path<String>,
+    payload: Multipart,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_admin()?;
+    let comp = competition(&ctx, &slug).await?;
+    let spec = FormSpec {
+        files: &[("target", ctx.settings().limits.max_video_bytes)],
+        texts: &["task_id", "round", "donor"],
+    };
+    let mut form = read_form(payload, &spec, &ctx.settings().upload_dir()).await?;
+    let file = form.take_file("target")?;
+    let text = |name: &str| form.texts.get(name).cloned().unwrap_or_default();
+    let round: i32 = text("round")
+        .trim()
+        .parse()
+        .map_err(|_| ApiError::bad_request("invalid_round", "round must be a number ≥ 1"))?;
+    let (task_id, donor) = (text("task_id"), text("donor"));
+    let task = ingest_task(&ctx, &comp, caller.id(), (&task_id, round, &donor), file).await?;
+    Ok(HttpResponse::Created().json(serde_json::json!({
+        "task_id": task.task_id, "round": task.round, "donor": task.donor_identity
+    })))
+}

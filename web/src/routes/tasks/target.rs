@@ -1,0 +1,43 @@
+//! `GET /api/v1/competitions/{slug}/tasks/{task_id}/target` (creators, admins): the target clip.
+
+use crate::admin::competition;
+use crate::auth::AuthTeam;
+use crate::context::AppContext;
+use crate::error::ApiError;
+use crate::routes::tasks::list::visible_rounds;
+use actix_web::{HttpResponse, web};
+use arena::repo;
+
+pub async fn get(
+    ctx: web::Data<AppContext>,
+    caller: AuthTeam,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    if !caller.role.may_create() && !caller.is_admin() {
+        return Err(ApiError::forbidden(
+            "wrong_role",
+            "tasks are for creator teams",
+        ));
+    }
+    let (slug, task_id) = path.into_inner();
+    let comp = competition(&ctx, &slug).await?;
+    let not_found = || ApiError::not_found("task_not_found", format!("no task {task_id:?}"));
+    let task = repo::tasks::find(ctx.db(), comp.id, &task_id)
+        .await?
+        .ok_or_else(not_found)?;
+    let rounds = visible_rounds(&ctx, &comp, caller.is_admin()).await?;
+    if rounds.is_some_and(|r| !r.contains(&task.round)) {
+        return Err(not_found());
+    }
+    let video = repo::videos::find(ctx.db(), task.target_video_id)
+        .await?
+        .ok_or_else(not_found)?;
+    let bytes = ctx.storage().get(&video.storage_key).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("video/mp4")
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"{}.mp4\"", task.task_id),
+        ))
+        .body(bytes))
+}

@@ -1,0 +1,815 @@
+//! Face detection with BlazeFace (MediaPipe's short-range front model, 128×128 ONNX) and the
+//! square face crops every `crop = "face"` detector reads.
+//!
+//! Per sampled frame: letterbox into 128×128 (scaled to [-1, 1], NHWC), decode the 896 anchors,
+//! keep scores ≥ [`SCORE_THRESHOLD`], merge overlaps by weighted NMS ([`NMS_IOU`]), map back to
+//! frame pixels and keep the largest face. Its crop is a square of [`CROP_MARGIN`] × the box's
+//! longer side around the box centre, shifted inside the frame (and shrunk to the frame's shorter
+//! side when larger). A frame without a detection reuses the previous frame's box, else the next
+//! detected box, else (no face anywhere in the video) a centre square of the frame's shorter side.
+
+use std::path::{Path, PathBuf};
+
+use ort::session::Session;
+use ort::value::TensorRef;
+
+use crate::detector::{ExecutionProvider, OrtRuntime, SessionOptions, build_session};
+use crate::media::RgbImage;
+use crate::media::resize::{crop, downscale_to, resize};
+
+/// Version of the face stage (model, decoding, crop rule); part of the crop cache key.
+pub const FACE_DETECTOR_VERSION: i32 = 1;
+/// Minimum face probability. MediaPipe's own default for this model (`min_score_thresh` 0.5):
+/// the astronaut portrait scores 0.92, faceless frames stay far below.
+pub const SCORE_THRESHOLD: f32 = 0.5;
+/// IoU above which overlapping detections are merged (MediaPipe's `min_suppression_threshold`).
+pub const NMS_IOU: f32 = 0.3;
+/// Crop side over the face box's longer side (the DFGC baseline's margin).
+pub const CROP_MARGIN: f32 = 1.3;
+/// Where scripts/bootstrap installs the model, relative to the workspace root.
+pub const MODEL_REL_PATH: &str = ".cache/models/blazeface-128.onnx";
+
+/// Side of the model's square input.
+const SIDE: usize = 128;
+/// Raw logits are clipped to ±this before the sigmoid, like MediaPipe's `score_clipping_thresh`.
+const LOGIT_CLIP: f32 = 100.0;
+const INPUT: &str = "input:0";
+/// (scores, boxes) output names for the stride-8 anchors, then the stride-16 ones.
+const OUTPUTS: [(&str, &str); 2] = [
+    ("Identity:0", "Identity_2:0"),
+    ("Identity_1:0", "Identity_3:0"),
+];
+/// Values per anchor in a box output: box (dx, dy, w, h) then six (x, y) keypoints.
+const BOX_VALUES: usize = 16;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FaceError {
+    #[error(
+        "the face model is unavailable ({path}): {reason}; run scripts/bootstrap or set ARENA_FACE_MODEL"
+    )]
+    ModelUnavailable { path: PathBuf, reason: String },
+    #[error("the face model failed to load: {0}")]
+    Load(String),
+    #[error("the face model failed to run: {0}")]
+    Run(String),
+    #[error("unexpected face model output: {0}")]
+    Output(String),
+}
+
+impl FaceError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::ModelUnavailable { .. } => "face_model_unavailable",
+            Self::Load(_) => "face_model_load_failed",
+            Self::Run(_) => "face_model_run_failed",
+            Self::Output(_) => "face_model_output",
+        }
+    }
+
+    /// Always false: the face model is ours, never the uploader's.
+    pub fn is_client_error(&self) -> bool {
+        false
+    }
+}
+
+/// `ARENA_FACE_MODEL`, else `face_model` from the settings, else the bootstrap's file
+/// ([`MODEL_REL_PATH`]) in the current directory or an ancestor, else beside this workspace.
+pub fn model_path(face_model: Option<&Path>) -> PathBuf {
+    if let Some(p) = std::env::var_os("ARENA_FACE_MODEL") {
+        return PathBuf::from(p);
+    }
+    if let Some(p) = face_model {
+        return p.to_owned();
+    }
+    let rel = Path::new(MODEL_REL_PATH);
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let starts = std::env::current_dir()
+        .ok()
+        .into_iter()
+        .chain(manifest_dir.parent().map(Path::to_path_buf));
+    for start in starts {
+        if let Some(found) = start.ancestors().map(|d| d.join(rel)).find(|p| p.is_file()) {
+            return found;
+        }
+    }
+    rel.to_owned()
+}
+
+/// An axis-aligned face box; units depend on the context (model input pixels, frame pixels, or
+/// fractions of the frame).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FaceBox {
+    pub x0: f32,
+    pub y0: f32,
+    pub x1: f32,
+    pub y1: f32,
+    pub score: f32,
+}
+
+impl FaceBox {
+    pub fn width(&self) -> f32 {
+        (self.x1 - self.x0).max(0.0)
+    }
+
+    pub fn height(&self) -> f32 {
+        (self.y1 - self.y0).max(0.0)
+    }
+
+    pub fn area(&self) -> f32 {
+        self.width() * self.height()
+    }
+
+    pub fn centre(&self) -> (f32, f32) {
+        ((self.x0 + self.x1) / 2.0, (self.y0 + self.y1) / 2.0)
+    }
+
+    pub fn iou(&self, other: &FaceBox) -> f32 {
+        let w = (self.x1.min(other.x1) - self.x0.max(other.x0)).max(0.0);
+        let h = (self.y1.min(other.y1) - self.y0.max(other.y0)).max(0.0);
+        let inter = w * h;
+        let union = self.area() + other.area() - inter;
+        if union > 0.0 { inter / union } else { 0.0 }
+    }
+
+    /// The box with x multiplied by `sx` and y by `sy`.
+    pub fn scaled(&self, sx: f32, sy: f32) -> FaceBox {
+        FaceBox {
+            x0: self.x0 * sx,
+            y0: self.y0 * sy,
+            x1: self.x1 * sx,
+            y1: self.y1 * sy,
+            score: self.score,
+        }
+    }
+}
+
+/// Anchor centres as fractions of the input: a 16×16 grid with 2 anchors per cell (stride 8),
+/// then an 8×8 grid with 6 per cell (stride 16), each centred at ((x + 0.5) / g, (y + 0.5) / g).
+pub fn anchors() -> Vec<[f32; 2]> {
+    let mut out = Vec::with_capacity(896);
+    for (grid, per_cell) in [(16usize, 2usize), (8, 6)] {
+        for y in 0..grid {
+            for x in 0..grid {
+                let centre = [
+                    (x as f32 + 0.5) / grid as f32,
+                    (y as f32 + 0.5) / grid as f32,
+                ];
+                out.extend(std::iter::repeat_n(centre, per_cell));
+            }
+        }
+    }
+    out
+}
+
+fn sigmoid(logit: f32) -> f32 {
+    1.0 / (1.0 + (-logit.clamp(-LOGIT_CLIP, LOGIT_CLIP)).exp())
+}
+
+/// Boxes (in model-input pixels) of the anchors scoring at least `threshold`: `scores` holds one
+/// logit per anchor, `boxes` 16 values per anchor of which the first four are (dx, dy, w, h) in
+/// input pixels, relative to the anchor centre.
+pub fn decode_detections(
+    scores: &[f32],
+    boxes: &[f32],
+    anchors: &[[f32; 2]],
+    threshold: f32,
+) -> Vec<FaceBox> {
+    let side = SIDE as f32;
+    scores
+        .iter()
+        .zip(boxes.chunks_exact(BOX_VALUES))
+        .zip(anchors)
+        .filter_map(|((&logit, b), &[ax, ay])| {
+            let score = sigmoid(logit);
+            if score.is_nan() || score < threshold {
+                return None;
+            }
+            let cx = b[0] / side + ax;
+            let cy = b[1] / side + ay;
+            let (w, h) = (b[2] / side, b[3] / side);
+            let values = [cx, cy, w, h];
+            if values.iter().any(|v| !v.is_finite()) || w <= 0.0 || h <= 0.0 {
+                return None;
+            }
+            Some(FaceBox {
+                x0: (cx - w / 2.0) * side,
+                y0: (cy - h / 2.0) * side,
+                x1: (cx + w / 2.0) * side,
+                y1: (cy + h / 2.0) * side,
+                score,
+            })
+        })
+        .collect()
+}
+
+/// Weighted non-maximum suppression (MediaPipe's `WEIGHTED`): the best remaining box and every
+/// box overlapping it by more than `iou` merge into their score-weighted average, which keeps the
+/// best box's score. Returns the merged boxes, best first.
+pub fn weighted_nms(mut boxes: Vec<FaceBox>, iou: f32) -> Vec<FaceBox> {
+    boxes.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut out = Vec::new();
+    while let Some(&top) = boxes.first() {
+        let (cluster, rest): (Vec<FaceBox>, Vec<FaceBox>) = boxes
+            .into_iter()
+            .partition(|b| top.iou(b) > iou || *b == top);
+        let total: f32 = cluster.iter().map(|b| b.score).sum();
+        let avg =
+            |f: fn(&FaceBox) -> f32| cluster.iter().map(|b| f(b) * b.score).sum::<f32>() / total;
+        out.push(FaceBox {
+            x0: avg(|b| b.x0),
+            y0: avg(|b| b.y0),
+            x1: avg(|b| b.x1),
+            y1: avg(|b| b.y1),
+            score: top.score,
+        });
+        boxes = rest;
+    }
+    out
+}
+
+/// How a frame is placed inside the square model input: resized to `width`×`height` (aspect
+/// kept) at (`offset_x`, `offset_y`), the rest padded black.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Letterbox {
+    pub width: u32,
+    pub height: u32,
+    pub offset_x: u32,
+    pub offset_y: u32,
+    /// Input pixels per frame pixel, per axis.
+    pub scale_x: f32,
+    pub scale_y: f32,
+}
+
+impl Letterbox {
+    pub fn new(frame_width: u32, frame_height: u32, side: u32) -> Letterbox {
+        let (fw, fh) = (frame_width.max(1), frame_height.max(1));
+        let s = f64::from(side) / f64::from(fw.max(fh));
+        let width = ((f64::from(fw) * s).round() as u32).clamp(1, side);
+        let height = ((f64::from(fh) * s).round() as u32).clamp(1, side);
+        Letterbox {
+            width,
+            height,
+            offset_x: (side - width) / 2,
+            offset_y: (side - height) / 2,
+            scale_x: width as f32 / fw as f32,
+            scale_y: height as f32 / fh as f32,
+        }
+    }
+
+    /// A box in input pixels, in frame pixels.
+    pub fn to_frame(&self, b: &FaceBox) -> FaceBox {
+        let (ox, oy) = (self.offset_x as f32, self.offset_y as f32);
+        FaceBox {
+            x0: (b.x0 - ox) / self.scale_x,
+            y0: (b.y0 - oy) / self.scale_y,
+            x1: (b.x1 - ox) / self.scale_x,
+            y1: (b.y1 - oy) / self.scale_y,
+            score: b.score,
+        }
+    }
+}
+
+/// The BlazeFace session of one worker slot.
+pub struct FaceDetector {
+    session: Session,
+    provider: ExecutionProvider,
+    anchors: Vec<[f32; 2]>,
+    input: Vec<f32>,
+}
+
+impl FaceDetector {
+    /// Loads the model file at `path` (see [`model_path`]).
+    pub fn load(
+        rt: &OrtRuntime,
+        path: &Path,
+        opts: &SessionOptions,
+    ) -> Result<FaceDetector, FaceError> {
+        let bytes = std::fs::read(path).map_err(|e| FaceError::ModelUnavailable {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        Self::from_bytes(rt, &bytes, opts)
+    }
+
+    pub fn from_bytes(
+        rt: &OrtRuntime,
+        model_bytes: &[u8],
+        opts: &SessionOptions,
+    ) -> Result<FaceDetector, FaceError> {
+        let (session, provider) =
+            build_session(rt, model_bytes, opts).map_err(|e| FaceError::Load(e.to_string()))?;
+        Ok(FaceDetector {
+            session,
+            provider,
+            anchors: anchors(),
+            input: vec![0.0; SIDE * SIDE * 3],
+        })
+    }
+
+    pub fn execution_provider(&self) -> ExecutionProvider {
+        self.provider
+    }
+
+    /// Every face found in `frame` (in its pixels), best score first.
+    pub fn detect(&mut self, frame: &RgbImage) -> Result<Vec<FaceBox>, FaceError> {
+        let letterbox = self.fill_input(frame);
+        let tensor = TensorRef::from_array_view(([1usize, SIDE, SIDE, 3], &self.input[..]))
+            .map_err(|e| FaceError::Run(e.to_string()))?;
+        let outputs = self
+            .session
+            .run(ort::inputs![INPUT => tensor])
+            .map_err(|e| FaceError::Run(e.to_string()))?;
+        let mut scores = Vec::with_capacity(self.anchors.len());
+        let mut boxes = Vec::with_capacity(self.anchors.len() * BOX_VALUES);
+        for (score_name, box_name) in OUTPUTS {
+            let read = |name: &str| {
+                let value = outputs
+                    .get(name)
+                    .ok_or_else(|| FaceError::Output(format!("no output {name:?}")))?;
+                value
+                    .try_extract_tensor::<f32>()
+                    .map(|(_, data)| data)
+                    .map_err(|e| FaceError::Output(format!("{name}: {e}")))
+            };
+            let s = read(score_name)?;
+            let b = read(box_name)?;
+            if b.len() != s.len() * BOX_VALUES {
+                return Err(FaceError::Output(format!(
+                    "{} scores but {} box values",
+                    s.len(),
+                    b.len()
+                )));
+            }
+            scores.extend_from_slice(s);
+            boxes.extend_from_slice(b);
+        }
+        if scores.len() != self.anchors.len() {
+            return Err(FaceError::Output(format!(
+                "{} anchors scored, expected {}",
+                scores.len(),
+                self.anchors.len()
+            )));
+        }
+        let found = decode_detections(&scores, &boxes, &self.anchors, SCORE_THRESHOLD);
+        Ok(weighted_nms(found, NMS_IOU)
+            .iter()
+            .map(|b| letterbox.to_frame(b))
+            .collect())
+    }
+
+    /// The largest face in `frame` (in its pixels), if any.
+    pub fn largest_face(&mut self, frame: &RgbImage) -> Result<Option<FaceBox>, FaceError> {
+        Ok(self
+            .detect(frame)?
+            .into_iter()
+            .max_by(|a, b| a.area().total_cmp(&b.area())))
+    }
+
+    /// Letterboxes `frame` into the NHWC input, pixels scaled to [-1, 1], padding black.
+    fn fill_input(&mut self, frame: &RgbImage) -> Letterbox {
+        let lb = Letterbox::new(frame.width, frame.height, SIDE as u32);
+        let small = resize(frame, lb.width, lb.height);
+        self.input.fill(-1.0);
+        let row = lb.width as usize * 3;
+        for (y, line) in small.data.chunks_exact(row).enumerate() {
+            let start = ((lb.offset_y as usize + y) * SIDE + lb.offset_x as usize) * 3;
+            for (dst, &v) in self.input[start..start + row].iter_mut().zip(line) {
+                *dst = f32::from(v) / 127.5 - 1.0;
+            }
+        }
+        lb
+    }
+}
+
+/// A square region of a frame, in its pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CropRect {
+    pub x: u32,
+    pub y: u32,
+    pub side: u32,
+}
+
+impl CropRect {
+    pub fn centre(&self) -> (f32, f32) {
+        let half = self.side as f32 / 2.0;
+        (self.x as f32 + half, self.y as f32 + half)
+    }
+}
+
+/// The square of `margin` × the face's longer side around its centre, shifted to lie inside the
+/// `width`×`height` frame and shrunk to the frame's shorter side when larger.
+pub fn square_crop(face: &FaceBox, width: u32, height: u32, margin: f32) -> CropRect {
+    let limit = width.min(height).max(1);
+    let wanted = (face.width().max(face.height()) * margin).round();
+    let side = if wanted.is_finite() {
+        (wanted.max(1.0) as u32).min(limit)
+    } else {
+        limit
+    };
+    let (cx, cy) = face.centre();
+    let place = |centre: f32, extent: u32| {
+        let max = f64::from(extent.saturating_sub(side));
+        let start = (f64::from(centre) - f64::from(side) / 2.0).round();
+        if start.is_finite() {
+            start.clamp(0.0, max) as u32
+        } else {
+            0
+        }
+    };
+    CropRect {
+        x: place(cx, width),
+        y: place(cy, height),
+        side,
+    }
+}
+
+/// The centered square of the frame's shorter side (the crop of a video with no face at all).
+pub fn centre_crop(width: u32, height: u32) -> CropRect {
+    let side = width.min(height).max(1);
+    CropRect {
+        x: width.saturating_sub(side) / 2,
+        y: height.saturating_sub(side) / 2,
+        side,
+    }
+}
+
+/// Boxes for frames without a detection: the previous frame's box, else the next detected box;
+/// `None` everywhere when no frame has one.
+pub fn fill_gaps(found: &[Option<FaceBox>]) -> Vec<Option<FaceBox>> {
+    let first = found.iter().flatten().next().copied();
+    let mut last = first;
+    found
+        .iter()
+        .map(|f| {
+            if f.is_some() {
+                last = *f;
+            }
+            last
+        })
+        .collect()
+}
+
+/// One video's face crops.
+#[derive(Debug, Clone)]
+pub struct FaceCrops {
+    /// uint8 RGB squares, longer side at most the cap given to [`cut_crops`].
+    pub images: Vec<RgbImage>,
+    /// Whether the frame had a real detection (else its box is a fallback).
+    pub detected: Vec<bool>,
+    /// Where each crop was cut, in its source frame's pixels.
+    pub rects: Vec<CropRect>,
+}
+
+impl FaceCrops {
+    /// Frames with a real detection.
+    pub fn face_frames(&self) -> usize {
+        self.detected.iter().filter(|&&d| d).count()
+    }
+}
+
+/// The largest face in `frame` as fractions of its width and height (so the box applies to the
+/// same frame at any size).
+pub fn find_face(det: &mut FaceDetector, frame: &RgbImage) -> Result<Option<FaceBox>, FaceError> {
+    let (w, h) = (frame.width.max(1) as f32, frame.height.max(1) as f32);
+    Ok(det.largest_face(frame)?.map(|b| b.scaled(1.0 / w, 1.0 / h)))
+}
+
+/// [`find_face`] for each frame.
+pub fn find_faces(
+    det: &mut FaceDetector,
+    frames: &[RgbImage],
+) -> Result<Vec<Option<FaceBox>>, FaceError> {
+    frames.iter().map(|f| find_face(det, f)).collect()
+}
+
+/// Cuts face crops frame by frame as a video is decoded, applying the fallback rule, so only the
+/// leading frames without any box yet are held at full size.
+pub struct FaceCropper {
+    max_side: u32,
+    /// The last real detection (fractions of the frame).
+    last: Option<FaceBox>,
+    /// Frames before the first detection, waiting for its box.
+    waiting: Vec<RgbImage>,
+    out: FaceCrops,
+}
+
+impl FaceCropper {
+    /// Crops will be shrunk to at most `max_side`.
+    pub fn new(max_side: u32) -> FaceCropper {
+        FaceCropper {
+            max_side,
+            last: None,
+            waiting: Vec::new(),
+            out: FaceCrops {
+                images: Vec::new(),
+                detected: Vec::new(),
+                rects: Vec::new(),
+            },
+        }
+    }
+
+    /// The next frame (at the size crops are cut from) and its face, as fractions of the frame.
+    pub fn push(&mut self, frame: RgbImage, face: Option<FaceBox>) {
+        if let Some(found) = face {
+            self.last = Some(found);
+            // Frames before the first detection take this, the next detected box.
+            for early in std::mem::take(&mut self.waiting) {
+                self.cut(&early, Some(found), false);
+            }
+        }
+        match self.last {
+            Some(b) => self.cut(&frame, Some(b), face.is_some()),
+            None => self.waiting.push(frame),
+        }
+    }
+
+    /// All crops, in frame order; frames of a video without any face get centre crops.
+    pub fn finish(mut self) -> FaceCrops {
+        for early in std::mem::take(&mut self.waiting) {
+            self.cut(&early, None, false);
+        }
+        self.out
+    }
+
+    fn cut(&mut self, frame: &RgbImage, face: Option<FaceBox>, detected: bool) {
+        let (w, h) = (frame.width, frame.height);
+        let rect = match face {
+            Some(b) => square_crop(&b.scaled(w as f32, h as f32), w, h, CROP_MARGIN),
+            None => centre_crop(w, h),
+        };
+        let image = crop(frame, rect.x, rect.y, rect.side, rect.side)
+            .map(|c| downscale_to(&c, self.max_side))
+            .unwrap_or_else(|| downscale_to(frame, self.max_side));
+        self.out.images.push(image);
+        self.out.detected.push(detected);
+        self.out.rects.push(rect);
+    }
+}
+
+/// Cuts each frame's face crop given `faces` (fractions of the frame, from [`find_faces`]),
+/// applying the fallback rule, and shrinks crops to at most `max_side`.
+pub fn cut_crops(frames: &[RgbImage], faces: &[Option<FaceBox>], max_side: u32) -> FaceCrops {
+    let mut cropper = FaceCropper::new(max_side);
+    for (i, frame) in frames.iter().enumerate() {
+        cropper.push(frame.clone(), faces.get(i).copied().flatten());
+    }
+    cropper.finish()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::test_support::{runtime, sample};
+
+    fn b(x0: f32, y0: f32, x1: f32, y1: f32, score: f32) -> FaceBox {
+        FaceBox {
+            x0,
+            y0,
+            x1,
+            y1,
+            score,
+        }
+    }
+
+    #[test]
+    fn anchors_follow_the_blazeface_layout() {
+        let a = anchors();
+        assert_eq!(a.len(), 896);
+        // Stride 8: cell (0, 0) twice, then cell (1, 0).
+        assert_eq!(a[0], [0.5 / 16.0, 0.5 / 16.0]);
+        assert_eq!(a[1], a[0]);
+        assert_eq!(a[2], [1.5 / 16.0, 0.5 / 16.0]);
+        // Last stride-8 anchor: cell (15, 15); first stride-16 one: cell (0, 0) of the 8x8 grid.
+        assert_eq!(a[511], [15.5 / 16.0, 15.5 / 16.0]);
+        assert_eq!(a[512], [0.5 / 8.0, 0.5 / 8.0]);
+        assert_eq!(a[517], a[512]);
+        assert_eq!(a[518], [1.5 / 8.0, 0.5 / 8.0]);
+        assert_eq!(a[895], [7.5 / 8.0, 7.5 / 8.0]);
+    }
+
+    #[test]
+    fn decoding_offsets_boxes_from_their_anchor() {
+        let anchors = [[0.25, 0.5], [0.75, 0.75]];
+        let mut boxes = vec![0.0; 32];
+        // Anchor 0: centre moved by (+12.8, -6.4) px = (+0.1, -0.05), size 32x16 px.
+        boxes[..4].copy_from_slice(&[12.8, -6.4, 32.0, 16.0]);
+        // logit 0 -> 0.5 passes the threshold; -1 -> 0.27 does not.
+        let found = decode_detections(&[0.0, -1.0], &boxes, &anchors, 0.5);
+        assert_eq!(found.len(), 1);
+        let f = found[0];
+        // centre (0.35, 0.45) * 128 = (44.8, 57.6)
+        assert!(
+            (f.x0 - 28.8).abs() < 1e-4 && (f.x1 - 60.8).abs() < 1e-4,
+            "{f:?}"
+        );
+        assert!(
+            (f.y0 - 49.6).abs() < 1e-4 && (f.y1 - 65.6).abs() < 1e-4,
+            "{f:?}"
+        );
+        assert_eq!(f.score, 0.5);
+        // Huge logits are clipped, never NaN.
+        assert_eq!(sigmoid(1e30), 1.0);
+        assert!(sigmoid(-1e30) >= 0.0);
+    }
+
+    #[test]
+    fn weighted_nms_merges_overlaps_by_score() {
+        let merged = weighted_nms(
+            vec![
+                b(0.0, 0.0, 10.0, 10.0, 0.6),
+                b(2.0, 0.0, 12.0, 10.0, 0.9),
+                b(50.0, 50.0, 60.0, 60.0, 0.7),
+            ],
+            0.3,
+        );
+        assert_eq!(merged.len(), 2);
+        // IoU of the first two = 80 / 120 = 0.67 > 0.3: x0 = (2 * 0.9 + 0 * 0.6) / 1.5 = 1.2.
+        assert!((merged[0].x0 - 1.2).abs() < 1e-5, "{merged:?}");
+        assert!((merged[0].x1 - 11.2).abs() < 1e-5);
+        assert_eq!(merged[0].score, 0.9);
+        assert!((merged[1].x0 - 50.0).abs() < 1e-4 && (merged[1].y1 - 60.0).abs() < 1e-4);
+        assert_eq!(merged[1].score, 0.7);
+    }
+
+    #[test]
+    fn letterbox_round_trips_boxes() {
+        let lb = Letterbox::new(320, 240, 128);
+        assert_eq!(
+            (lb.width, lb.height, lb.offset_x, lb.offset_y),
+            (128, 96, 0, 16)
+        );
+        // Frame box (80, 40)-(160, 120) -> input (32, 32)-(64, 64) -> back.
+        let back = lb.to_frame(&b(32.0, 32.0, 64.0, 64.0, 1.0));
+        let want = [80.0, 40.0, 160.0, 120.0];
+        for (got, want) in [back.x0, back.y0, back.x1, back.y1].iter().zip(want) {
+            assert!((got - want).abs() < 1e-3, "{back:?}");
+        }
+    }
+
+    #[test]
+    fn square_crops_are_clamped_inside_the_frame() {
+        // 40x60 box centred at (100, 100): side 1.3 * 60 = 78, at (61, 61).
+        let face = b(80.0, 70.0, 120.0, 130.0, 1.0);
+        assert_eq!(
+            square_crop(&face, 320, 240, 1.3),
+            CropRect {
+                x: 61,
+                y: 61,
+                side: 78
+            }
+        );
+        // Near the right edge: shifted left so it ends at the border.
+        let edge = b(300.0, 100.0, 320.0, 120.0, 1.0);
+        assert_eq!(
+            square_crop(&edge, 320, 240, 1.3),
+            CropRect {
+                x: 294,
+                y: 97,
+                side: 26
+            }
+        );
+        // Larger than the frame's shorter side: shrunk to it.
+        let big = b(0.0, 0.0, 300.0, 300.0, 1.0);
+        assert_eq!(
+            square_crop(&big, 320, 240, 1.3),
+            CropRect {
+                x: 30,
+                y: 0,
+                side: 240
+            }
+        );
+        assert_eq!(
+            centre_crop(320, 240),
+            CropRect {
+                x: 40,
+                y: 0,
+                side: 240
+            }
+        );
+    }
+
+    #[test]
+    fn gaps_take_the_previous_box_else_the_next() {
+        let f1 = b(1.0, 1.0, 2.0, 2.0, 1.0);
+        let f2 = b(5.0, 5.0, 6.0, 6.0, 1.0);
+        let filled = fill_gaps(&[None, None, Some(f1), None, Some(f2), None]);
+        assert_eq!(
+            filled,
+            vec![Some(f1), Some(f1), Some(f1), Some(f1), Some(f2), Some(f2)]
+        );
+        assert_eq!(fill_gaps(&[None, None]), vec![None, None]);
+    }
+
+    #[test]
+    fn the_cropper_applies_the_fallbacks_in_frame_order() {
+        // 10x10 frames whose pixels all hold the frame number; a box at the left or right edge.
+        let frame = |n: u8| RgbImage {
+            width: 10,
+            height: 10,
+            data: vec![n; 300],
+        };
+        let left = b(0.0, 0.4, 0.2, 0.6, 0.9);
+        let right = b(0.8, 0.4, 1.0, 0.6, 0.9);
+        let crops = cut_crops(
+            &[frame(0), frame(1), frame(2), frame(3), frame(4)],
+            &[None, None, Some(left), None, Some(right)],
+            512,
+        );
+        assert_eq!(crops.detected, vec![false, false, true, false, true]);
+        assert_eq!(crops.face_frames(), 2);
+        // Frames 0-1 take the next detected box (left), frame 3 the previous one (left).
+        let xs: Vec<u32> = crops.rects.iter().map(|r| r.x).collect();
+        assert_eq!(xs, vec![0, 0, 0, 0, 7]);
+        let firsts: Vec<u8> = crops.images.iter().map(|i| i.data[0]).collect();
+        assert_eq!(firsts, vec![0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn videos_without_faces_get_centre_crops() {
+        let frame = RgbImage {
+            width: 8,
+            height: 4,
+            data: (0..96).map(|v| v as u8).collect(),
+        };
+        let crops = cut_crops(&[frame.clone(), frame], &[None, None], 512);
+        assert_eq!(crops.face_frames(), 0);
+        assert_eq!(
+            crops.rects[0],
+            CropRect {
+                x: 2,
+                y: 0,
+                side: 4
+            }
+        );
+        assert_eq!((crops.images[1].width, crops.images[1].height), (4, 4));
+        // Pixel (0, 0) of the crop is pixel (2, 0) of the frame.
+        assert_eq!(crops.images[0].pixel(0, 0), Some([6, 7, 8]));
+    }
+
+    // --- the real model on a real face ---------------------------------------------------------
+
+    /// Where datasets/fixtures/make_face_clip.py pastes the astronaut's head in frame `i`.
+    fn known_face_centre(i: u64) -> (f32, f32) {
+        const PATCH: f32 = 120.0;
+        let patch_x = (10.0 + i as f32 * (320.0 - PATCH - 20.0) / 11.0).round();
+        (patch_x + 60.0, 60.0 + 74.0)
+    }
+
+    fn face_detector() -> FaceDetector {
+        FaceDetector::load(&runtime(), &model_path(None), &SessionOptions::default()).unwrap()
+    }
+
+    #[test]
+    fn finds_the_astronaut_in_every_frame_and_the_crop_follows_her() {
+        let sampled = sample("face_moving.mp4", 12, 512).unwrap();
+        assert_eq!(sampled.indices, (0..12).collect::<Vec<_>>());
+        let mut det = face_detector();
+        let faces = find_faces(&mut det, &sampled.frames).unwrap();
+        let crops = cut_crops(&sampled.frames, &faces, 512);
+        assert_eq!(crops.face_frames(), 12, "{faces:?}");
+        let mut offsets = Vec::new();
+        for ((rect, &i), face) in crops.rects.iter().zip(&sampled.indices).zip(&faces) {
+            let (cx, cy) = rect.centre();
+            let (kx, ky) = known_face_centre(i);
+            assert!(
+                (cx - kx).abs() < 8.0 && (cy - ky).abs() < 8.0,
+                "frame {i}: crop centre ({cx}, {cy}) vs face at ({kx}, {ky}); {face:?}"
+            );
+            // The head patch is 120 px; a face box of 60-110 px, times the margin.
+            assert!(
+                (75..=150).contains(&rect.side),
+                "frame {i}: side {}",
+                rect.side
+            );
+            offsets.push(cx - kx);
+        }
+        // The crop moves with the face: its offset from the face varies by a few pixels at most.
+        let spread = offsets.iter().copied().fold(f32::NEG_INFINITY, f32::max)
+            - offsets.iter().copied().fold(f32::INFINITY, f32::min);
+        assert!(spread < 6.0, "{offsets:?}");
+    }
+
+    #[test]
+    fn a_faceless_frame_has_no_detection() {
+        let frames = sample("real_1.mp4", 4, 512).unwrap().frames;
+        let mut det = face_detector();
+        assert_eq!(det.execution_provider(), ExecutionProvider::Cpu);
+        for f in &frames {
+            assert!(det.detect(f).unwrap().is_empty());
+        }
+    }
+
+    #[test]
+    fn a_missing_model_is_reported_as_ours() {
+        let e = FaceDetector::load(
+            &runtime(),
+            Path::new("/nonexistent/blazeface.onnx"),
+            &SessionOptions::default(),
+        )
+        .err()
+        .unwrap();
+        assert_eq!(e.code(), "face_model_unavailable");
+        assert!(!e.is_client_error());
+    }
+}
