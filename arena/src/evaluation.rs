@@ -568,3 +568,53 @@ pub async fn round_boards<C: ConnectionTrait>(
     let creation = with_scores(db, board_from(&view, &det_creation, &vids)).await?;
     Ok((detection, creation, !dk_closed))
 }
+
+/// What the boards need beyond scores: failed pairs, each creation's SSIM (mean over its fakes),
+/// and the imported human ratings (mean per axis; axis `id` is the DFGC-2021 ID term).
+pub async fn board_extras<C: ConnectionTrait>(
+    db: &C,
+    competition_id: i64,
+    input: &BoardInput,
+) -> Result<crate::scoring::BoardExtras, RepoError> {
+    use crate::scoring::presets::CreationParts;
+    let ids: Vec<i64> = input.detectors.iter().map(|d| d.detector_id).collect();
+    let failed = repo::scores::failed_for_detectors(db, &ids)
+        .await?
+        .into_iter()
+        .collect();
+    let mut parts: HashMap<i64, CreationParts> = HashMap::new();
+    for c in &input.creations {
+        let videos = repo::videos::find_many(db, &c.video_ids).await?;
+        let ssims: Vec<f64> = videos.iter().filter_map(|v| v.ssim).collect();
+        let ssim = (ssims.len() == videos.len() && !ssims.is_empty())
+            .then(|| ssims.iter().sum::<f64>() / ssims.len() as f64);
+        parts.insert(
+            c.submission_id,
+            CreationParts {
+                ssim,
+                ..CreationParts::default()
+            },
+        );
+    }
+    let mut sums: HashMap<(i64, String), (f64, f64)> = HashMap::new();
+    for r in repo::human_ratings::list(db, competition_id).await? {
+        let e = sums.entry((r.submission_id, r.axis)).or_default();
+        *e = (e.0 + r.value, e.1 + 1.0);
+    }
+    for ((sub, axis), (sum, n)) in sums {
+        let Some(p) = parts.get_mut(&sub) else {
+            continue;
+        };
+        let mean = Some(sum / n);
+        match axis.as_str() {
+            "realism" => p.human.realism = mean,
+            "quality" => p.human.quality = mean,
+            "expression" => p.human.expression = mean,
+            "mouth" => p.human.mouth = mean,
+            "identity" => p.human.identity = mean,
+            "id" => p.id = mean,
+            _ => {}
+        }
+    }
+    Ok(crate::scoring::BoardExtras { failed, parts })
+}

@@ -1,6 +1,7 @@
 //! The arena's core: domain types, competition rules, scoring, the job queue, repositories
 //! over sea-orm and object storage. No web framework, no FFmpeg, no onnxruntime here.
 
+pub mod boards;
 pub mod config;
 pub mod db;
 pub mod domain;

@@ -15,6 +15,12 @@ pub struct CompetitionSettings {
     pub total_limit: Option<u32>,
     /// Allowed relative difference between a fake's frame count and its target clip's.
     pub frame_tolerance: f64,
+    /// Weights of the `dfgc2021` creation score (default SSIM 1, ID 1, anti-detection 2).
+    pub dfgc2021: Option<crate::scoring::presets::Dfgc2021Weights>,
+    /// Weights of the `dfgc2022` creation score (default 1 per axis, 5 for 1 − s_d).
+    pub dfgc2022: Option<crate::scoring::presets::Dfgc2022Weights>,
+    /// A detector is ranked only with AUC ≥ this on the organizers' baseline creation(s).
+    pub eligibility_min_auc: Option<f64>,
 }
 
 impl Default for CompetitionSettings {
@@ -24,6 +30,9 @@ impl Default for CompetitionSettings {
             daily_limit: None,
             total_limit: None,
             frame_tolerance: 0.02,
+            dfgc2021: None,
+            dfgc2022: None,
+            eligibility_min_auc: None,
         }
     }
 }
@@ -85,6 +94,25 @@ impl Phase {
     }
     pub fn name(&self) -> String {
         format!("{}{}", self.kind.letter(), self.round)
+    }
+}
+
+/// The scoring rules of a competition: its preset (with its weights) and eligibility rule.
+pub fn scoring_rules(
+    preset: crate::domain::Preset,
+    settings: &CompetitionSettings,
+) -> crate::scoring::leaderboard::ScoringRules {
+    use crate::scoring::presets::Preset as Scored;
+    let preset = match preset {
+        crate::domain::Preset::Dfgc2021 => Scored::Dfgc2021(settings.dfgc2021.unwrap_or_default()),
+        crate::domain::Preset::Dfgc2022 => Scored::Dfgc2022(settings.dfgc2022.unwrap_or_default()),
+    };
+    crate::scoring::leaderboard::ScoringRules {
+        preset: Some(preset),
+        eligibility: settings
+            .eligibility_min_auc
+            .map(|min_auc| crate::scoring::presets::Eligibility { min_auc }),
+        ..Default::default()
     }
 }
 

@@ -9,6 +9,7 @@ mod m20261129_000004_create_jobs;
 mod m20261129_000005_create_scores;
 mod m20261129_000006_add_video_faces;
 mod m20261129_000007_create_phases_and_tasks;
+mod m20261129_000008_add_ssim_and_human_ratings;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000005_create_scores::Migration),
             Box::new(m20261129_000006_add_video_faces::Migration),
             Box::new(m20261129_000007_create_phases_and_tasks::Migration),
+            Box::new(m20261129_000008_add_ssim_and_human_ratings::Migration),
         ]
     }
 }

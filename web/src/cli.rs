@@ -93,6 +93,25 @@ enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Recompute every score offline from a CSV of `detector,creation,video,label,score` and
+    /// print JSON (the same code the server uses).
+    Score {
+        /// The pairs CSV.
+        #[arg(long)]
+        input: PathBuf,
+        /// Creation-score preset: dfgc2021 or dfgc2022 (default: anti-detection only).
+        #[arg(long)]
+        preset: Option<String>,
+        /// Human ratings CSV `creation,axis,value`.
+        #[arg(long)]
+        ratings: Option<PathBuf>,
+        /// Bootstrap resamples for the rating intervals (at least 200).
+        #[arg(long, default_value_t = 200)]
+        bootstrap: usize,
+        /// Seed of the bootstrap.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// Print a competition's leaderboard.
     Leaderboard {
         slug: String,
@@ -305,7 +324,48 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             client::status(&client.server, client.token.as_deref(), id, watch).await
         }
         Command::Leaderboard { slug, client } => client::leaderboard(&client.server, &slug).await,
+        Command::Score {
+            input,
+            preset,
+            ratings,
+            bootstrap,
+            seed,
+        } => score(
+            &input,
+            preset.as_deref(),
+            ratings.as_deref(),
+            bootstrap,
+            seed,
+        ),
     }
+}
+
+/// `arena score`: the offline scorer over a pairs CSV.
+fn score(
+    input: &std::path::Path,
+    preset: Option<&str>,
+    ratings: Option<&std::path::Path>,
+    bootstrap: usize,
+    seed: u64,
+) -> anyhow::Result<()> {
+    let pairs = std::fs::read_to_string(input)
+        .with_context(|| format!("cannot read {}", input.display()))?;
+    let ratings_csv = match ratings {
+        Some(p) => Some(
+            std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
+        ),
+        None => None,
+    };
+    let opts = arena::scoring::OfflineOptions {
+        preset: preset.map(str::parse).transpose()?,
+        ratings_csv,
+        bootstrap,
+        seed,
+        ..arena::scoring::OfflineOptions::default()
+    };
+    let report = arena::scoring::score_pairs_csv(&pairs, &opts)?;
+    say(&serde_json::to_string_pretty(&report)?);
+    Ok(())
 }
 
 /// Adds real videos as the organizer team `organizers` (created if missing).

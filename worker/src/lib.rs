@@ -4,12 +4,14 @@
 pub mod checks;
 pub mod crops;
 pub mod detector;
+pub mod eval;
 pub mod faces;
 pub mod job_loop;
 pub mod manifest;
 pub mod media;
 pub mod onnx_model;
 pub mod pipeline;
+pub mod similarity;
 #[cfg(test)]
 mod test_support;
 

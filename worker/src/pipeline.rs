@@ -35,7 +35,7 @@ pub struct JobError {
 }
 
 impl JobError {
-    fn infra(code: &'static str, err: impl std::fmt::Display) -> JobError {
+    pub(crate) fn infra(code: &'static str, err: impl std::fmt::Display) -> JobError {
         JobError {
             code,
             message: err.to_string(),
@@ -246,6 +246,16 @@ pub async fn prepare_video(
         frame_indices: faces.indices.clone(),
     };
     repo::videos::record_faces(&ctx.db, video_id, &summary).await?;
+    if let Some(target) = crate::similarity::target_of(ctx, &video).await? {
+        // The fake's SSIM needs the target's frames: prepare the target here if its own job has
+        // not run yet (it then finds the cache and does not decode again).
+        let target_key = storage::frames_key(&target.sha256, SAMPLER_VERSION);
+        if !ctx.storage.exists(&target_key).await? {
+            Box::pin(prepare_video(ctx, cache, target.id)).await?;
+        }
+        let ssim = crate::similarity::ssim_against_target(ctx, &video, &target).await?;
+        repo::videos::set_ssim(&ctx.db, video_id, ssim).await?;
+    }
     evaluation::on_video_prepared(&ctx.db, video_id, &faces_key, ctx.policy()).await?;
     Ok(())
 }
@@ -487,6 +497,7 @@ mod tests {
             face_frames: Some(1),
             frame_indices: None,
             task_id: None,
+            ssim: None,
         };
         assert_eq!(cached_images_key(&v, CropMode::Face), "crops/ab/s1-f1.bin");
         assert_eq!(cached_images_key(&v, CropMode::Frame), "frames/ab/s1.bin");

@@ -4,6 +4,7 @@ pub mod competitions;
 pub mod crops;
 pub mod detectors;
 pub mod events;
+pub mod human_ratings;
 pub mod jobs;
 pub mod phases;
 pub mod scores;
@@ -17,6 +18,7 @@ pub mod prelude {
     pub use super::crops::Entity as Crops;
     pub use super::detectors::Entity as Detectors;
     pub use super::events::Entity as Events;
+    pub use super::human_ratings::Entity as HumanRatings;
     pub use super::jobs::Entity as Jobs;
     pub use super::phases::Entity as Phases;
     pub use super::scores::Entity as Scores;

@@ -28,6 +28,7 @@ pub struct Model {
     /// JSON array of the frame indices the sampler kept; set when prepared.
     pub frame_indices: Option<String>,
     pub task_id: Option<String>,
+    pub ssim: Option<f64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

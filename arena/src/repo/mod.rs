@@ -4,6 +4,7 @@
 pub mod competitions;
 pub mod detectors;
 pub mod events;
+pub mod human_ratings;
 pub mod phases;
 pub mod scores;
 pub mod submissions;

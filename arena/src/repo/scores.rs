@@ -105,3 +105,19 @@ pub async fn count_for_videos<C: ConnectionTrait>(
         .count(db)
         .await?)
 }
+
+/// (detector, video) pairs of the given detectors whose scoring failed (counted as 0.5).
+pub async fn failed_for_detectors<C: ConnectionTrait>(
+    db: &C,
+    detector_ids: &[i64],
+) -> Result<Vec<(i64, i64)>, RepoError> {
+    Ok(scores::Entity::find()
+        .select_only()
+        .column(scores::Column::DetectorId)
+        .column(scores::Column::VideoId)
+        .filter(scores::Column::DetectorId.is_in(detector_ids.iter().copied()))
+        .filter(scores::Column::Failed.eq(true))
+        .into_tuple()
+        .all(db)
+        .await?)
+}

@@ -211,3 +211,13 @@ pub async fn find_crops<C: ConnectionTrait>(
         .one(db)
         .await?)
 }
+
+/// Records the fake's SSIM against its task's target clip.
+pub async fn set_ssim<C: ConnectionTrait>(db: &C, id: i64, ssim: f64) -> Result<(), RepoError> {
+    videos::Entity::update_many()
+        .col_expr(videos::Column::Ssim, Expr::value(ssim))
+        .filter(videos::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}

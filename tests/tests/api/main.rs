@@ -7,3 +7,4 @@ mod ingest_errors;
 mod queue;
 mod repo;
 mod rounds;
+mod scoring;

@@ -65,6 +65,10 @@ pub fn config(cfg: &mut web::ServiceConfig) {
                     "/competitions/{slug}/tasks/{task_id}/target",
                     web::get().to(tasks::target::get),
                 )
+                .route(
+                    "/competitions/{slug}/ratings",
+                    web::post().to(admin::ratings_post::post),
+                )
                 .route("/submissions/{id}", web::get().to(submissions::get::get)),
         );
 }

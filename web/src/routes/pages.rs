@@ -3,7 +3,6 @@
 use crate::admin::competition as find_competition;
 use crate::context::AppContext;
 use crate::error::ApiError;
-use crate::routes::competitions::leaderboard::boards;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
@@ -87,8 +86,7 @@ pub async fn competition(
 ) -> Result<HttpResponse, ApiError> {
     let comp = find_competition(&ctx, &slug).await?;
     let input = arena::evaluation::board_input(ctx.db(), comp.id).await?;
-    let boards = boards(&ctx, &comp, None).await?;
-    let lb = boards.board;
+    let lb = arena::boards::compute(ctx.db(), &comp, None).await?;
     let detection = lb
         .detection
         .into_iter()

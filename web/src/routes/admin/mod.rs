@@ -1,4 +1,5 @@
 //! Organizer-only endpoints.
 
+pub mod ratings_post;
 pub mod reals_post;
 pub mod teams_post;

@@ -4,13 +4,11 @@ use crate::admin::competition;
 use crate::context::AppContext;
 use crate::error::ApiError;
 use actix_web::{HttpResponse, web};
-use arena::evaluation;
 
 pub async fn get(
     ctx: web::Data<AppContext>,
     slug: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let comp = competition(&ctx, &slug).await?;
-    let input = evaluation::board_input(ctx.db(), comp.id).await?;
-    Ok(HttpResponse::Ok().json(input.matrix()))
+    Ok(HttpResponse::Ok().json(arena::boards::matrix(ctx.db(), &comp, None).await?))
 }

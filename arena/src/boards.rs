@@ -1,0 +1,160 @@
+//! A competition's published boards, as the server and CLI show them: detection and creation
+//! boards (live mode: everything; rounds mode: one round) and the game ratings, with the
+//! competition's preset, eligibility rule and best/last policy applied.
+
+use crate::domain::{CompetitionMode, Preset};
+use crate::entities::competitions;
+use crate::error::RepoError;
+use crate::evaluation;
+use crate::ratings::{self, RatingOptions, RatingRow};
+use crate::repo;
+use crate::rules::{self, BoardPolicy, CompetitionSettings};
+use crate::scoring::{self, BoardInput, CreationRow, DetectionRow, Leaderboard, ScoringRules};
+use crate::time::now_ms;
+use sea_orm::ConnectionTrait;
+use serde::Serialize;
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Boards {
+    pub competition: String,
+    pub mode: String,
+    /// Rounds mode: the round shown.
+    pub round: Option<i32>,
+    /// Rounds mode: the creation board still ranks against D(k−1) (Dk is not closed).
+    pub provisional: bool,
+    pub detection: Vec<DetectionRow>,
+    pub creation: Vec<CreationRow>,
+    pub ratings: Vec<RatingRow>,
+}
+
+/// The competition's settings (defaults for an empty record).
+pub fn settings(comp: &competitions::Model) -> Result<CompetitionSettings, RepoError> {
+    if comp.settings.trim().is_empty() {
+        return Ok(CompetitionSettings::default());
+    }
+    serde_json::from_str(&comp.settings)
+        .map_err(|e| RepoError::Corrupt(format!("competition settings: {e}")))
+}
+
+/// The scoring rules in force. `dfgc2021` needs SSIM against task targets, so a competition
+/// without tasks ranks creations by anti-detection alone; `dfgc2022` applies whenever set.
+async fn scoring_rules<C: ConnectionTrait>(
+    db: &C,
+    comp: &competitions::Model,
+    s: &CompetitionSettings,
+) -> Result<ScoringRules, RepoError> {
+    let preset = Preset::parse(&comp.preset)
+        .ok_or_else(|| RepoError::Corrupt(format!("preset {:?}", comp.preset)))?;
+    let mut r = rules::scoring_rules(preset, s);
+    if preset == Preset::Dfgc2021 && repo::tasks::list(db, comp.id).await?.is_empty() {
+        r.preset = None;
+    }
+    Ok(r)
+}
+
+/// Keeps each team's last submission when the policy says so (best is the scorer's default).
+fn apply_policy(input: &BoardInput, policy: BoardPolicy) -> BoardInput {
+    if policy == BoardPolicy::Best {
+        return input.clone();
+    }
+    let last = |items: Vec<(String, i64)>| {
+        let mut by_team: HashMap<String, i64> = HashMap::new();
+        for (team, id) in items {
+            let e = by_team.entry(team).or_insert(id);
+            *e = (*e).max(id);
+        }
+        by_team.into_values().collect::<Vec<i64>>()
+    };
+    let mut out = input.clone();
+    let dets = last(
+        input
+            .detectors
+            .iter()
+            .map(|d| (d.team.clone(), d.submission_id))
+            .collect(),
+    );
+    out.detectors.retain(|d| dets.contains(&d.submission_id));
+    let subs = last(
+        input
+            .creations
+            .iter()
+            .map(|c| (c.team.clone(), c.submission_id))
+            .collect(),
+    );
+    out.creations.retain(|c| subs.contains(&c.submission_id));
+    out
+}
+
+async fn board<C: ConnectionTrait>(
+    db: &C,
+    comp: &competitions::Model,
+    input: &BoardInput,
+) -> Result<(Leaderboard, Vec<RatingRow>), RepoError> {
+    let s = settings(comp)?;
+    let rules = scoring_rules(db, comp, &s).await?;
+    let input = apply_policy(input, s.board);
+    let extras = evaluation::board_extras(db, comp.id, &input).await?;
+    let lb = scoring::compute_with(&input, &extras, &rules);
+    let opts = RatingOptions {
+        seed: u64::try_from(comp.id).unwrap_or(0),
+        ..RatingOptions::default()
+    };
+    let ratings = ratings::rate(&input, &extras, &rules, &opts)
+        .map_err(|e| RepoError::Corrupt(format!("ratings: {e}")))?;
+    Ok((lb, ratings))
+}
+
+/// Computes the boards of `comp` (rounds mode: `round`, default the current round).
+pub async fn compute<C: ConnectionTrait>(
+    db: &C,
+    comp: &competitions::Model,
+    round: Option<i32>,
+) -> Result<Boards, RepoError> {
+    let mut out = Boards {
+        competition: comp.slug.clone(),
+        mode: comp.mode.clone(),
+        round: None,
+        provisional: false,
+        detection: Vec::new(),
+        creation: Vec::new(),
+        ratings: Vec::new(),
+    };
+    if CompetitionMode::parse(&comp.mode) != Some(CompetitionMode::Rounds) {
+        let input = evaluation::board_input(db, comp.id).await?;
+        let (lb, ratings) = board(db, comp, &input).await?;
+        (out.detection, out.creation, out.ratings) = (lb.detection, lb.creation, ratings);
+        return Ok(out);
+    }
+    let view = evaluation::view(db, comp.id).await?;
+    let Some(k) = round.or_else(|| evaluation::current_round(&view, now_ms())) else {
+        return Ok(out);
+    };
+    let (det_input, creation_input, provisional) = evaluation::round_boards(db, comp.id, k).await?;
+    let (det_board, ratings) = board(db, comp, &det_input).await?;
+    let (creation_board, _) = board(db, comp, &creation_input).await?;
+    out.round = Some(k);
+    out.provisional = provisional;
+    (out.detection, out.creation, out.ratings) =
+        (det_board.detection, creation_board.creation, ratings);
+    Ok(out)
+}
+
+/// The detectors × creations AUC matrix of the same scope as the boards.
+pub async fn matrix<C: ConnectionTrait>(
+    db: &C,
+    comp: &competitions::Model,
+    round: Option<i32>,
+) -> Result<scoring::Matrix, RepoError> {
+    let input = if CompetitionMode::parse(&comp.mode) == Some(CompetitionMode::Rounds) {
+        let view = evaluation::view(db, comp.id).await?;
+        match round.or_else(|| evaluation::current_round(&view, now_ms())) {
+            Some(k) => evaluation::round_boards(db, comp.id, k).await?.0,
+            None => BoardInput::default(),
+        }
+    } else {
+        evaluation::board_input(db, comp.id).await?
+    };
+    let extras = evaluation::board_extras(db, comp.id, &input).await?;
+    Ok(scoring::ScoredBoard::new(&input, &extras.failed).matrix())
+}

