@@ -158,3 +158,43 @@ pub async fn matrix<C: ConnectionTrait>(
     let extras = evaluation::board_extras(db, comp.id, &input).await?;
     Ok(scoring::ScoredBoard::new(&input, &extras.failed).matrix())
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::scoring::{CreationEntry, DetectorEntry};
+
+    #[test]
+    fn last_policy_keeps_each_teams_latest_submission() {
+        let det = |id: i64, team: &str| DetectorEntry {
+            detector_id: id,
+            submission_id: id,
+            team: team.into(),
+            baseline: false,
+        };
+        let cre = |id: i64, team: &str| CreationEntry {
+            submission_id: id,
+            team: team.into(),
+            baseline: false,
+            video_ids: vec![id],
+        };
+        let input = BoardInput {
+            detectors: vec![det(1, "a"), det(2, "b"), det(3, "a")],
+            creations: vec![cre(10, "c"), cre(11, "c")],
+            ..BoardInput::default()
+        };
+        let last = apply_policy(&input, BoardPolicy::Last);
+        let mut dets: Vec<i64> = last.detectors.iter().map(|d| d.submission_id).collect();
+        dets.sort_unstable();
+        assert_eq!(dets, vec![2, 3]);
+        assert_eq!(
+            last.creations
+                .iter()
+                .map(|c| c.submission_id)
+                .collect::<Vec<_>>(),
+            vec![11]
+        );
+        assert_eq!(apply_policy(&input, BoardPolicy::Best).detectors.len(), 3);
+    }
+}

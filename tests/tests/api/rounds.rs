@@ -281,6 +281,19 @@ async fn c1_d1_c2_d2_scores_exactly_the_scheduled_pairs() {
             < 1e-9,
         "{board}"
     );
+    // dfgc2021 (the default preset): S_C = SSIM(c) + ID(c) + 2·A(c), SSIM computed by the worker
+    // against task t1's target clip (real_1), ID 0 without imported ratings.
+    let alice_row = &board["creation"][0];
+    let ssim = alice_row["ssim"].as_f64().unwrap_or(f64::NAN);
+    assert!(
+        ssim > 0.0 && ssim < 1.0,
+        "fake_1 differs from its target real_1: {alice_row}"
+    );
+    let score = alice_row["score"].as_f64().unwrap_or(f64::NAN);
+    assert!(
+        (score - (ssim + 2.0 * 2.0 / 3.0)).abs() < 1e-9,
+        "{alice_row}"
+    );
     let c2 = accepted(post_creation(&app, &bob, "fake_2.mp4", Some("t2")).await).await;
     assert_eq!(app.wait_submission(c2, WAIT).await["status"], "finished");
     expected.extend(pairs(&[("dana", "fake_2.mp4")]));
