@@ -24,8 +24,12 @@ pub struct Settings {
     pub bind: String,
     /// `sqlite://…` or `postgres://…`; default `sqlite://<data_dir>/arena.db`.
     pub database_url: Option<String>,
-    /// Object store URL; default the local filesystem under `<data_dir>/objects`.
+    /// Object store URL (`file:///abs/dir` or `s3://bucket[/prefix]`); default the local
+    /// filesystem under `<data_dir>/objects`.
     pub storage: Option<String>,
+    /// S3 options over the `AWS_*` environment (object_store keys: `aws_endpoint`,
+    /// `aws_allow_http`, `aws_access_key_id`, `aws_secret_access_key`, `aws_region`, …).
+    pub s3: std::collections::BTreeMap<String, String>,
     /// In-process workers started by `arena up` (0 = one per core).
     pub workers: usize,
     /// Path of `libonnxruntime.so`; default `ARENA_ORT_LIB` or the bootstrap's cache.
@@ -84,6 +88,17 @@ pub struct EvaluationSettings {
     pub execution_provider: String,
     /// Wall-clock limit for scoring the probe frames when a detector is uploaded.
     pub probe_time_limit_ms: u64,
+    /// Decode and score uploads in a child process with rlimits and a watchdog (docs/SANDBOX.md).
+    pub isolate: bool,
+    /// The `arena-sandbox` binary; default `ARENA_SANDBOX_BIN`, else next to the running
+    /// executable, else in its parent folder (where test binaries find it).
+    pub sandbox_bin: Option<PathBuf>,
+    /// Address-space limit of an evaluation child (RLIMIT_AS), in MiB.
+    pub child_memory_mb: u64,
+    /// CPU-time limit of an evaluation child (RLIMIT_CPU), in seconds.
+    pub child_cpu_seconds: u64,
+    /// Wall-clock limit of an evaluation child; it is killed after this.
+    pub child_timeout_s: u64,
 }
 
 impl Default for Settings {
@@ -93,6 +108,7 @@ impl Default for Settings {
             bind: "127.0.0.1:8080".to_owned(),
             database_url: None,
             storage: None,
+            s3: std::collections::BTreeMap::new(),
             workers: 0,
             ort_lib: None,
             limits: Limits::default(),
@@ -140,6 +156,11 @@ impl Default for EvaluationSettings {
             face_model: None,
             execution_provider: "cpu".to_owned(),
             probe_time_limit_ms: 20_000,
+            isolate: true,
+            sandbox_bin: None,
+            child_memory_mb: 4096,
+            child_cpu_seconds: 600,
+            child_timeout_s: 900,
         }
     }
 }

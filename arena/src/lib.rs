@@ -15,6 +15,7 @@ pub mod rules;
 pub mod scoring;
 pub mod storage;
 pub mod time;
+pub mod wakeup;
 
 pub use config::Settings;
 pub use error::RepoError;

@@ -185,6 +185,11 @@ pub async fn enqueue<C: ConnectionTrait>(
     if inserted == 0 {
         return Ok(None);
     }
+    if conn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        // Delivered when the enqueuing transaction commits; idle workers wake at once.
+        let notify = format!("SELECT pg_notify('{}', '')", crate::wakeup::CHANNEL);
+        conn.execute_unprepared(&notify).await?;
+    }
     let row = jobs::Entity::find()
         .filter(jobs::Column::DedupeKey.eq(payload.dedupe_key()))
         .one(conn)
@@ -301,6 +306,24 @@ impl Queue {
         } else {
             Err(QueueError::LeaseLost(job_id))
         }
+    }
+
+    /// Marks several jobs done in one statement; only those still leased to `worker` count.
+    /// Returns how many were completed.
+    pub async fn complete_many(&self, job_ids: &[i64], worker: &str) -> Result<u64, QueueError> {
+        let res = jobs::Entity::update_many()
+            .col_expr(jobs::Column::State, Expr::value(JobState::Done.as_str()))
+            .col_expr(
+                jobs::Column::LeaseExpiresAtMs,
+                Expr::value(Option::<i64>::None),
+            )
+            .col_expr(jobs::Column::UpdatedAtMs, Expr::value(now_ms()))
+            .filter(jobs::Column::Id.is_in(job_ids.iter().copied()))
+            .filter(jobs::Column::State.eq(JobState::Running.as_str()))
+            .filter(jobs::Column::LockedBy.eq(worker))
+            .exec(&self.db)
+            .await?;
+        Ok(res.rows_affected)
     }
 
     /// Records a failed attempt: requeued with backoff while attempts remain (unless

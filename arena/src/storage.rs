@@ -1,15 +1,23 @@
 //! Object storage through the `object_store` crate, files keyed by content sha256.
 
 use bytes::Bytes;
-use object_store::{ObjectStore, PutPayload, local::LocalFileSystem, path::Path as ObjectPath};
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::prefix::PrefixStore;
+use object_store::{
+    ObjectStore, PutPayload, WriteMultipart, local::LocalFileSystem, path::Path as ObjectPath,
+};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::str::FromStr;
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
-    #[error("unsupported storage url {0:?}")]
+    #[error("unsupported storage url {0:?} (expected file:///abs/dir or s3://bucket[/prefix])")]
     UnsupportedUrl(String),
+    #[error("unknown S3 option {0:?}")]
+    UnknownOption(String),
     #[error("object {0} not found")]
     NotFound(String),
     #[error("storage i/o: {0}")]
@@ -59,19 +67,45 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 impl Storage {
-    /// Opens the store named by `url` (`file:///abs/dir`), or the local folder `default_dir`.
-    pub fn open(url: Option<&str>, default_dir: &Path) -> Result<Storage, StorageError> {
-        let dir = match url {
-            None => default_dir.to_owned(),
-            Some(u) => match u.strip_prefix("file://") {
-                Some(path) => Path::new(path).to_owned(),
-                None => return Err(StorageError::UnsupportedUrl(u.to_owned())),
-            },
+    /// Opens the store named by `url`: `file:///abs/dir`, `s3://bucket[/prefix]` (endpoint and
+    /// credentials from the `AWS_*` environment, overridden by `s3_options`, e.g.
+    /// `aws_endpoint`, `aws_allow_http`), or the local folder `default_dir` when `url` is None.
+    pub fn open(
+        url: Option<&str>,
+        default_dir: &Path,
+        s3_options: &BTreeMap<String, String>,
+    ) -> Result<Storage, StorageError> {
+        let Some(u) = url else {
+            return Storage::local(default_dir);
         };
-        std::fs::create_dir_all(&dir)?;
-        let local = LocalFileSystem::new_with_prefix(&dir)?;
+        if let Some(path) = u.strip_prefix("file://") {
+            return Storage::local(Path::new(path));
+        }
+        let Some(rest) = u.strip_prefix("s3://") else {
+            return Err(StorageError::UnsupportedUrl(u.to_owned()));
+        };
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(StorageError::UnsupportedUrl(u.to_owned()));
+        }
+        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+        for (k, v) in s3_options {
+            let key = AmazonS3ConfigKey::from_str(k)
+                .map_err(|_| StorageError::UnknownOption(k.clone()))?;
+            builder = builder.with_config(key, v);
+        }
+        let s3 = builder.build()?;
+        let store: Arc<dyn ObjectStore> = match prefix.trim_matches('/') {
+            "" => Arc::new(s3),
+            p => Arc::new(PrefixStore::new(s3, p)),
+        };
+        Ok(Storage { store })
+    }
+
+    fn local(dir: &Path) -> Result<Storage, StorageError> {
+        std::fs::create_dir_all(dir)?;
         Ok(Storage {
-            store: Arc::new(local),
+            store: Arc::new(LocalFileSystem::new_with_prefix(dir)?),
         })
     }
 
@@ -88,10 +122,31 @@ impl Storage {
         Ok(())
     }
 
-    /// Stores the file at `path` under `key`.
+    /// Stores the file at `path` under `key`, streaming it in parts: a large upload is never
+    /// held in memory whole.
+    #[tracing::instrument(skip(self, path), err)]
     pub async fn put_file(&self, key: &str, path: &Path) -> Result<(), StorageError> {
-        let bytes = tokio::fs::read(path).await?;
-        self.put(key, Bytes::from(bytes)).await
+        use tokio::io::AsyncReadExt;
+        const PART: usize = 8 * 1024 * 1024;
+        let mut file = tokio::fs::File::open(path).await?;
+        if file.metadata().await?.len() <= PART as u64 {
+            let mut bytes = Vec::new();
+            file.read_to_end(&mut bytes).await?;
+            return self.put(key, Bytes::from(bytes)).await;
+        }
+        let upload = self.store.put_multipart(&ObjectPath::from(key)).await?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART);
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = file.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            writer.wait_for_capacity(4).await?;
+            writer.write(&buf[..n]);
+        }
+        writer.finish().await?;
+        Ok(())
     }
 
     #[tracing::instrument(skip(self), err)]
@@ -128,7 +183,7 @@ mod tests {
     #[tokio::test]
     async fn put_get_exists_delete() {
         let dir = std::env::temp_dir().join(format!("arena-store-{}", std::process::id()));
-        let store = Storage::open(None, &dir).unwrap();
+        let store = Storage::open(None, &dir, &BTreeMap::new()).unwrap();
         let bytes = Bytes::from_static(b"hello");
         let key = video_key(&sha256_hex(&bytes));
         assert!(!store.exists(&key).await.unwrap());

@@ -1,6 +1,10 @@
 //! Shared helpers for the black-box tests: a fresh app per test on port 0 with its own data dir
 //! and database (SQLite, or a fresh PostgreSQL database when `ARENA_TEST_POSTGRES_URL` is set).
 
+pub mod web;
+
+pub mod moto;
+
 use arena::Settings;
 use arena::domain::Role;
 use arena_web::admin::TeamSpec;
@@ -70,6 +74,12 @@ pub struct AppOptions {
     pub workers: usize,
     /// Adjusts the settings before the app starts.
     pub tweak: fn(&mut Settings),
+    /// S3 options for an `s3://` storage (e.g. a [`moto::MotoServer`]'s).
+    pub s3: Option<std::collections::BTreeMap<String, String>>,
+    /// Decode and score uploads in `arena-sandbox` children, as in production (the default; the
+    /// binary is found beside the test executable's folder, built by `cargo test --workspace` or
+    /// `cargo build --bins`). `false` runs them in the worker's process.
+    pub isolate: bool,
 }
 
 impl Default for AppOptions {
@@ -78,6 +88,8 @@ impl Default for AppOptions {
             backend: Backend::Sqlite,
             workers: 1,
             tweak: |_| {},
+            s3: None,
+            isolate: true,
         }
     }
 }
@@ -103,7 +115,11 @@ pub async fn spawn_app_with(opts: AppOptions) -> TestApp {
     settings.queue.heartbeat_ms = 200;
     settings.queue.retry_backoff_ms = 50;
     settings.evaluation.sampler_frames = 8;
+    settings.evaluation.isolate = opts.isolate;
     (opts.tweak)(&mut settings);
+    if let Some(s3) = opts.s3 {
+        settings.s3 = s3;
+    }
     let ctx = AppContext::open(settings).await.expect("app context");
     let app = Application::build(ctx.clone()).expect("bind");
     let address = format!("http://127.0.0.1:{}", app.port());

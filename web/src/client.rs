@@ -86,6 +86,7 @@ pub async fn submit_detector(
 
 pub async fn status(server: &str, tok: Option<&str>, id: i64, watch: bool) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
+    let mut last = String::new();
     loop {
         let resp = client
             .get(format!("{server}/api/v1/submissions/{id}"))
@@ -116,7 +117,11 @@ pub async fn status(server: &str, tok: Option<&str>, id: i64, watch: bool) -> an
                 err["message"].as_str().unwrap_or("")
             ));
         }
-        say(&line);
+        // Watching prints a new bar only when something moved.
+        if line != last {
+            say(&line);
+            last = line;
+        }
         if !watch || matches!(status.as_str(), "finished" | "failed" | "rejected") {
             return Ok(());
         }
@@ -145,7 +150,7 @@ fn cell(v: &Value) -> String {
 pub async fn leaderboard(server: &str, slug: &str) -> anyhow::Result<()> {
     let resp = reqwest::get(format!("{server}/api/v1/competitions/{slug}/leaderboard")).await?;
     let body = answer(resp).await?;
-    for (board, cols) in [
+    let boards = [
         (
             "detection",
             &[
@@ -168,7 +173,14 @@ pub async fn leaderboard(server: &str, slug: &str) -> anyhow::Result<()> {
                 "detectors_scored",
             ][..],
         ),
-    ] {
+        (
+            "ratings",
+            &[
+                "rank", "team", "role", "rating", "ci_low", "ci_high", "matches", "wins",
+            ][..],
+        ),
+    ];
+    for (board, cols) in boards {
         say(&format!("== {board} =="));
         say(&cols.iter().map(|c| format!("{c:<16}")).collect::<String>());
         for row in body[board].as_array().into_iter().flatten() {

@@ -1,5 +1,7 @@
 //! The application context shared by handlers, the CLI and in-process workers.
 
+use crate::live::{Live, LiveConfig};
+use crate::session::SessionKey;
 use arena::Settings;
 use arena::queue::{Queue, QueueConfig};
 use arena::storage::Storage;
@@ -21,6 +23,8 @@ struct Inner {
     queue: Queue,
     settings: Settings,
     ort: OrtRuntime,
+    live: Live,
+    session_key: SessionKey,
     /// sha256(token) → team id, for tokens already verified with argon2.
     verified_tokens: Mutex<HashMap<[u8; 32], i64>>,
 }
@@ -46,6 +50,7 @@ impl AppContext {
         let storage = Storage::open(
             settings.storage.as_deref(),
             &settings.data_dir.join("objects"),
+            &settings.s3,
         )?;
         let lib = settings
             .ort_lib
@@ -53,6 +58,7 @@ impl AppContext {
             .unwrap_or_else(OrtRuntime::default_lib_path);
         let ort = OrtRuntime::init(&lib)?;
         let queue = Queue::new(db.clone(), QueueConfig::from(&settings.queue));
+        let session_key = SessionKey::load(&settings.data_dir)?;
         Ok(AppContext {
             inner: Arc::new(Inner {
                 db,
@@ -60,6 +66,8 @@ impl AppContext {
                 queue,
                 settings,
                 ort,
+                live: Live::new(LiveConfig::default()),
+                session_key,
                 verified_tokens: Mutex::new(HashMap::new()),
             }),
         })
@@ -79,6 +87,16 @@ impl AppContext {
     }
     pub fn ort(&self) -> &OrtRuntime {
         &self.inner.ort
+    }
+
+    /// The live hub: events broadcast and the boards cache.
+    pub fn live(&self) -> &Live {
+        &self.inner.live
+    }
+
+    /// The key signing browser sessions and CSRF tokens.
+    pub fn session_key(&self) -> &SessionKey {
+        &self.inner.session_key
     }
 
     pub fn cached_token(&self, digest: &[u8; 32]) -> Option<i64> {

@@ -38,6 +38,26 @@ fn model_error(e: ModelError) -> ApiError {
     ApiError::new(status, e.code(), e.to_string())
 }
 
+/// Appends a `submission` event in the ingest transaction: the boards gain a row, and live
+/// clients (and the boards cache of every server process) hear of it.
+pub(crate) async fn announce<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    sub: &submissions::Model,
+) -> Result<(), ApiError> {
+    let payload = serde_json::json!({ "submission": sub.id, "kind": sub.kind });
+    repo::events::append(db, sub.competition_id, "submission", &payload).await?;
+    Ok(())
+}
+
+/// Reads an uploaded `manifest.toml` as text (422 `invalid_manifest` when it is not UTF-8).
+pub async fn manifest_text(file: &UploadedFile) -> Result<String, ApiError> {
+    let bytes = tokio::fs::read(file.path())
+        .await
+        .map_err(ApiError::internal)?;
+    String::from_utf8(bytes)
+        .map_err(|_| ApiError::unprocessable("invalid_manifest", "manifest.toml is not UTF-8"))
+}
+
 /// Probes a video with the format whitelist, off the async executor.
 pub async fn probe(ctx: &AppContext, file: &UploadedFile) -> Result<ProbeFacts, ApiError> {
     let l = &ctx.settings().limits;
@@ -124,6 +144,7 @@ pub async fn ingest_detector(
     queue::enqueue(&txn, &job, Some(sub.id), ctx.settings().queue.max_attempts)
         .await
         .map_err(ApiError::internal)?;
+    announce(&txn, &sub).await?;
     txn.commit().await?;
     tracing::info!(
         submission_id = sub.id,

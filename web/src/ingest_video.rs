@@ -297,6 +297,10 @@ async fn store(
             .await
             .map_err(ApiError::internal)?;
     }
+    // Task targets are not on the boards (and are not public before their round).
+    if kind != SubmissionKind::Target {
+        crate::ingest::announce(&txn, &sub).await?;
+    }
     txn.commit().await?;
     tracing::info!(
         submission_id = sub.id,

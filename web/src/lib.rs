@@ -11,10 +11,14 @@ pub mod demo;
 pub mod error;
 pub mod ingest;
 pub mod ingest_video;
+pub mod live;
+pub mod openapi;
 pub mod routes;
+pub mod session;
 pub mod startup;
 pub mod telemetry;
 pub mod upload;
+pub mod views;
 
 pub use context::AppContext;
 pub use startup::{Application, WorkerPool, spawn_workers};

@@ -23,6 +23,8 @@ impl Application {
         let listener = TcpListener::bind(&ctx.settings().bind)?;
         let port = listener.local_addr()?.port();
         let data = web::Data::new(ctx.clone());
+        // Events appended by any process (workers elsewhere included) reach this server's clients.
+        ctx.live().start_poller(ctx.db().clone());
         let http_workers = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2)

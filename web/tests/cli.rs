@@ -136,3 +136,129 @@ fn score_recomputes_the_boards_offline() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 2"));
 }
+
+/// Kills the server when the test ends, however it ends.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn run_ok(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = arena().arg("--data").arg(dir).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The client commands against a real `arena up`: submit, `status --watch` with its progress
+/// bar, and `leaderboard` printing the three boards, ratings included.
+#[test]
+fn client_submits_watches_and_prints_the_boards() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let token = |out: String| out.lines().last().unwrap_or_default().to_owned();
+    let alice = token(run_ok(d, &["team", "add", "alice", "--role", "creator"]));
+    let dana = token(run_ok(d, &["team", "add", "dana", "--role", "detector"]));
+    run_ok(d, &["competition", "add", "cli", "--title", "CLI"]);
+    let reals: Vec<String> = ["real_1.mp4", "real_2.mp4", "real_3.mp4"]
+        .iter()
+        .map(|n| arena_datasets::video(n).display().to_string())
+        .collect();
+    let mut args = vec!["competition", "add-real", "cli"];
+    args.extend(reals.iter().map(String::as_str));
+    run_ok(d, &args);
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap();
+    let bind = format!("127.0.0.1:{port}");
+    let server_url = format!("http://{bind}");
+    let _server = Server(
+        arena()
+            .arg("--data")
+            .arg(d)
+            .args(["--bind", &bind, "up", "--workers", "1"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let start = std::time::Instant::now();
+    while std::net::TcpStream::connect(&bind).is_err() {
+        assert!(start.elapsed().as_secs() < 60, "the server never listened");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let client = |token: &str, args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--server", &server_url, "--token", token]);
+        run_ok(d, &all)
+    };
+    let fake = arena_datasets::video("fake_1.mp4").display().to_string();
+    let sent = client(
+        &alice,
+        &["submit", "creation", &fake, "--competition", "cli"],
+    );
+    assert!(sent.starts_with("submission "), "{sent}");
+    let (model, manifest) = arena_datasets::detector("redblue");
+    let (model, manifest) = (model.display().to_string(), manifest.display().to_string());
+    let sent = client(
+        &dana,
+        &[
+            "submit",
+            "detector",
+            &model,
+            &manifest,
+            "--competition",
+            "cli",
+        ],
+    );
+    let id = sent
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
+    let watched = client(&dana, &["status", &id, "--watch"]);
+    let last = watched.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("finished") && last.contains("[##############################] 4/4"),
+        "{watched}"
+    );
+
+    let board = run_ok(d, &["leaderboard", "cli", "--server", &server_url]);
+    for needle in [
+        "== detection ==",
+        "== creation ==",
+        "== ratings ==",
+        "ci_low",
+    ] {
+        assert!(board.contains(needle), "{needle} missing:\n{board}");
+    }
+    let ratings: Vec<&str> = board
+        .split("== ratings ==")
+        .nth(1)
+        .unwrap_or_default()
+        .lines()
+        .skip(2)
+        .collect();
+    assert!(
+        ratings
+            .iter()
+            .any(|l| l.contains("alice") && l.contains("creator"))
+            && ratings
+                .iter()
+                .any(|l| l.contains("dana") && l.contains("detector")),
+        "{board}"
+    );
+    assert!(
+        board.contains("0.3333"),
+        "dana's AUC on alice's fake:\n{board}"
+    );
+}

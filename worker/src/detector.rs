@@ -87,7 +87,7 @@ impl OrtRuntime {
             return Ok(OrtRuntime { env: env.clone() });
         }
         let env = ort::init_from(lib_path)
-            .map_err(|e| DetectorError::Runtime(e.to_string()))?
+            .map_err(|e| DetectorError::Runtime(load_error_text(&e)))?
             .with_name("arena")
             .build()
             .map_err(|e| DetectorError::Runtime(e.to_string()))?;
@@ -116,8 +116,23 @@ impl OrtRuntime {
     }
 }
 
+/// The loader's own words (dlerror's, e.g. "cannot allocate memory"), which `ort`'s message omits.
+fn load_error_text(e: &ort::LoadDynamicError) -> String {
+    let mut text = e.to_string();
+    if let ort::LoadDynamicError::Dlopen { error, .. } = e {
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+    }
+    text
+}
+
 /// Where onnxruntime runs a session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ExecutionProvider {
     #[default]
     Cpu,
@@ -142,7 +157,7 @@ impl ExecutionProvider {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SessionOptions {
     pub intra_threads: usize,
     /// Requested provider; CUDA falls back to CPU (with a warning) when it cannot be used.

@@ -2,6 +2,7 @@
 //! it. A job that runs out of attempts fails its submission with the last error.
 
 use crate::pipeline::{self, JobError, SessionCache, WorkerContext};
+use crate::sandbox;
 use arena::evaluation;
 use arena::queue::{ClaimedJob, FailOutcome, JobPayload, QueueError};
 use std::time::Duration;
@@ -85,7 +86,9 @@ async fn fail_job(ctx: &WorkerContext, worker_id: &str, job: &ClaimedJob, err: J
     {
         Ok(FailOutcome::Retried) => {}
         Ok(FailOutcome::Dead) => {
-            if let Err(e) = on_dead(ctx, &job.payload, &err.to_string(), !err.permanent).await {
+            // Our failures refund the team; an upload that kept blowing its child's limits does not.
+            let refund = !err.permanent && !sandbox::blames_upload(err.code);
+            if let Err(e) = on_dead(ctx, &job.payload, &err.to_string(), refund).await {
                 tracing::error!(error = %e, "could not record the dead job");
             }
         }

@@ -11,7 +11,9 @@ pub mod manifest;
 pub mod media;
 pub mod onnx_model;
 pub mod pipeline;
+pub mod sandbox;
 pub mod similarity;
+pub mod test_models;
 #[cfg(test)]
 mod test_support;
 

@@ -7,6 +7,8 @@ use crate::detector::{Detector, DetectorError, OrtRuntime, SessionOptions, aggre
 use crate::faces::{self, FaceDetector, FaceError};
 use crate::manifest::{CropMode, Manifest};
 use crate::media::{self, MediaError};
+use crate::sandbox::{self, SandboxConfig, protocol::ScoreInput};
+use arena::entities::{detectors, videos};
 use arena::evaluation::{self, EnqueuePolicy, EvaluationError};
 use arena::queue::Queue;
 use arena::repo;
@@ -113,6 +115,16 @@ impl WorkerContext {
     fn scratch_dir(&self) -> PathBuf {
         self.settings.data_dir.join("scratch")
     }
+
+    /// A fresh folder for one job's files, removed when dropped.
+    fn job_dir(&self) -> Result<tempfile::TempDir, JobError> {
+        let root = self.scratch_dir();
+        std::fs::create_dir_all(&root).map_err(|e| JobError::infra("scratch", e))?;
+        tempfile::Builder::new()
+            .prefix("job-")
+            .tempdir_in(&root)
+            .map_err(|e| JobError::infra("scratch", e))
+    }
 }
 
 /// Sessions kept by one worker slot: detectors by id, and the face detector.
@@ -123,7 +135,7 @@ pub struct SessionCache {
 }
 
 /// What `prepare_video` caches for one video.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PreparedVideo {
     /// Square face crops, native resolution capped at `max_side`.
     pub faces: Crops,
@@ -132,7 +144,7 @@ pub struct PreparedVideo {
 }
 
 /// Sizes and counts for [`prepare_frames`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PreparePlan {
     /// K: frames kept, evenly spaced.
     pub frames: usize,
@@ -220,7 +232,7 @@ pub async fn prepare_video(
             .map_err(|e| JobError::infra("corrupt_crops", e))?
     } else {
         let bytes = ctx.storage.get(&video.storage_key).await?;
-        let prepared = decode_and_crop(ctx, cache, &video.sha256, bytes).await?;
+        let prepared = decode_and_crop(ctx, cache, bytes).await?;
         ctx.storage
             .put(&frames_key, Bytes::from(prepared.frames.encode()))
             .await?;
@@ -260,33 +272,52 @@ pub async fn prepare_video(
     Ok(())
 }
 
+/// Decodes a video's bytes into its crops: in an evaluation child when `evaluation.isolate` is on
+/// (the default), else on a blocking thread with this slot's face detector.
 async fn decode_and_crop(
     ctx: &WorkerContext,
     cache: &mut SessionCache,
-    sha256: &str,
     bytes: Bytes,
+) -> Result<PreparedVideo, JobError> {
+    let sandbox = sandbox_config(ctx)?;
+    let work = ctx.job_dir()?;
+    let path = work.path().join("input.video");
+    tokio::fs::write(&path, &bytes)
+        .await
+        .map_err(|e| JobError::infra("scratch", e))?;
+    drop(bytes);
+    let plan = PreparePlan::from_settings(&ctx.settings.evaluation);
+    match sandbox {
+        Some(config) => sandbox::prepare(&config, &path, &plan, work.path()).await,
+        None => prepare_in_process(ctx, cache, path, plan).await,
+    }
+}
+
+/// The sandbox settings when uploads run isolated; an error when the child binary is missing
+/// (never a silent fallback to in-process decoding).
+fn sandbox_config(ctx: &WorkerContext) -> Result<Option<SandboxConfig>, JobError> {
+    if !ctx.settings.evaluation.isolate {
+        return Ok(None);
+    }
+    SandboxConfig::from_settings(&ctx.settings).map(Some)
+}
+
+async fn prepare_in_process(
+    ctx: &WorkerContext,
+    cache: &mut SessionCache,
+    path: PathBuf,
+    plan: PreparePlan,
 ) -> Result<PreparedVideo, JobError> {
     let mut detector = match cache.faces.take() {
         Some(d) => d,
         None => load_face_detector(ctx).await?,
     };
-    let dir = ctx.scratch_dir();
-    tokio::fs::create_dir_all(&dir)
-        .await
-        .map_err(|e| JobError::infra("scratch", e))?;
-    let path = dir.join(format!("{sha256}-{}.video", std::process::id()));
-    tokio::fs::write(&path, &bytes)
-        .await
-        .map_err(|e| JobError::infra("scratch", e))?;
-    let plan = PreparePlan::from_settings(&ctx.settings.evaluation);
-    let decode_path = path.clone();
-    let joined = tokio::task::spawn_blocking(move || {
-        let r = prepare_frames(&decode_path, &plan, &mut detector);
+    let (detector, result) = tokio::task::spawn_blocking(move || {
+        let r = prepare_frames(&path, &plan, &mut detector);
         (detector, r)
     })
-    .await;
-    let _ = tokio::fs::remove_file(&path).await;
-    let (detector, result) = joined.map_err(|e| JobError::infra("worker_panic", e))?;
+    .await
+    .map_err(|e| JobError::infra("worker_panic", e))?;
     cache.faces = Some(detector);
     result
 }
@@ -323,51 +354,141 @@ pub async fn score(
     }
     let manifest: Manifest =
         serde_json::from_str(&det.manifest).map_err(|e| JobError::infra("corrupt_manifest", e))?;
-    let mut detector = match cache.sessions.remove(&detector_id) {
+    let videos: Vec<videos::Model> = repo::videos::find_many(&ctx.db, &todo)
+        .await?
+        .into_iter()
+        .filter(|v| v.crops_key.is_some())
+        .collect();
+    match sandbox_config(ctx)? {
+        Some(config) => score_isolated(ctx, &config, &det, &manifest, &videos).await?,
+        None => score_in_process(ctx, cache, &det, &manifest, &videos).await?,
+    }
+    let touched: Vec<i64> = videos.iter().filter_map(|v| v.submission_id).collect();
+    publish(ctx, det.competition_id, det.submission_id, &touched).await
+}
+
+/// One video's score: what [`score_images`] gives.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct VideoScore {
+    /// P(fake) of the video, aggregated per the manifest.
+    pub score: f32,
+    pub per_frame: Vec<f32>,
+    /// Inference time (preprocessing included).
+    pub elapsed_ms: i64,
+}
+
+/// Scores one video from its cached images: the manifest's `frames` of them, evenly spaced, run
+/// through the detector and aggregated. Blocking: call it off the async executor.
+pub fn score_images(detector: &mut Detector, images: &Crops) -> Result<VideoScore, JobError> {
+    let frames = images.pick(detector.manifest().frames as usize);
+    let started = Instant::now();
+    let per_frame = detector.score_frames(&frames)?;
+    Ok(VideoScore {
+        score: aggregate(detector.manifest().aggregate, &per_frame),
+        per_frame,
+        elapsed_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+    })
+}
+
+/// Scores with this slot's cached session, storing each score as soon as it is known.
+async fn score_in_process(
+    ctx: &WorkerContext,
+    cache: &mut SessionCache,
+    det: &detectors::Model,
+    manifest: &Manifest,
+    videos: &[videos::Model],
+) -> Result<(), JobError> {
+    let mut detector = match cache.sessions.remove(&det.id) {
         Some(d) => d,
         None => load_detector(ctx, &det.model_key, manifest.clone()).await?,
     };
-    let mut touched = Vec::new();
-    for video in repo::videos::find_many(&ctx.db, &todo).await? {
-        if video.crops_key.is_none() {
-            continue;
-        }
-        let key = cached_images_key(&video, manifest.crop);
-        let crops = Crops::decode(&ctx.storage.get(&key).await?)
-            .map_err(|e| JobError::infra("corrupt_crops", e))?;
-        let frames = crops.pick(manifest.frames as usize);
-        let started = Instant::now();
+    for video in videos {
+        let images = Crops::decode(
+            &ctx.storage
+                .get(&cached_images_key(video, manifest.crop))
+                .await?,
+        )
+        .map_err(|e| JobError::infra("corrupt_crops", e))?;
         let (back, result) = tokio::task::spawn_blocking(move || {
-            let r = detector.score_frames(&frames);
+            let r = score_images(&mut detector, &images);
             (detector, r)
         })
         .await
         .map_err(|e| JobError::infra("worker_panic", e))?;
         detector = back;
-        let per_frame = result?;
-        let score = aggregate(manifest.aggregate, &per_frame);
-        repo::scores::insert_once(
-            &ctx.db,
-            repo::scores::NewScore {
-                detector_id,
-                video_id: video.id,
-                score: f64::from(score),
-                failed: false,
-                per_frame,
-                elapsed_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
-                ort_version: ORT_VERSION.to_owned(),
-                sampler_version: SAMPLER_VERSION,
-            },
-        )
-        .await?;
-        touched.extend(video.submission_id);
+        record_score(ctx, det.id, video.id, result?).await?;
     }
-    cache.sessions.insert(detector_id, detector);
-    publish(ctx, det.competition_id, det.submission_id, &touched).await
+    cache.sessions.insert(det.id, detector);
+    Ok(())
+}
+
+/// Scores all `videos` in one evaluation child (one session for the job), then stores the scores.
+async fn score_isolated(
+    ctx: &WorkerContext,
+    config: &SandboxConfig,
+    det: &detectors::Model,
+    manifest: &Manifest,
+    videos: &[videos::Model],
+) -> Result<(), JobError> {
+    if videos.is_empty() {
+        return Ok(());
+    }
+    let work = ctx.job_dir()?;
+    let write = |path: PathBuf, bytes: Bytes| async move {
+        tokio::fs::write(&path, &bytes)
+            .await
+            .map_err(|e| JobError::infra("scratch", e))
+            .map(|()| path)
+    };
+    let model = write(
+        work.path().join("model.onnx"),
+        ctx.storage.get(&det.model_key).await?,
+    )
+    .await?;
+    let mut inputs = Vec::with_capacity(videos.len());
+    for video in videos {
+        let bytes = ctx
+            .storage
+            .get(&cached_images_key(video, manifest.crop))
+            .await?;
+        let path = write(work.path().join(format!("images-{}.bin", video.id)), bytes).await?;
+        inputs.push(ScoreInput {
+            video_id: video.id,
+            images: path,
+        });
+    }
+    let scored = sandbox::score(config, &model, manifest, inputs, work.path()).await?;
+    for s in scored {
+        record_score(ctx, det.id, s.video_id, s.score).await?;
+    }
+    Ok(())
+}
+
+async fn record_score(
+    ctx: &WorkerContext,
+    detector_id: i64,
+    video_id: i64,
+    s: VideoScore,
+) -> Result<(), JobError> {
+    repo::scores::insert_once(
+        &ctx.db,
+        repo::scores::NewScore {
+            detector_id,
+            video_id,
+            score: f64::from(s.score),
+            failed: false,
+            per_frame: s.per_frame,
+            elapsed_ms: s.elapsed_ms,
+            ort_version: ORT_VERSION.to_owned(),
+            sampler_version: SAMPLER_VERSION,
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 /// Where a prepared video's images for `crop` are cached.
-fn cached_images_key(video: &arena::entities::videos::Model, crop: CropMode) -> String {
+fn cached_images_key(video: &videos::Model, crop: CropMode) -> String {
     match (crop, &video.crops_key) {
         (CropMode::Face, Some(key)) => key.clone(),
         (CropMode::Face, None) => {
@@ -514,10 +635,12 @@ mod tests {
             ..Settings::default()
         };
         settings.evaluation.sampler_frames = 8;
+        // The in-process path (the sandboxed one is tested in tests/sandbox.rs and the API tests).
+        settings.evaluation.isolate = false;
         let url = format!("sqlite://{}?mode=rwc", dir.join("arena.db").display());
         let db = arena::db::connect_and_migrate(&url).await.unwrap();
         WorkerContext {
-            storage: Storage::open(None, &dir.join("objects")).unwrap(),
+            storage: Storage::open(None, &dir.join("objects"), &Default::default()).unwrap(),
             queue: Queue::new(db.clone(), QueueConfig::from(&settings.queue)),
             db,
             settings,

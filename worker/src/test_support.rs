@@ -4,12 +4,9 @@
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 
-use prost::Message;
-
 use crate::detector::OrtRuntime;
 use crate::manifest::Manifest;
 use crate::media::{MediaError, SampledFrames, sample_frames};
-use crate::onnx_model::proto::{self, tensor_shape_proto::dimension};
 
 pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../datasets/fixtures")
@@ -59,100 +56,6 @@ pub fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
 
-// --- hand-built ONNX models -------------------------------------------------------------------
-
-pub fn tensor_f32(name: &str, dims: &[i64], values: &[f32]) -> proto::TensorProto {
-    proto::TensorProto {
-        dims: dims.to_vec(),
-        data_type: 1,
-        float_data: values.to_vec(),
-        name: name.into(),
-        ..Default::default()
-    }
-}
-
-/// A float32 value info; `None` dims are symbolic (`batch`).
-pub fn value_info(name: &str, dims: &[Option<i64>]) -> proto::ValueInfoProto {
-    let dim = dims
-        .iter()
-        .map(|d| proto::tensor_shape_proto::Dimension {
-            value: Some(match d {
-                Some(v) => dimension::Value::DimValue(*v),
-                None => dimension::Value::DimParam("batch".into()),
-            }),
-        })
-        .collect();
-    proto::ValueInfoProto {
-        name: name.into(),
-        r#type: Some(proto::TypeProto {
-            value: Some(proto::type_proto::Value::TensorType(
-                proto::type_proto::Tensor {
-                    elem_type: 1,
-                    shape: Some(proto::TensorShapeProto { dim }),
-                },
-            )),
-        }),
-    }
-}
-
-pub fn node(op: &str, inputs: &[&str], outputs: &[&str]) -> proto::NodeProto {
-    proto::NodeProto {
-        input: inputs.iter().map(|s| s.to_string()).collect(),
-        output: outputs.iter().map(|s| s.to_string()).collect(),
-        name: format!("{op}_{}", outputs.first().copied().unwrap_or("")),
-        op_type: op.into(),
-        ..Default::default()
-    }
-}
-
-pub fn ints_attr(name: &str, ints: &[i64]) -> proto::AttributeProto {
-    proto::AttributeProto {
-        name: name.into(),
-        r#type: 7,
-        ints: ints.to_vec(),
-        ..Default::default()
-    }
-}
-
-pub fn int_attr(name: &str, i: i64) -> proto::AttributeProto {
-    proto::AttributeProto {
-        name: name.into(),
-        r#type: 2,
-        i,
-        ..Default::default()
-    }
-}
-
-pub fn model(graph: proto::GraphProto) -> proto::ModelProto {
-    proto::ModelProto {
-        ir_version: 8,
-        opset_import: vec![proto::OperatorSetIdProto {
-            domain: String::new(),
-            version: 13,
-        }],
-        graph: Some(graph),
-        ..Default::default()
-    }
-}
-
-/// NCHW `input` [N,3,32,32] -> per-channel means `m` [N,3] -> `tail` nodes producing `output`.
-pub fn means_model(
-    output: &str,
-    output_dims: &[Option<i64>],
-    tail: Vec<proto::NodeProto>,
-    initializers: Vec<proto::TensorProto>,
-) -> Vec<u8> {
-    let mut reduce = node("ReduceMean", &["input"], &["m"]);
-    reduce.attribute = vec![ints_attr("axes", &[2, 3]), int_attr("keepdims", 0)];
-    let mut nodes = vec![reduce];
-    nodes.extend(tail);
-    let graph = proto::GraphProto {
-        node: nodes,
-        name: "test".into(),
-        initializer: initializers,
-        input: vec![value_info("input", &[None, Some(3), Some(32), Some(32)])],
-        output: vec![value_info(output, output_dims)],
-        ..Default::default()
-    };
-    model(graph).encode_to_vec()
-}
+pub use crate::test_models::{
+    int_attr, ints_attr, means_model, model, node, tensor_f32, value_info,
+};

@@ -1,10 +1,17 @@
 //! Black-box tests of the arena: the real app on port 0, real HTTP, real FFmpeg and onnxruntime.
 
 mod auth;
+mod authz_matrix;
+mod browser_auth;
+mod browser_chromium;
 mod game;
 mod health;
 mod ingest_errors;
+mod isolation;
+mod live;
+mod pages;
 mod queue;
 mod repo;
 mod rounds;
+mod s3;
 mod scoring;

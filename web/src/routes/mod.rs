@@ -6,16 +6,35 @@ pub mod admin;
 pub mod competitions;
 pub mod creations;
 pub mod detectors;
+pub mod docs;
+pub mod forms;
 pub mod health;
 pub mod pages;
 pub mod phases;
+pub mod session;
 pub mod submissions;
 pub mod tasks;
 
 pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::get))
-        .route("/", web::get().to(pages::index))
-        .route("/c/{slug}", web::get().to(pages::competition))
+        .route("/", web::get().to(pages::index::get))
+        .route("/c/{slug}", web::get().to(pages::competition::get))
+        .route("/c/{slug}/matrix", web::get().to(pages::matrix::get))
+        .route("/submissions/{id}", web::get().to(pages::submission::get))
+        .route("/teams/{name}", web::get().to(pages::team::get))
+        .route("/login", web::get().to(session::login_get::get))
+        .route("/login", web::post().to(session::login_post::post))
+        .route("/logout", web::post().to(session::logout_post::post))
+        .route(
+            "/forms/detectors",
+            web::post().to(forms::detectors_post::post),
+        )
+        .route(
+            "/forms/creations",
+            web::post().to(forms::creations_post::post),
+        )
+        .route("/api/openapi.json", web::get().to(docs::openapi_json::get))
+        .route("/api/docs", web::get().to(docs::page::get))
         .service(
             web::scope("/api/v1")
                 .route("/teams", web::post().to(admin::teams_post::post))
@@ -28,6 +47,10 @@ pub fn config(cfg: &mut web::ServiceConfig) {
                 .route(
                     "/competitions/{slug}/leaderboard",
                     web::get().to(competitions::leaderboard::get),
+                )
+                .route(
+                    "/competitions/{slug}/events",
+                    web::get().to(competitions::events::get),
                 )
                 .route(
                     "/competitions/{slug}/matrix",

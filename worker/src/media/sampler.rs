@@ -11,9 +11,15 @@ use super::{MediaError, RgbImage, open_input};
 
 static DECODES: AtomicU64 = AtomicU64::new(0);
 
-/// How many times this process has decoded a video with [`sample_frames`].
+/// How many times this process has decoded a video with [`sample_frames`], counting the decodes its
+/// evaluation children reported (see [`crate::sandbox`]).
 pub fn decode_count() -> u64 {
     DECODES.load(Ordering::Relaxed)
+}
+
+/// Adds decodes done on this process's behalf by an evaluation child.
+pub(crate) fn count_child_decodes(n: u64) {
+    DECODES.fetch_add(n, Ordering::Relaxed);
 }
 
 #[derive(Debug, Clone)]

@@ -57,6 +57,15 @@ pub fn parse(text: &str, creations: &HashSet<i64>) -> Result<Vec<(i64, String, f
     Ok(rows)
 }
 
+/// Imports human ratings (organizers): CSV `creation,axis,value`, replacing the previous import.
+#[utoipa::path(post, path = "/api/v1/competitions/{slug}/ratings", tag = "organizers",
+    security(("bearer" = [])), params(("slug" = String, Path, description = "competition slug")),
+    request_body(content = String, content_type = "text/csv"),
+    responses((status = 200, description = "`{imported}`", body = serde_json::Value),
+        (status = 401, description = "`missing_token`, `invalid_token`", body = crate::openapi::ErrorDoc),
+        (status = 403, description = "`admin_only`", body = crate::openapi::ErrorDoc),
+        (status = 404, description = "`competition_not_found`", body = crate::openapi::ErrorDoc),
+        (status = 422, description = "`invalid_ratings`", body = crate::openapi::ErrorDoc)))]
 pub async fn post(
     ctx: web::Data<AppContext>,
     caller: AuthTeam,

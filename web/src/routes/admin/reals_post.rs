@@ -9,6 +9,15 @@ use crate::upload::{FormSpec, read_form};
 use actix_multipart::Multipart;
 use actix_web::{HttpResponse, web};
 
+/// Adds a hidden real video (organizers).
+#[utoipa::path(post, path = "/api/v1/competitions/{slug}/reals", tag = "organizers",
+    security(("bearer" = [])), params(("slug" = String, Path, description = "competition slug")),
+    request_body(content = crate::openapi::VideoUpload, content_type = "multipart/form-data"),
+    responses((status = 202, description = "`{id, status}`", body = serde_json::Value),
+        (status = 401, description = "`missing_token`, `invalid_token`", body = crate::openapi::ErrorDoc),
+        (status = 403, description = "`admin_only`", body = crate::openapi::ErrorDoc),
+        (status = 404, description = "`competition_not_found`", body = crate::openapi::ErrorDoc),
+        (status = 422, description = "`invalid_video`, `video_limits_exceeded`", body = crate::openapi::ErrorDoc)))]
 pub async fn post(
     ctx: web::Data<AppContext>,
     caller: AuthTeam,

@@ -8,7 +8,7 @@ use actix_web::{HttpResponse, web};
 use arena::domain::Role;
 use serde::Deserialize;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Body {
     name: String,
@@ -17,6 +17,14 @@ pub struct Body {
     baseline: bool,
 }
 
+/// Creates a team (organizers); the answer carries its token, once.
+#[utoipa::path(post, path = "/api/v1/teams", tag = "organizers", security(("bearer" = [])),
+    request_body = Body,
+    responses((status = 201, description = "`{id, name, role, token}`", body = serde_json::Value),
+        (status = 400, description = "`invalid_name`, `invalid_role`", body = crate::openapi::ErrorDoc),
+        (status = 401, description = "`missing_token`, `invalid_token`", body = crate::openapi::ErrorDoc),
+        (status = 403, description = "`admin_only`", body = crate::openapi::ErrorDoc),
+        (status = 409, description = "`conflict`: the name is taken", body = crate::openapi::ErrorDoc)))]
 pub async fn post(
     ctx: web::Data<AppContext>,
     caller: AuthTeam,

@@ -6,6 +6,11 @@ use crate::error::ApiError;
 use actix_web::{HttpResponse, web};
 use arena::evaluation;
 
+/// A competition: phases with their state and public counts.
+#[utoipa::path(get, path = "/api/v1/competitions/{slug}", tag = "competitions",
+    params(("slug" = String, Path, description = "competition slug")),
+    responses((status = 200, description = "`{slug, title, mode, preset, phases, detectors, creations, real_videos}`", body = serde_json::Value),
+        (status = 404, description = "`competition_not_found`", body = crate::openapi::ErrorDoc)))]
 pub async fn get(
     ctx: web::Data<AppContext>,
     slug: web::Path<String>,

@@ -1,4 +1,6 @@
-//! `GET /api/v1/competitions/{slug}/leaderboard[?format=csv&board=detection|creation]`.
+//! `GET /api/v1/competitions/{slug}/leaderboard[?round=k][&format=csv&board=detection|creation|ratings]`.
+//! The default round is served from the boards cache (rebuilt after events); an explicit
+//! `round` is computed on each request.
 
 use crate::admin::competition;
 use crate::context::AppContext;
@@ -15,20 +17,44 @@ pub struct Query {
     round: Option<i32>,
 }
 
+/// The boards: detection, creation and ratings (served from the cache rebuilt on events).
+#[utoipa::path(get, path = "/api/v1/competitions/{slug}/leaderboard", tag = "boards",
+    params(("slug" = String, Path, description = "competition slug"),
+        ("round" = Option<i32>, Query, description = "rounds mode: the round (default the current one)"),
+        ("format" = Option<String>, Query, description = "`json` (default) or `csv`"),
+        ("board" = Option<String>, Query, description = "csv: `detection` (default), `creation` or `ratings`")),
+    responses((status = 200, description = "`{competition, mode, round, provisional, detection, creation, ratings}`, or CSV", body = serde_json::Value),
+        (status = 400, description = "`bad_query`", body = crate::openapi::ErrorDoc),
+        (status = 404, description = "`competition_not_found`", body = crate::openapi::ErrorDoc)))]
 pub async fn get(
     ctx: web::Data<AppContext>,
     slug: web::Path<String>,
     q: web::Query<Query>,
 ) -> Result<HttpResponse, ApiError> {
     let comp = competition(&ctx, &slug).await?;
-    let boards = arena::boards::compute(ctx.db(), &comp, q.round).await?;
+    let (snapshot, computed);
+    let boards = match q.round {
+        None => {
+            snapshot = ctx.live().cache().get(ctx.db(), &comp).await?;
+            if matches!(q.format.as_deref(), None | Some("json")) {
+                return Ok(HttpResponse::Ok()
+                    .content_type("application/json")
+                    .body(snapshot.json.clone()));
+            }
+            &snapshot.boards
+        }
+        Some(round) => {
+            computed = arena::boards::compute(ctx.db(), &comp, Some(round)).await?;
+            &computed
+        }
+    };
     match q.format.as_deref() {
-        None | Some("json") => Ok(HttpResponse::Ok().json(&boards)),
+        None | Some("json") => Ok(HttpResponse::Ok().json(boards)),
         Some("csv") => {
             let csv = match q.board.as_deref() {
-                None | Some("detection") => detection_csv(&boards),
-                Some("creation") => creation_csv(&boards),
-                Some("ratings") => ratings_csv(&boards),
+                None | Some("detection") => detection_csv(boards),
+                Some("creation") => creation_csv(boards),
+                Some("ratings") => ratings_csv(boards),
                 Some(other) => {
                     return Err(ApiError::bad_request(
                         "bad_query",

@@ -4,6 +4,9 @@ use crate::context::AppContext;
 use crate::error::ApiError;
 use actix_web::{HttpResponse, web};
 
+/// Lists the competitions.
+#[utoipa::path(get, path = "/api/v1/competitions", tag = "competitions",
+    responses((status = 200, description = "`[{slug, title, mode, preset}]`", body = serde_json::Value)))]
 pub async fn get(ctx: web::Data<AppContext>) -> Result<HttpResponse, ApiError> {
     let list: Vec<_> = arena::repo::competitions::list(ctx.db())
         .await?

@@ -5,6 +5,11 @@ use crate::context::AppContext;
 use crate::error::ApiError;
 use actix_web::{HttpResponse, web};
 
+/// The detectors × creations pair-AUC matrix.
+#[utoipa::path(get, path = "/api/v1/competitions/{slug}/matrix", tag = "boards",
+    params(("slug" = String, Path, description = "competition slug")),
+    responses((status = 200, description = "`{detectors, creations, auc, incomplete}`", body = serde_json::Value),
+        (status = 404, description = "`competition_not_found`", body = crate::openapi::ErrorDoc)))]
 pub async fn get(
     ctx: web::Data<AppContext>,
     slug: web::Path<String>,

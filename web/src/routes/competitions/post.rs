@@ -9,7 +9,7 @@ use arena::domain::{CompetitionMode, Preset};
 use arena::rules::CompetitionSettings;
 use serde::Deserialize;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Body {
     slug: String,
@@ -18,10 +18,20 @@ pub struct Body {
     mode: Option<String>,
     #[serde(default)]
     preset: Option<String>,
+    /// `{board: "best"|"last", daily_limit, total_limit, frame_tolerance, …}`.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     settings: Option<CompetitionSettings>,
 }
 
+/// Creates a competition (organizers).
+#[utoipa::path(post, path = "/api/v1/competitions", tag = "organizers", security(("bearer" = [])),
+    request_body = Body,
+    responses((status = 201, description = "created", body = serde_json::Value),
+        (status = 400, description = "`invalid_slug`, `invalid_mode`, `invalid_preset`", body = crate::openapi::ErrorDoc),
+        (status = 401, description = "`missing_token`, `invalid_token`", body = crate::openapi::ErrorDoc),
+        (status = 403, description = "`admin_only`", body = crate::openapi::ErrorDoc),
+        (status = 409, description = "`conflict`: the slug is taken", body = crate::openapi::ErrorDoc)))]
 pub async fn post(
     ctx: web::Data<AppContext>,
     caller: AuthTeam,

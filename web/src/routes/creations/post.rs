@@ -10,6 +10,19 @@ use crate::upload::{FormSpec, read_form};
 use actix_multipart::Multipart;
 use actix_web::{HttpResponse, web};
 
+/// Uploads a creation: one fake video (with `task`) or a zip of `<task_id>.<ext>` videos.
+#[utoipa::path(post, path = "/api/v1/competitions/{slug}/creations", tag = "submissions",
+    security(("bearer" = [])), params(("slug" = String, Path, description = "competition slug")),
+    request_body(content = crate::openapi::CreationUpload, content_type = "multipart/form-data"),
+    responses((status = 202, description = "`{id, status: \"queued\"}`", body = serde_json::Value),
+        (status = 401, description = "`missing_token`, `invalid_token`", body = crate::openapi::ErrorDoc),
+        (status = 403, description = "`wrong_role`", body = crate::openapi::ErrorDoc),
+        (status = 404, description = "`competition_not_found`", body = crate::openapi::ErrorDoc),
+        (status = 409, description = "`phase_closed`", body = crate::openapi::ErrorDoc),
+        (status = 413, description = "`payload_too_large`", body = crate::openapi::ErrorDoc),
+        (status = 415, description = "`unsupported_media`", body = crate::openapi::ErrorDoc),
+        (status = 422, description = "`invalid_video`, `video_limits_exceeded`, `task_required`, `unknown_task`, `duplicate_task`, `resolution_mismatch`, `frame_count_mismatch`, `bad_archive`, `archive_unsafe_path`, `archive_too_large`, `nested_archive`", body = crate::openapi::ErrorDoc),
+        (status = 429, description = "`quota_exceeded`", body = crate::openapi::ErrorDoc)))]
 pub async fn post(
     ctx: web::Data<AppContext>,
     caller: AuthTeam,

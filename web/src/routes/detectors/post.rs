@@ -4,11 +4,23 @@ use crate::admin::competition;
 use crate::auth::AuthTeam;
 use crate::context::AppContext;
 use crate::error::ApiError;
-use crate::ingest::ingest_detector;
+use crate::ingest::{ingest_detector, manifest_text};
 use crate::upload::{FormSpec, read_form};
 use actix_multipart::Multipart;
 use actix_web::{HttpResponse, web};
 
+/// Uploads a detector: `model` (.onnx) and `manifest` (manifest.toml).
+#[utoipa::path(post, path = "/api/v1/competitions/{slug}/detectors", tag = "submissions",
+    security(("bearer" = [])), params(("slug" = String, Path, description = "competition slug")),
+    request_body(content = crate::openapi::DetectorUpload, content_type = "multipart/form-data"),
+    responses((status = 202, description = "`{id, status: \"queued\"}`", body = serde_json::Value),
+        (status = 401, description = "`missing_token`, `invalid_token`", body = crate::openapi::ErrorDoc),
+        (status = 403, description = "`wrong_role`", body = crate::openapi::ErrorDoc),
+        (status = 404, description = "`competition_not_found`", body = crate::openapi::ErrorDoc),
+        (status = 409, description = "`phase_closed`", body = crate::openapi::ErrorDoc),
+        (status = 413, description = "`payload_too_large`", body = crate::openapi::ErrorDoc),
+        (status = 422, description = "`invalid_manifest`, `invalid_model`, `model_external_data`, `model_op_domain`, `model_manifest_mismatch`, `model_load_failed`, `model_nondeterministic`, `model_too_slow`, `model_output_not_finite`", body = crate::openapi::ErrorDoc),
+        (status = 429, description = "`quota_exceeded`", body = crate::openapi::ErrorDoc)))]
 pub async fn post(
     ctx: web::Data<AppContext>,
     caller: AuthTeam,
@@ -33,11 +45,7 @@ pub async fn post(
     let mut form = read_form(payload, &spec, &ctx.settings().upload_dir()).await?;
     let model = form.take_file("model")?;
     let manifest = form.take_file("manifest")?;
-    let text = tokio::fs::read(manifest.path())
-        .await
-        .map_err(ApiError::internal)?;
-    let text = String::from_utf8(text)
-        .map_err(|_| ApiError::unprocessable("invalid_manifest", "manifest.toml is not UTF-8"))?;
+    let text = manifest_text(&manifest).await?;
     let sub = ingest_detector(&ctx, &comp, caller.id(), model, &text).await?;
     Ok(HttpResponse::Accepted().json(serde_json::json!({ "id": sub.id, "status": sub.status })))
 }

@@ -11,6 +11,13 @@ use arena::evaluation::{self, EnqueuePolicy};
 use arena::repo;
 use arena::time::now_ms;
 
+/// Closes the open phase now and opens the next one (organizers).
+#[utoipa::path(post, path = "/api/v1/competitions/{slug}/phases/advance", tag = "organizers",
+    security(("bearer" = [])), params(("slug" = String, Path, description = "competition slug")),
+    responses((status = 200, description = "`{closed, opened}`", body = serde_json::Value),
+        (status = 401, description = "`missing_token`, `invalid_token`", body = crate::openapi::ErrorDoc),
+        (status = 403, description = "`admin_only`", body = crate::openapi::ErrorDoc),
+        (status = 404, description = "`competition_not_found`", body = crate::openapi::ErrorDoc)))]
 pub async fn post(
     ctx: web::Data<AppContext>,
     caller: AuthTeam,

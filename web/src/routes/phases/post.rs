@@ -9,7 +9,7 @@ use arena::repo;
 use arena::rules::PhaseKind;
 use serde::Deserialize;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Body {
     kind: String,
@@ -18,6 +18,14 @@ pub struct Body {
     closes_at_ms: i64,
 }
 
+/// Adds a phase (organizers, rounds mode).
+#[utoipa::path(post, path = "/api/v1/competitions/{slug}/phases", tag = "organizers",
+    security(("bearer" = [])), params(("slug" = String, Path, description = "competition slug")), request_body = Body,
+    responses((status = 201, description = "`{id, kind, round, opens_at_ms, closes_at_ms}`", body = serde_json::Value),
+        (status = 400, description = "`invalid_phase`", body = crate::openapi::ErrorDoc),
+        (status = 401, description = "`missing_token`, `invalid_token`", body = crate::openapi::ErrorDoc),
+        (status = 403, description = "`admin_only`", body = crate::openapi::ErrorDoc),
+        (status = 404, description = "`competition_not_found`", body = crate::openapi::ErrorDoc)))]
 pub async fn post(
     ctx: web::Data<AppContext>,
     caller: AuthTeam,

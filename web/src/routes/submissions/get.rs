@@ -6,6 +6,14 @@ use crate::error::ApiError;
 use actix_web::{HttpResponse, web};
 use arena::{evaluation, repo};
 
+/// A submission's status and progress (its team or an organizer).
+#[utoipa::path(get, path = "/api/v1/submissions/{id}", tag = "submissions",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "submission id")),
+    responses((status = 200, description = "`{id, kind, team, status, error, progress: {done, total}}`", body = serde_json::Value),
+        (status = 401, description = "`missing_token`, `invalid_token`", body = crate::openapi::ErrorDoc),
+        (status = 403, description = "`not_yours`", body = crate::openapi::ErrorDoc),
+        (status = 404, description = "`submission_not_found`", body = crate::openapi::ErrorDoc)))]
 pub async fn get(
     ctx: web::Data<AppContext>,
     caller: AuthTeam,

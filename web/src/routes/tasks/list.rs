@@ -32,6 +32,13 @@ pub async fn visible_rounds(
     ))
 }
 
+/// The tasks of the creation rounds that have opened (creators and organizers).
+#[utoipa::path(get, path = "/api/v1/competitions/{slug}/tasks", tag = "tasks",
+    security(("bearer" = [])), params(("slug" = String, Path, description = "competition slug")),
+    responses((status = 200, description = "`[{task_id, round, donor, target}]`", body = serde_json::Value),
+        (status = 401, description = "`missing_token`, `invalid_token`", body = crate::openapi::ErrorDoc),
+        (status = 403, description = "`wrong_role`", body = crate::openapi::ErrorDoc),
+        (status = 404, description = "`competition_not_found`", body = crate::openapi::ErrorDoc)))]
 pub async fn get(
     ctx: web::Data<AppContext>,
     caller: AuthTeam,

@@ -10,6 +10,15 @@ use crate::upload::{FormSpec, read_form};
 use actix_multipart::Multipart;
 use actix_web::{HttpResponse, web};
 
+/// Adds a task: a target clip and a donor identity for a creation round (organizers).
+#[utoipa::path(post, path = "/api/v1/competitions/{slug}/tasks", tag = "organizers",
+    security(("bearer" = [])), params(("slug" = String, Path, description = "competition slug")),
+    request_body(content = crate::openapi::TaskUpload, content_type = "multipart/form-data"),
+    responses((status = 201, description = "`{task_id, round, donor}`", body = serde_json::Value),
+        (status = 400, description = "`invalid_task_id`, `invalid_round`", body = crate::openapi::ErrorDoc),
+        (status = 401, description = "`missing_token`, `invalid_token`", body = crate::openapi::ErrorDoc),
+        (status = 403, description = "`admin_only`", body = crate::openapi::ErrorDoc),
+        (status = 409, description = "`task_exists`", body = crate::openapi::ErrorDoc)))]
 pub async fn post(
     ctx: web::Data<AppContext>,
     caller: AuthTeam,

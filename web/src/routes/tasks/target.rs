@@ -8,6 +8,14 @@ use crate::routes::tasks::list::visible_rounds;
 use actix_web::{HttpResponse, web};
 use arena::repo;
 
+/// Downloads a task's target clip (creators, once its round has opened).
+#[utoipa::path(get, path = "/api/v1/competitions/{slug}/tasks/{task_id}/target", tag = "tasks",
+    security(("bearer" = [])),
+    params(("slug" = String, Path, description = "competition slug"), ("task_id" = String, Path, description = "task id")),
+    responses((status = 200, description = "the clip", content_type = "video/mp4", body = Vec<u8>),
+        (status = 401, description = "`missing_token`, `invalid_token`", body = crate::openapi::ErrorDoc),
+        (status = 403, description = "`wrong_role`", body = crate::openapi::ErrorDoc),
+        (status = 404, description = "`task_not_found`", body = crate::openapi::ErrorDoc)))]
 pub async fn get(
     ctx: web::Data<AppContext>,
     caller: AuthTeam,

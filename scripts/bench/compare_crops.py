@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Where do the Rust and Python pipelines differ? Compares, stage by stage, one video's images:
+the worker's (`arena-bench dump --video V --out DIR` writes them in the crop cache format) against
+scripts/bench/python_pipeline.py's decode, faces and crops of the same video.
+
+Usage: compare_crops.py DIR VIDEO [--frames 32] [--resize exact|libs]
+Prints, per stage, how many images match exactly and the largest per-pixel difference.
+"""
+
+import argparse
+import pathlib
+import struct
+import sys
+
+import numpy as np
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import python_pipeline as pp  # noqa: E402
+
+
+def read_crops(path: pathlib.Path):
+    """The crop cache format of worker/src/crops.rs (ARC2)."""
+    b = path.read_bytes()
+    assert b[:4] == b"ARC2", b[:4]
+    (n,) = struct.unpack_from("<I", b, 4)
+    pos, out = 8, []
+    for _ in range(n):
+        index, flags, w, h = struct.unpack_from("<QBII", b, pos)
+        pos += 17
+        img = np.frombuffer(b, dtype=np.uint8, count=w * h * 3, offset=pos).reshape(h, w, 3)
+        pos += w * h * 3
+        out.append((index, bool(flags & 1), img))
+    return out
+
+
+def diff(name: str, rust: list, py: list) -> None:
+    same, worst, shapes = 0, 0, 0
+    for a, b in zip(rust, py):
+        if a.shape != b.shape:
+            shapes += 1
+            continue
+        d = int(np.abs(a.astype(np.int16) - b.astype(np.int16)).max())
+        same += d == 0
+        worst = max(worst, d)
+    print(f"{name}: {same}/{len(rust)} identical, max |diff| {worst}, {shapes} with other sizes")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("dir", type=pathlib.Path)
+    ap.add_argument("video")
+    ap.add_argument("--frames", type=int, default=32)
+    ap.add_argument("--max-side", type=int, default=512)
+    ap.add_argument("--face-model", default=".cache/models/blazeface-128.onnx")
+    ap.add_argument("--resize", choices=["exact", "libs"], default="exact")
+    args = ap.parse_args()
+    pp.EXACT = args.resize == "exact"
+    faces_r = read_crops(args.dir / "faces.bin")
+    frames_r = read_crops(args.dir / "frames.bin")
+    indices, (large, small) = pp.decode(args.video, args.frames, [1920, args.max_side])
+    print(f"frame indices equal: {indices == [i for i, _, _ in frames_r]}")
+    diff("whole frames (decode + swscale to the cache cap)", [f for _, _, f in frames_r], small)
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    found = [pp.Faces(args.face_model, opts).largest_face(f) for f in small]
+    crops, detected = pp.cut_crops(large, found, args.max_side)
+    print(f"detections equal: {detected == [d for _, d, _ in faces_r]}")
+    diff("face crops", [c for _, _, c in faces_r], crops)
+    # Faces again, from the worker's own small frames: isolates the decode from the face stage.
+    found_r = [pp.Faces(args.face_model, opts).largest_face(np.ascontiguousarray(f)) for _, _, f in frames_r]
+    same_boxes = sum(
+        (a is None and b is None) or (a is not None and b is not None and np.allclose(a[:4], b[:4], atol=1e-6))
+        for a, b in zip(found, found_r)
+    )
+    print(f"face boxes from PyAV frames vs from the worker's frames: {same_boxes}/{len(found)} equal")
+
+
+if __name__ == "__main__":
+    main()

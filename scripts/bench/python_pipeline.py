@@ -1,0 +1,477 @@
+#!/usr/bin/env python3
+"""A straightforward Python version of the worker pipeline, the baseline of docs/BENCHMARKS.md (b).
+
+Per video, the same steps and rules as the Rust worker (worker/src/pipeline.rs and what it calls):
+  decode   PyAV (FFmpeg), every frame in order; the K frames at round(linspace(0, n-1, K)) are
+           converted to RGB24 twice by swscale (bilinear): at the decode cap (faces are cut from
+           it) and at the cache cap (the face model and `crop = "frame"` detectors read it)
+  faces    BlazeFace 128x128 through onnxruntime-python: letterbox, anchors, sigmoid, weighted
+           NMS, largest face (worker/src/faces.rs)
+  crops    square of 1.3x the face box's longer side, clamped to the frame, fallbacks to the
+           previous/next box or the centre, shrunk to the cache cap
+  detect   per detector: `frames` crops evenly picked, bilinear resize to the model input,
+           (x/255 - mean)/std in the manifest's colour order and layout, batched
+           onnxruntime-python runs, sigmoid/softmax, the manifest's aggregate
+
+Resizes: by default (--resize exact) numpy ports of the worker's own arithmetic, operation for
+operation in float32: its antialiased triangle filter (worker/src/media/resize.rs) for the two
+shrinks (frame -> 128 px face-model input, crop -> cache cap) and its half-pixel bilinear for the
+detector input; the crops then match the worker's bit for bit. --resize libs uses what a Python
+author would reach for instead: Pillow's BILINEAR for the shrinks (the same filter, but Pillow
+rounds to 8 bits between its two passes, so a pixel may differ by one grey level, which moves a
+face box by a fraction of a pixel and sometimes its crop by one) and cv2.resize(INTER_LINEAR) on
+float32 pixels for the detector input.
+
+Decoding must use the worker's swscale: PyAV 12.0.0 (wheels built on FFmpeg 6.1, legacy
+sws_scale) converts bit for bit like the worker's FFmpeg 5.1; PyAV >= 13 wheels go through newer
+FFmpeg (PyAV 18: FFmpeg 8's sws_scale_frame), whose bilinear scaler differs by up to 16 grey
+levels. scripts/bench/run.sh installs PyAV 12.0.0 in .cache/bench/venv.
+
+Usage: python_pipeline.py --models DIR --names a,b [--frames 32] [--max-side 512]
+       [--decode-max-side 1920] [--threads 0] [--resize exact|libs] [--face-model PATH]
+       VIDEO... > report.json
+Prints one JSON object: per-video scores per detector and per-stage wall times in ms.
+"""
+
+import argparse
+import json
+import math
+import pathlib
+import sys
+import time
+import tomllib
+
+import av
+import cv2
+import numpy as np
+import onnxruntime as ort
+from PIL import Image
+
+F32 = np.float32
+SIDE = 128
+SCORE_THRESHOLD = F32(0.5)
+NMS_IOU = F32(0.3)
+CROP_MARGIN = F32(1.3)
+
+
+def round_half_away(x: float) -> int:
+    """Rust's f64::round for x >= 0."""
+    return int(math.floor(x + 0.5))
+
+
+def linspace_indices(n: int, k: int) -> list:
+    if k == 0 or n == 0:
+        return []
+    if n <= k:
+        return list(range(n))
+    if k == 1:
+        return [0]
+    step = (n - 1) / (k - 1)
+    return [round_half_away(i * step) for i in range(k)]
+
+
+def capped_size(w: int, h: int, max_side: int):
+    side = max(w, h)
+    if max_side == 0 or side <= max_side:
+        return w, h
+    s = max_side / side
+    return (min(max(round_half_away(w * s), 1), max_side), min(max(round_half_away(h * s), 1), max_side))
+
+
+# --- decode ------------------------------------------------------------------------------------
+
+
+def stream_frames(stream) -> int:
+    if stream.frames > 0:
+        return stream.frames
+    fps = float(stream.average_rate or stream.base_rate or 0)
+    duration = float(stream.duration * stream.time_base) if stream.duration else 0.0
+    return max(0, round_half_away(duration * fps))
+
+
+def decode(path: str, k: int, sizes: list):
+    """The kept frames' indices and, per size cap, their RGB24 arrays."""
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "FRAME"
+        stream.thread_count = 2
+        n = stream_frames(stream) or k
+        wanted = linspace_indices(n, k)
+        kept, out = [], [[] for _ in sizes]
+        for i, frame in enumerate(container.decode(stream)):
+            if len(kept) == len(wanted):
+                break
+            if i != wanted[len(kept)]:
+                continue
+            kept.append(i)
+            for lst, cap in zip(out, sizes):
+                w, h = capped_size(frame.width, frame.height, cap)
+                lst.append(frame.to_ndarray(format="rgb24", width=w, height=h, interpolation="BILINEAR"))
+    return kept, out
+
+
+# --- the worker's antialiased resize (worker/src/media/resize.rs) -------------------------------
+
+
+def triangle_taps(src: int, dst: int):
+    """Per output sample: the first source index and the weights (f32, padded with zeros)."""
+    scale = src / dst
+    support = max(scale, 1.0)
+    starts, weights = [], []
+    for d in range(dst):
+        centre = (d + 0.5) * scale
+        lo = int(max(math.floor(centre - support), 0.0))
+        hi = min(int(math.ceil(centre + support)), src)
+        w = np.array([max(1.0 - abs((i + 0.5 - centre) / support), 0.0) for i in range(lo, hi)], dtype=F32)
+        total = F32(0)
+        for v in w:  # sequential f32 sum, like Rust's Iterator::sum
+            total = F32(total + v)
+        weights.append(w / total)
+        starts.append(lo)
+    width = max(len(w) for w in weights)
+    table = np.zeros((dst, width), dtype=F32)
+    for d, w in enumerate(weights):
+        table[d, : len(w)] = w  # zero weights past the end add exactly nothing
+    return np.array(starts), table
+
+
+_TAPS: dict = {}
+
+
+def taps_cached(src: int, dst: int):
+    key = (src, dst)
+    if key not in _TAPS:
+        _TAPS[key] = triangle_taps(src, dst)
+    return _TAPS[key]
+
+
+EXACT = True  # --resize exact (the default); False: --resize libs
+
+
+def resize_triangle(img: np.ndarray, width: int, height: int) -> np.ndarray:
+    sh, sw = img.shape[:2]
+    if (sw, sh) == (width, height):
+        return img
+    if not EXACT:
+        return np.asarray(Image.fromarray(img).resize((width, height), Image.BILINEAR))
+    xs, xw = taps_cached(sw, width)
+    ys, yw = taps_cached(sh, height)
+    # Columns first: gather rows of the transposed image (contiguous), one tap at a time so each
+    # sum runs in the worker's order.
+    src = np.ascontiguousarray(img.transpose(1, 0, 2)).astype(F32)
+    mid = np.zeros((width, sh, 3), dtype=F32)
+    for k in range(xw.shape[1]):
+        mid += src[np.minimum(xs + k, sw - 1)] * xw[:, k][:, None, None]
+    mid = np.ascontiguousarray(mid.transpose(1, 0, 2))
+    acc = np.zeros((height, width, 3), dtype=F32)
+    for k in range(yw.shape[1]):
+        acc += mid[np.minimum(ys + k, sh - 1)] * yw[:, k][:, None, None]
+    # f32::round is half away from zero; in f64 floor(x + 0.5) is exact for these values.
+    return np.clip(np.floor(acc.astype(np.float64) + 0.5), 0, 255).astype(np.uint8)
+
+
+def downscale_to(img: np.ndarray, max_side: int) -> np.ndarray:
+    h, w = img.shape[:2]
+    nw, nh = capped_size(w, h, max_side)
+    return resize_triangle(img, nw, nh)
+
+
+# --- faces (worker/src/faces.rs) -----------------------------------------------------------------
+
+
+def anchors() -> np.ndarray:
+    out = []
+    for grid, per_cell in [(16, 2), (8, 6)]:
+        for y in range(grid):
+            for x in range(grid):
+                c = [F32((x + 0.5) / grid), F32((y + 0.5) / grid)]
+                out.extend([c] * per_cell)
+    return np.array(out, dtype=F32)
+
+
+ANCHORS = anchors()
+
+
+def iou(a, b) -> F32:
+    w = max(min(a[2], b[2]) - max(a[0], b[0]), F32(0))
+    h = max(min(a[3], b[3]) - max(a[1], b[1]), F32(0))
+    inter = w * h
+    area = lambda r: max(r[2] - r[0], F32(0)) * max(r[3] - r[1], F32(0))  # noqa: E731
+    union = area(a) + area(b) - inter
+    return inter / union if union > 0 else F32(0)
+
+
+def weighted_nms(boxes: list) -> list:
+    """boxes: [x0, y0, x1, y1, score] as f32; MediaPipe's WEIGHTED suppression."""
+    boxes = sorted(boxes, key=lambda b: -b[4])  # stable, like Rust's sort_by
+    out = []
+    while boxes:
+        top = boxes[0]
+        cluster = [b for b in boxes if iou(top, b) > NMS_IOU or b == top]
+        boxes = [b for b in boxes if not (iou(top, b) > NMS_IOU or b == top)]
+        total = F32(0)
+        for b in cluster:
+            total = total + b[4]
+        merged = []
+        for i in range(4):
+            s = F32(0)
+            for b in cluster:
+                s = s + b[i] * b[4]
+            merged.append(s / total)
+        out.append(merged + [top[4]])
+    return out
+
+
+class Faces:
+    def __init__(self, model: str, opts):
+        self.session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+
+    def largest_face(self, frame: np.ndarray):
+        """The largest face as fractions of the frame: [x0, y0, x1, y1, score], or None."""
+        fh, fw = frame.shape[:2]
+        s = SIDE / max(fw, fh)
+        lw = min(max(round_half_away(fw * s), 1), SIDE)
+        lh = min(max(round_half_away(fh * s), 1), SIDE)
+        ox, oy = (SIDE - lw) // 2, (SIDE - lh) // 2
+        sx, sy = F32(lw) / F32(fw), F32(lh) / F32(fh)
+        x = np.full((1, SIDE, SIDE, 3), -1.0, dtype=F32)
+        small = resize_triangle(frame, lw, lh)
+        x[0, oy : oy + lh, ox : ox + lw] = small.astype(F32) / F32(127.5) - F32(1.0)
+        s8, s16, b8, b16 = self.session.run(["Identity:0", "Identity_1:0", "Identity_2:0", "Identity_3:0"], {"input:0": x})
+        scores = np.concatenate([s8.reshape(-1), s16.reshape(-1)]).astype(F32)
+        boxes = np.concatenate([b8.reshape(-1, 16), b16.reshape(-1, 16)]).astype(F32)
+        with np.errstate(over="ignore"):  # exp(100) is inf in f32, as in Rust: the score is 0
+            probs = F32(1) / (F32(1) + np.exp(-np.clip(scores, F32(-100), F32(100))))
+        found = []
+        side = F32(SIDE)
+        for i in np.nonzero(probs >= SCORE_THRESHOLD)[0]:
+            b, (ax, ay) = boxes[i], ANCHORS[i]
+            cx, cy = b[0] / side + ax, b[1] / side + ay
+            w, h = b[2] / side, b[3] / side
+            if not all(np.isfinite([cx, cy, w, h])) or w <= 0 or h <= 0:
+                continue
+            half_w, half_h = w / F32(2), h / F32(2)
+            found.append([(cx - half_w) * side, (cy - half_h) * side, (cx + half_w) * side, (cy + half_h) * side, probs[i]])
+        best = None
+        for b in weighted_nms(found):
+            fb = [(b[0] - F32(ox)) / sx, (b[1] - F32(oy)) / sy, (b[2] - F32(ox)) / sx, (b[3] - F32(oy)) / sy, b[4]]
+            area = max(fb[2] - fb[0], F32(0)) * max(fb[3] - fb[1], F32(0))
+            if best is None or area >= best[0]:  # max_by keeps the last of equals
+                best = (area, fb)
+        if best is None:
+            return None
+        rx, ry = F32(1) / F32(fw), F32(1) / F32(fh)
+        fb = best[1]
+        return [fb[0] * rx, fb[1] * ry, fb[2] * rx, fb[3] * ry, fb[4]]
+
+
+def square_crop(face, w: int, h: int):
+    """(x, y, side) of the 1.3x square around a face given in frame pixels."""
+    limit = max(min(w, h), 1)
+    fw, fh = max(face[2] - face[0], F32(0)), max(face[3] - face[1], F32(0))
+    wanted = max(fw, fh) * CROP_MARGIN
+    wanted = F32(math.floor(float(wanted) + 0.5)) if np.isfinite(wanted) else wanted
+    side = min(int(max(wanted, F32(1))), limit) if np.isfinite(wanted) else limit
+    cx, cy = (face[0] + face[2]) / F32(2), (face[1] + face[3]) / F32(2)
+
+    def place(centre, extent):
+        hi = float(max(extent - side, 0))
+        start = math.floor(float(centre) - side / 2.0 + 0.5)
+        return int(min(max(start, 0.0), hi))
+
+    return place(cx, w), place(cy, h), side
+
+
+def centre_crop(w: int, h: int):
+    side = max(min(w, h), 1)
+    return max(w - side, 0) // 2, max(h - side, 0) // 2, side
+
+
+def cut_crops(large: list, faces: list, max_side: int):
+    """The FaceCropper rule: previous box, else the next detected one, else the centre."""
+    crops, detected = [None] * len(large), [False] * len(large)
+    last = None
+    first = next((f for f in faces if f is not None), None)
+    for i, (frame, face) in enumerate(zip(large, faces)):
+        if face is not None:
+            last = face
+        box = last if last is not None else first
+        h, w = frame.shape[:2]
+        if box is None:
+            x, y, side = centre_crop(w, h)
+        else:
+            x, y, side = square_crop([box[0] * F32(w), box[1] * F32(h), box[2] * F32(w), box[3] * F32(h)], w, h)
+        crops[i] = downscale_to(np.ascontiguousarray(frame[y : y + side, x : x + side]), max_side)
+        detected[i] = face is not None
+    return crops, detected
+
+
+# --- detectors (worker/src/detector.rs) --------------------------------------------------------
+
+
+def pick(images: list, k: int) -> list:
+    n = len(images)
+    if k == 0 or n == 0:
+        return []
+    if n <= k:
+        return list(images)
+    return [images[min(round_half_away(i * (n - 1) / max(k - 1, 1)), n - 1)] for i in range(k)]
+
+
+def bilinear_taps(src: int, dst: int):
+    scale = src / dst
+    pos = np.clip((np.arange(dst) + 0.5) * scale - 0.5, 0.0, src - 1)
+    i0 = np.floor(pos).astype(np.int64)
+    i1 = np.minimum(i0 + 1, src - 1)
+    return i0, i1, (pos - i0).astype(F32)
+
+
+def resize_exact(img: np.ndarray, w: int, h: int) -> np.ndarray:
+    """The worker's bilinear arithmetic, operation for operation, in f32."""
+    x0, x1, wx = bilinear_taps(img.shape[1], w)
+    y0, y1, wy = bilinear_taps(img.shape[0], h)
+    rows0, rows1 = img[y0], img[y1]
+    a, b = rows0[:, x0].astype(F32), rows0[:, x1].astype(F32)
+    c, d = rows1[:, x0].astype(F32), rows1[:, x1].astype(F32)
+    wx = wx[None, :, None]
+    top = a + (b - a) * wx
+    bottom = c + (d - c) * wx
+    return top + (bottom - top) * wy[:, None, None]
+
+
+class Detector:
+    def __init__(self, model: pathlib.Path, manifest: pathlib.Path, opts, exact: bool):
+        self.m = tomllib.loads(manifest.read_text())
+        self.session = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+        shape = self.session.get_inputs()[0].shape
+        self.batch = int(self.m.get("batch", 8)) if not isinstance(shape[0], int) else 1
+        self.exact = exact
+        std = np.array(self.m["std"], dtype=F32)
+        self.scale = F32(1) / (F32(255) * std)
+        self.offset = -np.array(self.m["mean"], dtype=F32) / std
+
+    def preprocess(self, images: list) -> np.ndarray:
+        m = self.m
+        dh, dw = m["size"]
+        out = np.empty((len(images), dh, dw, 3), dtype=F32)
+        out[:] = self.offset  # black padding, normalized
+        for i, img in enumerate(images):
+            sh, sw = img.shape[:2]
+            if m.get("crop", "face") == "frame":
+                s = min(dw / sw, dh / sh)
+                w = min(max(round_half_away(sw * s), 1), dw)
+                h = min(max(round_half_away(sh * s), 1), dh)
+            else:
+                w, h = dw, dh
+            x, y = (dw - w) // 2, (dh - h) // 2
+            if self.exact:
+                r = resize_exact(img, w, h)
+            else:
+                r = cv2.resize(img.astype(F32), (w, h), interpolation=cv2.INTER_LINEAR)
+            if m["color"] == "bgr":
+                r = r[..., ::-1]
+            out[i, y : y + h, x : x + w] = r * self.scale + self.offset
+        return out if m["layout"] == "nhwc" else np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+
+    def scores(self, raw: np.ndarray) -> list:
+        raw = raw.reshape(raw.shape[0], -1).astype(np.float64)
+        fake = int(self.m.get("fake_index", 1))
+        sig = lambda x: 1.0 / (1.0 + math.exp(-x))  # noqa: E731
+        out = []
+        for row in raw:
+            if row.shape[0] == 1:
+                p = sig(row[0]) if self.m["output_kind"] == "logit" else row[0]
+            elif self.m["output_kind"] == "logit":
+                p = sig(row[fake] - row[1 - fake])
+            else:
+                p = row[fake]
+            out.append(float(F32(min(max(p, 0.0), 1.0))))
+        return out
+
+    def aggregate(self, p: list) -> float:
+        if not p:
+            return 0.5
+        kind = self.m.get("aggregate", "mean")
+        mean = lambda v: float(F32(sum(v) / len(v)))  # noqa: E731
+        if kind == "max":
+            return max(p)
+        if kind == "median":
+            v = sorted(p)
+            n = len(v)
+            return v[n // 2] if n % 2 else float((F32(v[n // 2 - 1]) + F32(v[n // 2])) / F32(2))
+        if kind == "confident":
+            high = [x for x in p if x > 0.8]
+            low = [x for x in p if x < 0.2]
+            if len(high) > len(p) / 2.5:
+                return mean(high)
+            if len(low) > 0.9 * len(p):
+                return mean(low)
+        return mean(p)
+
+
+def run(args) -> dict:
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    if args.threads > 0:
+        opts.intra_op_num_threads = args.threads
+    t0 = time.perf_counter()
+    faces = Faces(args.face_model, opts)
+    models = pathlib.Path(args.models)
+    names = [n for n in args.names.split(",") if n]
+    dets = [Detector(models / f"{n}.onnx", models / f"{n}.toml", opts, EXACT) for n in names]
+    load_ms = (time.perf_counter() - t0) * 1000
+    started = time.perf_counter()
+    videos = []
+    for path in args.videos:
+        t = {}
+        c = time.perf_counter()
+        indices, (large, small) = decode(path, args.frames, [max(args.decode_max_side, args.max_side), args.max_side])
+        t["decode_ms"] = (time.perf_counter() - c) * 1000
+        c = time.perf_counter()
+        found = [faces.largest_face(f) for f in small]
+        t["faces_ms"] = (time.perf_counter() - c) * 1000
+        c = time.perf_counter()
+        crops, detected = cut_crops(large, found, args.max_side)
+        t["crops_ms"] = (time.perf_counter() - c) * 1000
+        t["preprocess_ms"], t["inference_ms"] = 0.0, 0.0
+        scores = {}
+        for d in dets:
+            images = pick(crops if d.m.get("crop", "face") == "face" else small, int(d.m.get("frames", 32)))
+            per_frame = []
+            for b in range(0, len(images), d.batch):
+                c = time.perf_counter()
+                x = d.preprocess(images[b : b + d.batch])
+                c2 = time.perf_counter()
+                raw = d.session.run([d.m["output"]], {d.m["input"]: x})[0]
+                per_frame += d.scores(raw)
+                t["preprocess_ms"] += (c2 - c) * 1000
+                t["inference_ms"] += (time.perf_counter() - c2) * 1000
+            scores[d.m["name"]] = {"score": d.aggregate(per_frame), "per_frame": per_frame}
+        videos.append({
+            "path": path, "frame_indices": indices, "face_frames": sum(detected),
+            "timings": t, "scores": scores,
+        })
+    return {"videos": videos, "load_ms": load_ms, "wall_ms": (time.perf_counter() - started) * 1000,
+            "threads": args.threads, "resize": args.resize, "av_version": av.__version__}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("videos", nargs="+")
+    ap.add_argument("--models", required=True)
+    ap.add_argument("--names", required=True, help="comma-separated detector names in --models")
+    ap.add_argument("--frames", type=int, default=32)
+    ap.add_argument("--max-side", type=int, default=512)
+    ap.add_argument("--decode-max-side", type=int, default=1920)
+    ap.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads (0: its default)")
+    ap.add_argument("--face-model", default=".cache/models/blazeface-128.onnx")
+    ap.add_argument("--resize", choices=["exact", "libs"], default="exact")
+    args = ap.parse_args()
+    global EXACT
+    EXACT = args.resize == "exact"
+    json.dump(run(args), sys.stdout)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()

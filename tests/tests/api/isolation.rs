@@ -1,0 +1,100 @@
+//! Uploads are decoded and scored in `arena-sandbox` children. A detector whose child blows its
+//! CPU-time limit on a real video is retried up to `max_attempts` with the reason as the job's
+//! last error, its submission fails with that reason (and keeps counting against the quota), and
+//! the same server and worker then finish the team's next, valid detector.
+//!
+//! The runaway detector loops ~10^12 times only on letterboxed frames (black top row), so it
+//! passes the upload check on the square probe frames and runs away on the 4:3 `face_moving.mp4`.
+
+use arena::entities::{jobs, submissions};
+use arena_datasets::video;
+use arena_tests::{AppOptions, TestApp, backends, spawn_app_with};
+use arena_worker::test_models;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::Value;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(120);
+
+async fn accepted(resp: reqwest::Response) -> i64 {
+    let status = resp.status().as_u16();
+    let body: Value = resp.json().await.unwrap_or_default();
+    assert_eq!(status, 202, "{body}");
+    body["id"].as_i64().unwrap_or_default()
+}
+
+async fn runaway_then_valid(app: &TestApp) {
+    app.competition("iso").await;
+    let dana = app.team("dana", "detector").await;
+    let real = accepted(app.post_real("iso", &video("face_moving.mp4")).await).await;
+    let done = app.wait_submission(real, WAIT).await;
+    assert_eq!(done["status"], "finished", "{done}");
+
+    let bomb = accepted(
+        app.post_detector_bytes(
+            "iso",
+            Some(&dana),
+            test_models::letterbox_runaway_model(),
+            test_models::FRAME_MANIFEST.as_bytes().to_vec(),
+        )
+        .await,
+    )
+    .await;
+    app.wait_submission(bomb, WAIT).await;
+    // A poll racing the job's death can answer `finished` once (refresh_status reports the state
+    // it computed, not the `failed` already stored); read it again once the queue has settled.
+    app.wait_idle(WAIT).await;
+    let failed = app.wait_submission(bomb, WAIT).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(failed["error"]["code"], "evaluation_failed", "{failed}");
+    let reason = failed["error"]["message"].as_str().unwrap_or_default();
+    let expected = "sandbox_cpu_limit: evaluation child exceeded its CPU-time limit of 2 s and \
+                    was killed by signal 24 (SIGXCPU)";
+    assert_eq!(reason, expected, "{failed}");
+
+    // The score job ran its two attempts, each ending the same way.
+    let dead: Vec<jobs::Model> = jobs::Entity::find()
+        .filter(jobs::Column::State.eq("failed"))
+        .all(app.ctx.db())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0].kind, "score");
+    assert_eq!((dead[0].attempts, dead[0].max_attempts), (2, 2));
+    assert_eq!(dead[0].last_error.as_deref(), Some(expected));
+    // Blowing a limit is the upload's doing: the submission still counts against the quota.
+    let row = submissions::Entity::find_by_id(bomb)
+        .one(app.ctx.db())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("submission {bomb} is gone"));
+    assert!(row.counted_against_quota);
+
+    // Server and worker live on: the next, valid detector is scored and finishes.
+    let (status, _) = app.get_json("/healthz", None).await;
+    assert_eq!(status, 200);
+    let good = accepted(app.post_detector("iso", Some(&dana), "redblue").await).await;
+    let done = app.wait_submission(good, WAIT).await;
+    assert_eq!(done["status"], "finished", "{done}");
+    assert_eq!(
+        done["progress"]["done"], done["progress"]["total"],
+        "{done}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_over_its_cpu_limit_fails_its_job_after_retries_and_the_worker_lives_on() {
+    for backend in backends() {
+        let app = spawn_app_with(AppOptions {
+            backend,
+            tweak: |s| {
+                s.queue.max_attempts = 2;
+                s.evaluation.child_cpu_seconds = 2;
+                s.evaluation.child_timeout_s = 120;
+            },
+            ..AppOptions::default()
+        })
+        .await;
+        runaway_then_valid(&app).await;
+    }
+}

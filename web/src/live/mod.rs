@@ -1,0 +1,134 @@
+//! Live updates: a poller of the `events` table feeds an in-process broadcast (so events
+//! appended by out-of-process workers reach every SSE client), and invalidates the board cache.
+
+pub mod cache;
+pub mod cursor;
+pub mod poller;
+pub mod sse;
+
+use actix_web::web::Bytes;
+use arena::entities::events;
+use cache::BoardCache;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+/// One event of the log, with its SSE frame rendered once for every client.
+#[derive(Debug, Clone)]
+pub struct LiveEvent {
+    pub id: i64,
+    pub competition_id: i64,
+    pub kind: String,
+    /// `id: …\ndata: {json}\n\n`.
+    pub frame: Bytes,
+}
+
+impl LiveEvent {
+    pub fn from_model(e: &events::Model) -> LiveEvent {
+        // The payload was written as JSON; anything else is passed on as a string.
+        let payload = serde_json::from_str::<serde_json::Value>(&e.payload)
+            .unwrap_or_else(|_| serde_json::Value::String(e.payload.clone()));
+        let data = serde_json::json!({
+            "id": e.id,
+            "kind": e.kind,
+            "competition_id": e.competition_id,
+            "payload": payload,
+            "at_ms": e.created_at_ms,
+        });
+        LiveEvent {
+            id: e.id,
+            competition_id: e.competition_id,
+            kind: e.kind.clone(),
+            frame: Bytes::from(format!("id: {}\ndata: {data}\n\n", e.id)),
+        }
+    }
+}
+
+/// Timings of the live machinery.
+#[derive(Debug, Clone, Copy)]
+pub struct LiveConfig {
+    /// How often the poller reads new events (one query for all competitions).
+    pub poll_interval: Duration,
+    /// How often an idle SSE stream sends a comment, so proxies and clients keep it open.
+    pub keepalive: Duration,
+    /// A cached board older than this is recomputed (served stale while that runs), for changes
+    /// that append no event.
+    pub max_age: Duration,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        LiveConfig {
+            poll_interval: Duration::from_millis(250),
+            keepalive: Duration::from_secs(15),
+            max_age: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The process's live hub: the broadcast and the board cache. Cheap to clone.
+#[derive(Clone)]
+pub struct Live {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    tx: broadcast::Sender<Arc<LiveEvent>>,
+    cache: BoardCache,
+    config: LiveConfig,
+    poller_started: AtomicBool,
+}
+
+/// Events buffered per slow client before it lags (and replays from the table).
+const CHANNEL_CAPACITY: usize = 1024;
+
+impl Live {
+    pub fn new(config: LiveConfig) -> Live {
+        let (tx, _) = broadcast::channel(CHANNEL_CAPACITY);
+        Live {
+            inner: Arc::new(Inner {
+                tx,
+                cache: BoardCache::new(config.max_age),
+                config,
+                poller_started: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    pub fn config(&self) -> LiveConfig {
+        self.inner.config
+    }
+
+    pub fn cache(&self) -> &BoardCache {
+        &self.inner.cache
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<LiveEvent>> {
+        self.inner.tx.subscribe()
+    }
+
+    /// Invalidates the competition's boards, then tells every subscriber (in that order, so a
+    /// client refetching on the event gets the new board).
+    pub fn publish(&self, event: LiveEvent) {
+        self.inner.cache.invalidate(event.competition_id);
+        // No subscriber is not an error.
+        let _ = self.inner.tx.send(Arc::new(event));
+    }
+
+    /// Starts the events poller on the current runtime, once per hub; later calls do nothing.
+    pub fn start_poller(&self, db: sea_orm::DatabaseConnection) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::error!("no async runtime: live updates are off");
+            return;
+        };
+        if self.inner.poller_started.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        runtime.spawn(poller::run(Arc::downgrade(&self.inner), db));
+    }
+
+    fn from_inner(inner: Arc<Inner>) -> Live {
+        Live { inner }
+    }
+}

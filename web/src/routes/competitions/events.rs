@@ -1,0 +1,46 @@
+//! `GET /api/v1/competitions/{slug}/events`: the competition's events as `text/event-stream`
+//! (`id:` = event id; `Last-Event-ID` replays what came after it; keep-alive comments).
+
+use crate::admin::competition;
+use crate::context::AppContext;
+use crate::error::ApiError;
+use crate::live::sse;
+use actix_web::{HttpRequest, HttpResponse, http::header, web};
+
+/// The `Last-Event-ID` a reconnecting client sends (absent or empty: live events only).
+fn last_event_id(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
+    let Some(value) = req.headers().get("Last-Event-ID") else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or_default().trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse::<i64>().map(Some).map_err(|_| {
+        ApiError::bad_request("bad_last_event_id", "Last-Event-ID must be an event id")
+    })
+}
+
+/// Live events as `text/event-stream`: `id:` is the event id, `data:` its JSON
+/// (`{id, kind, competition_id, payload, at_ms}`, kinds `submission`, `scores`, `phase_closed`,
+/// `ratings_imported`); `Last-Event-ID` replays what came after it; `: keep-alive` every 15 s.
+#[utoipa::path(get, path = "/api/v1/competitions/{slug}/events", tag = "boards",
+    params(("slug" = String, Path, description = "competition slug"),
+        ("Last-Event-ID" = Option<i64>, Header, description = "resume after this event id")),
+    responses((status = 200, description = "the event stream", content_type = "text/event-stream", body = String),
+        (status = 400, description = "`bad_last_event_id`", body = crate::openapi::ErrorDoc),
+        (status = 404, description = "`competition_not_found`", body = crate::openapi::ErrorDoc)))]
+pub async fn get(
+    ctx: web::Data<AppContext>,
+    slug: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let comp = competition(&ctx, &slug).await?;
+    let after = last_event_id(&req)?;
+    let body = sse::stream(ctx.live(), ctx.db().clone(), comp.id, after);
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(body))
+}

@@ -1,0 +1,56 @@
+//! `GET /c/{slug}`: the detection and creation boards, the ratings with interval bars and the
+//! phases with countdowns, from the boards cache; an inline script keeps them live over SSE.
+
+use super::{Nav, PageError, render};
+use crate::admin::competition;
+use crate::context::AppContext;
+use crate::session::Browser;
+use crate::views::{self, CreationView, DetectionView, PhaseView, RatingView};
+use actix_web::{HttpResponse, web};
+use askama::Template;
+
+#[derive(Template)]
+#[template(path = "competition.html")]
+struct CompetitionPage {
+    nav: Nav,
+    slug: String,
+    title: String,
+    mode: String,
+    preset: String,
+    round: Option<i32>,
+    provisional: bool,
+    real_videos: usize,
+    computed_at: String,
+    phases: Vec<PhaseView>,
+    detection: Vec<DetectionView>,
+    creation: Vec<CreationView>,
+    ratings: Vec<RatingView>,
+    bar_width: f64,
+}
+
+pub async fn get(
+    ctx: web::Data<AppContext>,
+    browser: Browser,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let comp = competition(&ctx, &slug).await?;
+    let snap = ctx.live().cache().get(ctx.db(), &comp).await?;
+    let b = &snap.boards;
+    let page = CompetitionPage {
+        nav: Nav::of(&browser),
+        slug: comp.slug.clone(),
+        title: comp.title.clone(),
+        mode: comp.mode.clone(),
+        preset: comp.preset.clone(),
+        round: b.round,
+        provisional: b.provisional,
+        real_videos: snap.real_videos,
+        computed_at: views::time(snap.computed_at_ms),
+        phases: views::phases(&snap.phases, arena::time::now_ms()),
+        detection: views::detection(b),
+        creation: views::creation(b),
+        ratings: views::ratings(b),
+        bar_width: views::BAR_WIDTH,
+    };
+    render(&page, &browser)
+}

@@ -1,0 +1,211 @@
+//! `GET /submissions/{id}` (its team or an admin, logged in): status, progress per pair (counts
+//! only: per-video scores and real/fake labels stay hidden), failure reason and the jobs.
+
+use super::{Nav, PageError, login_redirect, render};
+use crate::context::AppContext;
+use crate::error::ApiError;
+use crate::session::Browser;
+use actix_web::{HttpResponse, web};
+use arena::domain::{SubmissionKind, VideoRole};
+use arena::entities::{jobs, submissions};
+use arena::evaluation::{self, CompetitionView, LiveDetector, LiveVideo};
+use arena::repo;
+use askama::Template;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+
+/// Progress of one side of the submission's pairs.
+pub struct PairView {
+    pub against: String,
+    pub done: u64,
+    pub total: u64,
+}
+
+pub struct FailureView {
+    pub code: String,
+    pub message: String,
+}
+
+pub struct JobView {
+    pub id: i64,
+    pub kind: String,
+    pub state: String,
+    pub attempts: String,
+    /// The worker's last error: organizers only (it may name server paths).
+    pub last_error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "submission.html")]
+struct SubmissionPage {
+    nav: Nav,
+    id: i64,
+    kind: String,
+    team: String,
+    competition: String,
+    status: String,
+    done: u64,
+    total: u64,
+    created: String,
+    error: Option<FailureView>,
+    pairs: Vec<PairView>,
+    jobs: Vec<JobView>,
+    /// No more changes to wait for: the page stops refreshing.
+    settled: bool,
+}
+
+async fn count(
+    db: &sea_orm::DatabaseConnection,
+    det: &LiveDetector,
+    ids: &[i64],
+) -> Result<u64, ApiError> {
+    Ok(repo::scores::scored_among(db, det.detector.id, ids)
+        .await?
+        .len() as u64)
+}
+
+fn ids(view: &CompetitionView, det: &LiveDetector, videos: &[&LiveVideo]) -> Vec<i64> {
+    videos
+        .iter()
+        .filter(|v| view.in_scope(det, v))
+        .map(|v| v.video.id)
+        .collect()
+}
+
+fn label(view: &CompetitionView, submission_id: i64) -> String {
+    let team = view
+        .submissions
+        .get(&submission_id)
+        .and_then(|s| view.teams.get(&s.team_id))
+        .map(|(name, _)| name.clone())
+        .unwrap_or_default();
+    format!("{team} #{submission_id}")
+}
+
+/// A detector's pairs grouped by creation (and the hidden real set); a creation's by detector.
+async fn pairs(
+    db: &sea_orm::DatabaseConnection,
+    sub: &submissions::Model,
+) -> Result<Vec<PairView>, ApiError> {
+    let view = evaluation::view(db, sub.competition_id).await?;
+    let mut out = Vec::new();
+    match repo::submissions::kind(sub)? {
+        SubmissionKind::Detector => {
+            let Some(det) = view.detectors.iter().find(|d| d.submission.id == sub.id) else {
+                return Ok(out);
+            };
+            let reals: Vec<&LiveVideo> = view
+                .videos
+                .iter()
+                .filter(|v| v.role == VideoRole::Real)
+                .collect();
+            let mut groups: Vec<(String, Vec<&LiveVideo>)> =
+                vec![("hidden real videos".to_owned(), reals)];
+            for v in view.videos.iter().filter(|v| v.role != VideoRole::Real) {
+                let Some(owner) = v.video.submission_id else {
+                    continue;
+                };
+                let name = label(&view, owner);
+                match groups.iter_mut().find(|(n, _)| *n == name) {
+                    Some((_, list)) => list.push(v),
+                    None => groups.push((name, vec![v])),
+                }
+            }
+            for (against, videos) in groups {
+                let ids = ids(&view, det, &videos);
+                out.push(PairView {
+                    against,
+                    done: count(db, det, &ids).await?,
+                    total: ids.len() as u64,
+                });
+            }
+        }
+        SubmissionKind::Creation | SubmissionKind::Reals => {
+            let mine: Vec<&LiveVideo> = view
+                .videos
+                .iter()
+                .filter(|v| v.video.submission_id == Some(sub.id))
+                .collect();
+            for det in &view.detectors {
+                let ids = ids(&view, det, &mine);
+                out.push(PairView {
+                    against: label(&view, det.submission.id),
+                    done: count(db, det, &ids).await?,
+                    total: ids.len() as u64,
+                });
+            }
+        }
+        SubmissionKind::Target => {}
+    }
+    Ok(out)
+}
+
+async fn jobs_of(
+    db: &sea_orm::DatabaseConnection,
+    submission_id: i64,
+    admin: bool,
+) -> Result<Vec<JobView>, ApiError> {
+    Ok(jobs::Entity::find()
+        .filter(jobs::Column::SubmissionId.eq(submission_id))
+        .order_by_asc(jobs::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|j| JobView {
+            id: j.id,
+            kind: j.kind,
+            state: j.state,
+            attempts: format!("{}/{}", j.attempts, j.max_attempts),
+            last_error: if admin { j.last_error } else { None },
+        })
+        .collect())
+}
+
+pub async fn get(
+    ctx: web::Data<AppContext>,
+    browser: Browser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, PageError> {
+    let Some(caller) = browser.team.as_ref() else {
+        return Ok(login_redirect(&format!("/submissions/{id}")));
+    };
+    let not_found = || ApiError::not_found("submission_not_found", "no such submission");
+    let sub = repo::submissions::find(ctx.db(), *id)
+        .await?
+        .ok_or_else(not_found)?;
+    if sub.team_id != caller.id() && !caller.is_admin() {
+        return Err(
+            ApiError::forbidden("not_yours", "this submission belongs to another team").into(),
+        );
+    }
+    let (status, progress) = evaluation::refresh_status(ctx.db(), sub.id).await?;
+    let sub = repo::submissions::find(ctx.db(), sub.id)
+        .await?
+        .ok_or_else(not_found)?;
+    let team = repo::teams::find(ctx.db(), sub.team_id)
+        .await?
+        .map(|t| t.name)
+        .unwrap_or_default();
+    let competition = repo::competitions::find(ctx.db(), sub.competition_id)
+        .await?
+        .map(|c| c.slug)
+        .unwrap_or_default();
+    let page = SubmissionPage {
+        nav: Nav::of(&browser),
+        id: sub.id,
+        kind: sub.kind.clone(),
+        team,
+        competition,
+        status: status.as_str().to_owned(),
+        done: progress.done,
+        total: progress.total,
+        created: crate::views::time(sub.created_at_ms),
+        error: sub.error_code.clone().map(|code| FailureView {
+            code,
+            message: sub.error_message.clone().unwrap_or_default(),
+        }),
+        pairs: pairs(ctx.db(), &sub).await?,
+        jobs: jobs_of(ctx.db(), sub.id, caller.is_admin()).await?,
+        settled: status.is_final() || status.as_str() == "finished",
+    };
+    render(&page, &browser)
+}

@@ -1,0 +1,55 @@
+//! `POST /login` (form: `token`, `csrf`, `next`): checks the token like the API does and sets
+//! the session cookie; a wrong token shows the form again with 401.
+
+use super::login_get::LoginPage;
+use crate::auth::authenticate;
+use crate::context::AppContext;
+use crate::routes::pages::{Nav, PageError, render_with};
+use crate::session::{Browser, login_cookie};
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    token: String,
+    csrf: Option<String>,
+    next: Option<String>,
+}
+
+pub async fn post(
+    ctx: web::Data<AppContext>,
+    browser: Browser,
+    req: HttpRequest,
+    form: web::Form<LoginForm>,
+) -> Result<HttpResponse, PageError> {
+    browser.check_csrf(form.csrf.as_deref())?;
+    let header_value = format!("Bearer {}", form.token.trim());
+    let team = match authenticate(&ctx, Some(&header_value)).await {
+        Ok(team) => team,
+        Err(e) if e.status == StatusCode::UNAUTHORIZED => {
+            let page = LoginPage {
+                nav: Nav::of(&browser),
+                csrf: browser.csrf().to_owned(),
+                next: super::safe_next(form.next.as_deref()).unwrap_or_default(),
+                error: Some(
+                    "That token is not valid. Paste the token printed when your team was created."
+                        .to_owned(),
+                ),
+            };
+            return render_with(StatusCode::UNAUTHORIZED, &page, &browser);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let next = super::safe_next(form.next.as_deref()).unwrap_or_else(|| {
+        format!(
+            "/teams/{}",
+            crate::routes::pages::urlencode(&team.team.name)
+        )
+    });
+    tracing::info!(team = %team.team.name, "browser login");
+    Ok(HttpResponse::SeeOther()
+        .cookie(login_cookie(&req, ctx.session_key(), &team.team))
+        .insert_header((header::LOCATION, next))
+        .finish())
+}

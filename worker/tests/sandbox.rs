@@ -1,0 +1,362 @@
+//! The evaluation sandbox end to end: the real `arena-sandbox` binary, FFmpeg and onnxruntime.
+//! A child gives the in-process results; a child over its memory, CPU-time or wall-clock limit is
+//! stopped with that reason; this process (the worker's stand-in) carries on after each.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use arena_worker::CheckOptions;
+use arena_worker::crops::Crops;
+use arena_worker::detector::{Detector, OrtRuntime, SessionOptions};
+use arena_worker::faces::{self, FaceDetector};
+use arena_worker::manifest::Manifest;
+use arena_worker::media;
+use arena_worker::pipeline::{self, JobError, PreparePlan, PreparedVideo};
+use arena_worker::sandbox::protocol::{ScoreInput, ScoredVideo};
+use arena_worker::sandbox::{self, SandboxConfig};
+use arena_worker::test_models;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/fixtures")
+}
+
+fn video(name: &str) -> PathBuf {
+    fixtures().join("videos").join(name)
+}
+
+fn redblue() -> (Vec<u8>, Manifest) {
+    let dir = fixtures().join("models");
+    let text = std::fs::read_to_string(dir.join("redblue.toml")).unwrap();
+    (
+        std::fs::read(dir.join("redblue.onnx")).unwrap(),
+        Manifest::parse(&text).unwrap(),
+    )
+}
+
+fn config() -> SandboxConfig {
+    SandboxConfig {
+        bin: PathBuf::from(env!("CARGO_BIN_EXE_arena-sandbox")),
+        memory_mb: 4096,
+        cpu_seconds: 120,
+        timeout: Duration::from_secs(120),
+        ort_lib: OrtRuntime::default_lib_path(),
+        face_model: faces::model_path(None),
+        session: SessionOptions::default(),
+    }
+}
+
+const PLAN: PreparePlan = PreparePlan {
+    frames: 6,
+    decode_max_side: 1920,
+    max_side: 64,
+};
+
+fn runtime() -> OrtRuntime {
+    OrtRuntime::init(&OrtRuntime::default_lib_path()).unwrap()
+}
+
+/// Serializes this binary's decodes (in-process and in children) so a test can count them.
+static DECODING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn prepare_in_process(name: &str) -> PreparedVideo {
+    let _decoding = DECODING.lock().await;
+    let mut faces = FaceDetector::load(
+        &runtime(),
+        &faces::model_path(None),
+        &SessionOptions::default(),
+    )
+    .unwrap();
+    pipeline::prepare_frames(&video(name), &PLAN, &mut faces).unwrap()
+}
+
+/// Scores `images` with `model` in a child under `config`.
+async fn score_in_child(
+    config: &SandboxConfig,
+    model: &[u8],
+    manifest: &Manifest,
+    images: &Crops,
+) -> Result<Vec<ScoredVideo>, JobError> {
+    let dir = tempfile::tempdir().unwrap();
+    let model_path = dir.path().join("model.onnx");
+    std::fs::write(&model_path, model).unwrap();
+    let images_path = dir.path().join("images.bin");
+    std::fs::write(&images_path, images.encode()).unwrap();
+    let inputs = vec![ScoreInput {
+        video_id: 7,
+        images: images_path,
+    }];
+    sandbox::score(config, &model_path, manifest, inputs, dir.path()).await
+}
+
+#[tokio::test]
+async fn a_child_prepares_and_scores_exactly_like_the_worker() {
+    let started = Instant::now();
+    let local = prepare_in_process("face_moving.mp4").await;
+    let in_process = started.elapsed();
+
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let decoding = DECODING.lock().await;
+    let decodes = media::decode_count();
+    let child = sandbox::prepare(&config(), &video("face_moving.mp4"), &PLAN, dir.path())
+        .await
+        .unwrap();
+    // The child's decode counts as this process's: "decoded once" stays observable.
+    assert_eq!(media::decode_count(), decodes + 1);
+    drop(decoding);
+    let isolated = started.elapsed();
+    assert_eq!(
+        child, local,
+        "the child's crops differ from the in-process ones"
+    );
+    assert_eq!(child.faces.face_frames(), 6);
+
+    let (model, manifest) = redblue();
+    let mut detector = Detector::load(
+        &runtime(),
+        &model,
+        manifest.clone(),
+        &SessionOptions::default(),
+    )
+    .unwrap();
+    let expected = pipeline::score_images(&mut detector, &local.frames).unwrap();
+    let scored = score_in_child(&config(), &model, &manifest, &local.frames)
+        .await
+        .unwrap();
+    assert_eq!(scored.len(), 1);
+    assert_eq!(scored[0].video_id, 7);
+    // Bit for bit: the same code on the same bytes, and f32 survives the JSON round trip.
+    assert_eq!(scored[0].score.score, expected.score);
+    assert_eq!(scored[0].score.per_frame, expected.per_frame);
+    eprintln!("prepare: in-process {in_process:?}, in a child {isolated:?}");
+}
+
+#[tokio::test]
+async fn the_child_reports_how_it_is_isolated() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, manifest) = redblue();
+    let model_path = dir.path().join("model.onnx");
+    std::fs::write(&model_path, &model).unwrap();
+    let images = dir.path().join("images.bin");
+    std::fs::write(
+        &images,
+        prepare_in_process("real_1.mp4").await.frames.encode(),
+    )
+    .unwrap();
+    let task = sandbox::protocol::Task::Score(sandbox::protocol::ScoreTask {
+        model: model_path,
+        manifest,
+        videos: vec![ScoreInput {
+            video_id: 1,
+            images,
+        }],
+    });
+    let (isolation, timings, _) = sandbox::run(&config(), task, dir.path()).await.unwrap();
+    eprintln!("isolation: {isolation:?}, timings: {timings:?}");
+    assert!(isolation.no_new_privs);
+    // Where the kernel refuses a network namespace the child says why.
+    assert!(
+        isolation.network || isolation.note.is_some(),
+        "{isolation:?}"
+    );
+}
+
+#[tokio::test]
+async fn upload_errors_come_back_as_they_would_in_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = sandbox::prepare(&config(), &video("not_a_video.mp4"), &PLAN, dir.path())
+        .await
+        .unwrap_err();
+    let mut faces = FaceDetector::load(
+        &runtime(),
+        &faces::model_path(None),
+        &SessionOptions::default(),
+    )
+    .unwrap();
+    let local = pipeline::prepare_frames(&video("not_a_video.mp4"), &PLAN, &mut faces).unwrap_err();
+    assert_eq!(
+        (e.code, e.message.as_str(), e.permanent),
+        (local.code, local.message.as_str(), local.permanent)
+    );
+    assert!(e.permanent, "a broken upload is the uploader's fault: {e}");
+}
+
+#[tokio::test]
+async fn a_child_over_its_memory_cap_fails_with_a_memory_reason() {
+    // 16 MiB cannot even hold onnxruntime: whatever allocation fails first, the reason is memory.
+    let tiny = SandboxConfig {
+        memory_mb: 16,
+        ..config()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let e = sandbox::prepare(&tiny, &video("real_1.mp4"), &PLAN, dir.path())
+        .await
+        .unwrap_err();
+    eprintln!("{e}");
+    assert_eq!(e.code, sandbox::MEMORY_LIMIT, "{e}");
+    assert!(
+        e.message.contains("exceeded its memory limit of 16 MiB"),
+        "{e}"
+    );
+    assert!(!e.permanent && sandbox::blames_upload(e.code));
+    // This process is fine and the next child works.
+    let _decoding = DECODING.lock().await;
+    let ok = sandbox::prepare(&config(), &video("real_1.mp4"), &PLAN, dir.path()).await;
+    assert!(ok.is_ok(), "{ok:?}");
+}
+
+#[tokio::test]
+async fn a_model_that_allocates_gigabytes_is_stopped_by_the_memory_cap() {
+    // 2^28 copies of the [N, 3] means: 3 GiB per frame, far over the cap that a plain model of
+    // the same shape runs in.
+    let capped = SandboxConfig {
+        memory_mb: 1536,
+        ..config()
+    };
+    let frames = prepare_in_process("real_2.mp4").await.frames;
+    let (plain, _) = redblue();
+    let manifest = Manifest::parse(test_models::FRAME_MANIFEST).unwrap();
+    let fine = score_in_child(&capped, &plain, &manifest, &frames).await;
+    assert!(fine.is_ok(), "{fine:?}");
+    let e = score_in_child(
+        &capped,
+        &test_models::memory_hog_model(1 << 28),
+        &manifest,
+        &frames,
+    )
+    .await
+    .unwrap_err();
+    eprintln!("{e}");
+    assert_eq!(e.code, sandbox::MEMORY_LIMIT, "{e}");
+    assert!(e.message.contains("memory limit of 1536 MiB"), "{e}");
+}
+
+#[tokio::test]
+async fn a_runaway_model_is_killed_at_the_wall_clock_limit() {
+    let hurried = SandboxConfig {
+        timeout: Duration::from_secs(2),
+        ..config()
+    };
+    let frames = prepare_in_process("real_3.mp4").await.frames;
+    let manifest = Manifest::parse(test_models::FRAME_MANIFEST).unwrap();
+    let started = Instant::now();
+    let e = score_in_child(
+        &hurried,
+        &test_models::runaway_loop_model(),
+        &manifest,
+        &frames,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.code, sandbox::TIMEOUT, "{e}");
+    assert_eq!(
+        e.message,
+        "evaluation child timed out after 2 s and was killed"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    // The worker goes on: the next job's child scores normally.
+    let (model, redblue_manifest) = redblue();
+    let ok = score_in_child(&hurried, &model, &redblue_manifest, &frames).await;
+    assert!(ok.is_ok(), "{ok:?}");
+}
+
+#[tokio::test]
+async fn a_runaway_model_is_killed_at_the_cpu_time_limit() {
+    let frugal = SandboxConfig {
+        cpu_seconds: 1,
+        ..config()
+    };
+    let frames = prepare_in_process("fake_1.mp4").await.frames;
+    let manifest = Manifest::parse(test_models::FRAME_MANIFEST).unwrap();
+    let e = score_in_child(
+        &frugal,
+        &test_models::runaway_loop_model(),
+        &manifest,
+        &frames,
+    )
+    .await
+    .unwrap_err();
+    eprintln!("{e}");
+    assert_eq!(e.code, sandbox::CPU_LIMIT, "{e}");
+    assert!(e.message.contains("CPU-time limit of 1 s"), "{e}");
+    assert!(e.message.contains("signal 24 (SIGXCPU)"), "{e}");
+}
+
+#[tokio::test]
+async fn a_missing_sandbox_binary_is_an_infrastructure_error() {
+    let broken = SandboxConfig {
+        bin: PathBuf::from("/nonexistent/arena-sandbox"),
+        ..config()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let e = sandbox::prepare(&broken, &video("real_1.mp4"), &PLAN, dir.path())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, sandbox::UNAVAILABLE, "{e}");
+    assert!(!e.permanent && !sandbox::blames_upload(e.code));
+    let settings = {
+        let mut s = arena::Settings::default();
+        s.evaluation.sandbox_bin = Some(PathBuf::from("/nonexistent/arena-sandbox"));
+        s
+    };
+    let e = SandboxConfig::from_settings(&settings).unwrap_err();
+    assert!(e.message.contains("does not exist"), "{e}");
+}
+
+#[tokio::test]
+async fn upload_checks_run_in_a_child_like_in_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    let (model, manifest) = redblue();
+    let limit = Duration::from_secs(20);
+    let child = sandbox::check_detector(
+        &config(),
+        &write("redblue.onnx", &model),
+        &manifest,
+        limit,
+        dir.path(),
+    )
+    .await
+    .unwrap();
+    let options = CheckOptions {
+        session: SessionOptions::default(),
+        time_limit: limit,
+    };
+    let local = arena_worker::check_detector(&runtime(), &model, &manifest, &options).unwrap();
+    assert_eq!(child.scores, local.scores);
+    assert_eq!(child.batch_sizes, local.batch_sizes);
+
+    // A runaway model is stopped by the checks' own time limit, inside the child.
+    let frame_manifest = Manifest::parse(test_models::FRAME_MANIFEST).unwrap();
+    let runaway = write("runaway.onnx", &test_models::runaway_loop_model());
+    let e = sandbox::check_detector(
+        &config(),
+        &runaway,
+        &frame_manifest,
+        Duration::from_millis(300),
+        dir.path(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!((e.code, e.permanent), ("model_too_slow", true), "{e}");
+
+    // A model that allocates gigabytes on the probe frames blows the child, not this process.
+    let capped = SandboxConfig {
+        memory_mb: 1536,
+        ..config()
+    };
+    let hog = write("hog.onnx", &test_models::memory_hog_model(1 << 28));
+    let e = sandbox::check_detector(&capped, &hog, &frame_manifest, limit, dir.path())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, sandbox::MEMORY_LIMIT, "{e}");
+}
