@@ -9,7 +9,7 @@ bootstrap:
 
 ## Build, seed the demo competition and serve http://127.0.0.1:8080 (Ctrl-C to stop).
 demo: bootstrap
-	$(CARGO) build -p arena-web --bin arena
+	$(CARGO) build --bins
 	ARENA_DATA_DIR=$(ARENA_DATA_DIR) ./target/debug/arena up --demo
 
 ## Format, lints and the whole test suite (what .ci/run runs).

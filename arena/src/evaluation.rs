@@ -457,8 +457,12 @@ pub async fn refresh_status<C: ConnectionTrait>(
     } else {
         SubmissionStatus::Running
     };
-    if next != current {
-        repo::submissions::set_status(db, sub.id, next).await?;
+    if next != current && !repo::submissions::set_status(db, sub.id, next).await? {
+        // It turned final meanwhile (a job died): report what is stored, not our guess.
+        let stored = repo::submissions::find(db, sub.id)
+            .await?
+            .ok_or(RepoError::NotFound("submission"))?;
+        return Ok((repo::submissions::status(&stored)?, p));
     }
     Ok((next, p))
 }

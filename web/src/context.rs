@@ -23,6 +23,7 @@ struct Inner {
     queue: Queue,
     settings: Settings,
     ort: OrtRuntime,
+    wakeup: arena::wakeup::Wakeup,
     live: Live,
     session_key: SessionKey,
     /// sha256(token) → team id, for tokens already verified with argon2.
@@ -61,6 +62,7 @@ impl AppContext {
         let session_key = SessionKey::load(&settings.data_dir)?;
         Ok(AppContext {
             inner: Arc::new(Inner {
+                wakeup: arena::wakeup::Wakeup::start(&db),
                 db,
                 storage,
                 queue,
@@ -117,6 +119,7 @@ impl AppContext {
             queue: self.inner.queue.clone(),
             settings: self.inner.settings.clone(),
             ort: self.inner.ort.clone(),
+            wakeup: self.inner.wakeup.clone(),
         }
     }
 }

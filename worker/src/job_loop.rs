@@ -29,6 +29,7 @@ pub async fn run_slot(ctx: WorkerContext, worker_id: String, mut shutdown: watch
             }
             tokio::select! {
                 _ = tokio::time::sleep(poll) => {}
+                _ = ctx.wakeup.notified() => {}
                 _ = shutdown.changed() => {}
             }
             continue;

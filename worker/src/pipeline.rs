@@ -102,6 +102,8 @@ pub struct WorkerContext {
     pub queue: Queue,
     pub settings: Settings,
     pub ort: OrtRuntime,
+    /// Wakes idle slots when a job is enqueued (PostgreSQL LISTEN/NOTIFY).
+    pub wakeup: arena::wakeup::Wakeup,
 }
 
 impl WorkerContext {
@@ -645,6 +647,7 @@ mod tests {
             db,
             settings,
             ort: runtime(),
+            wakeup: arena::wakeup::Wakeup::default(),
         }
     }
 

@@ -70,13 +70,14 @@ pub async fn list_for_competition<C: ConnectionTrait>(
         .await?)
 }
 
-/// Sets the status; a failed or rejected submission keeps its state (final).
+/// Sets the status; a failed or rejected submission keeps its state (final). False when the
+/// row was final (or gone) and nothing changed.
 pub async fn set_status<C: ConnectionTrait>(
     db: &C,
     id: i64,
     status: SubmissionStatus,
-) -> Result<(), RepoError> {
-    submissions::Entity::update_many()
+) -> Result<bool, RepoError> {
+    let res = submissions::Entity::update_many()
         .col_expr(submissions::Column::Status, Expr::value(status.as_str()))
         .col_expr(submissions::Column::UpdatedAtMs, Expr::value(now_ms()))
         .filter(submissions::Column::Id.eq(id))
@@ -86,7 +87,7 @@ pub async fn set_status<C: ConnectionTrait>(
         ]))
         .exec(db)
         .await?;
-    Ok(())
+    Ok(res.rows_affected == 1)
 }
 
 /// Fails the submission with a stable code and a message for its team.

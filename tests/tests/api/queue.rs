@@ -189,3 +189,42 @@ async fn expired_leases_are_reclaimed_then_reaped() {
         );
     }
 }
+
+/// With polling effectively off, idle workers still pick up new jobs on PostgreSQL: every enqueue
+/// NOTIFYs and the workers LISTEN.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_workers_wake_on_notify_without_polling() {
+    let Some(backend) = backends()
+        .into_iter()
+        .find(|b| matches!(b, arena_tests::Backend::Postgres(_)))
+    else {
+        eprintln!("SKIPPED: ARENA_TEST_POSTGRES_URL not set");
+        return;
+    };
+    let app = arena_tests::spawn_app_with(arena_tests::AppOptions {
+        backend,
+        tweak: |s| s.queue.poll_ms = 3_600_000,
+        ..arena_tests::AppOptions::default()
+    })
+    .await;
+    // Let the slot go idle (it waits on the notification, not on a short poll).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.competition("w").await;
+    let resp = app
+        .post_real("w", &arena_datasets::video("real_1.mp4"))
+        .await;
+    assert_eq!(resp.status().as_u16(), 202);
+    let id = resp.json::<serde_json::Value>().await.unwrap_or_default()["id"]
+        .as_i64()
+        .unwrap_or_default();
+    // Without the wake-up the prepare job would wait an hour for the next poll.
+    let done = app.wait_submission(id, Duration::from_secs(60)).await;
+    assert_eq!(done["status"], "finished", "{done}");
+    let video = arena::repo::videos::list_for_submission(app.ctx.db(), id)
+        .await
+        .unwrap_or_default();
+    assert_eq!(
+        video.first().map(|v| v.prepare_state.as_str()),
+        Some("ready")
+    );
+}
