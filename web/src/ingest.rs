@@ -13,6 +13,7 @@ use arena::repo;
 use arena::storage;
 use arena_worker::media::{ProbeFacts, ProbeLimits, probe_video};
 use arena_worker::onnx_model::{check_manifest_against_model, inspect_model};
+use arena_worker::sandbox;
 use arena_worker::{CheckOptions, Manifest, MediaError, ModelError, check_detector};
 use sea_orm::TransactionTrait;
 
@@ -96,20 +97,7 @@ pub async fn ingest_detector(
     let cap = usize::try_from(ctx.settings().limits.max_model_bytes).unwrap_or(usize::MAX);
     let info = inspect_model(&bytes, cap).map_err(model_error)?;
     check_manifest_against_model(&manifest, &info).map_err(model_error)?;
-    let (ort, m) = (ctx.ort().clone(), manifest.clone());
-    let opts = CheckOptions::from_settings(&ctx.settings().evaluation);
-    let load_bytes = bytes.clone();
-    // Loads it, scores the probe frames twice and at two batch sizes, under the time limit.
-    actix_web::web::block(move || check_detector(&ort, &load_bytes, &m, &opts).map(drop))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(|e| {
-            if e.is_client_error() {
-                ApiError::unprocessable(e.code(), e.to_string())
-            } else {
-                ApiError::internal(e)
-            }
-        })?;
+    run_upload_checks(ctx, &model, &bytes, &manifest).await?;
 
     let key = storage::model_key(&model.sha256);
     ctx.storage().put(&key, bytes.into()).await?;
@@ -152,4 +140,47 @@ pub async fn ingest_detector(
         "detector accepted"
     );
     Ok(sub)
+}
+
+/// Loads the model, scores the probe frames twice and at two batch sizes, under the time limit —
+/// in an `arena-sandbox` child when evaluation is isolated (a model that crashes or blows up
+/// memory takes down the child, not the server), else in a blocking thread.
+async fn run_upload_checks(
+    ctx: &AppContext,
+    model: &UploadedFile,
+    bytes: &[u8],
+    manifest: &Manifest,
+) -> Result<(), ApiError> {
+    let settings = ctx.settings();
+    if settings.evaluation.isolate {
+        let mut config =
+            sandbox::SandboxConfig::from_settings(settings).map_err(ApiError::internal)?;
+        let limit = std::time::Duration::from_millis(settings.evaluation.probe_time_limit_ms);
+        config.timeout = limit + std::time::Duration::from_secs(15);
+        let scratch = settings.data_dir.join("scratch");
+        std::fs::create_dir_all(&scratch).map_err(ApiError::internal)?;
+        let work = tempfile::tempdir_in(&scratch).map_err(ApiError::internal)?;
+        return match sandbox::check_detector(&config, model.path(), manifest, limit, work.path())
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.permanent || sandbox::blames_upload(e.code) => {
+                Err(ApiError::unprocessable(e.code, e.message))
+            }
+            Err(e) => Err(ApiError::internal(e)),
+        };
+    }
+    let (ort, m) = (ctx.ort().clone(), manifest.clone());
+    let opts = CheckOptions::from_settings(&settings.evaluation);
+    let load_bytes = bytes.to_vec();
+    actix_web::web::block(move || check_detector(&ort, &load_bytes, &m, &opts).map(drop))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| {
+            if e.is_client_error() {
+                ApiError::unprocessable(e.code(), e.to_string())
+            } else {
+                ApiError::internal(e)
+            }
+        })
 }

@@ -124,3 +124,42 @@ async fn uploads_over_the_cap_are_413() {
     expect(resp, 413, "payload_too_large").await;
     nothing_stored(&app).await;
 }
+
+/// The upload checks run in the sandbox: a model whose scores change between runs, and a model
+/// that never finishes, are refused with their own codes before anything is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unstable_and_runaway_models_are_refused_at_upload() {
+    use arena_worker::test_models::{means_model, node, runaway_loop_model, tensor_f32};
+    let app = spawn_app_with(AppOptions {
+        tweak: |s| s.evaluation.probe_time_limit_ms = 1500,
+        ..AppOptions::default()
+    })
+    .await;
+    app.competition("c").await;
+    let team = app.team("dave", "detector").await;
+    let (_, manifest) = arena_datasets::detector("redblue");
+    let manifest = std::fs::read(manifest).unwrap_or_default();
+
+    let random = means_model(
+        "logits",
+        &[None, Some(1)],
+        vec![
+            node("RandomUniformLike", &["m"], &["r"]),
+            node("MatMul", &["r", "W"], &["logits"]),
+        ],
+        vec![tensor_f32("W", &[3, 1], &[4.0, -4.0, 4.0])],
+    );
+    let resp = app
+        .post_detector_bytes("c", Some(&team), random, manifest.clone())
+        .await;
+    expect(resp, 422, "model_nondeterministic").await;
+
+    let resp = app
+        .post_detector_bytes("c", Some(&team), runaway_loop_model(), manifest.clone())
+        .await;
+    expect(resp, 422, "model_too_slow").await;
+    nothing_stored(&app).await;
+
+    let (status, _) = app.get_json("/healthz", None).await;
+    assert_eq!(status, 200, "the server lives on");
+}
