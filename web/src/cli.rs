@@ -385,6 +385,7 @@ async fn add_reals(ctx: &AppContext, slug: &str, files: &[PathBuf]) -> anyhow::R
 }
 
 async fn serve(ctx: AppContext, workers: usize) -> anyhow::Result<()> {
+    clean_uploads(&ctx.settings().upload_dir());
     let app = Application::build(ctx.clone())?;
     tracing::info!(
         port = app.port(),
@@ -396,6 +397,25 @@ async fn serve(ctx: AppContext, workers: usize) -> anyhow::Result<()> {
     let result = app.run_until_stopped().await;
     pool.stop().await;
     Ok(result?)
+}
+
+/// Removes uploads a previous server process was receiving when it died: they were never
+/// validated, so no row or object refers to them. The upload dir belongs to the web server.
+fn clean_uploads(dir: &std::path::Path) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        let removed = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        match removed {
+            Ok(()) => tracing::info!(path = %path.display(), "removed an upload left by a crash"),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "could not remove a stale upload")
+            }
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -100,7 +100,6 @@ pub struct E2e {
     pub rounds: usize,
     /// The fastest round of each pipeline.
     pub rust_overlapped: EvalReport,
-    pub rust_overlapped_2threads: EvalReport,
     pub rust_sequential: EvalReport,
     pub python: Vec<PyRun>,
     pub ffmpeg_decode_ms: f64,
@@ -127,7 +126,6 @@ fn fastest<T>(runs: Vec<T>, wall: fn(&T) -> f64) -> Result<T> {
 #[derive(Default)]
 struct Runs {
     overlapped: Vec<EvalReport>,
-    overlapped_2: Vec<EvalReport>,
     sequential: Vec<EvalReport>,
     python: [Vec<PyReport>; PY_CONFIGS.len()],
     ffmpeg: Vec<f64>,
@@ -186,23 +184,21 @@ impl Bench {
         reverse: bool,
     ) -> Result<()> {
         let dets = self.detector_paths(names);
-        let mut steps: Vec<usize> = (0..4 + PY_CONFIGS.len()).collect();
+        let mut steps: Vec<usize> = (0..3 + PY_CONFIGS.len()).collect();
         // Alternate the order so drift (load, caches) hits every pipeline alike.
         if reverse {
             steps.reverse();
         }
         for step in steps {
-            let rust = |threads, overlap| {
-                eval::evaluate_offline(videos, &dets, &self.eval_options(threads, overlap))
-            };
+            let rust =
+                |overlap| eval::evaluate_offline(videos, &dets, &self.eval_options(1, overlap));
             match step {
-                0 => runs.overlapped.push(rust(1, true)?),
-                1 => runs.overlapped_2.push(rust(2, true)?),
-                2 => runs.sequential.push(rust(1, false)?),
-                3 => runs.ffmpeg.push(Self::run_ffmpeg(videos)?),
+                0 => runs.overlapped.push(rust(true)?),
+                1 => runs.sequential.push(rust(false)?),
+                2 => runs.ffmpeg.push(Self::run_ffmpeg(videos)?),
                 i => {
-                    let cfg = PY_CONFIGS[i - 4];
-                    runs.python[i - 4].push(self.run_python(videos, names, cfg)?);
+                    let cfg = PY_CONFIGS[i - 3];
+                    runs.python[i - 3].push(self.run_python(videos, names, cfg)?);
                 }
             }
         }
@@ -234,7 +230,6 @@ impl Bench {
             videos,
             detectors: names.to_vec(),
             rounds: self.rounds,
-            rust_overlapped_2threads: fastest(runs.overlapped_2, wall)?,
             rust_sequential: fastest(runs.sequential, wall)?,
             rust_overlapped,
             python,
@@ -326,10 +321,6 @@ fn print_e2e(e: &E2e, bare: &[Overhead]) {
         (
             "Rust `evaluate_offline`, 1 thread/session, overlapped (default)",
             &e.rust_overlapped,
-        ),
-        (
-            "Rust, 2 threads/session, overlapped",
-            &e.rust_overlapped_2threads,
         ),
         ("Rust, 1 thread/session, sequential", &e.rust_sequential),
     ] {
