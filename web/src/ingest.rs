@@ -134,6 +134,7 @@ pub async fn ingest_detector(
         .map_err(ApiError::internal)?;
     announce(&txn, &sub).await?;
     txn.commit().await?;
+    ctx.live().wake();
     tracing::info!(
         submission_id = sub.id,
         detector_id = det.id,

@@ -302,6 +302,7 @@ async fn store(
         crate::ingest::announce(&txn, &sub).await?;
     }
     txn.commit().await?;
+    ctx.live().wake();
     tracing::info!(
         submission_id = sub.id,
         kind = kind.as_str(),

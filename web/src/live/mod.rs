@@ -12,7 +12,7 @@ use cache::BoardCache;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast};
 
 /// One event of the log, with its SSE frame rendered once for every client.
 #[derive(Debug, Clone)]
@@ -78,6 +78,8 @@ struct Inner {
     cache: BoardCache,
     config: LiveConfig,
     poller_started: AtomicBool,
+    /// Wakes the poller at once (this process just appended an event).
+    wake: Arc<Notify>,
 }
 
 /// Events buffered per slow client before it lags (and replays from the table).
@@ -92,6 +94,7 @@ impl Live {
                 cache: BoardCache::new(config.max_age),
                 config,
                 poller_started: AtomicBool::new(false),
+                wake: Arc::new(Notify::new()),
             }),
         }
     }
@@ -116,6 +119,12 @@ impl Live {
         let _ = self.inner.tx.send(Arc::new(event));
     }
 
+    /// Polls now instead of at the next tick: called after this process commits an event, so
+    /// its own clients hear of it at once (other processes' events wait for the tick).
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
     /// Starts the events poller on the current runtime, once per hub; later calls do nothing.
     pub fn start_poller(&self, db: sea_orm::DatabaseConnection) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
@@ -125,7 +134,8 @@ impl Live {
         if self.inner.poller_started.swap(true, Ordering::SeqCst) {
             return;
         }
-        runtime.spawn(poller::run(Arc::downgrade(&self.inner), db));
+        let wake = self.inner.wake.clone();
+        runtime.spawn(poller::run(Arc::downgrade(&self.inner), wake, db));
     }
 
     fn from_inner(inner: Arc<Inner>) -> Live {

@@ -7,8 +7,9 @@ use arena::entities::events;
 use sea_orm::{
     ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 use std::time::Instant;
+use tokio::sync::Notify;
 
 /// Events read per query; a full page is followed by another read at once.
 const PAGE: u64 = 500;
@@ -56,7 +57,7 @@ async fn poll_once(live: &Live, db: &DatabaseConnection, cursor: &mut Cursor) ->
 }
 
 /// Runs until the hub is dropped.
-pub(super) async fn run(hub: Weak<Inner>, db: DatabaseConnection) {
+pub(super) async fn run(hub: Weak<Inner>, wake: Arc<Notify>, db: DatabaseConnection) {
     let Some(interval) = hub.upgrade().map(|h| h.config.poll_interval) else {
         return;
     };
@@ -64,7 +65,10 @@ pub(super) async fn run(hub: Weak<Inner>, db: DatabaseConnection) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut cursor: Option<Cursor> = None;
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = wake.notified() => {}
+        }
         let Some(inner) = hub.upgrade() else {
             return;
         };

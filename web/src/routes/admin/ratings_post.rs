@@ -94,6 +94,7 @@ pub async fn post(
     )
     .await?;
     txn.commit().await?;
+    ctx.live().wake();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "imported": rows.len() })))
 }
 
