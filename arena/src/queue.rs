@@ -46,9 +46,18 @@ impl JobPayload {
     pub fn priority(&self) -> i32 {
         match self {
             JobPayload::PrepareVideo { .. } | JobPayload::ActivateDetector { .. } => 0,
-            JobPayload::Score { .. } => 10,
-            JobPayload::Noop { .. } => 5,
+            JobPayload::Noop { .. } => 1,
+            JobPayload::Score { .. } => 2,
         }
+    }
+
+    /// The stored priority: the kind's rank, then newest submission first within a kind (a
+    /// fresh upload is evaluated before the backlog of older ones). Claims order by it alone,
+    /// so the `(state, priority, id)` index serves them.
+    pub fn stored_priority(&self, submission_id: Option<i64>) -> i32 {
+        const SPAN: i64 = 1_000_000_000;
+        let recency = submission_id.unwrap_or(0).clamp(0, SPAN - 1);
+        i32::try_from(i64::from(self.priority()) * SPAN - recency).unwrap_or(i32::MAX)
     }
 
     /// The same work never sits in the queue twice.
@@ -162,7 +171,7 @@ pub async fn enqueue<C: ConnectionTrait>(
         payload: Set(text),
         dedupe_key: Set(payload.dedupe_key()),
         state: Set(JobState::Queued.as_str().to_owned()),
-        priority: Set(payload.priority()),
+        priority: Set(payload.stored_priority(submission_id)),
         attempts: Set(0),
         max_attempts: Set(max_attempts),
         locked_by: Set(None),
@@ -265,7 +274,7 @@ impl Queue {
                 })
             })
             .collect::<Result<Vec<_>, QueueError>>()?;
-        claimed.sort_by_key(|j| (j.payload.priority(), j.id));
+        claimed.sort_by_key(|j| (j.payload.stored_priority(j.submission_id), j.id));
         Ok(claimed)
     }
 
@@ -442,4 +451,21 @@ fn truncate(s: &str, max: usize) -> String {
         end -= 1;
     }
     format!("{}…", &s[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::JobPayload;
+
+    #[test]
+    fn prepare_before_score_and_newest_submission_first() {
+        let prep = JobPayload::PrepareVideo { video_id: 1 };
+        let score = JobPayload::Score {
+            detector_id: 1,
+            video_ids: vec![1],
+        };
+        assert!(prep.stored_priority(Some(5)) < score.stored_priority(Some(999_999)));
+        assert!(score.stored_priority(Some(20)) < score.stored_priority(Some(10)));
+        assert!(prep.stored_priority(None) > prep.stored_priority(Some(1)));
+    }
 }
