@@ -464,6 +464,7 @@ async fn server_and_workers_reconnect_after_postgres_restarts() {
     if restart_postgres().is_none() {
         eprintln!("SKIPPED: cannot restart PostgreSQL here (pg_ctlcluster)");
         let _ = (worker.kill(), server.kill());
+        let _ = (worker.wait(), server.wait());
         return;
     }
     // After the restart: the server answers again and new work still gets done.
