@@ -10,6 +10,7 @@ mod m20261129_000005_create_scores;
 mod m20261129_000006_add_video_faces;
 mod m20261129_000007_create_phases_and_tasks;
 mod m20261129_000008_add_ssim_and_human_ratings;
+mod m20261129_000009_create_decode_claims;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000006_add_video_faces::Migration),
             Box::new(m20261129_000007_create_phases_and_tasks::Migration),
             Box::new(m20261129_000008_add_ssim_and_human_ratings::Migration),
+            Box::new(m20261129_000009_create_decode_claims::Migration),
         ]
     }
 }

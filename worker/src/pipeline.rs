@@ -228,20 +228,28 @@ pub async fn prepare_video(
         .ok_or_else(|| JobError::infra("not_found", format!("video {video_id} is gone")))?;
     let faces_key = storage::crops_key(&video.sha256, SAMPLER_VERSION, FACE_DETECTOR_VERSION);
     let frames_key = storage::frames_key(&video.sha256, SAMPLER_VERSION);
-    let faces = if ctx.storage.exists(&faces_key).await? && ctx.storage.exists(&frames_key).await? {
-        tracing::info!(key = faces_key, "crops already cached; not decoding again");
-        Crops::decode(&ctx.storage.get(&faces_key).await?)
-            .map_err(|e| JobError::infra("corrupt_crops", e))?
-    } else {
-        let bytes = ctx.storage.get(&video.storage_key).await?;
-        let prepared = decode_and_crop(ctx, cache, bytes).await?;
-        ctx.storage
-            .put(&frames_key, Bytes::from(prepared.frames.encode()))
-            .await?;
-        ctx.storage
-            .put(&faces_key, Bytes::from(prepared.faces.encode()))
-            .await?;
-        prepared.faces
+    let faces = match claim_content(ctx, &faces_key, &frames_key).await? {
+        ContentClaim::Cached => {
+            tracing::info!(key = faces_key, "crops already cached; not decoding again");
+            Crops::decode(&ctx.storage.get(&faces_key).await?)
+                .map_err(|e| JobError::infra("corrupt_crops", e))?
+        }
+        ContentClaim::Held(holder) => {
+            let decoded = async {
+                let bytes = ctx.storage.get(&video.storage_key).await?;
+                let prepared = decode_and_crop(ctx, cache, bytes).await?;
+                ctx.storage
+                    .put(&frames_key, Bytes::from(prepared.frames.encode()))
+                    .await?;
+                ctx.storage
+                    .put(&faces_key, Bytes::from(prepared.faces.encode()))
+                    .await?;
+                Ok::<_, JobError>(prepared.faces)
+            }
+            .await;
+            repo::decode_claims::release(&ctx.db, &faces_key, &holder).await?;
+            decoded?
+        }
     };
     let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
     repo::videos::record_crops(
@@ -276,6 +284,52 @@ pub async fn prepare_video(
 
 /// Decodes a video's bytes into its crops: in an evaluation child when `evaluation.isolate` is on
 /// (the default), else on a blocking thread with this slot's face detector.
+/// Whether this job decodes the content or reads another job's cache.
+enum ContentClaim {
+    Cached,
+    Held(String),
+}
+
+/// One decode per content however many jobs race on it (the same bytes uploaded twice, or two
+/// competitions sharing a video): the first job claims the content in the database and decodes;
+/// the others wait for its cache, or take over once its claim expires (its worker died).
+async fn claim_content(
+    ctx: &WorkerContext,
+    faces_key: &str,
+    frames_key: &str,
+) -> Result<ContentClaim, JobError> {
+    let holder = format!("{}-{:x}", std::process::id(), rand_suffix());
+    let lease_ms = i64::try_from(ctx.settings.evaluation.child_timeout_s.saturating_mul(1000))
+        .unwrap_or(i64::MAX / 4)
+        + 60_000;
+    loop {
+        if ctx.storage.exists(faces_key).await? && ctx.storage.exists(frames_key).await? {
+            return Ok(ContentClaim::Cached);
+        }
+        if repo::decode_claims::try_claim(&ctx.db, faces_key, &holder, lease_ms).await? {
+            // The holder may have finished between our look and our claim.
+            if ctx.storage.exists(faces_key).await? && ctx.storage.exists(frames_key).await? {
+                repo::decode_claims::release(&ctx.db, faces_key, &holder).await?;
+                return Ok(ContentClaim::Cached);
+            }
+            return Ok(ContentClaim::Held(holder));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish()
+}
+
 async fn decode_and_crop(
     ctx: &WorkerContext,
     cache: &mut SessionCache,

@@ -2,6 +2,7 @@
 
 pub mod competitions;
 pub mod crops;
+pub mod decode_claims;
 pub mod detectors;
 pub mod events;
 pub mod human_ratings;

@@ -2,6 +2,7 @@
 //! never raw sea-orm queries.
 
 pub mod competitions;
+pub mod decode_claims;
 pub mod detectors;
 pub mod events;
 pub mod human_ratings;
