@@ -112,6 +112,19 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    /// Run the worker pipeline offline (no server, no database) on video files with one or more
+    /// detectors; prints per-video scores and per-stage timings as JSON.
+    Eval {
+        /// Video files.
+        #[arg(required = true)]
+        videos: Vec<PathBuf>,
+        /// A detector as MODEL.onnx:MANIFEST.toml (repeatable).
+        #[arg(long = "detector", required = true)]
+        detectors: Vec<String>,
+        /// Also write the JSON report here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Print a competition's leaderboard.
     Leaderboard {
         slug: String,
@@ -324,6 +337,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             client::status(&client.server, client.token.as_deref(), id, watch).await
         }
         Command::Leaderboard { slug, client } => client::leaderboard(&client.server, &slug).await,
+        Command::Eval {
+            videos,
+            detectors,
+            out,
+        } => eval(&g, videos, &detectors, out.as_deref()).await,
         Command::Score {
             input,
             preset,
@@ -338,6 +356,40 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             seed,
         ),
     }
+}
+
+/// `arena eval`: the pipeline offline; exit status 1 when any video or pair failed.
+async fn eval(
+    g: &GlobalArgs,
+    videos: Vec<PathBuf>,
+    detectors: &[String],
+    out: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let settings = g.settings()?;
+    let pairs = detectors
+        .iter()
+        .map(|d| {
+            d.rsplit_once(':')
+                .map(|(m, t)| (PathBuf::from(m), PathBuf::from(t)))
+                .with_context(|| format!("--detector {d:?} must be MODEL.onnx:MANIFEST.toml"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let opts = arena_worker::eval::EvalOptions::from_settings(&settings);
+    let report = tokio::task::spawn_blocking(move || {
+        arena_worker::eval::evaluate_offline(&videos, &pairs, &opts)
+    })
+    .await??;
+    let json = serde_json::to_string_pretty(&report)?;
+    if let Some(path) = out {
+        std::fs::write(path, &json).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    say(&json);
+    let failed = report
+        .videos
+        .iter()
+        .any(|v| v.error.is_some() || v.scores.iter().any(|s| s.error.is_some()));
+    anyhow::ensure!(!failed, "some videos or pairs failed (see the report)");
+    Ok(())
 }
 
 /// `arena score`: the offline scorer over a pairs CSV.

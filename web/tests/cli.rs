@@ -262,3 +262,41 @@ fn client_submits_watches_and_prints_the_boards() {
         "dana's AUC on alice's fake:\n{board}"
     );
 }
+
+#[test]
+fn eval_scores_videos_offline_with_stage_timings() {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/fixtures");
+    let videos = fixtures.join("videos");
+    let models = fixtures.join("models");
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("scores.json");
+    let out = arena()
+        .args(["--data", dir.path().to_str().unwrap(), "eval"])
+        .arg(videos.join("real_1.mp4"))
+        .arg(videos.join("fake_2.mp4"))
+        .arg("--detector")
+        .arg(format!(
+            "{}:{}",
+            models.join("redblue.onnx").display(),
+            models.join("redblue.toml").display()
+        ))
+        .arg("--out")
+        .arg(&out_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&std::fs::read(&out_path).unwrap()).unwrap();
+    assert_eq!(report["decodes"], 2, "one decode per video");
+    let score = |i: usize| report["videos"][i]["scores"][0]["score"].as_f64().unwrap();
+    // redblue: sigmoid(4·(R−B)/255): real_1 (−140) ≈ 0.10, fake_2 (+200) ≈ 0.96.
+    assert!(score(0) < 0.2 && score(1) > 0.9, "{report}");
+    assert!(
+        report["videos"][0]["timings"]["decode_ms"]
+            .as_f64()
+            .is_some()
+    );
+}

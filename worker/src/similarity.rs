@@ -130,7 +130,10 @@ mod reference {
     fn mean_ssim_on_decoded_frames_matches_scikit_image() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let clip = root.join("datasets/fixtures/videos/face_moving.mp4");
-        let sampled = crate::media::sample_frames(&clip, 12, 512).expect("decode");
+        let sampled = {
+            let _decodes = crate::test_support::decode_lock();
+            crate::media::sample_frames(&clip, 12, 512).expect("decode")
+        };
         let n = sampled.frames.len();
         assert!(n >= 6, "{n} frames");
         // The "fake" is the clip one frame later: real motion, real codec noise.
