@@ -21,3 +21,10 @@ pub fn detector(name: &str) -> (PathBuf, PathBuf) {
         dir.join(format!("{name}.toml")),
     )
 }
+
+pub mod manifest;
+
+pub use manifest::{Dataset, DatasetError, load};
+pub mod encode;
+pub mod swap;
+pub mod synth;

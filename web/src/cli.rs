@@ -125,6 +125,9 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Datasets: synthetic real clips and the baseline face-swap creator.
+    #[command(subcommand)]
+    Dataset(DatasetCommand),
     /// Print a competition's leaderboard.
     Leaderboard {
         slug: String,
@@ -159,6 +162,35 @@ enum CompetitionCommand {
     },
     /// Add hidden real videos (label 0) to a competition.
     AddReal { slug: String, files: Vec<PathBuf> },
+}
+
+#[derive(Subcommand)]
+enum DatasetCommand {
+    /// Generate deterministic real clips (a moving, blinking, talking face per identity) and
+    /// their manifest.
+    Synth {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 3)]
+        identities: usize,
+        #[arg(long, default_value_t = 2)]
+        clips: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Write a round's creation zip with the baseline face swap.
+    Swap {
+        /// The dataset's manifest.toml.
+        #[arg(long)]
+        dataset: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        round: u32,
+        /// crude or careful.
+        #[arg(long, default_value = "careful")]
+        strength: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -337,6 +369,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             client::status(&client.server, client.token.as_deref(), id, watch).await
         }
         Command::Leaderboard { slug, client } => client::leaderboard(&client.server, &slug).await,
+        Command::Dataset(cmd) => tokio::task::spawn_blocking(move || dataset(cmd)).await?,
         Command::Eval {
             videos,
             detectors,
@@ -356,6 +389,47 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             seed,
         ),
     }
+}
+
+/// `arena dataset …`: blocking work (FFmpeg, onnxruntime), run off the executor.
+fn dataset(cmd: DatasetCommand) -> anyhow::Result<()> {
+    match cmd {
+        DatasetCommand::Synth {
+            out,
+            identities,
+            clips,
+            seed,
+        } => {
+            let ds = arena_datasets::synth::generate(&out, identities, clips, seed)?;
+            say(&format!(
+                "{} clips, manifest {}",
+                ds.clips.len(),
+                ds.manifest_path.display()
+            ));
+        }
+        DatasetCommand::Swap {
+            dataset,
+            round,
+            strength,
+            out,
+        } => {
+            let strength = match strength.as_str() {
+                "crude" => arena_datasets::swap::Strength::Crude,
+                "careful" => arena_datasets::swap::Strength::Careful,
+                other => anyhow::bail!("--strength must be crude or careful, not {other:?}"),
+            };
+            let ds = arena_datasets::load(&dataset)?;
+            let rt = arena_worker::OrtRuntime::init(&arena_worker::OrtRuntime::default_lib_path())?;
+            let mut faces = arena_worker::FaceDetector::load(
+                &rt,
+                &arena_worker::faces::model_path(None),
+                &arena_worker::SessionOptions::default(),
+            )?;
+            let n = arena_datasets::swap::swap_round(&mut faces, &ds, round, strength, &out)?;
+            say(&format!("{n} videos written to {}", out.display()));
+        }
+    }
+    Ok(())
 }
 
 /// `arena eval`: the pipeline offline; exit status 1 when any video or pair failed.

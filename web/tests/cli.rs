@@ -300,3 +300,54 @@ fn eval_scores_videos_offline_with_stage_timings() {
             .is_some()
     );
 }
+
+#[test]
+fn dataset_synth_then_swap_writes_a_round_zip() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("ds");
+    let out = arena()
+        .args([
+            "dataset",
+            "synth",
+            "--identities",
+            "2",
+            "--clips",
+            "1",
+            "--seed",
+            "3",
+            "--out",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let zip = dir.path().join("c1.zip");
+    let out = arena()
+        .args([
+            "dataset",
+            "swap",
+            "--round",
+            "1",
+            "--strength",
+            "careful",
+            "--dataset",
+        ])
+        .arg(data.join("manifest.toml"))
+        .arg("--out")
+        .arg(&zip)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let archive = zip::ZipArchive::new(std::fs::File::open(&zip).unwrap()).unwrap();
+    let mut names: Vec<&str> = archive.file_names().collect();
+    names.sort_unstable();
+    assert_eq!(names, vec!["g01_id0_0000.mp4", "g01_id1_0000.mp4"]);
+}

@@ -1,0 +1,150 @@
+//! A simulated competition through the real app (HTTP uploads, queue, workers, FFmpeg,
+//! onnxruntime): C creations × V videos × D detectors with tiny clips and the tiny `redblue`
+//! detector, reporting decodes (must equal the number of distinct videos), pairs scored and wall
+//! time, so the growth with C and D can be read off.
+//!
+//! `cargo run --release -p arena-tests --bin sim-competition -- --creations 20 --videos 4
+//!  --detectors 1,4,8 --workers 2`
+
+use arena_tests::{AppOptions, spawn_app_with};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Args {
+    creations: usize,
+    videos: usize,
+    detectors: Vec<usize>,
+    workers: usize,
+}
+
+fn args() -> Result<Args, String> {
+    let mut a = Args {
+        creations: 10,
+        videos: 3,
+        detectors: vec![1, 4],
+        workers: 2,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let v = it.next().ok_or(format!("{flag} needs a value"))?;
+        let num = |v: &str| v.parse::<usize>().map_err(|e| format!("{flag}: {e}"));
+        match flag.as_str() {
+            "--creations" => a.creations = num(&v)?,
+            "--videos" => a.videos = num(&v)?,
+            "--workers" => a.workers = num(&v)?,
+            "--detectors" => a.detectors = v.split(',').map(num).collect::<Result<_, _>>()?,
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    Ok(a)
+}
+
+/// A distinct 64×64, 10-frame H.264 clip per index (its own background colour).
+fn make_clip(dir: &Path, i: usize) -> Result<PathBuf, String> {
+    let path = dir.join(format!("v{i:05}.mp4"));
+    let colour = format!(
+        "0x{:02x}{:02x}{:02x}",
+        (i * 37) % 256,
+        (i * 91) % 256,
+        (i * 53) % 256
+    );
+    let status = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+        ])
+        .arg(format!("color=c={colour}:s=64x64:r=10:d=1"))
+        .args([
+            "-frames:v",
+            "10",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+        ])
+        .arg(&path)
+        .status()
+        .map_err(|e| format!("ffmpeg: {e}"))?;
+    if !status.success() {
+        return Err(format!("ffmpeg failed for clip {i}"));
+    }
+    Ok(path)
+}
+
+async fn run(a: &Args, detectors: usize, clips: &[PathBuf]) -> Result<String, String> {
+    let app = spawn_app_with(AppOptions {
+        workers: a.workers,
+        ..AppOptions::default()
+    })
+    .await;
+    app.competition("sim").await;
+    let decodes = arena_worker::media::decode_count();
+    let start = Instant::now();
+    let mut subs = Vec::new();
+    let reals = 3.min(clips.len());
+    for clip in &clips[..reals] {
+        subs.push(app.post_real("sim", clip).await);
+    }
+    for c in 0..a.creations {
+        let token = app.team(&format!("creator{c}"), "creator").await;
+        for clip in &clips[reals + c * a.videos..reals + (c + 1) * a.videos] {
+            subs.push(app.post_creation("sim", Some(&token), clip).await);
+        }
+    }
+    for d in 0..detectors {
+        let token = app.team(&format!("detector{d}"), "detector").await;
+        subs.push(app.post_detector("sim", Some(&token), "redblue").await);
+    }
+    let mut ids = Vec::new();
+    for resp in subs {
+        let status = resp.status().as_u16();
+        let body: Value = resp.json().await.map_err(|e| e.to_string())?;
+        if status != 202 {
+            return Err(format!("upload refused: {body}"));
+        }
+        ids.push(body["id"].as_i64().unwrap_or_default());
+    }
+    for id in ids {
+        app.wait_submission(id, Duration::from_secs(3600)).await;
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let videos = reals + a.creations * a.videos;
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let pairs = arena::entities::scores::Entity::find()
+        .count(app.ctx.db())
+        .await
+        .map_err(|e| e.to_string())?;
+    let decoded = arena_worker::media::decode_count() - decodes;
+    Ok(format!(
+        "| {} | {} | {videos} | {detectors} | {pairs} | {decoded} | {wall:.1} | {:.1} |\n",
+        a.creations,
+        a.videos,
+        1000.0 * wall / pairs.max(1) as f64
+    ))
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<(), String> {
+    let a = args()?;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let total = 3 + a.creations * a.videos;
+    let clips = (0..total)
+        .map(|i| make_clip(dir.path(), i))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut out = String::from(
+        "| creations C | videos per creation | videos | detectors D | pairs scored | decodes | wall s | ms per pair |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    for &d in &a.detectors {
+        out.push_str(&run(&a, d, &clips).await?);
+    }
+    std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes()).map_err(|e| e.to_string())
+}
