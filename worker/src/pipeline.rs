@@ -235,7 +235,7 @@ pub async fn prepare_video(
                 .map_err(|e| JobError::infra("corrupt_crops", e))?
         }
         ContentClaim::Held(holder) => {
-            let decoded = async {
+            let work = async {
                 let bytes = ctx.storage.get(&video.storage_key).await?;
                 let prepared = decode_and_crop(ctx, cache, bytes).await?;
                 ctx.storage
@@ -245,8 +245,24 @@ pub async fn prepare_video(
                     .put(&faces_key, Bytes::from(prepared.faces.encode()))
                     .await?;
                 Ok::<_, JobError>(prepared.faces)
-            }
-            .await;
+            };
+            tokio::pin!(work);
+            // Heartbeat the claim while decoding: if this worker dies, the claim lapses within
+            // one queue lease and a waiting job takes over.
+            let lease_ms = ctx.settings.queue.lease_ms;
+            let beat = std::time::Duration::from_millis(
+                u64::try_from(lease_ms / 3).unwrap_or(1000).max(50),
+            );
+            let decoded = loop {
+                tokio::select! {
+                    r = &mut work => break r,
+                    _ = tokio::time::sleep(beat) => {
+                        if let Err(e) = repo::decode_claims::renew(&ctx.db, &faces_key, &holder, lease_ms).await {
+                            tracing::warn!(error = %e, "could not renew the decode claim");
+                        }
+                    }
+                }
+            };
             repo::decode_claims::release(&ctx.db, &faces_key, &holder).await?;
             decoded?
         }
@@ -299,9 +315,7 @@ async fn claim_content(
     frames_key: &str,
 ) -> Result<ContentClaim, JobError> {
     let holder = format!("{}-{:x}", std::process::id(), rand_suffix());
-    let lease_ms = i64::try_from(ctx.settings.evaluation.child_timeout_s.saturating_mul(1000))
-        .unwrap_or(i64::MAX / 4)
-        + 60_000;
+    let lease_ms = ctx.settings.queue.lease_ms;
     loop {
         if ctx.storage.exists(faces_key).await? && ctx.storage.exists(frames_key).await? {
             return Ok(ContentClaim::Cached);

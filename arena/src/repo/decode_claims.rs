@@ -53,3 +53,23 @@ pub async fn release<C: ConnectionTrait>(db: &C, key: &str, holder: &str) -> Res
         .await?;
     Ok(())
 }
+
+/// Extends `holder`'s live claim on `key` (the holder heartbeats while it decodes, so a claim
+/// outlives its holder by at most one lease).
+pub async fn renew<C: ConnectionTrait>(
+    db: &C,
+    key: &str,
+    holder: &str,
+    lease_ms: i64,
+) -> Result<bool, RepoError> {
+    let res = decode_claims::Entity::update_many()
+        .col_expr(
+            decode_claims::Column::ExpiresAtMs,
+            Expr::value(now_ms() + lease_ms),
+        )
+        .filter(decode_claims::Column::ContentKey.eq(key))
+        .filter(decode_claims::Column::Holder.eq(holder))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
