@@ -2,7 +2,7 @@
 CARGO ?= cargo
 ARENA_DATA_DIR ?= ./data
 
-.PHONY: bootstrap demo test fixtures
+.PHONY: bootstrap demo test fixtures fuzz-smoke
 
 bootstrap:
 	./scripts/bootstrap
@@ -21,3 +21,8 @@ test: bootstrap
 ## Regenerate the small committed fixtures (videos, ONNX detectors).
 fixtures: bootstrap
 	./datasets/fixtures/make_fixtures.sh
+
+## Each cargo-fuzz target for FUZZ_SECONDS (10) s; needs nightly, installs cargo-fuzz. Not part of
+## `test`: its first build takes longer than the whole suite (docs/SECURITY.md).
+fuzz-smoke:
+	./scripts/fuzz-smoke

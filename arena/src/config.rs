@@ -37,6 +37,7 @@ pub struct Settings {
     pub limits: Limits,
     pub queue: QueueSettings,
     pub evaluation: EvaluationSettings,
+    pub rate_limits: RateLimitSettings,
 }
 
 /// Caps applied at ingest, before anything is stored.
@@ -51,6 +52,50 @@ pub struct Limits {
     pub max_fps: f64,
     pub max_frames: u64,
     pub max_duration_s: f64,
+}
+
+/// In-process token buckets against floods (answered 429 `rate_limited` with `Retry-After`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// Login attempts and failed bearer-token checks, per client IP.
+    pub auth: RateLimits,
+    /// Uploads (creations, detectors, reals, task targets), per team, whatever their outcome.
+    pub uploads: RateLimits,
+    /// Take the client IP from `Forwarded`/`X-Forwarded-For` (only behind a proxy that sets it).
+    pub trust_forwarded_for: bool,
+}
+
+/// A token bucket: `burst` requests at once, refilled at `per_minute`; a `burst` of 0 is no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimits {
+    pub burst: u32,
+    pub per_minute: u32,
+}
+
+impl RateLimits {
+    /// No limit.
+    pub const OFF: RateLimits = RateLimits {
+        burst: 0,
+        per_minute: 0,
+    };
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        RateLimitSettings {
+            auth: RateLimits {
+                burst: 20,
+                per_minute: 10,
+            },
+            uploads: RateLimits {
+                burst: 30,
+                per_minute: 30,
+            },
+            trust_forwarded_for: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -99,6 +144,9 @@ pub struct EvaluationSettings {
     pub child_cpu_seconds: u64,
     /// Wall-clock limit of an evaluation child; it is killed after this.
     pub child_timeout_s: u64,
+    /// Score jobs run in a long-lived child per worker slot that keeps the last detector's
+    /// session (`false`: a fresh child per score job, as decodes and upload checks always get).
+    pub reuse_score_child: bool,
 }
 
 impl Default for Settings {
@@ -114,6 +162,7 @@ impl Default for Settings {
             limits: Limits::default(),
             queue: QueueSettings::default(),
             evaluation: EvaluationSettings::default(),
+            rate_limits: RateLimitSettings::default(),
         }
     }
 }
@@ -161,6 +210,7 @@ impl Default for EvaluationSettings {
             child_memory_mb: 4096,
             child_cpu_seconds: 600,
             child_timeout_s: 900,
+            reuse_score_child: true,
         }
     }
 }
@@ -235,6 +285,19 @@ mod tests {
         std::fs::write(&path, "workers = 3\n[queue]\nlease_ms = 5\n").unwrap();
         let s = Settings::load(Some(&path)).unwrap();
         assert_eq!((s.workers, s.queue.lease_ms), (3, 5));
+    }
+
+    #[test]
+    fn rate_limits_parse_and_default_as_documented() {
+        let d = RateLimitSettings::default();
+        assert_eq!((d.auth.burst, d.auth.per_minute), (20, 10));
+        assert_eq!((d.uploads.burst, d.uploads.per_minute), (30, 30));
+        assert!(!d.trust_forwarded_for);
+        let text = "[rate_limits]\nuploads = { burst = 0, per_minute = 0 }\n";
+        let s: Settings = toml::from_str(text).unwrap();
+        assert_eq!(s.rate_limits.uploads, RateLimits::OFF);
+        assert_eq!(s.rate_limits.auth, d.auth);
+        assert!(toml::from_str::<Settings>("[rate_limits]\nauth = { burst = 1 }\n").is_err());
     }
 
     #[test]

@@ -111,14 +111,24 @@ string_enum!(
         Finished => "finished",
         Failed => "failed",
         Rejected => "rejected",
+        Disqualified => "disqualified",
     }
 );
 
 impl SubmissionStatus {
+    /// Out of the game: not on the boards, its pairs do not count, workers leave it alone.
     pub fn is_final(self) -> bool {
-        matches!(self, SubmissionStatus::Failed | SubmissionStatus::Rejected)
+        matches!(
+            self,
+            SubmissionStatus::Failed | SubmissionStatus::Rejected | SubmissionStatus::Disqualified
+        )
     }
 }
+
+string_enum!(
+    /// Whether a team may take part: a registered team waits for an organizer's approval.
+    TeamStatus { Pending => "pending", Approved => "approved", Rejected => "rejected" }
+);
 
 string_enum!(
     /// Real videos are the hidden negatives (label 0); fakes come from creator teams (label 1);

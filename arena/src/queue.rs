@@ -194,16 +194,22 @@ pub async fn enqueue<C: ConnectionTrait>(
     if inserted == 0 {
         return Ok(None);
     }
-    if conn.get_database_backend() == sea_orm::DbBackend::Postgres {
-        // Delivered when the enqueuing transaction commits; idle workers wake at once.
-        let notify = format!("SELECT pg_notify('{}', '')", crate::wakeup::CHANNEL);
-        conn.execute_unprepared(&notify).await?;
-    }
+    notify_workers(conn).await?;
     let row = jobs::Entity::find()
         .filter(jobs::Column::DedupeKey.eq(payload.dedupe_key()))
         .one(conn)
         .await?;
     Ok(row.map(|r| r.id))
+}
+
+/// Wakes idle workers (PostgreSQL NOTIFY, delivered when the transaction commits); SQLite
+/// workers poll.
+pub async fn notify_workers<C: ConnectionTrait>(conn: &C) -> Result<(), DbErr> {
+    if conn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        let notify = format!("SELECT pg_notify('{}', '')", crate::wakeup::CHANNEL);
+        conn.execute_unprepared(&notify).await?;
+    }
+    Ok(())
 }
 
 impl Queue {

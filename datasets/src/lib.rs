@@ -22,9 +22,24 @@ pub fn detector(name: &str) -> (PathBuf, PathBuf) {
     )
 }
 
+/// A baseline detector built by `datasets/baselines/train.py`: (model.onnx, manifest.toml) of
+/// `baseline("edges")` (trained), `baseline("edges-weak")` (handicapped); the constant baseline
+/// is the fixture `detector("constant")`.
+pub fn baseline(name: &str) -> (PathBuf, PathBuf) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("baselines")
+        .join("models");
+    (
+        dir.join(format!("{name}.onnx")),
+        dir.join(format!("{name}.toml")),
+    )
+}
+
 pub mod manifest;
 
 pub use manifest::{Dataset, DatasetError, load};
+pub mod demo;
 pub mod encode;
+pub mod model_inputs;
 pub mod swap;
 pub mod synth;

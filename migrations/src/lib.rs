@@ -11,6 +11,8 @@ mod m20261129_000006_add_video_faces;
 mod m20261129_000007_create_phases_and_tasks;
 mod m20261129_000008_add_ssim_and_human_ratings;
 mod m20261129_000009_create_decode_claims;
+mod m20261129_000010_add_team_status;
+mod m20261129_000011_create_job_logs;
 
 pub struct Migrator;
 
@@ -27,6 +29,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000007_create_phases_and_tasks::Migration),
             Box::new(m20261129_000008_add_ssim_and_human_ratings::Migration),
             Box::new(m20261129_000009_create_decode_claims::Migration),
+            Box::new(m20261129_000010_add_team_status::Migration),
+            Box::new(m20261129_000011_create_job_logs::Migration),
         ]
     }
 }

@@ -72,7 +72,8 @@ pub struct TestApp {
 pub struct AppOptions {
     pub backend: Backend,
     pub workers: usize,
-    /// Adjusts the settings before the app starts.
+    /// Adjusts the settings before the app starts (after the harness's own: fast queue polling,
+    /// 8 sampled frames, no upload rate limit).
     pub tweak: fn(&mut Settings),
     /// S3 options for an `s3://` storage (e.g. a [`moto::MotoServer`]'s).
     pub s3: Option<std::collections::BTreeMap<String, String>>,
@@ -116,6 +117,9 @@ pub async fn spawn_app_with(opts: AppOptions) -> TestApp {
     settings.queue.retry_backoff_ms = 50;
     settings.evaluation.sampler_frames = 8;
     settings.evaluation.isolate = opts.isolate;
+    // Tests upload in bulk as organizers and simulated teams; tests/tests/api/rate_limits.rs sets
+    // the upload limit back in its `tweak` (the sign-in limit keeps its production default).
+    settings.rate_limits.uploads = arena::config::RateLimits::OFF;
     (opts.tweak)(&mut settings);
     if let Some(s3) = opts.s3 {
         settings.s3 = s3;
@@ -280,7 +284,7 @@ impl TestApp {
                 .await;
             assert_eq!(status, 200, "{body}");
             let state = body["status"].as_str().unwrap_or_default();
-            if matches!(state, "finished" | "failed" | "rejected") {
+            if matches!(state, "finished" | "failed" | "rejected" | "disqualified") {
                 return body;
             }
             assert!(start.elapsed() < timeout, "submission {id} stuck: {body}");

@@ -14,6 +14,7 @@ pub struct Page {
     /// Raw `Set-Cookie` headers.
     pub set_cookies: Vec<String>,
     pub content_type: String,
+    pub retry_after: Option<String>,
 }
 
 impl Page {
@@ -44,9 +45,15 @@ pub struct WebClient {
 #[allow(clippy::expect_used)]
 impl WebClient {
     pub fn new(base: &str) -> WebClient {
+        WebClient::from_address(base, None)
+    }
+
+    /// A browser whose connections come from `local` (e.g. 127.0.0.2: another client address).
+    pub fn from_address(base: &str, local: Option<std::net::IpAddr>) -> WebClient {
         WebClient {
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                .local_address(local)
                 .build()
                 .expect("client"),
             base: base.to_owned(),
@@ -90,6 +97,7 @@ impl WebClient {
         };
         let location = header(reqwest::header::LOCATION);
         let content_type = header(reqwest::header::CONTENT_TYPE).unwrap_or_default();
+        let retry_after = header(reqwest::header::RETRY_AFTER);
         let set_cookies: Vec<String> = resp
             .headers()
             .get_all(reqwest::header::SET_COOKIE)
@@ -111,6 +119,7 @@ impl WebClient {
             location,
             set_cookies,
             content_type,
+            retry_after,
         }
     }
 

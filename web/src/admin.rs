@@ -3,11 +3,16 @@
 use crate::auth;
 use crate::context::AppContext;
 use crate::error::ApiError;
-use arena::domain::{CompetitionMode, Preset, Role, Slug, TeamName};
-use arena::entities::{competitions, teams};
+use arena::domain::{CompetitionMode, Preset, Role, Slug, SubmissionKind, TeamName};
+use arena::entities::{competitions, phases, teams};
+use arena::evaluation::{self, EnqueuePolicy};
+use arena::moderation::{self, ModerationError};
 use arena::repo;
-use arena::rules::CompetitionSettings;
+use arena::repo::human_ratings::AXES;
+use arena::rules::{CompetitionSettings, PhaseKind};
+use arena::time::now_ms;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, IntoActiveModel, TransactionTrait};
+use std::collections::HashSet;
 
 /// Options of a new team.
 #[derive(Debug, Clone)]
@@ -75,24 +80,345 @@ impl CompetitionSpec {
     }
 }
 
-/// Creates a competition.
+/// A competition mode by name (`live` when not given), or 400 `invalid_mode`.
+pub fn parse_mode(raw: Option<&str>) -> Result<CompetitionMode, ApiError> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(CompetitionMode::Live),
+        Some(m) => CompetitionMode::parse(m)
+            .ok_or_else(|| ApiError::bad_request("invalid_mode", "mode must be live or rounds")),
+    }
+}
+
+/// A scoring preset by name (`dfgc2021` when not given), or 400 `invalid_preset`.
+pub fn parse_preset(raw: Option<&str>) -> Result<Preset, ApiError> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(Preset::Dfgc2021),
+        Some(p) => Preset::parse(p).ok_or_else(|| {
+            ApiError::bad_request("invalid_preset", "preset must be dfgc2021 or dfgc2022")
+        }),
+    }
+}
+
+/// Creates a competition (and its first event, so the pages listing competitions refresh).
 pub async fn create_competition(
     ctx: &AppContext,
     spec: &CompetitionSpec,
 ) -> Result<competitions::Model, ApiError> {
     let slug = Slug::parse(&spec.slug).map_err(|e| ApiError::bad_request("invalid_slug", e.0))?;
+    let title = spec.title.trim();
+    if title.is_empty() || title.chars().count() > 200 {
+        return Err(ApiError::bad_request(
+            "invalid_title",
+            "the title must be 1-200 characters",
+        ));
+    }
     let settings = serde_json::to_string(&spec.settings).map_err(ApiError::internal)?;
-    Ok(repo::competitions::create(
-        ctx.db(),
+    let txn = ctx.db().begin().await?;
+    let comp = repo::competitions::create(
+        &txn,
         repo::competitions::NewCompetition {
             slug: &slug,
-            title: &spec.title,
+            title,
             mode: spec.mode,
             preset: spec.preset,
             settings,
         },
     )
-    .await?)
+    .await?;
+    let payload = serde_json::json!({ "slug": comp.slug, "mode": comp.mode });
+    repo::events::append(&txn, comp.id, "competition_created", &payload).await?;
+    txn.commit().await?;
+    announce(ctx, comp.id);
+    Ok(comp)
+}
+
+/// After an organizer's change is committed: the competition's boards are rebuilt on their next
+/// read, and this server's live clients hear of the event at once.
+fn announce(ctx: &AppContext, competition_id: i64) {
+    ctx.live().cache().invalidate(competition_id);
+    ctx.live().wake();
+}
+
+/// A new phase of a rounds competition.
+#[derive(Debug, Clone)]
+pub struct PhaseSpec {
+    pub kind: String,
+    pub round: i32,
+    pub opens_at_ms: i64,
+    pub closes_at_ms: i64,
+}
+
+fn phase_name(p: &phases::Model) -> String {
+    let letter = if p.kind == PhaseKind::Creation.as_str() {
+        'C'
+    } else {
+        'D'
+    };
+    format!("{letter}{}", p.round)
+}
+
+/// Adds a phase (C1, D1, …) with its window; 400 `invalid_phase`, 409 when it exists.
+pub async fn add_phase(
+    ctx: &AppContext,
+    comp: &competitions::Model,
+    spec: &PhaseSpec,
+) -> Result<phases::Model, ApiError> {
+    let kind = PhaseKind::parse(spec.kind.trim()).ok_or_else(|| {
+        ApiError::bad_request("invalid_phase", "kind must be creation or detection")
+    })?;
+    if spec.round < 1 || spec.closes_at_ms <= spec.opens_at_ms {
+        return Err(ApiError::bad_request(
+            "invalid_phase",
+            "round ≥ 1 and closes_at_ms > opens_at_ms",
+        ));
+    }
+    let txn = ctx.db().begin().await?;
+    let p = repo::phases::create(
+        &txn,
+        comp.id,
+        kind,
+        spec.round,
+        (spec.opens_at_ms, spec.closes_at_ms),
+    )
+    .await?;
+    let payload = serde_json::json!({ "phase": p.id, "name": phase_name(&p) });
+    repo::events::append(&txn, comp.id, "phase_added", &payload).await?;
+    txn.commit().await?;
+    announce(ctx, comp.id);
+    Ok(p)
+}
+
+/// What [`advance_phase`] did: the phase closed now and the one opened now, by name (`C1`, …).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PhaseAdvance {
+    pub closed: Option<String>,
+    pub opened: Option<String>,
+}
+
+/// Closes the open phase now and opens the next one now; what the close brings into scope is
+/// enqueued in the same transaction.
+pub async fn advance_phase(
+    ctx: &AppContext,
+    comp: &competitions::Model,
+) -> Result<PhaseAdvance, ApiError> {
+    let now = now_ms();
+    let txn = ctx.db().begin().await?;
+    let phases = repo::phases::list(&txn, comp.id).await?;
+    let open = phases
+        .iter()
+        .position(|p| p.opens_at_ms <= now && now < p.closes_at_ms);
+    let next_index = match open {
+        Some(i) => {
+            repo::phases::set_window(&txn, phases[i].id, phases[i].opens_at_ms, now).await?;
+            i + 1
+        }
+        None => phases
+            .iter()
+            .position(|p| p.opens_at_ms > now)
+            .unwrap_or(phases.len()),
+    };
+    let policy = EnqueuePolicy {
+        score_batch_videos: ctx.settings().evaluation.score_batch_videos,
+        max_attempts: ctx.settings().queue.max_attempts,
+    };
+    evaluation::process_due_phase_closes(&txn, policy).await?;
+    let opened = match phases.get(next_index) {
+        Some(next) => {
+            let closes = next.closes_at_ms.max(now + 1);
+            repo::phases::set_window(&txn, next.id, now, closes).await?;
+            Some(phase_name(next))
+        }
+        None => None,
+    };
+    let advanced = PhaseAdvance {
+        closed: open.map(|i| phase_name(&phases[i])),
+        opened,
+    };
+    let payload = serde_json::json!({ "closed": advanced.closed, "opened": advanced.opened });
+    repo::events::append(&txn, comp.id, "phase_advanced", &payload).await?;
+    txn.commit().await?;
+    announce(ctx, comp.id);
+    Ok(advanced)
+}
+
+/// Parses a ratings CSV `creation,axis,value`; errors name the line.
+pub fn parse_ratings(
+    text: &str,
+    creations: &HashSet<i64>,
+) -> Result<Vec<(i64, String, f64)>, String> {
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
+    match lines.next() {
+        Some((_, header)) if header.trim().replace(' ', "") == "creation,axis,value" => {}
+        _ => return Err("line 1: the header must be `creation,axis,value`".to_owned()),
+    }
+    let mut rows = Vec::new();
+    for (i, line) in lines {
+        let n = i + 1;
+        let cols: Vec<&str> = line.split(',').map(str::trim).collect();
+        let [creation, axis, value] = cols[..] else {
+            return Err(format!("line {n}: expected 3 columns"));
+        };
+        let sub: i64 = creation
+            .parse()
+            .map_err(|_| format!("line {n}: creation {creation:?} is not a submission id"))?;
+        if !creations.contains(&sub) {
+            return Err(format!(
+                "line {n}: {sub} is not a creation of this competition"
+            ));
+        }
+        if !AXES.contains(&axis) {
+            return Err(format!(
+                "line {n}: unknown axis {axis:?} (expected one of {})",
+                AXES.join(", ")
+            ));
+        }
+        let v: f64 = value
+            .parse()
+            .map_err(|_| format!("line {n}: value {value:?} is not a number"))?;
+        let (lo, hi) = if axis == "id" { (0.0, 1.0) } else { (1.0, 5.0) };
+        if !v.is_finite() || v < lo || v > hi {
+            return Err(format!("line {n}: {axis} must be within [{lo}, {hi}]"));
+        }
+        rows.push((sub, axis.to_owned(), v));
+    }
+    Ok(rows)
+}
+
+/// Imports human ratings, replacing the competition's previous import; a bad line refuses the
+/// whole file (422 `invalid_ratings`). Returns the rows imported.
+pub async fn import_ratings(
+    ctx: &AppContext,
+    comp: &competitions::Model,
+    text: &str,
+) -> Result<usize, ApiError> {
+    let creations: HashSet<i64> = repo::submissions::list_for_competition(ctx.db(), comp.id)
+        .await?
+        .into_iter()
+        .filter(|s| s.kind == SubmissionKind::Creation.as_str())
+        .map(|s| s.id)
+        .collect();
+    let rows = parse_ratings(text, &creations)
+        .map_err(|m| ApiError::unprocessable("invalid_ratings", m))?;
+    let txn = ctx.db().begin().await?;
+    repo::human_ratings::replace_all(&txn, comp.id, &rows).await?;
+    repo::events::append(
+        &txn,
+        comp.id,
+        "ratings_imported",
+        &serde_json::json!({ "rows": rows.len() }),
+    )
+    .await?;
+    txn.commit().await?;
+    announce(ctx, comp.id);
+    Ok(rows.len())
+}
+
+/// Registers a team through the public form: pending, no usable token until approved.
+pub async fn register_team(
+    ctx: &AppContext,
+    name: &str,
+    role: &str,
+) -> Result<teams::Model, ApiError> {
+    let name =
+        TeamName::parse(name.trim()).map_err(|e| ApiError::bad_request("invalid_name", e.0))?;
+    let role = Role::parse(role.trim()).ok_or_else(|| {
+        ApiError::bad_request("invalid_role", "role must be creator, detector or both")
+    })?;
+    Ok(repo::teams::register(ctx.db(), &name, role).await?)
+}
+
+fn team_not_found(id: i64) -> ApiError {
+    ApiError::not_found("team_not_found", format!("no team {id}"))
+}
+
+fn not_pending(team: &teams::Model) -> ApiError {
+    ApiError::conflict(
+        "not_pending",
+        format!("team {} is {}, not pending", team.name, team.status),
+    )
+}
+
+/// Approves a pending team and issues its token (returned once; only its hash is stored).
+pub async fn approve_team(ctx: &AppContext, id: i64) -> Result<(teams::Model, String), ApiError> {
+    let team = repo::teams::find(ctx.db(), id)
+        .await?
+        .ok_or_else(|| team_not_found(id))?;
+    if team.status != arena::domain::TeamStatus::Pending.as_str() {
+        return Err(not_pending(&team));
+    }
+    let token = auth::new_token(team.id);
+    let hash = {
+        let t = token.clone();
+        actix_web::web::block(move || auth::hash_token(&t))
+            .await
+            .map_err(ApiError::internal)??
+    };
+    if !repo::teams::approve(ctx.db(), id, &hash).await? {
+        return Err(not_pending(&team));
+    }
+    let team = repo::teams::find(ctx.db(), id)
+        .await?
+        .ok_or_else(|| team_not_found(id))?;
+    Ok((team, token))
+}
+
+/// Turns a pending team down.
+pub async fn reject_team(ctx: &AppContext, id: i64) -> Result<teams::Model, ApiError> {
+    let team = repo::teams::find(ctx.db(), id)
+        .await?
+        .ok_or_else(|| team_not_found(id))?;
+    if !repo::teams::reject(ctx.db(), id).await? {
+        return Err(not_pending(&team));
+    }
+    Ok(team)
+}
+
+fn moderation_error(e: ModerationError) -> ApiError {
+    match e {
+        ModerationError::NotFound(id) => {
+            ApiError::not_found("submission_not_found", format!("no submission {id}"))
+        }
+        ModerationError::WrongState { code, message } => ApiError::conflict(code, message),
+        ModerationError::Repo(e) => e.into(),
+    }
+}
+
+/// Reruns a failed submission (404 `submission_not_found`, 409 `not_failed` /
+/// `nothing_to_rerun`).
+pub async fn rerun_submission(ctx: &AppContext, id: i64) -> Result<moderation::Rerun, ApiError> {
+    let done = moderation::rerun(ctx.db(), id)
+        .await
+        .map_err(moderation_error)?;
+    announce(ctx, done.competition_id);
+    tracing::info!(submission_id = id, jobs = done.jobs, "submission rerun");
+    Ok(done)
+}
+
+/// Longest disqualification reason kept.
+pub const MAX_REASON_CHARS: usize = 500;
+
+/// Disqualifies a creation or detector (404 `submission_not_found`, 400 `invalid_reason`,
+/// 409 `already_disqualified` / `not_disqualifiable`).
+pub async fn disqualify_submission(
+    ctx: &AppContext,
+    id: i64,
+    reason: &str,
+) -> Result<moderation::Disqualified, ApiError> {
+    if reason.chars().count() > MAX_REASON_CHARS {
+        return Err(ApiError::bad_request(
+            "invalid_reason",
+            format!("the reason is longer than {MAX_REASON_CHARS} characters"),
+        ));
+    }
+    let done = moderation::disqualify(ctx.db(), id, reason)
+        .await
+        .map_err(moderation_error)?;
+    announce(ctx, done.competition_id);
+    tracing::info!(submission_id = id, "submission disqualified");
+    Ok(done)
 }
 
 /// The competition named by `slug`, or 404.
@@ -102,4 +428,33 @@ pub async fn competition(ctx: &AppContext, slug: &str) -> Result<competitions::M
         .ok_or_else(|| {
             ApiError::not_found("competition_not_found", format!("no competition {slug:?}"))
         })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::parse_ratings;
+
+    #[test]
+    fn ratings_csv() {
+        let subs = [7].into_iter().collect();
+        let rows = parse_ratings("creation,axis,value\n7,realism,4.5\n7,id,0.25\n", &subs).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert!(
+            parse_ratings("creation,axis,value\n8,realism,4\n", &subs)
+                .unwrap_err()
+                .contains("line 2")
+        );
+        assert!(
+            parse_ratings("creation,axis,value\n7,beauty,4\n", &subs)
+                .unwrap_err()
+                .contains("unknown axis")
+        );
+        assert!(
+            parse_ratings("creation,axis,value\n7,realism,6\n", &subs)
+                .unwrap_err()
+                .contains("[1, 5]")
+        );
+        assert!(parse_ratings("a,b,c\n", &subs).is_err());
+    }
 }

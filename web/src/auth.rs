@@ -3,6 +3,8 @@
 
 use crate::context::AppContext;
 use crate::error::ApiError;
+use crate::rate_limit;
+use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use arena::domain::Role;
 use arena::entities::teams;
@@ -13,6 +15,7 @@ use argon2::password_hash::{
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 
 /// A fresh secret token for `team_id` (shown once, never stored in clear).
@@ -76,8 +79,19 @@ impl AuthTeam {
     }
 }
 
-/// Resolves a bearer token to its team: 401 when missing or wrong.
+/// Resolves a bearer token to its team: 401 when missing or wrong. No rate limit: request
+/// handlers go through [`authenticate_from`].
 pub async fn authenticate(ctx: &AppContext, header: Option<&str>) -> Result<AuthTeam, ApiError> {
+    authenticate_from(ctx, header, None).await
+}
+
+/// [`authenticate`] for a request from `ip`: a token not yet verified in this process needs a
+/// token in the IP's auth bucket (else 429 `rate_limited`), and each refused one takes it.
+pub async fn authenticate_from(
+    ctx: &AppContext,
+    header: Option<&str>,
+    ip: Option<IpAddr>,
+) -> Result<AuthTeam, ApiError> {
     let Some(value) = header else {
         return Err(ApiError::unauthorized(
             "missing_token",
@@ -88,12 +102,37 @@ pub async fn authenticate(ctx: &AppContext, header: Option<&str>) -> Result<Auth
         .strip_prefix("Bearer ")
         .map(str::trim)
         .unwrap_or_default();
+    let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    let known = team_id_of(token).is_some_and(|id| ctx.cached_token(&digest) == Some(id));
+    let limiter = &ctx.rate_limiter().auth;
+    if let (Some(ip), false) = (ip, known) {
+        limiter
+            .check(&ip)
+            .map_err(|wait| rate_limit::limited("failed sign-ins from your address", wait))?;
+    }
+    let result = verify_token(ctx, token, digest).await;
+    if let (Some(ip), Err(e)) = (ip, &result)
+        && e.status == StatusCode::UNAUTHORIZED
+    {
+        limiter.charge(&ip);
+    }
+    result
+}
+
+async fn verify_token(
+    ctx: &AppContext,
+    token: &str,
+    digest: [u8; 32],
+) -> Result<AuthTeam, ApiError> {
     let bad = || ApiError::unauthorized("invalid_token", "the token is not valid");
     let id = team_id_of(token).ok_or_else(bad)?;
-    let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
     let team = arena::repo::teams::find(ctx.db(), id)
         .await?
         .ok_or_else(bad)?;
+    // A team waiting for approval (or turned down) has no usable token; refused before argon2.
+    if team.status != arena::domain::TeamStatus::Approved.as_str() {
+        return Err(bad());
+    }
     if ctx.cached_token(&digest) != Some(id) {
         let (t, h) = (token.to_owned(), team.token_hash.clone());
         let ok = web::block(move || verify(&t, &h))
@@ -119,9 +158,10 @@ impl FromRequest for AuthTeam {
             .get(actix_web::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let ip = ctx.as_ref().map(|c| c.rate_limiter().client_ip(req));
         Box::pin(async move {
             let ctx = ctx.ok_or_else(|| ApiError::internal("app context missing"))?;
-            authenticate(&ctx, header.as_deref()).await
+            authenticate_from(&ctx, header.as_deref(), ip).await
         })
     }
 }

@@ -191,6 +191,22 @@ enum DatasetCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Write the inputs a detector with MANIFEST is fed for each video (the worker's sampler,
+    /// BlazeFace crops, the detector's resize and normalisation) as a float32 .npy, plus a .json
+    /// index of each video's rows: what the baseline detectors are trained on.
+    Inputs {
+        /// The detector's manifest.toml.
+        #[arg(long)]
+        manifest: PathBuf,
+        /// The .npy to write (the index goes beside it, extension .json).
+        #[arg(long)]
+        out: PathBuf,
+        /// K: frames sampled per video before the manifest's `frames` are picked.
+        #[arg(long, default_value_t = 32)]
+        sampler_frames: usize,
+        #[arg(required = true)]
+        videos: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -428,7 +444,42 @@ fn dataset(cmd: DatasetCommand) -> anyhow::Result<()> {
             let n = arena_datasets::swap::swap_round(&mut faces, &ds, round, strength, &out)?;
             say(&format!("{n} videos written to {}", out.display()));
         }
+        DatasetCommand::Inputs {
+            manifest,
+            out,
+            sampler_frames,
+            videos,
+        } => dataset_inputs(&manifest, &out, sampler_frames, &videos)?,
     }
+    Ok(())
+}
+
+/// `arena dataset inputs`: the server's default sizes, K frames, one decode per video.
+fn dataset_inputs(
+    manifest: &std::path::Path,
+    out: &std::path::Path,
+    sampler_frames: usize,
+    videos: &[PathBuf],
+) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(manifest)
+        .with_context(|| format!("cannot read {}", manifest.display()))?;
+    let manifest = arena_worker::Manifest::parse(&text)?;
+    let mut eval = arena::Settings::default().evaluation;
+    eval.sampler_frames = sampler_frames;
+    let plan = arena_worker::pipeline::PreparePlan::from_settings(&eval);
+    let rt = arena_worker::OrtRuntime::init(&arena_worker::OrtRuntime::default_lib_path())?;
+    let mut faces = arena_worker::FaceDetector::load(
+        &rt,
+        &arena_worker::faces::model_path(None),
+        &arena_worker::SessionOptions::default(),
+    )?;
+    let done = arena_datasets::model_inputs::export(&mut faces, &plan, &manifest, videos, out)?;
+    say(&format!(
+        "{} inputs of {} videos written to {}",
+        done.rows,
+        done.videos.len(),
+        out.display()
+    ));
     Ok(())
 }
 

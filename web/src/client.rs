@@ -122,7 +122,12 @@ pub async fn status(server: &str, tok: Option<&str>, id: i64, watch: bool) -> an
             say(&line);
             last = line;
         }
-        if !watch || matches!(status.as_str(), "finished" | "failed" | "rejected") {
+        if !watch
+            || matches!(
+                status.as_str(),
+                "finished" | "failed" | "rejected" | "disqualified"
+            )
+        {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_secs(1)).await;

@@ -28,6 +28,7 @@ struct Inner {
     session_key: SessionKey,
     /// sha256(token) → team id, for tokens already verified with argon2.
     verified_tokens: Mutex<HashMap<[u8; 32], i64>>,
+    rate_limiter: crate::rate_limit::RateLimiter,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +61,7 @@ impl AppContext {
         let ort = OrtRuntime::init(&lib)?;
         let queue = Queue::new(db.clone(), QueueConfig::from(&settings.queue));
         let session_key = SessionKey::load(&settings.data_dir)?;
+        let rate_limiter = crate::rate_limit::RateLimiter::new(&settings.rate_limits);
         Ok(AppContext {
             inner: Arc::new(Inner {
                 wakeup: arena::wakeup::Wakeup::start(&db),
@@ -71,6 +73,7 @@ impl AppContext {
                 live: Live::new(LiveConfig::default()),
                 session_key,
                 verified_tokens: Mutex::new(HashMap::new()),
+                rate_limiter,
             }),
         })
     }
@@ -99,6 +102,11 @@ impl AppContext {
     /// The key signing browser sessions and CSRF tokens.
     pub fn session_key(&self) -> &SessionKey {
         &self.inner.session_key
+    }
+
+    /// Login, token-failure and upload rate limits.
+    pub fn rate_limiter(&self) -> &crate::rate_limit::RateLimiter {
+        &self.inner.rate_limiter
     }
 
     pub fn cached_token(&self, digest: &[u8; 32]) -> Option<i64> {

@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod ingest_video;
 pub mod live;
 pub mod openapi;
+pub mod rate_limit;
 pub mod routes;
 pub mod session;
 pub mod startup;

@@ -92,6 +92,8 @@ impl Modify for BearerAuth {
         routes::admin::teams_post::post,
         routes::admin::reals_post::post,
         routes::admin::ratings_post::post,
+        routes::admin::submission_rerun_post::post,
+        routes::admin::submission_disqualify_post::post,
         routes::phases::post::post,
         routes::phases::advance::post,
     ),

@@ -241,7 +241,9 @@ async fn team_of_session(ctx: &AppContext, value: &str) -> Result<Option<AuthTea
     let Some(team) = arena::repo::teams::find(ctx.db(), team_id).await? else {
         return Ok(None);
     };
-    if !same(fingerprint(&team).as_bytes(), fp.as_bytes()) {
+    if !same(fingerprint(&team).as_bytes(), fp.as_bytes())
+        || team.status != arena::domain::TeamStatus::Approved.as_str()
+    {
         return Ok(None);
     }
     let role = arena::repo::teams::role(&team)?;
@@ -308,6 +310,7 @@ mod tests {
             is_admin: false,
             is_baseline: false,
             created_at_ms: 0,
+            status: "approved".into(),
         }
     }
 

@@ -183,10 +183,21 @@ pub fn extract_zip(
     dir: &Path,
     limits: ArchiveLimits,
 ) -> Result<Vec<(String, UploadedFile)>, ApiError> {
-    let bad = |code: &'static str, msg: String| ApiError::unprocessable(code, msg);
     let file = std::fs::File::open(zip_path).map_err(ApiError::internal)?;
-    let compressed_len = file.metadata().map(|m| m.len()).unwrap_or(0).max(1);
-    let mut archive = zip::ZipArchive::new(file)
+    let compressed_len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    extract_zip_from(file, compressed_len, dir, limits)
+}
+
+/// [`extract_zip`] over any seekable reader of `compressed_len` bytes (the fuzz target's entry).
+pub fn extract_zip_from<R: std::io::Read + std::io::Seek>(
+    reader: R,
+    compressed_len: u64,
+    dir: &Path,
+    limits: ArchiveLimits,
+) -> Result<Vec<(String, UploadedFile)>, ApiError> {
+    let bad = |code: &'static str, msg: String| ApiError::unprocessable(code, msg);
+    let compressed_len = compressed_len.max(1);
+    let mut archive = zip::ZipArchive::new(reader)
         .map_err(|e| bad("bad_archive", format!("not a readable zip: {e}")))?;
     if archive.len() > limits.max_entries {
         return Err(bad(

@@ -22,6 +22,13 @@ pub fn time(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// A UTC time, to the second (log lines).
+pub fn time_s(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_default()
+}
+
 /// `2d 03h`, `1h 02m`, `4m 05s`, `12s`: time left until a deadline.
 pub fn countdown(ms_left: i64) -> String {
     let s = ms_left.max(0) / 1000;

@@ -346,41 +346,7 @@ impl Detector {
 
     /// Preprocesses `frames` into `self.input` in the manifest's layout.
     fn fill_input(&mut self, frames: &[RgbImage]) -> Result<(), DetectorError> {
-        let m = &self.manifest;
-        let (h, w) = (m.height() as usize, m.width() as usize);
-        let norm = Normalize::new(m);
-        self.input.clear();
-        self.input.resize(frames.len() * 3 * h * w, 0.0);
-        for (i, frame) in frames.iter().enumerate() {
-            if frame.data.len() != frame.width as usize * frame.height as usize * 3
-                || frame.width == 0
-                || frame.height == 0
-            {
-                return Err(DetectorError::Internal(format!(
-                    "frame {i} is not a {}x{} RGB image",
-                    frame.width, frame.height
-                )));
-            }
-            let region = match m.crop {
-                CropMode::Face => Region::full(w, h),
-                CropMode::Frame => {
-                    Region::letterbox(frame.width as usize, frame.height as usize, w, h)
-                }
-            };
-            let plan = match self.plan.take() {
-                Some(p) if p.matches(frame, &region) => p,
-                _ => ResizePlan::new(frame.width as usize, frame.height as usize, region),
-            };
-            let out = &mut self.input[i * 3 * h * w..(i + 1) * 3 * h * w];
-            let target = Target {
-                width: w,
-                height: h,
-                layout: m.layout,
-            };
-            plan.write(frame, &norm, &target, out);
-            self.plan = Some(plan);
-        }
-        Ok(())
+        write_input(&self.manifest, frames, &mut self.plan, &mut self.input)
     }
 
     fn run_batch(&mut self, n: usize) -> Result<Vec<f32>, DetectorError> {
@@ -404,6 +370,56 @@ impl Detector {
         })?;
         per_frame_scores(out_shape, data, n, m.output_kind, m.fake_class())
     }
+}
+
+/// The model input for `frames` exactly as a [`Detector`] with `manifest` builds it (resize,
+/// normalisation, channel order, layout): `frames.len()` images of `3 * H * W` floats, in order.
+/// Baseline detectors are trained on this, so training and scoring see the same tensors.
+pub fn model_input(manifest: &Manifest, frames: &[RgbImage]) -> Result<Vec<f32>, DetectorError> {
+    let mut out = Vec::new();
+    write_input(manifest, frames, &mut None, &mut out)?;
+    Ok(out)
+}
+
+/// Preprocesses `frames` into `input`, reusing `cached` while the frame size stays the same.
+fn write_input(
+    m: &Manifest,
+    frames: &[RgbImage],
+    cached: &mut Option<ResizePlan>,
+    input: &mut Vec<f32>,
+) -> Result<(), DetectorError> {
+    let (h, w) = (m.height() as usize, m.width() as usize);
+    let norm = Normalize::new(m);
+    input.clear();
+    input.resize(frames.len() * 3 * h * w, 0.0);
+    for (i, frame) in frames.iter().enumerate() {
+        if frame.data.len() != frame.width as usize * frame.height as usize * 3
+            || frame.width == 0
+            || frame.height == 0
+        {
+            return Err(DetectorError::Internal(format!(
+                "frame {i} is not a {}x{} RGB image",
+                frame.width, frame.height
+            )));
+        }
+        let region = match m.crop {
+            CropMode::Face => Region::full(w, h),
+            CropMode::Frame => Region::letterbox(frame.width as usize, frame.height as usize, w, h),
+        };
+        let plan = match cached.take() {
+            Some(p) if p.matches(frame, &region) => p,
+            _ => ResizePlan::new(frame.width as usize, frame.height as usize, region),
+        };
+        let out = &mut input[i * 3 * h * w..(i + 1) * 3 * h * w];
+        let target = Target {
+            width: w,
+            height: h,
+            layout: m.layout,
+        };
+        plan.write(frame, &norm, &target, out);
+        *cached = Some(plan);
+    }
+    Ok(())
 }
 
 /// Turns a raw output tensor into one P(fake) per frame.
@@ -541,41 +557,84 @@ impl ResizePlan {
     }
 
     /// Writes the normalized, resized frame into `out` (one image of the batch).
+    ///
+    /// Same arithmetic as a per-pixel bilinear tap (`top = a + (b - a)·wx`, `bottom` likewise,
+    /// `v = top + (bottom - top)·wy`, then `v·scale + offset`), organised row by row: each source
+    /// row's horizontal pass is computed once and kept while consecutive output rows need it, and
+    /// the vertical blend and normalisation run as straight loops over contiguous slices.
     fn write(&self, frame: &RgbImage, norm: &Normalize, t: &Target, out: &mut [f32]) {
         let plane = t.width * t.height;
-        // Padding is black pixels, normalized like the rest.
-        for c in 0..3 {
-            let pad = norm.offset[c];
-            match t.layout {
-                Layout::Nchw => out[c * plane..(c + 1) * plane].fill(pad),
-                Layout::Nhwc => out.iter_mut().skip(c).step_by(3).for_each(|v| *v = pad),
+        let rw = self.region.w;
+        if rw != t.width || self.region.h != t.height {
+            // Padding is black pixels, normalized like the rest.
+            for c in 0..3 {
+                let pad = norm.offset[c];
+                match t.layout {
+                    Layout::Nchw => out[c * plane..(c + 1) * plane].fill(pad),
+                    Layout::Nhwc => out.iter_mut().skip(c).step_by(3).for_each(|v| *v = pad),
+                }
             }
         }
         let stride = frame.width as usize * 3;
         let src = &frame.data;
-        for (ry, &(y0, y1, wy)) in self.ys.iter().enumerate() {
-            let row0 = &src[y0 * stride..(y0 + 1) * stride];
-            let row1 = &src[y1 * stride..(y1 + 1) * stride];
-            let oy = self.region.y + ry;
-            for (rx, &(x0, x1, wx)) in self.xs.iter().enumerate() {
-                let ox = self.region.x + rx;
-                let mut px = [0f32; 3];
-                for (ch, v) in px.iter_mut().enumerate() {
-                    let a = f32::from(row0[x0 * 3 + ch]);
-                    let b = f32::from(row0[x1 * 3 + ch]);
-                    let c = f32::from(row1[x0 * 3 + ch]);
-                    let d = f32::from(row1[x1 * 3 + ch]);
-                    let top = a + (b - a) * wx;
-                    let bottom = c + (d - c) * wx;
-                    *v = top + (bottom - top) * wy;
+        let hpass = |y: usize, dst: &mut Vec<f32>| {
+            let row = &src[y * stride..(y + 1) * stride];
+            dst.clear();
+            for &(x0, x1, wx) in &self.xs {
+                let p0 = &row[x0 * 3..x0 * 3 + 3];
+                let p1 = &row[x1 * 3..x1 * 3 + 3];
+                for ch in 0..3 {
+                    let a = f32::from(p0[ch]);
+                    let b = f32::from(p1[ch]);
+                    dst.push(a + (b - a) * wx);
                 }
-                for c in 0..3 {
-                    let v = px[norm.source[c]] * norm.scale[c] + norm.offset[c];
-                    let idx = match t.layout {
-                        Layout::Nchw => c * plane + oy * t.width + ox,
-                        Layout::Nhwc => (oy * t.width + ox) * 3 + c,
-                    };
-                    out[idx] = v;
+            }
+        };
+        // Two cached horizontal passes, keyed by source row.
+        let mut rows = [
+            (usize::MAX, Vec::with_capacity(rw * 3)),
+            (usize::MAX, Vec::with_capacity(rw * 3)),
+        ];
+        let slot = |rows: &mut [(usize, Vec<f32>); 2], y: usize, keep: usize| -> usize {
+            if rows[0].0 == y {
+                0
+            } else if rows[1].0 == y {
+                1
+            } else {
+                let s = usize::from(rows[0].0 == keep);
+                hpass(y, &mut rows[s].1);
+                rows[s].0 = y;
+                s
+            }
+        };
+        let mut px = vec![0f32; rw * 3];
+        for (ry, &(y0, y1, wy)) in self.ys.iter().enumerate() {
+            let s0 = slot(&mut rows, y0, y1);
+            let s1 = slot(&mut rows, y1, y0);
+            let (top, bottom) = (&rows[s0].1, &rows[s1].1);
+            for ((p, &a), &b) in px.iter_mut().zip(top).zip(bottom) {
+                *p = a + (b - a) * wy;
+            }
+            let oy = self.region.y + ry;
+            match t.layout {
+                Layout::Nchw => {
+                    for c in 0..3 {
+                        let (s, scale, offset) = (norm.source[c], norm.scale[c], norm.offset[c]);
+                        let start = c * plane + oy * t.width + self.region.x;
+                        let dst = &mut out[start..start + rw];
+                        for (d, p) in dst.iter_mut().zip(px.chunks_exact(3)) {
+                            *d = p[s] * scale + offset;
+                        }
+                    }
+                }
+                Layout::Nhwc => {
+                    let start = (oy * t.width + self.region.x) * 3;
+                    let dst = &mut out[start..start + rw * 3];
+                    for (d, p) in dst.chunks_exact_mut(3).zip(px.chunks_exact(3)) {
+                        for c in 0..3 {
+                            d[c] = p[norm.source[c]] * norm.scale[c] + norm.offset[c];
+                        }
+                    }
                 }
             }
         }
@@ -624,6 +683,117 @@ mod tests {
     use crate::test_support::{
         channel_means, detector_fixture, means_model, node, runtime, sample, sigmoid, tensor_f32,
     };
+
+    /// The per-pixel bilinear tap the row-wise `ResizePlan::write` replaced, kept as its
+    /// reference: both must produce bit-identical inputs (scores are compared to 0 with Python).
+    fn reference_write(
+        plan: &ResizePlan,
+        frame: &RgbImage,
+        norm: &Normalize,
+        t: &Target,
+    ) -> Vec<f32> {
+        let plane = t.width * t.height;
+        let mut out = vec![0f32; 3 * plane];
+        for c in 0..3 {
+            let pad = norm.offset[c];
+            match t.layout {
+                Layout::Nchw => out[c * plane..(c + 1) * plane].fill(pad),
+                Layout::Nhwc => out.iter_mut().skip(c).step_by(3).for_each(|v| *v = pad),
+            }
+        }
+        let stride = frame.width as usize * 3;
+        for (ry, &(y0, y1, wy)) in plan.ys.iter().enumerate() {
+            for (rx, &(x0, x1, wx)) in plan.xs.iter().enumerate() {
+                let (oy, ox) = (plan.region.y + ry, plan.region.x + rx);
+                let mut px = [0f32; 3];
+                for (ch, v) in px.iter_mut().enumerate() {
+                    let at = |y: usize, x: usize| f32::from(frame.data[y * stride + x * 3 + ch]);
+                    let top = at(y0, x0) + (at(y0, x1) - at(y0, x0)) * wx;
+                    let bottom = at(y1, x0) + (at(y1, x1) - at(y1, x0)) * wx;
+                    *v = top + (bottom - top) * wy;
+                }
+                for c in 0..3 {
+                    let idx = match t.layout {
+                        Layout::Nchw => c * plane + oy * t.width + ox,
+                        Layout::Nhwc => (oy * t.width + ox) * 3 + c,
+                    };
+                    out[idx] = px[norm.source[c]] * norm.scale[c] + norm.offset[c];
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn row_wise_resize_is_bit_identical_to_the_per_pixel_tap() {
+        let mut seed = 0x9e37_79b9_u32;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed
+        };
+        let norms = [
+            Normalize {
+                scale: [1.0 / 255.0; 3],
+                offset: [0.0; 3],
+                source: [0, 1, 2],
+            },
+            Normalize {
+                scale: [
+                    1.0 / (255.0 * 0.229),
+                    1.0 / (255.0 * 0.224),
+                    1.0 / (255.0 * 0.225),
+                ],
+                offset: [-0.485 / 0.229, -0.456 / 0.224, -0.406 / 0.225],
+                source: [2, 1, 0],
+            },
+        ];
+        // Upscaling, downscaling, odd sizes, letterboxed and full regions, both layouts.
+        for (sw, sh, dw, dh, letterbox) in [
+            (200, 190, 224, 224, false),
+            (640, 480, 299, 299, false),
+            (37, 91, 64, 48, true),
+            (640, 360, 224, 224, true),
+            (1, 1, 8, 8, false),
+        ] {
+            let frame = RgbImage {
+                width: sw,
+                height: sh,
+                data: (0..sw * sh * 3).map(|_| next() as u8).collect(),
+            };
+            let region = if letterbox {
+                Region::letterbox(sw as usize, sh as usize, dw, dh)
+            } else {
+                Region::full(dw, dh)
+            };
+            let plan = ResizePlan::new(sw as usize, sh as usize, region);
+            for norm in &norms {
+                for layout in [Layout::Nchw, Layout::Nhwc] {
+                    let t = Target {
+                        width: dw,
+                        height: dh,
+                        layout,
+                    };
+                    let want = reference_write(&plan, &frame, norm, &t);
+                    // Stale values in the buffer must not leak through when the region is full.
+                    let mut got = vec![f32::NAN; 3 * dw * dh];
+                    if region != Region::full(dw, dh) {
+                        got.fill(0.0);
+                    }
+                    plan.write(&frame, norm, &t, &mut got);
+                    let same = want
+                        .iter()
+                        .zip(&got)
+                        .all(|(a, b)| a.to_bits() == b.to_bits());
+                    assert!(
+                        same,
+                        "{sw}x{sh} -> {dw}x{dh} letterbox={letterbox} {layout:?}"
+                    );
+                }
+            }
+        }
+    }
 
     fn load(name: &str) -> Detector {
         let (bytes, manifest) = detector_fixture(name);

@@ -5,6 +5,8 @@ use crate::pipeline::{self, JobError, SessionCache, WorkerContext};
 use crate::sandbox;
 use arena::evaluation;
 use arena::queue::{ClaimedJob, FailOutcome, JobPayload, QueueError};
+use arena::repo::job_logs::{self, Level, NewJobLog};
+use sha2::{Digest, Sha256};
 use std::time::Duration;
 use tokio::sync::watch;
 use tracing::Instrument;
@@ -50,7 +52,39 @@ pub async fn run_slot(ctx: WorkerContext, worker_id: String, mut shutdown: watch
     tracing::info!(worker = %worker_id, "worker slot stopped");
 }
 
+/// A short, stable label for a worker slot in log lines: teams see it, so it names no host or
+/// process, only a digest of the slot's id.
+pub fn worker_label(worker_id: &str) -> String {
+    format!(
+        "w-{}",
+        &hex::encode(Sha256::digest(worker_id.as_bytes()))[..6]
+    )
+}
+
+/// Writes one line of the job's log (for its submission's page); never fails the job.
+async fn log_line(ctx: &WorkerContext, job: &ClaimedJob, worker_id: &str, level: Level, msg: &str) {
+    let line = NewJobLog {
+        job_id: job.id,
+        submission_id: job.submission_id,
+        worker: &worker_label(worker_id),
+        level,
+        message: msg,
+    };
+    if let Err(e) = job_logs::append(&ctx.db, line).await {
+        tracing::warn!(error = %e, "could not write the job's log line");
+    }
+}
+
 async fn run_job(ctx: &WorkerContext, cache: &mut SessionCache, worker_id: &str, job: ClaimedJob) {
+    let claimed = format!(
+        "worker {} claimed {} #{} (attempt {}/{})",
+        worker_label(worker_id),
+        job.payload.kind(),
+        job.id,
+        job.attempt,
+        job.max_attempts
+    );
+    log_line(ctx, &job, worker_id, Level::Info, &claimed).await;
     let beat = Duration::from_millis(ctx.settings.queue.heartbeat_ms);
     let work = execute(ctx, cache, &job.payload);
     tokio::pin!(work);
@@ -67,24 +101,56 @@ async fn run_job(ctx: &WorkerContext, cache: &mut SessionCache, worker_id: &str,
         }
     };
     match result {
-        Ok(()) => match ctx.queue.complete(job.id, worker_id).await {
-            Ok(()) => tracing::info!("job done"),
-            Err(QueueError::LeaseLost(_)) => {
-                tracing::warn!("lease lost; another worker owns the job")
+        Ok(summary) => {
+            log_line(ctx, &job, worker_id, Level::Info, &summary).await;
+            match ctx.queue.complete(job.id, worker_id).await {
+                Ok(()) => tracing::info!("job done"),
+                Err(QueueError::LeaseLost(_)) => {
+                    tracing::warn!("lease lost; another worker owns the job");
+                    let msg = "lease lost: another worker took the job over";
+                    log_line(ctx, &job, worker_id, Level::Warn, msg).await;
+                }
+                Err(e) => tracing::error!(error = %e, "could not complete job"),
             }
-            Err(e) => tracing::error!(error = %e, "could not complete job"),
-        },
+        }
         Err(err) => fail_job(ctx, worker_id, &job, err).await,
+    }
+}
+
+/// The failure as the team may read it: the upload's own faults in full (they are about its
+/// file), ours by code only (their messages may name server paths; organizers see them).
+fn failure_reason(err: &JobError) -> String {
+    if err.permanent {
+        err.to_string()
+    } else {
+        format!("{} (on our side)", err.code)
     }
 }
 
 async fn fail_job(ctx: &WorkerContext, worker_id: &str, job: &ClaimedJob, err: JobError) {
     tracing::warn!(code = err.code, error = %err.message, permanent = err.permanent, "job failed");
-    match ctx
+    let outcome = ctx
         .queue
         .fail(job.id, worker_id, &err.to_string(), err.permanent)
-        .await
-    {
+        .await;
+    let reason = failure_reason(&err);
+    let line = match &outcome {
+        Ok(FailOutcome::Retried) => Some(format!(
+            "failed: {reason}, retry {}/{}",
+            job.attempt + 1,
+            job.max_attempts
+        )),
+        Ok(FailOutcome::Dead) if err.permanent => Some(format!("failed: {reason}; not retried")),
+        Ok(FailOutcome::Dead) => Some(format!(
+            "failed: {reason}; out of attempts ({}/{})",
+            job.attempt, job.max_attempts
+        )),
+        Err(_) => None,
+    };
+    if let Some(line) = line {
+        log_line(ctx, job, worker_id, Level::Error, &line).await;
+    }
+    match outcome {
         Ok(FailOutcome::Retried) => {}
         Ok(FailOutcome::Dead) => {
             // Our failures refund the team; an upload that kept blowing its child's limits does not.
@@ -97,24 +163,33 @@ async fn fail_job(ctx: &WorkerContext, worker_id: &str, job: &ClaimedJob, err: J
     }
 }
 
+/// Runs the job; on success, one line saying what it did.
 async fn execute(
     ctx: &WorkerContext,
     cache: &mut SessionCache,
     payload: &JobPayload,
-) -> Result<(), JobError> {
+) -> Result<String, JobError> {
     match payload {
         JobPayload::PrepareVideo { video_id } => {
-            pipeline::prepare_video(ctx, cache, *video_id).await
+            let report = pipeline::prepare_video(ctx, cache, *video_id).await?;
+            Ok(report.line())
         }
         JobPayload::ActivateDetector { detector_id } => {
-            evaluation::on_detector_accepted(&ctx.db, *detector_id, ctx.policy()).await?;
-            Ok(())
+            let jobs =
+                evaluation::on_detector_accepted(&ctx.db, *detector_id, ctx.policy()).await?;
+            Ok(format!(
+                "detector {detector_id} is live: {jobs} scoring job{} queued",
+                if jobs == 1 { "" } else { "s" }
+            ))
         }
         JobPayload::Score {
             detector_id,
             video_ids,
-        } => pipeline::score(ctx, cache, *detector_id, video_ids).await,
-        JobPayload::Noop { .. } => Ok(()),
+        } => {
+            let report = pipeline::score(ctx, cache, *detector_id, video_ids).await?;
+            Ok(report.line())
+        }
+        JobPayload::Noop { n } => Ok(format!("noop {n} done")),
     }
 }
 

@@ -103,6 +103,16 @@ pub mod proto {
         pub data_type: i32,
         #[prost(float, repeated, tag = "4")]
         pub float_data: Vec<f32>,
+        #[prost(int32, repeated, tag = "5")]
+        pub int32_data: Vec<i32>,
+        #[prost(bytes = "vec", repeated, tag = "6")]
+        pub string_data: Vec<Vec<u8>>,
+        #[prost(int64, repeated, tag = "7")]
+        pub int64_data: Vec<i64>,
+        #[prost(double, repeated, tag = "10")]
+        pub double_data: Vec<f64>,
+        #[prost(uint64, repeated, tag = "11")]
+        pub uint64_data: Vec<u64>,
         #[prost(string, tag = "8")]
         pub name: String,
         #[prost(bytes = "vec", tag = "9")]
@@ -407,6 +417,64 @@ fn tensor(t: &TensorProto, place: &str) -> Result<(), ModelError> {
             t.name
         )));
     }
+    tensor_size(t, place)
+}
+
+/// Bytes per element of an ONNX data type stored in `raw_data` (`None` for strings and packed or
+/// unknown types, which are not size-checked).
+fn element_bytes(data_type: i32) -> Option<u64> {
+    match data_type {
+        2 | 3 | 9 | 17..=20 => Some(1),
+        4 | 5 | 10 | 16 => Some(2),
+        1 | 6 | 12 => Some(4),
+        7 | 11 | 13 | 14 => Some(8),
+        15 => Some(16),
+        _ => None,
+    }
+}
+
+/// A tensor carries the data its dims declare: a header claiming 2^40 elements over a few bytes
+/// would only make onnxruntime allocate or fail later, with a vaguer message.
+fn tensor_size(t: &TensorProto, place: &str) -> Result<(), ModelError> {
+    let bad = |what: String| {
+        Err(ModelError::Invalid(format!(
+            "tensor {:?} in {place} {what}",
+            t.name
+        )))
+    };
+    let mut elements = 1u64;
+    for &d in &t.dims {
+        let Some(n) = u64::try_from(d).ok().and_then(|d| elements.checked_mul(d)) else {
+            return bad(format!("has impossible dims {:?}", t.dims));
+        };
+        elements = n;
+    }
+    if !t.raw_data.is_empty() {
+        let Some(size) = element_bytes(t.data_type) else {
+            return Ok(());
+        };
+        let want = elements.checked_mul(size);
+        if want != Some(t.raw_data.len() as u64) {
+            return bad(format!(
+                "declares {elements} elements ({:?}) but carries {} bytes",
+                t.dims,
+                t.raw_data.len()
+            ));
+        }
+        return Ok(());
+    }
+    let typed = t.float_data.len()
+        + t.int32_data.len()
+        + t.string_data.len()
+        + t.int64_data.len()
+        + t.double_data.len()
+        + t.uint64_data.len();
+    if elements > 0 && typed == 0 {
+        return bad(format!(
+            "declares {elements} elements ({:?}) but carries no data",
+            t.dims
+        ));
+    }
     Ok(())
 }
 
@@ -640,6 +708,52 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(inspect(&m).unwrap_err().code(), "model_external_data");
+    }
+
+    #[test]
+    fn tensors_must_carry_the_data_their_dims_declare() {
+        // 2^40 floats declared, none carried.
+        let mut m = base();
+        m.graph.as_mut().unwrap().initializer[0] = TensorProto {
+            name: "W".into(),
+            data_type: ELEM_FLOAT,
+            dims: vec![1 << 20, 1 << 20],
+            ..Default::default()
+        };
+        let e = inspect(&m).unwrap_err();
+        assert_eq!(e.code(), "invalid_model");
+        assert!(e.to_string().contains("1099511627776 elements"), "{e}");
+
+        // raw_data shorter than the dims say; dims whose product overflows.
+        let mut m = base();
+        m.graph.as_mut().unwrap().initializer[0] = TensorProto {
+            name: "W".into(),
+            data_type: ELEM_FLOAT,
+            dims: vec![3, 1],
+            raw_data: vec![0; 8],
+            ..Default::default()
+        };
+        assert_eq!(inspect(&m).unwrap_err().code(), "invalid_model");
+        let mut m = base();
+        m.graph.as_mut().unwrap().initializer[0].dims = vec![i64::MAX, 4];
+        assert_eq!(inspect(&m).unwrap_err().code(), "invalid_model");
+
+        // Honest tensors in raw and typed form pass, and so does a scalar.
+        let mut m = base();
+        m.graph.as_mut().unwrap().initializer.push(TensorProto {
+            name: "k".into(),
+            data_type: 7,
+            dims: vec![2],
+            raw_data: vec![0; 16],
+            ..Default::default()
+        });
+        m.graph.as_mut().unwrap().initializer.push(TensorProto {
+            name: "s".into(),
+            data_type: 7,
+            int64_data: vec![5],
+            ..Default::default()
+        });
+        assert!(inspect(&m).is_ok());
     }
 
     #[test]

@@ -134,6 +134,8 @@ impl WorkerContext {
 pub struct SessionCache {
     sessions: HashMap<i64, Detector>,
     faces: Option<FaceDetector>,
+    /// The slot's long-lived scoring child, when uploads run isolated.
+    score_child: Option<sandbox::ScoreChild>,
 }
 
 /// What `prepare_video` caches for one video.
@@ -215,6 +217,60 @@ pub fn prepare_frames(
     })
 }
 
+/// What `prepare_video` did, for the job's log lines.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PrepareReport {
+    /// Frames sampled.
+    pub frames: usize,
+    /// Sampled frames with a face found.
+    pub face_frames: usize,
+    /// Time spent decoding and cropping; None when the caches were already there.
+    pub decode_ms: Option<u64>,
+}
+
+impl PrepareReport {
+    /// One line for the submission's page.
+    pub fn line(&self) -> String {
+        let faces = format!("faces in {}/{} frames", self.face_frames, self.frames);
+        match self.decode_ms {
+            Some(ms) => format!("decoded {} frames in {ms} ms, {faces}", self.frames),
+            None => format!("frames already cached (same content seen before), {faces}"),
+        }
+    }
+}
+
+/// What `score` did, for the job's log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScoreReport {
+    pub detector_id: i64,
+    /// Videos scored by this job.
+    pub scored: usize,
+    /// Videos of the job already scored before (a retry).
+    pub skipped: usize,
+    pub elapsed_ms: u64,
+}
+
+impl ScoreReport {
+    /// One line for the submission's page.
+    pub fn line(&self) -> String {
+        let mut line = format!(
+            "scored {} video{} with detector {} in {} ms",
+            self.scored,
+            if self.scored == 1 { "" } else { "s" },
+            self.detector_id,
+            self.elapsed_ms
+        );
+        if self.skipped > 0 {
+            line.push_str(&format!(" ({} already scored)", self.skipped));
+        }
+        line
+    }
+}
+
+fn millis(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
 /// Decodes the video once (unless both its caches exist), stores its face crops and whole frames,
 /// records its face count and frame indices, and enqueues its scoring.
 #[tracing::instrument(skip(ctx, cache), err)]
@@ -222,12 +278,13 @@ pub async fn prepare_video(
     ctx: &WorkerContext,
     cache: &mut SessionCache,
     video_id: i64,
-) -> Result<(), JobError> {
+) -> Result<PrepareReport, JobError> {
     let video = repo::videos::find(&ctx.db, video_id)
         .await?
         .ok_or_else(|| JobError::infra("not_found", format!("video {video_id} is gone")))?;
     let faces_key = storage::crops_key(&video.sha256, SAMPLER_VERSION, FACE_DETECTOR_VERSION);
     let frames_key = storage::frames_key(&video.sha256, SAMPLER_VERSION);
+    let mut decode_ms = None;
     let faces = match claim_content(ctx, &faces_key, &frames_key).await? {
         ContentClaim::Cached => {
             tracing::info!(key = faces_key, "crops already cached; not decoding again");
@@ -235,6 +292,7 @@ pub async fn prepare_video(
                 .map_err(|e| JobError::infra("corrupt_crops", e))?
         }
         ContentClaim::Held(holder) => {
+            let started = Instant::now();
             let work = async {
                 let bytes = ctx.storage.get(&video.storage_key).await?;
                 let prepared = decode_and_crop(ctx, cache, bytes).await?;
@@ -264,7 +322,9 @@ pub async fn prepare_video(
                 }
             };
             repo::decode_claims::release(&ctx.db, &faces_key, &holder).await?;
-            decoded?
+            let faces = decoded?;
+            decode_ms = Some(millis(started));
+            faces
         }
     };
     let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
@@ -295,7 +355,11 @@ pub async fn prepare_video(
         repo::videos::set_ssim(&ctx.db, video_id, ssim).await?;
     }
     evaluation::on_video_prepared(&ctx.db, video_id, &faces_key, ctx.policy()).await?;
-    Ok(())
+    Ok(PrepareReport {
+        frames: faces.images.len(),
+        face_frames: faces.face_frames(),
+        decode_ms,
+    })
 }
 
 /// Decodes a video's bytes into its crops: in an evaluation child when `evaluation.isolate` is on
@@ -409,7 +473,8 @@ pub async fn score(
     cache: &mut SessionCache,
     detector_id: i64,
     video_ids: &[i64],
-) -> Result<(), JobError> {
+) -> Result<ScoreReport, JobError> {
+    let started = Instant::now();
     let det = repo::detectors::find(&ctx.db, detector_id)
         .await?
         .ok_or_else(|| JobError::infra("not_found", format!("detector {detector_id} is gone")))?;
@@ -419,8 +484,14 @@ pub async fn score(
         .copied()
         .filter(|v| !done.contains(v))
         .collect();
+    let mut report = ScoreReport {
+        detector_id,
+        scored: 0,
+        skipped: video_ids.len().saturating_sub(todo.len()),
+        elapsed_ms: 0,
+    };
     if todo.is_empty() {
-        return Ok(());
+        return Ok(report);
     }
     let manifest: Manifest =
         serde_json::from_str(&det.manifest).map_err(|e| JobError::infra("corrupt_manifest", e))?;
@@ -430,11 +501,14 @@ pub async fn score(
         .filter(|v| v.crops_key.is_some())
         .collect();
     match sandbox_config(ctx)? {
-        Some(config) => score_isolated(ctx, &config, &det, &manifest, &videos).await?,
+        Some(config) => score_isolated(ctx, cache, &config, &det, &manifest, &videos).await?,
         None => score_in_process(ctx, cache, &det, &manifest, &videos).await?,
     }
     let touched: Vec<i64> = videos.iter().filter_map(|v| v.submission_id).collect();
-    publish(ctx, det.competition_id, det.submission_id, &touched).await
+    publish(ctx, det.competition_id, det.submission_id, &touched).await?;
+    report.scored = videos.len();
+    report.elapsed_ms = millis(started);
+    Ok(report)
 }
 
 /// One video's score: what [`score_images`] gives.
@@ -492,9 +566,11 @@ async fn score_in_process(
     Ok(())
 }
 
-/// Scores all `videos` in one evaluation child (one session for the job), then stores the scores.
+/// Scores all `videos` in an evaluation child (the slot's long-lived one, or one for the job), then
+/// stores the scores.
 async fn score_isolated(
     ctx: &WorkerContext,
+    cache: &mut SessionCache,
     config: &SandboxConfig,
     det: &detectors::Model,
     manifest: &Manifest,
@@ -527,7 +603,22 @@ async fn score_isolated(
             images: path,
         });
     }
-    let scored = sandbox::score(config, &model, manifest, inputs, work.path()).await?;
+    let scored = if ctx.settings.evaluation.reuse_score_child {
+        let scratch = ctx.scratch_dir();
+        let key = format!("{}:{}", det.id, det.model_key);
+        sandbox::score_serving(
+            &mut cache.score_child,
+            config,
+            &key,
+            &model,
+            manifest,
+            inputs,
+            &scratch,
+        )
+        .await?
+    } else {
+        sandbox::score(config, &model, manifest, inputs, work.path()).await?
+    };
     for s in scored {
         record_score(ctx, det.id, s.video_id, s.score).await?;
     }

@@ -1,6 +1,8 @@
-//! Decoding and inference of uploads in a child process (`arena-sandbox`, one per job): it limits
-//! itself (RLIMIT_AS, RLIMIT_CPU, RLIMIT_NOFILE, RLIMIT_FSIZE) and leaves the network, the worker
-//! kills it after a wall-clock limit, and every way it can end becomes a [`JobError`] with a reason.
+//! Decoding and inference of uploads in a child process (`arena-sandbox`): it limits itself
+//! (RLIMIT_AS, RLIMIT_CPU, RLIMIT_NOFILE, RLIMIT_FSIZE) and leaves the network, the worker kills it
+//! after a wall-clock limit, and every way it can end becomes a [`JobError`] with a reason. A
+//! decode or an upload check gets a fresh child per job; score jobs go to a long-lived child of
+//! the worker slot ([`ScoreChild`]) that keeps one detector's session between jobs.
 //! See docs/SANDBOX.md.
 
 pub mod child;
@@ -11,14 +13,14 @@ use std::ffi::OsString;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arena::Settings;
 use nix::sys::signal::Signal;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::process::Command;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 use crate::checks::CheckReport;
 use crate::crops::Crops;
@@ -28,7 +30,7 @@ use crate::manifest::Manifest;
 use crate::pipeline::{JobError, PreparePlan, PreparedVideo};
 use protocol::{
     CheckTask, Isolation, Limits, Output, PROTOCOL_VERSION, PrepareTask, Request, Response,
-    ScoreInput, ScoreTask, ScoredVideo, Task, Timings,
+    SERVE_CPU_BUDGETS, SERVE_FLAG, ScoreInput, ScoreTask, ScoredVideo, Task, Timings,
 };
 
 /// File name of the child binary.
@@ -106,10 +108,6 @@ impl SandboxConfig {
     }
 
     fn limits_for(&self, task: &Task) -> Limits {
-        let memory_mb = match self.session.execution_provider {
-            crate::ExecutionProvider::Cpu => self.memory_mb,
-            crate::ExecutionProvider::Cuda => 0,
-        };
         let file_size_mb = match task {
             // One crop cache file: K images of at most max_side² pixels, plus headers.
             Task::Prepare(t) => {
@@ -119,12 +117,25 @@ impl SandboxConfig {
             }
             Task::Score(_) | Task::Check(_) => 1,
         };
+        self.limits(file_size_mb)
+    }
+
+    fn limits(&self, file_size_mb: u64) -> Limits {
+        let memory_mb = match self.session.execution_provider {
+            crate::ExecutionProvider::Cpu => self.memory_mb,
+            crate::ExecutionProvider::Cuda => 0,
+        };
         Limits {
             memory_mb,
             cpu_seconds: self.cpu_seconds,
             open_files: OPEN_FILES,
             file_size_mb,
         }
+    }
+
+    /// A scoring child's limits (it writes no files).
+    fn score_limits(&self) -> Limits {
+        self.limits(1)
     }
 }
 
@@ -238,6 +249,7 @@ pub async fn score(
     let mut wanted: Vec<i64> = videos.iter().map(|v| v.video_id).collect();
     let task = ScoreTask {
         model: absolute(model),
+        key: None,
         manifest: manifest.clone(),
         videos: videos
             .into_iter()
@@ -248,6 +260,17 @@ pub async fn score(
             .collect(),
     };
     let (_, timings, output) = run(config, Task::Score(task), work_dir).await?;
+    let scores = scores_for(&mut wanted, output)?;
+    tracing::debug!(
+        load_ms = timings.load_ms,
+        work_ms = timings.work_ms,
+        "videos scored in a child"
+    );
+    Ok(scores)
+}
+
+/// The scores of a score answer, checked against the videos asked for.
+fn scores_for(wanted: &mut [i64], output: Output) -> Result<Vec<ScoredVideo>, JobError> {
     let Output::Scored { scores } = output else {
         return Err(protocol_error(
             "answered a score request with something else",
@@ -265,12 +288,229 @@ pub async fn score(
             "answered with scores that do not match the request",
         ));
     }
-    tracing::debug!(
-        load_ms = timings.load_ms,
-        work_ms = timings.work_ms,
-        "videos scored in a child"
-    );
     Ok(scores)
+}
+
+/// A worker slot's long-lived scoring child (`arena-sandbox --serve`), holding the session of
+/// one detector (its `key`) between score jobs: the per-job cost of starting a process, loading
+/// onnxruntime and building the session is paid once per (slot, detector) instead of per job.
+/// Dropping it kills the child.
+pub struct ScoreChild {
+    key: String,
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    limits: Limits,
+    cpu_ms: u64,
+    jobs: u64,
+}
+
+impl ScoreChild {
+    /// The child's process id (while it runs).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Score jobs this child has answered.
+    pub fn jobs(&self) -> u64 {
+        self.jobs
+    }
+
+    /// Can serve another job of `key`: same detector, still running, and a whole job's CPU
+    /// budget left under its hard limit.
+    fn fits(&mut self, key: &str) -> bool {
+        let budget_ms = self.limits.cpu_seconds.max(1) * 1000;
+        let hard_ms = budget_ms * SERVE_CPU_BUDGETS;
+        self.key == key
+            && matches!(self.child.try_wait(), Ok(None))
+            && self.cpu_ms + 2 * budget_ms <= hard_ms
+    }
+
+    fn spawn(config: &SandboxConfig, key: &str, cwd: &Path) -> Result<ScoreChild, JobError> {
+        let limits = config.score_limits();
+        let mut cmd = Command::new(&config.bin);
+        cmd.arg(SERVE_FLAG)
+            .args(limits.to_args())
+            .current_dir(absolute(cwd))
+            .env_clear()
+            .envs(kept_env())
+            .env("MALLOC_ARENA_MAX", "2")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().map_err(|e| {
+            JobError::infra(
+                UNAVAILABLE,
+                format!("cannot start {}: {e}", config.bin.display()),
+            )
+        })?;
+        let (Some(stdin), Some(stdout), Some(err)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            return Err(JobError::infra(CRASHED, "the child has no pipes"));
+        };
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        tokio::spawn(keep_tail(err, Arc::clone(&stderr)));
+        Ok(ScoreChild {
+            key: key.to_owned(),
+            child,
+            stdin,
+            stdout: BufReader::new(stdout),
+            stderr,
+            limits,
+            cpu_ms: 0,
+            jobs: 0,
+        })
+    }
+
+    fn stderr_text(&self) -> String {
+        let bytes = self.stderr.lock().map(|b| b.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// Sends one request and reads its answer line, or learns how the child ended.
+    async fn ask(&mut self, body: &[u8], timeout: Duration) -> ChildExit {
+        let exchange = async {
+            self.stdin.write_all(body).await?;
+            self.stdin.write_all(b"\n").await?;
+            self.stdin.flush().await?;
+            let mut line = Vec::new();
+            (&mut self.stdout)
+                .take(STDOUT_CAP as u64)
+                .read_until(b'\n', &mut line)
+                .await?;
+            Ok::<_, std::io::Error>(line)
+        };
+        let mut exit = ChildExit::default();
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(Ok(line)) if line.ends_with(b"\n") => {
+                // An answer; the child lives on (code 0) unless the answer is an error.
+                exit.code = Some(0);
+                exit.stdout = line;
+                return exit;
+            }
+            Ok(_) => {
+                // The pipe broke or closed: the child is gone (or going); judge by its status.
+                match tokio::time::timeout(DRAIN_GRACE, self.child.wait()).await {
+                    Ok(Ok(status)) => {
+                        exit.code = status.code();
+                        exit.signal = status.signal();
+                    }
+                    _ => {
+                        let _ = self.child.kill().await;
+                        exit.signal = Some(Signal::SIGKILL as i32);
+                    }
+                }
+            }
+            Err(_) => {
+                exit.timed_out = true;
+                if let Err(e) = self.child.kill().await {
+                    tracing::error!(error = %e, "could not kill a timed-out scoring child");
+                }
+            }
+        }
+        // Give the stderr reader a moment to collect the child's last words.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        exit.stderr = self.stderr_text();
+        exit
+    }
+}
+
+async fn keep_tail<R: AsyncRead + Unpin>(mut reader: R, kept: Arc<Mutex<Vec<u8>>>) {
+    let mut buf = vec![0u8; 16 << 10];
+    while let Ok(n @ 1..) = reader.read(&mut buf).await {
+        let Ok(mut kept) = kept.lock() else {
+            return;
+        };
+        kept.extend_from_slice(&buf[..n]);
+        if kept.len() > STDERR_TAIL {
+            let excess = kept.len() - STDERR_TAIL;
+            kept.drain(..excess);
+        }
+    }
+}
+
+/// Scores like [`score`], in the slot's long-lived child for this detector (`key`): reused when
+/// it serves the same key and has CPU budget left, else (re)started with `cwd` as its folder. Any
+/// failure ends the child (the next job starts a fresh one); its reason is judged as for a
+/// per-job child.
+#[tracing::instrument(skip_all, fields(videos = videos.len()), err)]
+pub async fn score_serving(
+    slot: &mut Option<ScoreChild>,
+    config: &SandboxConfig,
+    key: &str,
+    model: &Path,
+    manifest: &Manifest,
+    videos: Vec<ScoreInput>,
+    cwd: &Path,
+) -> Result<Vec<ScoredVideo>, JobError> {
+    let mut wanted: Vec<i64> = videos.iter().map(|v| v.video_id).collect();
+    let mut child = match slot.take() {
+        Some(mut c) => {
+            if c.fits(key) {
+                c
+            } else {
+                drop(c);
+                ScoreChild::spawn(config, key, cwd)?
+            }
+        }
+        None => ScoreChild::spawn(config, key, cwd)?,
+    };
+    let request = Request {
+        version: PROTOCOL_VERSION,
+        ort_lib: config.ort_lib.clone(),
+        session: config.session.clone(),
+        task: Task::Score(ScoreTask {
+            model: absolute(model),
+            key: Some(key.to_owned()),
+            manifest: manifest.clone(),
+            videos: videos
+                .into_iter()
+                .map(|v| ScoreInput {
+                    images: absolute(&v.images),
+                    ..v
+                })
+                .collect(),
+        }),
+    };
+    let body = serde_json::to_vec(&request).map_err(|e| JobError::infra(PROTOCOL, e))?;
+    let started = Instant::now();
+    let exit = child.ask(&body, config.timeout).await;
+    let answered = exit.code == Some(0) && exit.signal.is_none() && !exit.timed_out;
+    let verdict =
+        judge(&child.limits, config.timeout, &exit).and_then(|(isolation, timings, output)| {
+            warn_once_if_exposed(&isolation);
+            Ok((timings, scores_for(&mut wanted, output)?))
+        });
+    match verdict {
+        Ok((timings, scores)) if answered => {
+            child.cpu_ms = timings.cpu_ms;
+            child.jobs += 1;
+            tracing::debug!(
+                load_ms = timings.load_ms,
+                work_ms = timings.work_ms,
+                jobs = child.jobs,
+                elapsed_ms = ms(started),
+                "videos scored in the slot's child"
+            );
+            *slot = Some(child);
+            Ok(scores)
+        }
+        Ok(_) => Err(protocol_error("answered without a complete line")),
+        Err(e) => {
+            tracing::warn!(
+                code = e.code,
+                elapsed_ms = ms(started),
+                stderr = %tail_lines(&child.stderr_text(), 20),
+                "scoring child failed"
+            );
+            // The child ends with the failure (an error answer means it exits; kill to be sure).
+            let _ = child.child.kill().await;
+            Err(e)
+        }
+    }
 }
 
 /// Runs a new detector's upload checks ([`crate::checks::check_detector`]) in a child, so a model

@@ -146,6 +146,7 @@ async fn the_child_reports_how_it_is_isolated() {
     .unwrap();
     let task = sandbox::protocol::Task::Score(sandbox::protocol::ScoreTask {
         model: model_path,
+        key: None,
         manifest,
         videos: vec![ScoreInput {
             video_id: 1,
@@ -359,4 +360,140 @@ async fn upload_checks_run_in_a_child_like_in_process() {
         .await
         .unwrap_err();
     assert_eq!(e.code, sandbox::MEMORY_LIMIT, "{e}");
+}
+
+/// Scores `images` as video `video_id` in the slot's serving child for `key`.
+async fn score_serving(
+    slot: &mut Option<sandbox::ScoreChild>,
+    config: &SandboxConfig,
+    key: &str,
+    model: &[u8],
+    manifest: &Manifest,
+    images: &Crops,
+    video_id: i64,
+) -> Result<Vec<ScoredVideo>, JobError> {
+    let dir = tempfile::tempdir().unwrap();
+    let model_path = dir.path().join("model.onnx");
+    std::fs::write(&model_path, model).unwrap();
+    let images_path = dir.path().join("images.bin");
+    std::fs::write(&images_path, images.encode()).unwrap();
+    let inputs = vec![ScoreInput {
+        video_id,
+        images: images_path,
+    }];
+    let cwd = std::env::temp_dir();
+    sandbox::score_serving(slot, config, key, &model_path, manifest, inputs, &cwd).await
+}
+
+#[tokio::test]
+async fn a_slots_scoring_child_serves_one_detector_job_after_job() {
+    let frames = prepare_in_process("real_2.mp4").await.frames;
+    let (model, manifest) = redblue();
+    let per_job = score_in_child(&config(), &model, &manifest, &frames)
+        .await
+        .unwrap();
+    let mut slot = None;
+    let first = score_serving(&mut slot, &config(), "1:a", &model, &manifest, &frames, 7)
+        .await
+        .unwrap();
+    let pid = slot.as_ref().and_then(sandbox::ScoreChild::pid).unwrap();
+    // The same detector again: the same process answers, with the same scores.
+    let again = score_serving(&mut slot, &config(), "1:a", &model, &manifest, &frames, 8)
+        .await
+        .unwrap();
+    let child = slot.as_ref().unwrap();
+    assert_eq!(child.pid(), Some(pid));
+    assert_eq!(child.jobs(), 2);
+    assert_eq!(first[0].score, per_job[0].score);
+    assert_eq!(again[0].video_id, 8);
+    assert_eq!(again[0].score.per_frame, per_job[0].score.per_frame);
+    // Another detector gets a fresh child (one upload's session never serves another's job).
+    score_serving(&mut slot, &config(), "2:b", &model, &manifest, &frames, 9)
+        .await
+        .unwrap();
+    let other = slot.as_ref().and_then(sandbox::ScoreChild::pid).unwrap();
+    assert_ne!(other, pid);
+    assert_eq!(slot.as_ref().unwrap().jobs(), 1);
+    // A child that died between jobs is replaced, and the job is done.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(other).unwrap()),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let after = score_serving(&mut slot, &config(), "2:b", &model, &manifest, &frames, 10)
+        .await
+        .unwrap();
+    assert_eq!(after[0].score, per_job[0].score);
+    assert_ne!(
+        slot.as_ref().and_then(sandbox::ScoreChild::pid),
+        Some(other)
+    );
+}
+
+#[tokio::test]
+async fn a_serving_child_is_held_to_each_jobs_limits_and_replaced_after_a_failure() {
+    let frames = prepare_in_process("fake_2.mp4").await.frames;
+    let (model, manifest) = redblue();
+    let runaway = test_models::runaway_loop_model();
+    let frame_manifest = Manifest::parse(test_models::FRAME_MANIFEST).unwrap();
+
+    // Wall clock: the runaway job is killed after 2 s; the slot is left empty.
+    let hurried = SandboxConfig {
+        timeout: Duration::from_secs(2),
+        ..config()
+    };
+    let mut slot = None;
+    score_serving(
+        &mut slot,
+        &hurried,
+        "3:r",
+        &runaway,
+        &frame_manifest,
+        &frames,
+        1,
+    )
+    .await
+    .map(|_| ())
+    .expect_err("a model that never ends");
+    let mut slot2 = None;
+    score_serving(&mut slot2, &hurried, "1:a", &model, &manifest, &frames, 1)
+        .await
+        .unwrap();
+    let e = score_serving(
+        &mut slot2,
+        &hurried,
+        "3:r",
+        &runaway,
+        &frame_manifest,
+        &frames,
+        2,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.code, sandbox::TIMEOUT, "{e}");
+    assert!(slot2.is_none(), "a failed child must not serve again");
+    let ok = score_serving(&mut slot2, &hurried, "1:a", &model, &manifest, &frames, 3).await;
+    assert!(ok.is_ok(), "{ok:?}");
+
+    // CPU time: a job is held to the per-job budget, not to the child's whole allowance.
+    let frugal = SandboxConfig {
+        cpu_seconds: 1,
+        ..config()
+    };
+    let mut slot = None;
+    let e = score_serving(
+        &mut slot,
+        &frugal,
+        "3:r",
+        &runaway,
+        &frame_manifest,
+        &frames,
+        2,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.code, sandbox::CPU_LIMIT, "{e}");
+    assert!(e.message.contains("CPU-time limit of 1 s"), "{e}");
+    assert!(slot.is_none());
 }

@@ -6,6 +6,7 @@ pub mod decode_claims;
 pub mod detectors;
 pub mod events;
 pub mod human_ratings;
+pub mod job_logs;
 pub mod jobs;
 pub mod phases;
 pub mod scores;
@@ -20,6 +21,7 @@ pub mod prelude {
     pub use super::detectors::Entity as Detectors;
     pub use super::events::Entity as Events;
     pub use super::human_ratings::Entity as HumanRatings;
+    pub use super::job_logs::Entity as JobLogs;
     pub use super::jobs::Entity as Jobs;
     pub use super::phases::Entity as Phases;
     pub use super::scores::Entity as Scores;

@@ -14,6 +14,8 @@ pub struct Model {
     pub is_admin: bool,
     pub is_baseline: bool,
     pub created_at_ms: i64,
+    /// `pending` (registered, no usable token), `approved` or `rejected`.
+    pub status: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

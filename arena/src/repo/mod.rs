@@ -6,6 +6,8 @@ pub mod decode_claims;
 pub mod detectors;
 pub mod events;
 pub mod human_ratings;
+pub mod job_logs;
+pub mod jobs;
 pub mod phases;
 pub mod scores;
 pub mod submissions;

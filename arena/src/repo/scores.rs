@@ -121,3 +121,16 @@ pub async fn failed_for_detectors<C: ConnectionTrait>(
         .all(db)
         .await?)
 }
+
+/// Forgets the pairs a detector failed on (a rerun scores them again); returns how many.
+pub async fn delete_failed_for_detector<C: ConnectionTrait>(
+    db: &C,
+    detector_id: i64,
+) -> Result<u64, RepoError> {
+    let res = scores::Entity::delete_many()
+        .filter(scores::Column::DetectorId.eq(detector_id))
+        .filter(scores::Column::Failed.eq(true))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected)
+}

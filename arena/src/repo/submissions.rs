@@ -81,10 +81,7 @@ pub async fn set_status<C: ConnectionTrait>(
         .col_expr(submissions::Column::Status, Expr::value(status.as_str()))
         .col_expr(submissions::Column::UpdatedAtMs, Expr::value(now_ms()))
         .filter(submissions::Column::Id.eq(id))
-        .filter(submissions::Column::Status.is_not_in([
-            SubmissionStatus::Failed.as_str(),
-            SubmissionStatus::Rejected.as_str(),
-        ]))
+        .filter(submissions::Column::Status.is_not_in(final_statuses()))
         .exec(db)
         .await?;
     Ok(res.rows_affected == 1)
@@ -106,9 +103,76 @@ pub async fn fail<C: ConnectionTrait>(
         .col_expr(submissions::Column::ErrorMessage, Expr::value(message))
         .col_expr(submissions::Column::UpdatedAtMs, Expr::value(now_ms()))
         .filter(submissions::Column::Id.eq(id))
+        // A disqualification is the organizers' last word: a job dying later does not undo it.
+        .filter(submissions::Column::Status.ne(SubmissionStatus::Disqualified.as_str()))
         .exec(db)
         .await?;
     Ok(())
+}
+
+fn final_statuses() -> impl Iterator<Item = &'static str> {
+    SubmissionStatus::ALL
+        .iter()
+        .filter(|s| s.is_final())
+        .map(|s| s.as_str())
+}
+
+/// The newest submissions of every competition (the organizers' overview).
+pub async fn list_recent<C: ConnectionTrait>(
+    db: &C,
+    limit: u64,
+) -> Result<Vec<submissions::Model>, RepoError> {
+    use sea_orm::QuerySelect;
+    Ok(submissions::Entity::find()
+        .order_by_desc(submissions::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?)
+}
+
+/// A failed submission goes back to running for a rerun, its failure cleared; false when it
+/// was not failed (nothing changed).
+pub async fn restart_failed<C: ConnectionTrait>(db: &C, id: i64) -> Result<bool, RepoError> {
+    let res = submissions::Entity::update_many()
+        .col_expr(
+            submissions::Column::Status,
+            Expr::value(SubmissionStatus::Running.as_str()),
+        )
+        .col_expr(
+            submissions::Column::ErrorCode,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            submissions::Column::ErrorMessage,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(submissions::Column::UpdatedAtMs, Expr::value(now_ms()))
+        .filter(submissions::Column::Id.eq(id))
+        .filter(submissions::Column::Status.eq(SubmissionStatus::Failed.as_str()))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// Disqualifies a submission with the organizers' reason; false when it already was.
+pub async fn disqualify<C: ConnectionTrait>(
+    db: &C,
+    id: i64,
+    reason: &str,
+) -> Result<bool, RepoError> {
+    let res = submissions::Entity::update_many()
+        .col_expr(
+            submissions::Column::Status,
+            Expr::value(SubmissionStatus::Disqualified.as_str()),
+        )
+        .col_expr(submissions::Column::ErrorCode, Expr::value("disqualified"))
+        .col_expr(submissions::Column::ErrorMessage, Expr::value(reason))
+        .col_expr(submissions::Column::UpdatedAtMs, Expr::value(now_ms()))
+        .filter(submissions::Column::Id.eq(id))
+        .filter(submissions::Column::Status.ne(SubmissionStatus::Disqualified.as_str()))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
 }
 
 pub fn status(sub: &submissions::Model) -> Result<SubmissionStatus, RepoError> {

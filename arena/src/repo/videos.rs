@@ -221,3 +221,25 @@ pub async fn set_ssim<C: ConnectionTrait>(db: &C, id: i64, ssim: f64) -> Result<
         .await?;
     Ok(())
 }
+
+/// Puts a submission's videos that failed to prepare back to pending (a rerun decodes them
+/// again); returns how many.
+pub async fn reset_failed_for_submission<C: ConnectionTrait>(
+    db: &C,
+    submission_id: i64,
+) -> Result<u64, RepoError> {
+    let res = videos::Entity::update_many()
+        .col_expr(
+            videos::Column::PrepareState,
+            Expr::value(PrepareState::Pending.as_str()),
+        )
+        .col_expr(
+            videos::Column::PrepareError,
+            Expr::value(Option::<String>::None),
+        )
+        .filter(videos::Column::SubmissionId.eq(submission_id))
+        .filter(videos::Column::PrepareState.eq(PrepareState::Failed.as_str()))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected)
+}

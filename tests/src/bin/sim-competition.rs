@@ -1,10 +1,16 @@
 //! A simulated competition through the real app (HTTP uploads, queue, workers, FFmpeg,
-//! onnxruntime): C creations × V videos × D detectors with tiny clips and the tiny `redblue`
-//! detector, reporting decodes (must equal the number of distinct videos), pairs scored and wall
-//! time, so the growth with C and D can be read off.
+//! onnxruntime): R reals + C creations × V videos, then D detectors, with tiny clips and the tiny
+//! `redblue` detector. It reports decodes (must equal the number of distinct videos), pairs
+//! scored, the time to prepare every video and the time to score every pair once the detectors
+//! arrive, so the growth with C and D, and the cost per pair, can be read off.
 //!
-//! `cargo run --release -p arena-tests --bin sim-competition -- --creations 20 --videos 4
-//!  --detectors 1,4,8 --workers 2`
+//! `cargo run --release -p arena-tests --bin sim-competition -- --reals 80 --creations 200
+//!  --videos 1 --detectors 10,50 --workers 2 --reuse both`
+//!
+//! `--reuse` compares score jobs in the worker slot's long-lived scoring child (`true`, the
+//! default) with one child per score job (`false`), side by side (`both`). `--live` uploads the
+//! detectors right after the videos instead of after every video is prepared (each video then
+//! gets its own score job per detector, the live-mode worst case).
 
 use arena_tests::{AppOptions, spawn_app_with};
 use serde_json::Value;
@@ -13,24 +19,43 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 struct Args {
+    reals: usize,
     creations: usize,
     videos: usize,
     detectors: Vec<usize>,
     workers: usize,
+    reuse: Vec<bool>,
+    live: bool,
 }
 
 fn args() -> Result<Args, String> {
     let mut a = Args {
+        reals: 3,
         creations: 10,
         videos: 3,
         detectors: vec![1, 4],
         workers: 2,
+        reuse: vec![true],
+        live: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--live" {
+            a.live = true;
+            continue;
+        }
         let v = it.next().ok_or(format!("{flag} needs a value"))?;
         let num = |v: &str| v.parse::<usize>().map_err(|e| format!("{flag}: {e}"));
         match flag.as_str() {
+            "--reals" => a.reals = num(&v)?.max(1),
+            "--reuse" => {
+                a.reuse = match v.as_str() {
+                    "true" => vec![true],
+                    "false" => vec![false],
+                    "both" => vec![false, true],
+                    other => return Err(format!("--reuse: {other:?} is not true|false|both")),
+                }
+            }
             "--creations" => a.creations = num(&v)?,
             "--videos" => a.videos = num(&v)?,
             "--workers" => a.workers = num(&v)?,
@@ -80,30 +105,7 @@ fn make_clip(dir: &Path, i: usize) -> Result<PathBuf, String> {
     Ok(path)
 }
 
-async fn run(a: &Args, detectors: usize, clips: &[PathBuf]) -> Result<String, String> {
-    let app = spawn_app_with(AppOptions {
-        workers: a.workers,
-        ..AppOptions::default()
-    })
-    .await;
-    app.competition("sim").await;
-    let decodes = arena_worker::media::decode_count();
-    let start = Instant::now();
-    let mut subs = Vec::new();
-    let reals = 3.min(clips.len());
-    for clip in &clips[..reals] {
-        subs.push(app.post_real("sim", clip).await);
-    }
-    for c in 0..a.creations {
-        let token = app.team(&format!("creator{c}"), "creator").await;
-        for clip in &clips[reals + c * a.videos..reals + (c + 1) * a.videos] {
-            subs.push(app.post_creation("sim", Some(&token), clip).await);
-        }
-    }
-    for d in 0..detectors {
-        let token = app.team(&format!("detector{d}"), "detector").await;
-        subs.push(app.post_detector("sim", Some(&token), "redblue").await);
-    }
+async fn wait_all(app: &arena_tests::TestApp, subs: Vec<reqwest::Response>) -> Result<(), String> {
     let mut ids = Vec::new();
     for resp in subs {
         let status = resp.status().as_u16();
@@ -114,8 +116,51 @@ async fn run(a: &Args, detectors: usize, clips: &[PathBuf]) -> Result<String, St
         ids.push(body["id"].as_i64().unwrap_or_default());
     }
     for id in ids {
-        app.wait_submission(id, Duration::from_secs(3600)).await;
+        let done = app.wait_submission(id, Duration::from_secs(4 * 3600)).await;
+        if done["status"] != "finished" {
+            return Err(format!("submission {id} ended {}", done["status"]));
+        }
     }
+    Ok(())
+}
+
+async fn run(a: &Args, detectors: usize, reuse: bool, clips: &[PathBuf]) -> Result<String, String> {
+    let app = spawn_app_with(AppOptions {
+        workers: a.workers,
+        tweak: if reuse {
+            |s| s.evaluation.reuse_score_child = true
+        } else {
+            |s| s.evaluation.reuse_score_child = false
+        },
+        ..AppOptions::default()
+    })
+    .await;
+    app.competition("sim").await;
+    let decodes = arena_worker::media::decode_count();
+    let start = Instant::now();
+    let mut subs = Vec::new();
+    let reals = a.reals.min(clips.len());
+    for clip in &clips[..reals] {
+        subs.push(app.post_real("sim", clip).await);
+    }
+    for c in 0..a.creations {
+        let token = app.team(&format!("creator{c}"), "creator").await;
+        for clip in &clips[reals + c * a.videos..reals + (c + 1) * a.videos] {
+            subs.push(app.post_creation("sim", Some(&token), clip).await);
+        }
+    }
+    let mut prepared = 0.0;
+    if !a.live {
+        wait_all(&app, std::mem::take(&mut subs)).await?;
+        prepared = start.elapsed().as_secs_f64();
+    }
+    let scoring = Instant::now();
+    for d in 0..detectors {
+        let token = app.team(&format!("detector{d}"), "detector").await;
+        subs.push(app.post_detector("sim", Some(&token), "redblue").await);
+    }
+    wait_all(&app, subs).await?;
+    let scored = scoring.elapsed().as_secs_f64();
     let wall = start.elapsed().as_secs_f64();
     let videos = reals + a.creations * a.videos;
     use sea_orm::{EntityTrait, PaginatorTrait};
@@ -124,11 +169,22 @@ async fn run(a: &Args, detectors: usize, clips: &[PathBuf]) -> Result<String, St
         .await
         .map_err(|e| e.to_string())?;
     let decoded = arena_worker::media::decode_count() - decodes;
+    let (prepare, per_pair) = if a.live {
+        (
+            "(overlapped)".to_owned(),
+            1000.0 * wall / pairs.max(1) as f64,
+        )
+    } else {
+        (
+            format!("{prepared:.1}"),
+            1000.0 * scored / pairs.max(1) as f64,
+        )
+    };
     Ok(format!(
-        "| {} | {} | {videos} | {detectors} | {pairs} | {decoded} | {wall:.1} | {:.1} |\n",
+        "| {} | {} | {reals} | {videos} | {detectors} | {} | {pairs} | {decoded} | {prepare} | {scored:.1} | {wall:.1} | {per_pair:.1} |\n",
         a.creations,
         a.videos,
-        1000.0 * wall / pairs.max(1) as f64
+        if reuse { "slot child" } else { "child per job" },
     ))
 }
 
@@ -136,15 +192,19 @@ async fn run(a: &Args, detectors: usize, clips: &[PathBuf]) -> Result<String, St
 async fn main() -> Result<(), String> {
     let a = args()?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let total = 3 + a.creations * a.videos;
+    let total = a.reals + a.creations * a.videos;
     let clips = (0..total)
         .map(|i| make_clip(dir.path(), i))
         .collect::<Result<Vec<_>, _>>()?;
     let mut out = String::from(
-        "| creations C | videos per creation | videos | detectors D | pairs scored | decodes | wall s | ms per pair |\n|---|---|---|---|---|---|---|---|\n",
+        "| creations C | videos per creation | reals | videos | detectors D | score jobs in | pairs scored | decodes | prepare s | score s | wall s | ms per pair |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for &d in &a.detectors {
-        out.push_str(&run(&a, d, &clips).await?);
+        for &reuse in &a.reuse {
+            let row = run(&a, d, reuse, &clips).await?;
+            eprint!("{row}");
+            out.push_str(&row);
+        }
     }
     std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes()).map_err(|e| e.to_string())
 }

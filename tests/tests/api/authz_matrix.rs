@@ -37,6 +37,10 @@ enum Call {
     FormDetector,
     FormCreation,
     Logout,
+    /// A urlencoded browser form (the caller's CSRF token added).
+    UrlForm(fn(usize) -> Vec<(&'static str, String)>),
+    /// The admin page's ratings import (multipart, with the caller's CSRF token).
+    FormRatings,
 }
 
 fn form_for(call: Call, csrf: &str, n: usize) -> Option<Form> {
@@ -61,6 +65,10 @@ fn form_for(call: Call, csrf: &str, n: usize) -> Option<Form> {
             .text("csrf", csrf.to_owned())
             .text("competition", "m")
             .part("file", part(&video("fake_1.mp4"))),
+        Call::FormRatings => Form::new()
+            .text("csrf", csrf.to_owned())
+            .text("competition", "m")
+            .text("csv", "creation,axis,value\n"),
         _ => return None,
     })
 }
@@ -86,13 +94,19 @@ async fn status(app: &TestApp, c: &mut Caller, call: Call, path: &str, n: usize)
             send(authed(app.client.post(&url)).multipart(form)).await
         }
         Call::Page => c.browser.get(path).await.status,
-        Call::FormDetector | Call::FormCreation => {
+        Call::FormDetector | Call::FormCreation | Call::FormRatings => {
             let form = form_for(call, &c.csrf, n).unwrap_or_default();
             c.browser.post_multipart(path, form, false).await.status
         }
         Call::Logout => {
             let csrf = c.csrf.clone();
             c.browser.post_form(path, &[("csrf", &csrf)]).await.status
+        }
+        Call::UrlForm(fields) => {
+            let mut all = vec![("csrf", c.csrf.clone())];
+            all.extend(fields(n));
+            let pairs: Vec<(&str, &str)> = all.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            c.browser.post_form(path, &pairs).await.status
         }
     }
 }
@@ -105,6 +119,62 @@ fn team(n: usize) -> Value {
 }
 fn phase(_: usize) -> Value {
     json!({ "kind": "creation", "round": 1, "opens_at_ms": 0, "closes_at_ms": 1 })
+}
+fn no_fields(_: usize) -> Vec<(&'static str, String)> {
+    Vec::new()
+}
+fn competition_form(n: usize) -> Vec<(&'static str, String)> {
+    vec![("slug", format!("form{n}")), ("title", "Form".to_owned())]
+}
+fn phase_form(n: usize) -> Vec<(&'static str, String)> {
+    vec![
+        ("competition", "p".to_owned()),
+        ("kind", "detection".to_owned()),
+        ("round", (n + 1).to_string()),
+        ("opens_at", "2030-01-01T00:00".to_owned()),
+        ("closes_at", "2030-01-02T00:00".to_owned()),
+    ]
+}
+fn advance_form(_: usize) -> Vec<(&'static str, String)> {
+    vec![("competition", "p".to_owned())]
+}
+fn team_form(n: usize) -> Vec<(&'static str, String)> {
+    vec![
+        ("name", format!("formteam{n}")),
+        ("role", "detector".to_owned()),
+    ]
+}
+fn register_form(n: usize) -> Vec<(&'static str, String)> {
+    vec![
+        ("name", format!("hopeful{n}")),
+        ("role", "creator".to_owned()),
+    ]
+}
+fn reason_form(_: usize) -> Vec<(&'static str, String)> {
+    vec![("reason", "matrix".to_owned())]
+}
+
+/// A team registered through the public form (pending), by id.
+async fn pending_team(app: &TestApp, name: &str) -> i64 {
+    let mut visitor = WebClient::new(&app.address);
+    let csrf = visitor.csrf("/register").await;
+    let page = visitor
+        .post_form(
+            "/register",
+            &[("csrf", &csrf), ("name", name), ("role", "creator")],
+        )
+        .await;
+    assert_eq!(page.status, 201);
+    arena::repo::teams::find_by_name(app.ctx.db(), name)
+        .await
+        .ok()
+        .flatten()
+        .map(|t| t.id)
+        .expect("registered team")
+}
+
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -148,6 +218,20 @@ async fn every_role_against_every_endpoint() {
         .map(|r| r.status().as_u16());
     assert_eq!(resp.ok(), Some(201));
 
+    // Fixtures of the organizer rows: creations to disqualify and teams waiting for approval.
+    let mut disqualify = Vec::new();
+    for _ in 0..2 {
+        let resp = app
+            .post_creation("m", tokens[2].as_deref(), &video("fake_1.mp4"))
+            .await;
+        let id = resp.json::<Value>().await.unwrap_or_default()["id"]
+            .as_i64()
+            .unwrap_or_default();
+        disqualify.push(id);
+    }
+    let approve = pending_team(&app, "waiting1").await;
+    let reject = pending_team(&app, "waiting2").await;
+
     let mut callers = Vec::new();
     for (i, token) in tokens.into_iter().enumerate() {
         let mut browser = WebClient::new(&app.address);
@@ -167,6 +251,15 @@ async fn every_role_against_every_endpoint() {
     let sub_page = format!("/submissions/{alice_sub}");
     let sub_api: &'static str = Box::leak(sub_api.into_boxed_str());
     let sub_page: &'static str = Box::leak(sub_page.into_boxed_str());
+    let dq_api = leak(format!(
+        "/api/admin/submissions/{}/disqualify",
+        disqualify[0]
+    ));
+    let dq_form = leak(format!("/admin/submissions/{}/disqualify", disqualify[1]));
+    let rerun_api = leak(format!("/api/admin/submissions/{alice_sub}/rerun"));
+    let rerun_form = leak(format!("/admin/submissions/{alice_sub}/rerun"));
+    let approve_form = leak(format!("/admin/teams/{approve}/approve"));
+    let reject_form = leak(format!("/admin/teams/{reject}/reject"));
     use Call::*;
     //   anonymous, creator, other creator, detector, admin
     let rows: Vec<(Call, &str, [u16; 5])> = vec![
@@ -245,6 +338,47 @@ async fn every_role_against_every_endpoint() {
         (Page, "/api/docs", [200, 200, 200, 200, 200]),
         (FormDetector, "/forms/detectors", [401, 403, 403, 303, 303]),
         (FormCreation, "/forms/creations", [401, 303, 303, 403, 303]),
+        // Organizers: the JSON API (rerun of a submission that did not fail is a 409 for the
+        // admin: past every check, refused on its state) and the admin page's forms.
+        (PostJson(|_| json!({})), dq_api, [401, 403, 403, 403, 200]),
+        (
+            PostJson(|_| json!({})),
+            rerun_api,
+            [401, 403, 403, 403, 409],
+        ),
+        (Page, "/admin", [303, 403, 403, 403, 200]),
+        (
+            UrlForm(competition_form),
+            "/admin/competitions",
+            [401, 403, 403, 403, 200],
+        ),
+        (
+            UrlForm(phase_form),
+            "/admin/phases",
+            [401, 403, 403, 403, 200],
+        ),
+        (
+            UrlForm(advance_form),
+            "/admin/phases/advance",
+            [401, 403, 403, 403, 200],
+        ),
+        (
+            UrlForm(team_form),
+            "/admin/teams",
+            [401, 403, 403, 403, 200],
+        ),
+        (UrlForm(no_fields), approve_form, [401, 403, 403, 403, 200]),
+        (UrlForm(no_fields), reject_form, [401, 403, 403, 403, 200]),
+        (FormRatings, "/admin/ratings", [401, 403, 403, 403, 200]),
+        (UrlForm(no_fields), rerun_form, [401, 403, 403, 403, 409]),
+        (UrlForm(reason_form), dq_form, [401, 403, 403, 403, 200]),
+        // Anyone may ask to register a team (it waits for approval).
+        (Page, "/register", [200, 200, 200, 200, 200]),
+        (
+            UrlForm(register_form),
+            "/register",
+            [201, 201, 201, 201, 201],
+        ),
         (Logout, "/logout", [303, 303, 303, 303, 303]),
     ];
     let mut wrong = Vec::new();

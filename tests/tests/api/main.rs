@@ -1,5 +1,6 @@
 //! Black-box tests of the arena: the real app on port 0, real HTTP, real FFmpeg and onnxruntime.
 
+mod admin;
 mod auth;
 mod authz_matrix;
 mod browser_auth;
@@ -11,6 +12,7 @@ mod isolation;
 mod live;
 mod pages;
 mod queue;
+mod rate_limits;
 mod repo;
 mod rounds;
 mod s3;

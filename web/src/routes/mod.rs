@@ -3,6 +3,7 @@
 use actix_web::web;
 
 pub mod admin;
+pub mod admin_forms;
 pub mod competitions;
 pub mod creations;
 pub mod detectors;
@@ -11,6 +12,7 @@ pub mod forms;
 pub mod health;
 pub mod pages;
 pub mod phases;
+pub mod register;
 pub mod session;
 pub mod submissions;
 pub mod tasks;
@@ -25,6 +27,45 @@ pub fn config(cfg: &mut web::ServiceConfig) {
         .route("/login", web::get().to(session::login_get::get))
         .route("/login", web::post().to(session::login_post::post))
         .route("/logout", web::post().to(session::logout_post::post))
+        .route("/register", web::get().to(register::get::get))
+        .route("/register", web::post().to(register::post::post))
+        .route("/admin", web::get().to(admin_forms::page::get))
+        .route(
+            "/admin/competitions",
+            web::post().to(admin_forms::competitions_post::post),
+        )
+        .route(
+            "/admin/phases",
+            web::post().to(admin_forms::phases_post::post),
+        )
+        .route(
+            "/admin/phases/advance",
+            web::post().to(admin_forms::phases_advance_post::post),
+        )
+        .route(
+            "/admin/teams",
+            web::post().to(admin_forms::teams_post::post),
+        )
+        .route(
+            "/admin/teams/{id}/approve",
+            web::post().to(admin_forms::team_approve_post::post),
+        )
+        .route(
+            "/admin/teams/{id}/reject",
+            web::post().to(admin_forms::team_reject_post::post),
+        )
+        .route(
+            "/admin/ratings",
+            web::post().to(admin_forms::ratings_post::post),
+        )
+        .route(
+            "/admin/submissions/{id}/rerun",
+            web::post().to(admin_forms::submission_rerun_post::post),
+        )
+        .route(
+            "/admin/submissions/{id}/disqualify",
+            web::post().to(admin_forms::submission_disqualify_post::post),
+        )
         .route(
             "/forms/detectors",
             web::post().to(forms::detectors_post::post),
@@ -35,6 +76,14 @@ pub fn config(cfg: &mut web::ServiceConfig) {
         )
         .route("/api/openapi.json", web::get().to(docs::openapi_json::get))
         .route("/api/docs", web::get().to(docs::page::get))
+        .route(
+            "/api/admin/submissions/{id}/rerun",
+            web::post().to(admin::submission_rerun_post::post),
+        )
+        .route(
+            "/api/admin/submissions/{id}/disqualify",
+            web::post().to(admin::submission_disqualify_post::post),
+        )
         .service(
             web::scope("/api/v1")
                 .route("/teams", web::post().to(admin::teams_post::post))

@@ -68,7 +68,17 @@ pub fn probe_video(path: &Path, limits: &ProbeLimits) -> Result<ProbeFacts, Medi
     }
     let facts = stream_facts(&ictx)?;
     check_limits(&facts, limits)?;
-    decode_first_frame(&mut ictx)?;
+    let declared = ictx
+        .streams()
+        .best(ff::media::Type::Video)
+        .map_or(0, |s| u64::try_from(s.frames()).unwrap_or(0));
+    let present = decode_first_frame(&mut ictx)?;
+    // A cut file keeps an index listing frames it no longer holds; the demuxer stops at the end.
+    if declared > 0 && present < declared {
+        return Err(MediaError::InvalidVideo(format!(
+            "the file is truncated: its index lists {declared} frames but it holds {present}"
+        )));
+    }
     Ok(facts)
 }
 
@@ -182,7 +192,9 @@ fn check_limits(f: &ProbeFacts, l: &ProbeLimits) -> Result<(), MediaError> {
     Ok(())
 }
 
-fn decode_first_frame(ictx: &mut ff::format::context::Input) -> Result<(), MediaError> {
+/// Decodes the first frame of the best video stream, then demuxes (without decoding) to the end;
+/// returns how many packets of that stream the file holds.
+fn decode_first_frame(ictx: &mut ff::format::context::Input) -> Result<u64, MediaError> {
     let stream = ictx
         .streams()
         .best(ff::media::Type::Video)
@@ -193,24 +205,34 @@ fn decode_first_frame(ictx: &mut ff::format::context::Input) -> Result<(), Media
         .map_err(|e| MediaError::InvalidVideo(format!("cannot open the decoder: {e}")))?;
     let mut frame = ff::frame::Video::empty();
     let mut last_error = String::from("no packets");
-    for (stream, packet) in ictx.packets().take(FIRST_FRAME_PACKET_BUDGET) {
+    let mut decoded = false;
+    let mut packets = 0u64;
+    for (stream, packet) in ictx.packets() {
         if stream.index() != index {
             continue;
+        }
+        packets += 1;
+        if decoded {
+            continue;
+        }
+        if packets > FIRST_FRAME_PACKET_BUDGET as u64 {
+            break;
         }
         if let Err(e) = decoder.send_packet(&packet) {
             last_error = e.to_string();
             continue;
         }
-        if decoder.receive_frame(&mut frame).is_ok() {
-            return Ok(());
-        }
+        decoded = decoder.receive_frame(&mut frame).is_ok();
     }
-    if decoder.send_eof().is_ok() && decoder.receive_frame(&mut frame).is_ok() {
-        return Ok(());
+    // A decoder that buffers (frame threads, B-frames) gives its first frame only on flush.
+    let decoded =
+        decoded || (decoder.send_eof().is_ok() && decoder.receive_frame(&mut frame).is_ok());
+    if !decoded {
+        return Err(MediaError::InvalidVideo(format!(
+            "no decodable frame ({last_error})"
+        )));
     }
-    Err(MediaError::InvalidVideo(format!(
-        "no decodable frame ({last_error})"
-    )))
+    Ok(packets)
 }
 
 #[cfg(test)]
@@ -300,6 +322,29 @@ mod tests {
         std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
         let e = probe(&path).unwrap_err();
         assert!(e.is_client_error(), "{e}");
+    }
+
+    #[test]
+    fn a_cut_file_whose_index_lists_missing_frames_is_truncated() {
+        // Index first (fast start): the header survives the cut and the first frames decode.
+        let dir = tempfile::tempdir().unwrap();
+        let whole = dir.path().join("whole.mp4");
+        let status = std::process::Command::new("ffmpeg")
+            .args(["-nostdin", "-loglevel", "error", "-y", "-f", "lavfi"])
+            .args(["-i", "testsrc=s=64x64:r=10:d=4", "-c:v", "libx264"])
+            .args(["-preset", "ultrafast", "-pix_fmt", "yuv420p"])
+            .args(["-movflags", "+faststart"])
+            .arg(&whole)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert!(probe(&whole).is_ok());
+        let bytes = std::fs::read(&whole).unwrap();
+        let cut = dir.path().join("cut.mp4");
+        std::fs::write(&cut, &bytes[..bytes.len() * 6 / 10]).unwrap();
+        let e = probe(&cut).unwrap_err();
+        assert_eq!(e.code(), "invalid_video", "{e}");
+        assert!(e.to_string().contains("truncated"), "{e}");
     }
 
     #[test]

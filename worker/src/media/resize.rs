@@ -41,31 +41,38 @@ pub fn resize(img: &RgbImage, width: u32, height: u32) -> RgbImage {
     }
     let xs = taps(sw, dw);
     let ys = taps(sh, dh);
-    // Horizontal pass into floats, then vertical pass into bytes.
+    // Horizontal pass into floats, then vertical pass into bytes. The vertical pass accumulates
+    // whole rows (tap-major), which adds the same products in the same order per sample as a
+    // per-sample loop, over contiguous memory.
     let mut mid = vec![0f32; sh * dw * 3];
-    for y in 0..sh {
-        let row = &img.data[y * sw * 3..(y + 1) * sw * 3];
-        let out = &mut mid[y * dw * 3..(y + 1) * dw * 3];
-        for (x, t) in xs.iter().enumerate() {
+    for (row, out) in img
+        .data
+        .chunks_exact(sw * 3)
+        .zip(mid.chunks_exact_mut(dw * 3))
+    {
+        for (t, o) in xs.iter().zip(out.chunks_exact_mut(3)) {
             let mut acc = [0f32; 3];
-            for (k, w) in t.weights.iter().enumerate() {
-                let p = &row[(t.start + k) * 3..(t.start + k) * 3 + 3];
-                for c in 0..3 {
-                    acc[c] += f32::from(p[c]) * w;
-                }
+            let src = &row[t.start * 3..(t.start + t.weights.len()) * 3];
+            for (p, &w) in src.chunks_exact(3).zip(&t.weights) {
+                acc[0] += f32::from(p[0]) * w;
+                acc[1] += f32::from(p[1]) * w;
+                acc[2] += f32::from(p[2]) * w;
             }
-            out[x * 3..x * 3 + 3].copy_from_slice(&acc);
+            o.copy_from_slice(&acc);
         }
     }
     let mut data = vec![0u8; dh * dw * 3];
-    for (y, t) in ys.iter().enumerate() {
-        let out = &mut data[y * dw * 3..(y + 1) * dw * 3];
-        for (i, o) in out.iter_mut().enumerate() {
-            let mut acc = 0f32;
-            for (k, w) in t.weights.iter().enumerate() {
-                acc += mid[(t.start + k) * dw * 3 + i] * w;
+    let mut acc = vec![0f32; dw * 3];
+    for (t, out) in ys.iter().zip(data.chunks_exact_mut(dw * 3)) {
+        acc.fill(0.0);
+        for (k, &w) in t.weights.iter().enumerate() {
+            let src = &mid[(t.start + k) * dw * 3..(t.start + k + 1) * dw * 3];
+            for (a, &m) in acc.iter_mut().zip(src) {
+                *a += m * w;
             }
-            *o = acc.round().clamp(0.0, 255.0) as u8;
+        }
+        for (o, &a) in out.iter_mut().zip(&acc) {
+            *o = a.round().clamp(0.0, 255.0) as u8;
         }
     }
     RgbImage {
@@ -115,7 +122,7 @@ pub fn crop(img: &RgbImage, x: u32, y: u32, w: u32, h: u32) -> Option<RgbImage> 
 mod tests {
     use super::*;
 
-    fn image(w: u32, h: u32, f: impl Fn(u32, u32) -> [u8; 3]) -> RgbImage {
+    fn image(w: u32, h: u32, mut f: impl FnMut(u32, u32) -> [u8; 3]) -> RgbImage {
         let mut data = Vec::new();
         for y in 0..h {
             for x in 0..w {
@@ -165,6 +172,65 @@ mod tests {
             up[80..].to_vec(),
             &[196, 200, 205, 210, 215, 219, 224, 229, 234, 238],
         );
+    }
+
+    /// The per-sample loops the row-wise `resize` replaced: both must give identical bytes.
+    fn reference_resize(img: &RgbImage, width: u32, height: u32) -> RgbImage {
+        let (sw, sh) = (img.width as usize, img.height as usize);
+        let (dw, dh) = (width as usize, height as usize);
+        let (xs, ys) = (taps(sw, dw), taps(sh, dh));
+        let mut mid = vec![0f32; sh * dw * 3];
+        for y in 0..sh {
+            for (x, t) in xs.iter().enumerate() {
+                for c in 0..3 {
+                    let mut acc = 0f32;
+                    for (k, w) in t.weights.iter().enumerate() {
+                        acc += f32::from(img.data[(y * sw + t.start + k) * 3 + c]) * w;
+                    }
+                    mid[(y * dw + x) * 3 + c] = acc;
+                }
+            }
+        }
+        let mut data = vec![0u8; dh * dw * 3];
+        for (y, t) in ys.iter().enumerate() {
+            for i in 0..dw * 3 {
+                let mut acc = 0f32;
+                for (k, w) in t.weights.iter().enumerate() {
+                    acc += mid[(t.start + k) * dw * 3 + i] * w;
+                }
+                data[y * dw * 3 + i] = acc.round().clamp(0.0, 255.0) as u8;
+            }
+        }
+        RgbImage {
+            width,
+            height,
+            data,
+        }
+    }
+
+    #[test]
+    fn row_wise_resize_matches_the_per_sample_loops() {
+        let mut seed = 0x2545_f491_u32;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed
+        };
+        for (sw, sh, dw, dh) in [
+            (1280, 720, 128, 72),
+            (640, 480, 227, 171),
+            (97, 61, 224, 224),
+            (3, 2, 1, 1),
+            (200, 200, 200, 199),
+        ] {
+            let img = image(sw, sh, |_, _| [next() as u8, next() as u8, next() as u8]);
+            assert_eq!(
+                resize(&img, dw, dh).data,
+                reference_resize(&img, dw, dh).data,
+                "{sw}x{sh} -> {dw}x{dh}"
+            );
+        }
     }
 
     #[test]

@@ -2,18 +2,18 @@
 //! with the pipeline's own blocking functions, and answer on a private copy of stdout.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use nix::sched::{CloneFlags, unshare};
-use nix::sys::resource::{Resource, setrlimit};
+use nix::sys::resource::{Resource, UsageWho, getrusage, setrlimit};
 use nix::sys::signal::Signal;
 
 use super::protocol::{
     CheckOutcome, CheckTask, ChildError, EXIT_BAD_REQUEST, EXIT_JOB_ERROR, EXIT_OK, Isolation,
-    Limits, Output, PROTOCOL_VERSION, PrepareTask, Request, Response, ScoreTask, ScoredVideo, Task,
-    Timings,
+    Limits, Output, PROTOCOL_VERSION, PrepareTask, Request, Response, SERVE_CPU_BUDGETS,
+    SERVE_FLAG, ScoreTask, ScoredVideo, Task, Timings,
 };
 use crate::checks::{self, CheckOptions};
 use crate::crops::Crops;
@@ -39,15 +39,181 @@ pub fn main(args: impl IntoIterator<Item = String>) -> ExitCode {
     if let Err(e) = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL) {
         tracing::warn!(error = %e, "cannot ask to die with the worker");
     }
+    let mut args: Vec<String> = args.into_iter().collect();
+    if args.first().map(String::as_str) == Some(SERVE_FLAG) {
+        args.remove(0);
+        return ExitCode::from(serve(args, &mut out));
+    }
     let (response, code) = run(args);
-    let written = serde_json::to_writer(&mut out, &response)
+    answer(&mut out, &response);
+    ExitCode::from(code)
+}
+
+fn answer(out: &mut File, response: &Response) -> bool {
+    let written = serde_json::to_writer(&mut *out, response)
         .map_err(std::io::Error::other)
         .and_then(|()| out.write_all(b"\n"))
         .and_then(|()| out.flush());
-    if let Err(e) = written {
+    if let Err(e) = &written {
         tracing::error!(error = %e, "cannot write the response");
     }
-    ExitCode::from(code)
+    written.is_ok()
+}
+
+/// The long-lived scoring child of one worker slot (`--serve`): limits and isolation are set up
+/// once, then each line of stdin is a score request, answered on one line, with onnxruntime and
+/// the last detector's session kept between requests. Each request gets `cpu_seconds` of CPU
+/// time more on the soft RLIMIT_CPU (the hard limit is [`SERVE_CPU_BUDGETS`] of them). Only
+/// score requests are served: decoding an upload and checking a new model always get a fresh
+/// child. Ends at the end of stdin, or after a failed request (the worker starts a new child).
+fn serve(args: Vec<String>, out: &mut File) -> u8 {
+    let limits = match Limits::from_args(args) {
+        Ok(l) => l,
+        Err(e) => {
+            answer(out, &bad_request(None, format!("bad arguments: {e}")).0);
+            return EXIT_BAD_REQUEST;
+        }
+    };
+    let budget = limits.cpu_seconds.max(1);
+    let serving = Limits {
+        cpu_seconds: budget.saturating_mul(SERVE_CPU_BUDGETS),
+        ..limits
+    };
+    if let Err(e) = apply_limits(&serving) {
+        let message = format!("cannot apply the resource limits: {e}");
+        answer(out, &bad_request(None, message).0);
+        return EXIT_BAD_REQUEST;
+    }
+    let hard = serving.cpu_seconds.saturating_add(2);
+    let isolation = isolate();
+    let mut rt: Option<OrtRuntime> = None;
+    let mut held: Option<(String, Detector)> = None;
+    let mut stdin = std::io::stdin().lock();
+    loop {
+        let mut line = Vec::new();
+        match (&mut stdin)
+            .take(MAX_REQUEST_BYTES + 1)
+            .read_until(b'\n', &mut line)
+        {
+            Ok(0) => return EXIT_OK,
+            Ok(_) if line.len() as u64 > MAX_REQUEST_BYTES => {
+                let message = format!("the request is over {MAX_REQUEST_BYTES} bytes");
+                answer(out, &bad_request(Some(isolation), message).0);
+                return EXIT_BAD_REQUEST;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let message = format!("cannot read the request: {e}");
+                answer(out, &bad_request(Some(isolation), message).0);
+                return EXIT_BAD_REQUEST;
+            }
+        }
+        let request: Request = match serde_json::from_slice(&line) {
+            Ok(r) => r,
+            Err(e) => {
+                let message = format!("invalid request: {e}");
+                answer(out, &bad_request(Some(isolation), message).0);
+                return EXIT_BAD_REQUEST;
+            }
+        };
+        let refused = if request.version != PROTOCOL_VERSION {
+            Some(format!(
+                "this arena-sandbox speaks protocol {PROTOCOL_VERSION}, the worker {}: rebuild \
+                 both (cargo build --bins)",
+                request.version
+            ))
+        } else if !matches!(request.task, Task::Score(_)) {
+            Some("a serving child only scores".to_owned())
+        } else {
+            None
+        };
+        if let Some(message) = refused {
+            answer(out, &bad_request(Some(isolation), message).0);
+            return EXIT_BAD_REQUEST;
+        }
+        // This request's CPU budget on top of what the child has used.
+        let soft = (cpu_used_ms() / 1000 + 1).saturating_add(budget).min(hard);
+        if let Err(e) = setrlimit(Resource::RLIMIT_CPU, soft, hard) {
+            let message = format!("cannot set the request's CPU limit: {e}");
+            answer(out, &bad_request(Some(isolation), message).0);
+            return EXIT_BAD_REQUEST;
+        }
+        let result = serve_one(&request, &mut rt, &mut held);
+        let (response, failed) = match result {
+            Ok((timings, output)) => (
+                Response::Ok {
+                    isolation: isolation.clone(),
+                    timings,
+                    output,
+                },
+                false,
+            ),
+            Err(e) => (
+                Response::Error {
+                    isolation: Some(isolation.clone()),
+                    error: ChildError {
+                        code: e.code.to_owned(),
+                        message: e.message,
+                        client_error: e.permanent,
+                    },
+                },
+                true,
+            ),
+        };
+        if !answer(out, &response) {
+            return EXIT_BAD_REQUEST;
+        }
+        if failed {
+            return EXIT_JOB_ERROR;
+        }
+    }
+}
+
+/// One score request of a serving child, reusing its runtime and (same key) its session.
+fn serve_one(
+    request: &Request,
+    rt: &mut Option<OrtRuntime>,
+    held: &mut Option<(String, Detector)>,
+) -> Result<(Timings, Output), JobError> {
+    let started = Instant::now();
+    let Task::Score(task) = &request.task else {
+        return Err(JobError::infra(
+            "sandbox_bad_request",
+            "not a score request",
+        ));
+    };
+    let rt = match rt {
+        Some(rt) => rt,
+        None => rt.insert(OrtRuntime::init(&request.ort_lib)?),
+    };
+    let reuse = matches!((&*held, &task.key), (Some((k, _)), Some(key)) if k == key);
+    if !reuse {
+        // Drop the previous session before loading the next (memory is capped).
+        *held = None;
+        let mut detector = load_detector(rt, &request.session, task)?;
+        match &task.key {
+            Some(key) => *held = Some((key.clone(), detector)),
+            // Without a key the session cannot be matched later: it serves this request only.
+            None => return score_videos(&mut detector, task, since(started)),
+        }
+    }
+    let load_ms = since(started);
+    let Some((_, detector)) = held.as_mut() else {
+        return Err(JobError::infra("sandbox_bad_request", "no session"));
+    };
+    score_videos(detector, task, load_ms)
+}
+
+/// CPU time this process has used (user + system), in milliseconds.
+fn cpu_used_ms() -> u64 {
+    let Ok(usage) = getrusage(UsageWho::RUSAGE_SELF) else {
+        return 0;
+    };
+    let ms = |t: nix::sys::time::TimeVal| {
+        u64::try_from(t.tv_sec()).unwrap_or(0) * 1000
+            + u64::try_from(t.tv_usec()).unwrap_or(0) / 1000
+    };
+    ms(usage.user_time()) + ms(usage.system_time())
 }
 
 fn run(args: impl IntoIterator<Item = String>) -> (Response, u8) {
@@ -210,6 +376,7 @@ fn check(
     let timings = Timings {
         load_ms,
         work_ms: since(work),
+        cpu_ms: cpu_used_ms(),
     };
     Ok((timings, Output::Checked(outcome)))
 }
@@ -244,6 +411,7 @@ fn prepare(
     let timings = Timings {
         load_ms,
         work_ms: since(work),
+        cpu_ms: cpu_used_ms(),
     };
     Ok((timings, output))
 }
@@ -254,10 +422,24 @@ fn score(
     task: &ScoreTask,
     started: Instant,
 ) -> Result<(Timings, Output), JobError> {
+    let mut detector = load_detector(rt, session, task)?;
+    score_videos(&mut detector, task, since(started))
+}
+
+fn load_detector(
+    rt: &OrtRuntime,
+    session: &SessionOptions,
+    task: &ScoreTask,
+) -> Result<Detector, JobError> {
     let model = std::fs::read(&task.model).map_err(|e| io_error("reading the model", e))?;
-    let mut detector = Detector::load(rt, &model, task.manifest.clone(), session)?;
-    drop(model);
-    let load_ms = since(started);
+    Ok(Detector::load(rt, &model, task.manifest.clone(), session)?)
+}
+
+fn score_videos(
+    detector: &mut Detector,
+    task: &ScoreTask,
+    load_ms: u64,
+) -> Result<(Timings, Output), JobError> {
     let work = Instant::now();
     let mut scores = Vec::with_capacity(task.videos.len());
     for input in &task.videos {
@@ -267,12 +449,13 @@ fn score(
         drop(bytes);
         scores.push(ScoredVideo {
             video_id: input.video_id,
-            score: pipeline::score_images(&mut detector, &images)?,
+            score: pipeline::score_images(detector, &images)?,
         });
     }
     let timings = Timings {
         load_ms,
         work_ms: since(work),
+        cpu_ms: cpu_used_ms(),
     };
     Ok((timings, Output::Scored { scores }))
 }

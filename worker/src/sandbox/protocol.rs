@@ -11,7 +11,7 @@ use crate::manifest::Manifest;
 use crate::pipeline::{PreparePlan, VideoScore};
 
 /// Bumped whenever a message changes; a child from another build refuses the request.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// The work was done; the response is [`Response::Ok`].
 pub const EXIT_OK: u8 = 0;
@@ -19,6 +19,15 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_JOB_ERROR: u8 = 1;
 /// The arguments or the request could not be used; the response is [`Response::Error`].
 pub const EXIT_BAD_REQUEST: u8 = 2;
+
+/// First argument of a long-lived scoring child (`arena-sandbox --serve <limits>`): it answers one
+/// [`Request`] per line of stdin, one [`Response`] per line of stdout, until stdin closes or a
+/// request fails.
+pub const SERVE_FLAG: &str = "--serve";
+/// A serving child's hard RLIMIT_CPU is this many per-job budgets (`cpu_seconds`); each request
+/// gets `cpu_seconds` more on its soft limit, and the worker retires the child before the hard
+/// limit could cut a job short.
+pub const SERVE_CPU_BUDGETS: u64 = 8;
 
 /// Resource limits the child sets on itself (`setrlimit`) before it reads its request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,6 +127,10 @@ pub struct PrepareTask {
 pub struct ScoreTask {
     /// The detector's `model.onnx`.
     pub model: PathBuf,
+    /// Identifies the model (detector id and content key): a serving child that already holds a
+    /// session for this key reuses it and does not read `model`.
+    #[serde(default)]
+    pub key: Option<String>,
     pub manifest: Manifest,
     pub videos: Vec<ScoreInput>,
 }
@@ -172,6 +185,9 @@ pub struct Timings {
     pub load_ms: u64,
     /// Decoding or scoring.
     pub work_ms: u64,
+    /// CPU time the child has used so far (user + system), for a serving child's budget.
+    #[serde(default)]
+    pub cpu_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

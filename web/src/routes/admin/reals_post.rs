@@ -17,7 +17,8 @@ use actix_web::{HttpResponse, web};
         (status = 401, description = "`missing_token`, `invalid_token`", body = crate::openapi::ErrorDoc),
         (status = 403, description = "`admin_only`", body = crate::openapi::ErrorDoc),
         (status = 404, description = "`competition_not_found`", body = crate::openapi::ErrorDoc),
-        (status = 422, description = "`invalid_video`, `video_limits_exceeded`", body = crate::openapi::ErrorDoc)))]
+        (status = 422, description = "`invalid_video`, `video_limits_exceeded`", body = crate::openapi::ErrorDoc),
+        (status = 429, description = "`rate_limited` (with `Retry-After`)", body = crate::openapi::ErrorDoc)))]
 pub async fn post(
     ctx: web::Data<AppContext>,
     caller: AuthTeam,
@@ -31,6 +32,7 @@ pub async fn post(
         files: &[("file", cap)],
         texts: &[],
     };
+    ctx.rate_limiter().upload(caller.id())?;
     let mut form = read_form(payload, &spec, &ctx.settings().upload_dir()).await?;
     let file = form.take_file("file")?;
     let sub = ingest_real(&ctx, &comp, caller.id(), file).await?;

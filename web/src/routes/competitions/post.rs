@@ -1,11 +1,10 @@
 //! `POST /api/v1/competitions` (admin): create a competition (`live` or `rounds`).
 
-use crate::admin::{CompetitionSpec, create_competition};
+use crate::admin::{CompetitionSpec, create_competition, parse_mode, parse_preset};
 use crate::auth::AuthTeam;
 use crate::context::AppContext;
 use crate::error::ApiError;
 use actix_web::{HttpResponse, web};
-use arena::domain::{CompetitionMode, Preset};
 use arena::rules::CompetitionSettings;
 use serde::Deserialize;
 
@@ -28,7 +27,7 @@ pub struct Body {
 #[utoipa::path(post, path = "/api/v1/competitions", tag = "organizers", security(("bearer" = [])),
     request_body = Body,
     responses((status = 201, description = "created", body = serde_json::Value),
-        (status = 400, description = "`invalid_slug`, `invalid_mode`, `invalid_preset`", body = crate::openapi::ErrorDoc),
+        (status = 400, description = "`invalid_slug`, `invalid_title`, `invalid_mode`, `invalid_preset`", body = crate::openapi::ErrorDoc),
         (status = 401, description = "`missing_token`, `invalid_token`", body = crate::openapi::ErrorDoc),
         (status = 403, description = "`admin_only`", body = crate::openapi::ErrorDoc),
         (status = 409, description = "`conflict`: the slug is taken", body = crate::openapi::ErrorDoc)))]
@@ -39,17 +38,8 @@ pub async fn post(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
     let body = body.into_inner();
-    let mode = match body.mode.as_deref() {
-        None => CompetitionMode::Live,
-        Some(m) => CompetitionMode::parse(m)
-            .ok_or_else(|| ApiError::bad_request("invalid_mode", "mode must be live or rounds"))?,
-    };
-    let preset = match body.preset.as_deref() {
-        None => Preset::Dfgc2021,
-        Some(p) => Preset::parse(p).ok_or_else(|| {
-            ApiError::bad_request("invalid_preset", "preset must be dfgc2021 or dfgc2022")
-        })?,
-    };
+    let mode = parse_mode(body.mode.as_deref())?;
+    let preset = parse_preset(body.preset.as_deref())?;
     let spec = CompetitionSpec {
         slug: body.slug,
         title: body.title,

@@ -22,7 +22,7 @@ use actix_web::{HttpResponse, web};
         (status = 413, description = "`payload_too_large`", body = crate::openapi::ErrorDoc),
         (status = 415, description = "`unsupported_media`", body = crate::openapi::ErrorDoc),
         (status = 422, description = "`invalid_video`, `video_limits_exceeded`, `task_required`, `unknown_task`, `duplicate_task`, `resolution_mismatch`, `frame_count_mismatch`, `bad_archive`, `archive_unsafe_path`, `archive_too_large`, `nested_archive`", body = crate::openapi::ErrorDoc),
-        (status = 429, description = "`quota_exceeded`", body = crate::openapi::ErrorDoc)))]
+        (status = 429, description = "`quota_exceeded`, `rate_limited` (with `Retry-After`)", body = crate::openapi::ErrorDoc)))]
 pub async fn post(
     ctx: web::Data<AppContext>,
     caller: AuthTeam,
@@ -41,6 +41,7 @@ pub async fn post(
         files: &[("file", cap)],
         texts: &["task"],
     };
+    ctx.rate_limiter().upload(caller.id())?;
     let mut form = read_form(payload, &spec, &ctx.settings().upload_dir()).await?;
     let file = form.take_file("file")?;
     let task = form.texts.remove("task").filter(|t| !t.trim().is_empty());

@@ -20,7 +20,7 @@ use actix_web::{HttpResponse, web};
         (status = 409, description = "`phase_closed`", body = crate::openapi::ErrorDoc),
         (status = 413, description = "`payload_too_large`", body = crate::openapi::ErrorDoc),
         (status = 422, description = "`invalid_manifest`, `invalid_model`, `model_external_data`, `model_op_domain`, `model_manifest_mismatch`, `model_load_failed`, `model_nondeterministic`, `model_too_slow`, `model_output_not_finite`", body = crate::openapi::ErrorDoc),
-        (status = 429, description = "`quota_exceeded`", body = crate::openapi::ErrorDoc)))]
+        (status = 429, description = "`quota_exceeded`, `rate_limited` (with `Retry-After`)", body = crate::openapi::ErrorDoc)))]
 pub async fn post(
     ctx: web::Data<AppContext>,
     caller: AuthTeam,
@@ -42,6 +42,7 @@ pub async fn post(
         ],
         texts: &[],
     };
+    ctx.rate_limiter().upload(caller.id())?;
     let mut form = read_form(payload, &spec, &ctx.settings().upload_dir()).await?;
     let model = form.take_file("model")?;
     let manifest = form.take_file("manifest")?;

@@ -22,6 +22,7 @@ async fn accept(
         files: &[("file", ctx.settings().limits.max_video_bytes)],
         texts: &["csrf", "competition", "task"],
     };
+    ctx.rate_limiter().upload(team.id())?;
     let mut form = read_form(payload, &spec, &ctx.settings().upload_dir()).await?;
     browser.check_csrf(form.texts.get("csrf").map(String::as_str))?;
     if !team.role.may_create() {

@@ -26,6 +26,7 @@ async fn accept(
         ],
         texts: &["csrf", "competition"],
     };
+    ctx.rate_limiter().upload(team.id())?;
     let mut form = read_form(payload, &spec, &ctx.settings().upload_dir()).await?;
     browser.check_csrf(form.texts.get("csrf").map(String::as_str))?;
     if !team.role.may_detect() {

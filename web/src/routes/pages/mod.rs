@@ -18,6 +18,8 @@ use askama::Template;
 pub struct Nav {
     pub team: Option<String>,
     pub csrf: String,
+    /// The logged-in team organizes: the layout links the admin page.
+    pub admin: bool,
 }
 
 impl Nav {
@@ -25,6 +27,7 @@ impl Nav {
         Nav {
             team: browser.team_name().map(str::to_owned),
             csrf: browser.csrf().to_owned(),
+            admin: browser.team.as_ref().is_some_and(|t| t.is_admin()),
         }
     }
 
@@ -32,6 +35,7 @@ impl Nav {
         Nav {
             team: None,
             csrf: String::new(),
+            admin: false,
         }
     }
 }
@@ -85,11 +89,13 @@ pub fn error_page(e: &ApiError, nav: Nav) -> HttpResponse {
         code: e.code,
         message: &e.message,
     };
+    let mut resp = HttpResponse::build(e.status);
+    if let Some(secs) = e.retry_after_s {
+        resp.insert_header((header::RETRY_AFTER, secs.to_string()));
+    }
     match page.render() {
-        Ok(body) => HttpResponse::build(e.status)
-            .content_type("text/html; charset=utf-8")
-            .body(body),
-        Err(_) => HttpResponse::build(e.status).body(e.message.clone()),
+        Ok(body) => resp.content_type("text/html; charset=utf-8").body(body),
+        Err(_) => resp.body(e.message.clone()),
     }
 }
 

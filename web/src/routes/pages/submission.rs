@@ -7,11 +7,21 @@ use crate::error::ApiError;
 use crate::session::Browser;
 use actix_web::{HttpResponse, web};
 use arena::domain::{SubmissionKind, VideoRole};
-use arena::entities::{jobs, submissions};
+use arena::entities::submissions;
 use arena::evaluation::{self, CompetitionView, LiveDetector, LiveVideo};
 use arena::repo;
 use askama::Template;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+
+/// Worker log lines shown (the latest).
+pub const LOG_LINES: u64 = 50;
+
+/// One worker log line.
+pub struct LogView {
+    pub at: String,
+    pub job: i64,
+    pub level: String,
+    pub message: String,
+}
 
 /// Progress of one side of the submission's pairs.
 pub struct PairView {
@@ -49,6 +59,7 @@ struct SubmissionPage {
     error: Option<FailureView>,
     pairs: Vec<PairView>,
     jobs: Vec<JobView>,
+    logs: Vec<LogView>,
     /// No more changes to wait for: the page stops refreshing.
     settled: bool,
 }
@@ -144,10 +155,7 @@ async fn jobs_of(
     submission_id: i64,
     admin: bool,
 ) -> Result<Vec<JobView>, ApiError> {
-    Ok(jobs::Entity::find()
-        .filter(jobs::Column::SubmissionId.eq(submission_id))
-        .order_by_asc(jobs::Column::Id)
-        .all(db)
+    Ok(repo::jobs::list_for_submission(db, submission_id)
         .await?
         .into_iter()
         .map(|j| JobView {
@@ -158,6 +166,26 @@ async fn jobs_of(
             last_error: if admin { j.last_error } else { None },
         })
         .collect())
+}
+
+/// The latest worker log lines of the submission's jobs (its team and organizers only: the
+/// caller has been checked).
+pub async fn logs_of(
+    db: &sea_orm::DatabaseConnection,
+    submission_id: i64,
+) -> Result<Vec<LogView>, ApiError> {
+    Ok(
+        repo::job_logs::latest_for_submission(db, submission_id, LOG_LINES)
+            .await?
+            .into_iter()
+            .map(|l| LogView {
+                at: crate::views::time_s(l.created_at_ms),
+                job: l.job_id,
+                level: l.level,
+                message: l.message,
+            })
+            .collect(),
+    )
 }
 
 pub async fn get(
@@ -205,6 +233,7 @@ pub async fn get(
         }),
         pairs: pairs(ctx.db(), &sub).await?,
         jobs: jobs_of(ctx.db(), sub.id, caller.is_admin()).await?,
+        logs: logs_of(ctx.db(), sub.id).await?,
         settled: status.is_final() || status.as_str() == "finished",
     };
     render(&page, &browser)

@@ -87,7 +87,7 @@ async fn history(ctx: &AppContext, team_id: i64, own: bool) -> Result<Vec<Histor
         .filter(|s| {
             // The public sees a team's valid game entries only.
             own || (matches!(s.kind.as_str(), "creation" | "detector")
-                && !matches!(s.status.as_str(), "failed" | "rejected"))
+                && !matches!(s.status.as_str(), "failed" | "rejected" | "disqualified"))
         })
         .map(|s| HistoryRow {
             id: s.id,
@@ -114,6 +114,11 @@ pub async fn render_team(
     let team = repo::teams::find_by_name(ctx.db(), name)
         .await?
         .ok_or_else(|| ApiError::not_found("team_not_found", format!("no team {name:?}")))?;
+    // A registration waiting for approval (or turned down) is not a team yet.
+    let admin = browser.team.as_ref().is_some_and(|t| t.is_admin());
+    if team.status != arena::domain::TeamStatus::Approved.as_str() && !admin {
+        return Err(ApiError::not_found("team_not_found", format!("no team {name:?}")).into());
+    }
     let role = repo::teams::role(&team)?;
     let own = browser.team.as_ref().is_some_and(|t| t.id() == team.id);
     let limits = &ctx.settings().limits;

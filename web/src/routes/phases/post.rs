@@ -1,12 +1,10 @@
 //! `POST /api/v1/competitions/{slug}/phases` (admin): add a phase (C1, D1, …) with its window.
 
-use crate::admin::competition;
+use crate::admin::{PhaseSpec, add_phase, competition};
 use crate::auth::AuthTeam;
 use crate::context::AppContext;
 use crate::error::ApiError;
 use actix_web::{HttpResponse, web};
-use arena::repo;
-use arena::rules::PhaseKind;
 use serde::Deserialize;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -25,7 +23,8 @@ pub struct Body {
         (status = 400, description = "`invalid_phase`", body = crate::openapi::ErrorDoc),
         (status = 401, description = "`missing_token`, `invalid_token`", body = crate::openapi::ErrorDoc),
         (status = 403, description = "`admin_only`", body = crate::openapi::ErrorDoc),
-        (status = 404, description = "`competition_not_found`", body = crate::openapi::ErrorDoc)))]
+        (status = 404, description = "`competition_not_found`", body = crate::openapi::ErrorDoc),
+        (status = 409, description = "`conflict`: the phase exists", body = crate::openapi::ErrorDoc)))]
 pub async fn post(
     ctx: web::Data<AppContext>,
     caller: AuthTeam,
@@ -34,23 +33,13 @@ pub async fn post(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
     let comp = competition(&ctx, &slug).await?;
-    let kind = PhaseKind::parse(&body.kind).ok_or_else(|| {
-        ApiError::bad_request("invalid_phase", "kind must be creation or detection")
-    })?;
-    if body.round < 1 || body.closes_at_ms <= body.opens_at_ms {
-        return Err(ApiError::bad_request(
-            "invalid_phase",
-            "round ≥ 1 and closes_at_ms > opens_at_ms",
-        ));
-    }
-    let p = repo::phases::create(
-        ctx.db(),
-        comp.id,
-        kind,
-        body.round,
-        (body.opens_at_ms, body.closes_at_ms),
-    )
-    .await?;
+    let spec = PhaseSpec {
+        kind: body.kind.clone(),
+        round: body.round,
+        opens_at_ms: body.opens_at_ms,
+        closes_at_ms: body.closes_at_ms,
+    };
+    let p = add_phase(&ctx, &comp, &spec).await?;
     Ok(HttpResponse::Created().json(serde_json::json!({
         "id": p.id, "kind": p.kind, "round": p.round, "opens_at_ms": p.opens_at_ms, "closes_at_ms": p.closes_at_ms
     })))

@@ -1,9 +1,11 @@
 //! `POST /login` (form: `token`, `csrf`, `next`): checks the token like the API does and sets
-//! the session cookie; a wrong token shows the form again with 401.
+//! the session cookie; a wrong token shows the form again with 401; too many attempts from one
+//! address get 429 `rate_limited`.
 
 use super::login_get::LoginPage;
 use crate::auth::authenticate;
 use crate::context::AppContext;
+use crate::rate_limit;
 use crate::routes::pages::{Nav, PageError, render_with};
 use crate::session::{Browser, login_cookie};
 use actix_web::http::{StatusCode, header};
@@ -24,6 +26,12 @@ pub async fn post(
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse, PageError> {
     browser.check_csrf(form.csrf.as_deref())?;
+    // Every attempt counts against the address (a wrong token costs an argon2 check).
+    let ip = ctx.rate_limiter().client_ip(&req);
+    ctx.rate_limiter()
+        .auth
+        .take(&ip)
+        .map_err(|wait| rate_limit::limited("sign-in attempts from your address", wait))?;
     let header_value = format!("Bearer {}", form.token.trim());
     let team = match authenticate(&ctx, Some(&header_value)).await {
         Ok(team) => team,

@@ -10,7 +10,7 @@ use arena::{evaluation, repo};
 #[utoipa::path(get, path = "/api/v1/submissions/{id}", tag = "submissions",
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "submission id")),
-    responses((status = 200, description = "`{id, kind, team, status, error, progress: {done, total}}`", body = serde_json::Value),
+    responses((status = 200, description = "`{id, kind, team, status, error, progress: {done, total}, logs: [{at_ms, job, level, message}]}`: status `queued|validating|running|finished|failed|rejected|disqualified`; `logs` are the latest 50 worker log lines", body = serde_json::Value),
         (status = 401, description = "`missing_token`, `invalid_token`", body = crate::openapi::ErrorDoc),
         (status = 403, description = "`not_yours`", body = crate::openapi::ErrorDoc),
         (status = 404, description = "`submission_not_found`", body = crate::openapi::ErrorDoc)))]
@@ -41,6 +41,19 @@ pub async fn get(
     let error = sub.error_code.as_ref().map(|code| {
         serde_json::json!({ "code": code, "message": sub.error_message.clone().unwrap_or_default() })
     });
+    let logs: Vec<serde_json::Value> = repo::job_logs::latest_for_submission(
+        ctx.db(),
+        sub.id,
+        crate::routes::pages::submission::LOG_LINES,
+    )
+    .await?
+    .into_iter()
+    .map(|l| {
+        serde_json::json!({
+            "at_ms": l.created_at_ms, "job": l.job_id, "level": l.level, "message": l.message
+        })
+    })
+    .collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "id": sub.id,
         "kind": sub.kind,
@@ -48,5 +61,6 @@ pub async fn get(
         "status": status,
         "error": error,
         "progress": progress,
+        "logs": logs,
     })))
 }

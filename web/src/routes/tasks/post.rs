@@ -18,7 +18,8 @@ use actix_web::{HttpResponse, web};
         (status = 400, description = "`invalid_task_id`, `invalid_round`", body = crate::openapi::ErrorDoc),
         (status = 401, description = "`missing_token`, `invalid_token`", body = crate::openapi::ErrorDoc),
         (status = 403, description = "`admin_only`", body = crate::openapi::ErrorDoc),
-        (status = 409, description = "`task_exists`", body = crate::openapi::ErrorDoc)))]
+        (status = 409, description = "`task_exists`", body = crate::openapi::ErrorDoc),
+        (status = 429, description = "`rate_limited` (with `Retry-After`)", body = crate::openapi::ErrorDoc)))]
 pub async fn post(
     ctx: web::Data<AppContext>,
     caller: AuthTeam,
@@ -31,6 +32,7 @@ pub async fn post(
         files: &[("target", ctx.settings().limits.max_video_bytes)],
         texts: &["task_id", "round", "donor"],
     };
+    ctx.rate_limiter().upload(caller.id())?;
     let mut form = read_form(payload, &spec, &ctx.settings().upload_dir()).await?;
     let file = form.take_file("target")?;
     let text = |name: &str| form.texts.get(name).cloned().unwrap_or_default();
