@@ -2,7 +2,7 @@
 CARGO ?= cargo
 ARENA_DATA_DIR ?= ./data
 
-.PHONY: bootstrap demo test fixtures fuzz-smoke
+.PHONY: bootstrap demo test fixtures baselines fuzz-smoke
 
 bootstrap:
 	./scripts/bootstrap
@@ -26,3 +26,8 @@ fixtures: bootstrap
 ## `test`: its first build takes longer than the whole suite (docs/SECURITY.md).
 fuzz-smoke:
 	./scripts/fuzz-smoke
+
+## Retrain the baseline detectors (datasets/baselines/models) from synthetic data; deterministic.
+baselines: bootstrap
+	$(CARGO) build --bin arena
+	python3 datasets/baselines/train.py

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use arena_worker::RgbImage;
 use arena_worker::faces::FaceDetector;
 
-use crate::manifest::{DatasetError, load};
+use crate::manifest::{Dataset, DatasetError, load};
 use crate::swap::{Strength, SwapError, donor_face, swap_clip};
 use crate::synth::{SynthError, generate};
 
@@ -108,6 +108,40 @@ fn next_identity(identity: &str) -> String {
     format!("id{}", (k + 1) % IDENTITIES)
 }
 
+/// The donor face of `identity` (from its first clip), found once.
+fn donor_of(
+    faces: &mut FaceDetector,
+    ds: &Dataset,
+    cache: &mut HashMap<String, RgbImage>,
+    identity: &str,
+) -> Result<RgbImage, DemoError> {
+    if let Some(f) = cache.get(identity) {
+        return Ok(f.clone());
+    }
+    let clip = ds
+        .clips_of(identity)
+        .next()
+        .ok_or_else(|| SwapError::Dataset(format!("no clip of {identity}")))?;
+    let face = donor_face(faces, &clip.path)?;
+    cache.insert(identity.to_owned(), face.clone());
+    Ok(face)
+}
+
+/// Swaps `face` onto the task's target into `out`, through a temporary name.
+fn write_swap(
+    faces: &mut FaceDetector,
+    task: &DemoTask,
+    face: &RgbImage,
+    strength: Strength,
+    out: &Path,
+) -> Result<(), DemoError> {
+    let parent = out.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| io(parent, &e))?;
+    let tmp = out.with_extension("tmp.mp4");
+    swap_clip(faces, &task.target, face, strength, &tmp)?;
+    std::fs::rename(&tmp, out).map_err(|e| io(out, &e))
+}
+
 /// Writes (or reuses) the demo's videos under `dir` and says which file goes where. Swaps are
 /// written to a temporary name and renamed, so an interrupted run leaves no half file behind.
 #[tracing::instrument(skip_all, fields(dir = %dir.display()), err)]
@@ -151,23 +185,8 @@ pub fn build(dir: &Path, faces: &mut FaceDetector) -> Result<DemoSet, DemoError>
                     } else {
                         task.donor.clone()
                     };
-                    let face = match donors.get(&donor) {
-                        Some(f) => f.clone(),
-                        None => {
-                            let clip = ds
-                                .clips_of(&donor)
-                                .next()
-                                .ok_or_else(|| SwapError::Dataset(format!("no clip of {donor}")))?;
-                            let f = donor_face(faces, &clip.path)?;
-                            donors.insert(donor, f.clone());
-                            f
-                        }
-                    };
-                    let parent = out.parent().unwrap_or(dir);
-                    std::fs::create_dir_all(parent).map_err(|e| io(parent, &e))?;
-                    let tmp = out.with_extension("tmp.mp4");
-                    swap_clip(faces, &task.target, &face, (recipe.strength)(i), &tmp)?;
-                    std::fs::rename(&tmp, &out).map_err(|e| io(&out, &e))?;
+                    let face = donor_of(faces, &ds, &mut donors, &donor)?;
+                    write_swap(faces, task, &face, (recipe.strength)(i), &out)?;
                 }
                 videos.push((task.task_id.clone(), out));
             }

@@ -139,26 +139,7 @@ pub async fn seed(ctx: &AppContext) -> Result<(), ApiError> {
         },
     )
     .await?;
-    let now = arena::time::now_ms();
-    let schedule = [
-        (PhaseKind::Creation, 1),
-        (PhaseKind::Detection, 1),
-        (PhaseKind::Creation, 2),
-        (PhaseKind::Detection, 2),
-    ];
-    for (i, (kind, round)) in schedule.into_iter().enumerate() {
-        let opens = if i == 0 {
-            now - 1000
-        } else {
-            now + i as i64 * HOUR_MS
-        };
-        let closes = if i == 3 {
-            now + 7 * 24 * HOUR_MS
-        } else {
-            now + (i as i64 + 1) * HOUR_MS
-        };
-        repo::phases::create(ctx.db(), comp.id, kind, round, (opens, closes)).await?;
-    }
+    create_schedule(ctx, &comp).await?;
     let org = organizer_team(ctx).await?;
     let vcap = ctx.settings().limits.max_video_bytes;
     for path in &set.hidden_reals {
@@ -185,6 +166,33 @@ pub async fn seed(ctx: &AppContext) -> Result<(), ApiError> {
     let path = ctx.settings().data_dir.join("demo-tokens.txt");
     std::fs::write(&path, teams.tokens).map_err(ApiError::internal)?;
     tracing::info!(tokens = %path.display(), "demo competition seeded; team tokens written");
+    Ok(())
+}
+
+/// C1 open now, then D1, C2 (an hour each) and D2 (until a week from now); the seed closes
+/// them one after the other with [`admin::advance_phase`].
+async fn create_schedule(ctx: &AppContext, comp: &competitions::Model) -> Result<(), ApiError> {
+    let now = arena::time::now_ms();
+    let schedule = [
+        (PhaseKind::Creation, 1),
+        (PhaseKind::Detection, 1),
+        (PhaseKind::Creation, 2),
+        (PhaseKind::Detection, 2),
+    ];
+    for (i, (kind, round)) in schedule.into_iter().enumerate() {
+        let step = i as i64;
+        let opens = if i == 0 {
+            now - 1000
+        } else {
+            now + step * HOUR_MS
+        };
+        let closes = if i == 3 {
+            now + 7 * 24 * HOUR_MS
+        } else {
+            now + (step + 1) * HOUR_MS
+        };
+        repo::phases::create(ctx.db(), comp.id, kind, round, (opens, closes)).await?;
+    }
     Ok(())
 }
 
