@@ -147,6 +147,9 @@ pub struct EvaluationSettings {
     /// Score jobs run in a long-lived child per worker slot that keeps the last detector's
     /// session (`false`: a fresh child per score job, as decodes and upload checks always get).
     pub reuse_score_child: bool,
+    /// Scoring children a worker slot keeps (one per detector, least recently used ended
+    /// first): enough that detectors taking turns on new videos do not restart them.
+    pub score_children_per_slot: usize,
 }
 
 impl Default for Settings {
@@ -211,6 +214,7 @@ impl Default for EvaluationSettings {
             child_cpu_seconds: 600,
             child_timeout_s: 900,
             reuse_score_child: true,
+            score_children_per_slot: 4,
         }
     }
 }

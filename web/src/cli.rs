@@ -162,6 +162,19 @@ enum CompetitionCommand {
     },
     /// Add hidden real videos (label 0) to a competition.
     AddReal { slug: String, files: Vec<PathBuf> },
+    /// Create a competition from a dataset manifest (datasets/README.md): its hidden real clips,
+    /// and with rounds, rounds mode with each task's target clip and phases C1, D1, C2, ….
+    Import {
+        slug: String,
+        /// The dataset's manifest.toml.
+        #[arg(long)]
+        dataset: PathBuf,
+        #[arg(long)]
+        title: String,
+        /// Length of each phase in hours (the first opens now).
+        #[arg(long, default_value_t = 168)]
+        phase_hours: u32,
+    },
 }
 
 #[derive(Subcommand)]
@@ -350,6 +363,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Competition(CompetitionCommand::AddReal { slug, files }) => {
             let ctx = open(&g).await?;
             add_reals(&ctx, &slug, &files).await
+        }
+        Command::Competition(CompetitionCommand::Import {
+            slug,
+            dataset,
+            title,
+            phase_hours,
+        }) => {
+            let ctx = open(&g).await?;
+            let done =
+                crate::import::import_dataset(&ctx, &slug, &title, &dataset, phase_hours).await?;
+            say(&format!(
+                "competition {} created ({} mode): {} hidden reals, {} tasks, {} phases",
+                done.competition.slug,
+                done.competition.mode,
+                done.hidden_reals,
+                done.tasks,
+                done.phases
+            ));
+            Ok(())
         }
         Command::Submit(SubmitCommand::Creation {
             file,

@@ -9,6 +9,7 @@ pub mod client;
 pub mod context;
 pub mod demo;
 pub mod error;
+pub mod import;
 pub mod ingest;
 pub mod ingest_video;
 pub mod live;

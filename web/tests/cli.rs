@@ -23,6 +23,7 @@ fn every_subcommand_has_help() {
         vec!["status", "--help"],
         vec!["leaderboard", "--help"],
         vec!["score", "--help"],
+        vec!["competition", "import", "--help"],
     ] {
         let out = arena().args(&args).output().unwrap();
         assert!(out.status.success(), "{args:?}");

@@ -134,8 +134,8 @@ impl WorkerContext {
 pub struct SessionCache {
     sessions: HashMap<i64, Detector>,
     faces: Option<FaceDetector>,
-    /// The slot's long-lived scoring child, when uploads run isolated.
-    score_child: Option<sandbox::ScoreChild>,
+    /// The slot's long-lived scoring children (one per detector), when uploads run isolated.
+    score_children: Vec<sandbox::ScoreChild>,
 }
 
 /// What `prepare_video` caches for one video.
@@ -607,7 +607,8 @@ async fn score_isolated(
         let scratch = ctx.scratch_dir();
         let key = format!("{}:{}", det.id, det.model_key);
         sandbox::score_serving(
-            &mut cache.score_child,
+            &mut cache.score_children,
+            ctx.settings.evaluation.score_children_per_slot,
             config,
             &key,
             &model,

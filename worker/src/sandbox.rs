@@ -432,13 +432,16 @@ async fn keep_tail<R: AsyncRead + Unpin>(mut reader: R, kept: Arc<Mutex<Vec<u8>>
     }
 }
 
-/// Scores like [`score`], in the slot's long-lived child for this detector (`key`): reused when
-/// it serves the same key and has CPU budget left, else (re)started with `cwd` as its folder. Any
-/// failure ends the child (the next job starts a fresh one); its reason is judged as for a
-/// per-job child.
+/// Scores like [`score`], in one of the slot's long-lived children: the one serving this detector
+/// (`key`) when it is still running and has CPU budget left, else a new one started with `cwd`
+/// as its folder. The slot keeps at most `keep` children, the least recently used is ended
+/// first. Any failure ends the child that failed (the next job of its detector starts a fresh
+/// one); its reason is judged as for a per-job child.
 #[tracing::instrument(skip_all, fields(videos = videos.len()), err)]
+#[allow(clippy::too_many_arguments)]
 pub async fn score_serving(
-    slot: &mut Option<ScoreChild>,
+    slot: &mut Vec<ScoreChild>,
+    keep: usize,
     config: &SandboxConfig,
     key: &str,
     model: &Path,
@@ -447,7 +450,11 @@ pub async fn score_serving(
     cwd: &Path,
 ) -> Result<Vec<ScoredVideo>, JobError> {
     let mut wanted: Vec<i64> = videos.iter().map(|v| v.video_id).collect();
-    let mut child = match slot.take() {
+    let held = slot
+        .iter()
+        .position(|c| c.key == key)
+        .map(|i| slot.remove(i));
+    let mut child = match held {
         Some(mut c) => {
             if c.fits(key) {
                 c
@@ -495,7 +502,11 @@ pub async fn score_serving(
                 elapsed_ms = ms(started),
                 "videos scored in the slot's child"
             );
-            *slot = Some(child);
+            // Most recently used last; the oldest make room.
+            while slot.len() >= keep.max(1) {
+                slot.remove(0);
+            }
+            slot.push(child);
             Ok(scores)
         }
         Ok(_) => Err(protocol_error("answered without a complete line")),

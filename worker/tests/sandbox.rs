@@ -362,9 +362,9 @@ async fn upload_checks_run_in_a_child_like_in_process() {
     assert_eq!(e.code, sandbox::MEMORY_LIMIT, "{e}");
 }
 
-/// Scores `images` as video `video_id` in the slot's serving child for `key`.
+/// Scores `images` as video `video_id` in the slot's serving child for `key` (at most two kept).
 async fn score_serving(
-    slot: &mut Option<sandbox::ScoreChild>,
+    slot: &mut Vec<sandbox::ScoreChild>,
     config: &SandboxConfig,
     key: &str,
     model: &[u8],
@@ -382,53 +382,69 @@ async fn score_serving(
         images: images_path,
     }];
     let cwd = std::env::temp_dir();
-    sandbox::score_serving(slot, config, key, &model_path, manifest, inputs, &cwd).await
+    sandbox::score_serving(slot, 2, config, key, &model_path, manifest, inputs, &cwd).await
+}
+
+fn pids(slot: &[sandbox::ScoreChild]) -> Vec<u32> {
+    slot.iter().filter_map(sandbox::ScoreChild::pid).collect()
 }
 
 #[tokio::test]
-async fn a_slots_scoring_child_serves_one_detector_job_after_job() {
-    let frames = prepare_in_process("real_2.mp4").await.frames;
+async fn a_slots_scoring_children_serve_their_detectors_job_after_job() {
+    let frames = prepare_in_process("fake_1.mp4").await.frames;
     let (model, manifest) = redblue();
     let per_job = score_in_child(&config(), &model, &manifest, &frames)
         .await
         .unwrap();
-    let mut slot = None;
+    let mut slot = Vec::new();
     let first = score_serving(&mut slot, &config(), "1:a", &model, &manifest, &frames, 7)
         .await
         .unwrap();
-    let pid = slot.as_ref().and_then(sandbox::ScoreChild::pid).unwrap();
+    let a = pids(&slot);
+    assert_eq!(a.len(), 1);
     // The same detector again: the same process answers, with the same scores.
     let again = score_serving(&mut slot, &config(), "1:a", &model, &manifest, &frames, 8)
         .await
         .unwrap();
-    let child = slot.as_ref().unwrap();
-    assert_eq!(child.pid(), Some(pid));
-    assert_eq!(child.jobs(), 2);
-    assert_eq!(first[0].score, per_job[0].score);
+    assert_eq!(pids(&slot), a);
+    assert_eq!(slot[0].jobs(), 2);
+    assert_eq!(first[0].score.per_frame, per_job[0].score.per_frame);
     assert_eq!(again[0].video_id, 8);
     assert_eq!(again[0].score.per_frame, per_job[0].score.per_frame);
-    // Another detector gets a fresh child (one upload's session never serves another's job).
+    // Another detector gets its own child (one upload's session never serves another's job);
+    // detectors taking turns keep theirs.
     score_serving(&mut slot, &config(), "2:b", &model, &manifest, &frames, 9)
         .await
         .unwrap();
-    let other = slot.as_ref().and_then(sandbox::ScoreChild::pid).unwrap();
-    assert_ne!(other, pid);
-    assert_eq!(slot.as_ref().unwrap().jobs(), 1);
+    let ab = pids(&slot);
+    assert_eq!(ab.len(), 2);
+    assert_eq!(ab[0], a[0]);
+    score_serving(&mut slot, &config(), "1:a", &model, &manifest, &frames, 10)
+        .await
+        .unwrap();
+    assert_eq!(pids(&slot), [ab[1], ab[0]], "most recently used last");
+    // A third detector ends the least recently used child (at most two kept here).
+    score_serving(&mut slot, &config(), "3:c", &model, &manifest, &frames, 11)
+        .await
+        .unwrap();
+    let now = pids(&slot);
+    assert_eq!(now.len(), 2);
+    assert_eq!(now[0], ab[0]);
+    assert!(!now.contains(&ab[1]));
     // A child that died between jobs is replaced, and the job is done.
+    let dead = now[0];
     nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(i32::try_from(other).unwrap()),
+        nix::unistd::Pid::from_raw(i32::try_from(dead).unwrap()),
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let after = score_serving(&mut slot, &config(), "2:b", &model, &manifest, &frames, 10)
+    let after = score_serving(&mut slot, &config(), "1:a", &model, &manifest, &frames, 12)
         .await
         .unwrap();
-    assert_eq!(after[0].score, per_job[0].score);
-    assert_ne!(
-        slot.as_ref().and_then(sandbox::ScoreChild::pid),
-        Some(other)
-    );
+    assert_eq!(after[0].score.per_frame, per_job[0].score.per_frame);
+    assert!(!pids(&slot).contains(&dead));
+    assert_eq!(slot.len(), 2);
 }
 
 #[tokio::test]
@@ -438,12 +454,12 @@ async fn a_serving_child_is_held_to_each_jobs_limits_and_replaced_after_a_failur
     let runaway = test_models::runaway_loop_model();
     let frame_manifest = Manifest::parse(test_models::FRAME_MANIFEST).unwrap();
 
-    // Wall clock: the runaway job is killed after 2 s; the slot is left empty.
+    // Wall clock: the runaway job is killed after 2 s; its child is not kept.
     let hurried = SandboxConfig {
         timeout: Duration::from_secs(2),
         ..config()
     };
-    let mut slot = None;
+    let mut slot = Vec::new();
     score_serving(
         &mut slot,
         &hurried,
@@ -456,10 +472,11 @@ async fn a_serving_child_is_held_to_each_jobs_limits_and_replaced_after_a_failur
     .await
     .map(|_| ())
     .expect_err("a model that never ends");
-    let mut slot2 = None;
+    let mut slot2 = Vec::new();
     score_serving(&mut slot2, &hurried, "1:a", &model, &manifest, &frames, 1)
         .await
         .unwrap();
+    let a = pids(&slot2);
     let e = score_serving(
         &mut slot2,
         &hurried,
@@ -472,16 +489,18 @@ async fn a_serving_child_is_held_to_each_jobs_limits_and_replaced_after_a_failur
     .await
     .unwrap_err();
     assert_eq!(e.code, sandbox::TIMEOUT, "{e}");
-    assert!(slot2.is_none(), "a failed child must not serve again");
+    // The failed child is gone; the other detector's child is untouched and serves on.
+    assert_eq!(pids(&slot2), a, "a failed child must not serve again");
     let ok = score_serving(&mut slot2, &hurried, "1:a", &model, &manifest, &frames, 3).await;
     assert!(ok.is_ok(), "{ok:?}");
+    assert_eq!(pids(&slot2), a);
 
     // CPU time: a job is held to the per-job budget, not to the child's whole allowance.
     let frugal = SandboxConfig {
         cpu_seconds: 1,
         ..config()
     };
-    let mut slot = None;
+    let mut slot = Vec::new();
     let e = score_serving(
         &mut slot,
         &frugal,
@@ -495,5 +514,5 @@ async fn a_serving_child_is_held_to_each_jobs_limits_and_replaced_after_a_failur
     .unwrap_err();
     assert_eq!(e.code, sandbox::CPU_LIMIT, "{e}");
     assert!(e.message.contains("CPU-time limit of 1 s"), "{e}");
-    assert!(slot.is_none());
+    assert!(slot.is_empty());
 }

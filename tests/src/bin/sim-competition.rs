@@ -8,9 +8,11 @@
 //!  --videos 1 --detectors 10,50 --workers 2 --reuse both`
 //!
 //! `--reuse` compares score jobs in the worker slot's long-lived scoring child (`true`, the
-//! default) with one child per score job (`false`), side by side (`both`). `--live` uploads the
-//! detectors right after the videos instead of after every video is prepared (each video then
-//! gets its own score job per detector, the live-mode worst case).
+//! default) with one child per score job (`false`), side by side (`both`). `--order` is when the
+//! detectors arrive: `prepared` (default; after every video is prepared, so each detector's
+//! pairs are batched into few jobs), `live` (right after the video uploads), or
+//! `detectors-first` (before the videos: every prepared video then brings one score job per
+//! detector, the live-mode worst case for per-job costs).
 
 use arena_tests::{AppOptions, spawn_app_with};
 use serde_json::Value;
@@ -25,7 +27,14 @@ struct Args {
     detectors: Vec<usize>,
     workers: usize,
     reuse: Vec<bool>,
-    live: bool,
+    order: Order,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Order {
+    Prepared,
+    Live,
+    DetectorsFirst,
 }
 
 fn args() -> Result<Args, String> {
@@ -36,18 +45,26 @@ fn args() -> Result<Args, String> {
         detectors: vec![1, 4],
         workers: 2,
         reuse: vec![true],
-        live: false,
+        order: Order::Prepared,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        if flag == "--live" {
-            a.live = true;
-            continue;
-        }
         let v = it.next().ok_or(format!("{flag} needs a value"))?;
         let num = |v: &str| v.parse::<usize>().map_err(|e| format!("{flag}: {e}"));
         match flag.as_str() {
             "--reals" => a.reals = num(&v)?.max(1),
+            "--order" => {
+                a.order = match v.as_str() {
+                    "prepared" => Order::Prepared,
+                    "live" => Order::Live,
+                    "detectors-first" => Order::DetectorsFirst,
+                    other => {
+                        return Err(format!(
+                            "--order: {other:?} is not prepared|live|detectors-first"
+                        ));
+                    }
+                }
+            }
             "--reuse" => {
                 a.reuse = match v.as_str() {
                     "true" => vec![true],
@@ -139,6 +156,16 @@ async fn run(a: &Args, detectors: usize, reuse: bool, clips: &[PathBuf]) -> Resu
     let decodes = arena_worker::media::decode_count();
     let start = Instant::now();
     let mut subs = Vec::new();
+    let mut detector_subs = Vec::new();
+    if a.order == Order::DetectorsFirst {
+        for d in 0..detectors {
+            let token = app.team(&format!("detector{d}"), "detector").await;
+            detector_subs.push(app.post_detector("sim", Some(&token), "redblue").await);
+        }
+        // Accepted before any video exists: every prepared video brings one job per detector.
+        wait_all(&app, std::mem::take(&mut detector_subs)).await?;
+    }
+    let scoring = Instant::now();
     let reals = a.reals.min(clips.len());
     for clip in &clips[..reals] {
         subs.push(app.post_real("sim", clip).await);
@@ -150,14 +177,18 @@ async fn run(a: &Args, detectors: usize, reuse: bool, clips: &[PathBuf]) -> Resu
         }
     }
     let mut prepared = 0.0;
-    if !a.live {
+    let scoring = if a.order == Order::Prepared {
         wait_all(&app, std::mem::take(&mut subs)).await?;
         prepared = start.elapsed().as_secs_f64();
-    }
-    let scoring = Instant::now();
-    for d in 0..detectors {
-        let token = app.team(&format!("detector{d}"), "detector").await;
-        subs.push(app.post_detector("sim", Some(&token), "redblue").await);
+        Instant::now()
+    } else {
+        scoring
+    };
+    if a.order != Order::DetectorsFirst {
+        for d in 0..detectors {
+            let token = app.team(&format!("detector{d}"), "detector").await;
+            subs.push(app.post_detector("sim", Some(&token), "redblue").await);
+        }
     }
     wait_all(&app, subs).await?;
     let scored = scoring.elapsed().as_secs_f64();
@@ -169,16 +200,11 @@ async fn run(a: &Args, detectors: usize, reuse: bool, clips: &[PathBuf]) -> Resu
         .await
         .map_err(|e| e.to_string())?;
     let decoded = arena_worker::media::decode_count() - decodes;
-    let (prepare, per_pair) = if a.live {
-        (
-            "(overlapped)".to_owned(),
-            1000.0 * wall / pairs.max(1) as f64,
-        )
-    } else {
-        (
-            format!("{prepared:.1}"),
-            1000.0 * scored / pairs.max(1) as f64,
-        )
+    let per_pair = 1000.0 * scored / pairs.max(1) as f64;
+    let prepare = match a.order {
+        Order::Prepared => format!("{prepared:.1}"),
+        Order::Live => "(overlapped)".to_owned(),
+        Order::DetectorsFirst => "(with scoring)".to_owned(),
     };
     Ok(format!(
         "| {} | {} | {reals} | {videos} | {detectors} | {} | {pairs} | {decoded} | {prepare} | {scored:.1} | {wall:.1} | {per_pair:.1} |\n",

@@ -7,6 +7,7 @@ mod browser_auth;
 mod browser_chromium;
 mod game;
 mod health;
+mod import;
 mod ingest_errors;
 mod isolation;
 mod live;

@@ -85,7 +85,11 @@ pub fn error_page(e: &ApiError, nav: Nav) -> HttpResponse {
     let page = ErrorPage {
         nav,
         status: e.status.as_u16(),
-        heading: heading(e.status),
+        heading: if e.code == "rate_limited" {
+            "Too many attempts"
+        } else {
+            heading(e.status)
+        },
         code: e.code,
         message: &e.message,
     };
