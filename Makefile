@@ -1,5 +1,7 @@
 # The two commands of the Quickstart. Both run scripts/bootstrap first (idempotent).
 CARGO ?= cargo
+# onnxruntime's own telemetry (a usage database under ~/.cache/Microsoft, uploads): off.
+export ORT_DISABLE_TELEMETRY = 1
 ARENA_DATA_DIR ?= ./data
 
 .PHONY: bootstrap demo test fixtures baselines fuzz-smoke

@@ -243,13 +243,13 @@ async fn enqueue_pairs<C: ConnectionTrait>(
 }
 
 /// Refreshes the status of every live submission of the competition.
-async fn refresh_all<C: ConnectionTrait>(db: &C, view: &CompetitionView) -> Result<(), RepoError> {
-    let mut ids: Vec<i64> = view.submissions.keys().copied().collect();
-    ids.sort_unstable();
-    for id in ids {
-        refresh_status(db, id).await?;
-    }
-    Ok(())
+async fn refresh_all<C: ConnectionTrait>(
+    db: &C,
+    competition_id: i64,
+    view: &CompetitionView,
+) -> Result<(), RepoError> {
+    let ids: Vec<i64> = view.submissions.keys().copied().collect();
+    refresh_many(db, competition_id, &ids).await
 }
 
 /// A validated detector: mark it ready and enqueue it against every prepared video in scope.
@@ -269,7 +269,7 @@ pub async fn on_detector_accepted<C: ConnectionTrait>(
     };
     let vids: Vec<&LiveVideo> = view.videos.iter().collect();
     let jobs = enqueue_pairs(db, &view, &[live], &vids, policy).await?;
-    refresh_all(db, &view).await?;
+    refresh_all(db, det.competition_id, &view).await?;
     Ok(jobs)
 }
 
@@ -291,7 +291,10 @@ pub async fn on_video_prepared<C: ConnectionTrait>(
         let dets: Vec<&LiveDetector> = view.detectors.iter().collect();
         jobs = enqueue_pairs(db, &view, &dets, &[live], policy).await?;
     }
-    refresh_all(db, &view).await?;
+    // A new video changes its own submission's progress and every detector's, no one else's.
+    let mut affected: Vec<i64> = view.detectors.iter().map(|d| d.submission.id).collect();
+    affected.extend(video.submission_id);
+    refresh_many(db, video.competition_id, &affected).await?;
     Ok(jobs)
 }
 
@@ -313,7 +316,7 @@ pub async fn on_phase_closed<C: ConnectionTrait>(
     let dets: Vec<&LiveDetector> = view.detectors.iter().collect();
     let vids: Vec<&LiveVideo> = view.videos.iter().collect();
     let jobs = enqueue_pairs(db, &view, &dets, &vids, policy).await?;
-    refresh_all(db, &view).await?;
+    refresh_all(db, phase.competition_id, &view).await?;
     repo::events::append(
         db,
         phase.competition_id,
@@ -395,6 +398,15 @@ pub async fn progress<C: ConnectionTrait>(
     sub: &submissions::Model,
 ) -> Result<Progress, RepoError> {
     let view = view(db, sub.competition_id).await?;
+    progress_in(db, &view, sub).await
+}
+
+/// [`progress`] against an already loaded view of the submission's competition.
+async fn progress_in<C: ConnectionTrait>(
+    db: &C,
+    view: &CompetitionView,
+    sub: &submissions::Model,
+) -> Result<Progress, RepoError> {
     let (dets, vids): (Vec<&LiveDetector>, Vec<&LiveVideo>) = match repo::submissions::kind(sub)? {
         SubmissionKind::Detector => (
             view.detectors
@@ -419,12 +431,68 @@ pub async fn progress<C: ConnectionTrait>(
             .filter(|v| view.in_scope(det, v))
             .map(|v| v.video.id)
             .collect();
+        if ids.is_empty() {
+            continue;
+        }
         progress.total += ids.len() as u64;
         progress.done += repo::scores::scored_among(db, det.detector.id, &ids)
             .await?
             .len() as u64;
     }
     Ok(progress)
+}
+
+/// A submission as read before its progress: whether its own side is still pending.
+struct Pending {
+    sub: submissions::Model,
+    current: SubmissionStatus,
+    pending: bool,
+}
+
+async fn read_pending<C: ConnectionTrait>(
+    db: &C,
+    submission_id: i64,
+) -> Result<Pending, RepoError> {
+    let Some(sub) = repo::submissions::find(db, submission_id).await? else {
+        return Err(RepoError::NotFound("submission"));
+    };
+    let current = repo::submissions::status(&sub)?;
+    let videos_pending = repo::videos::list_for_submission(db, sub.id)
+        .await?
+        .iter()
+        .any(|v| v.prepare_state == PrepareState::Pending.as_str());
+    let detector_pending = match repo::detectors::find_by_submission(db, sub.id).await? {
+        Some(d) => !d.ready,
+        None => false,
+    };
+    Ok(Pending {
+        sub,
+        current,
+        pending: videos_pending || detector_pending,
+    })
+}
+
+async fn apply_progress<C: ConnectionTrait>(
+    db: &C,
+    read: &Pending,
+    p: Progress,
+) -> Result<(SubmissionStatus, Progress), RepoError> {
+    if read.current.is_final() {
+        return Ok((read.current, p));
+    }
+    let next = if p.done >= p.total && !read.pending {
+        SubmissionStatus::Finished
+    } else {
+        SubmissionStatus::Running
+    };
+    if next != read.current && !repo::submissions::set_status(db, read.sub.id, next).await? {
+        // It turned final meanwhile (a job died): report what is stored, not our guess.
+        let stored = repo::submissions::find(db, read.sub.id)
+            .await?
+            .ok_or(RepoError::NotFound("submission"))?;
+        return Ok((repo::submissions::status(&stored)?, p));
+    }
+    Ok((next, p))
 }
 
 /// Recomputes a live submission's status from its progress: finished once every pair in scope
@@ -434,37 +502,38 @@ pub async fn refresh_status<C: ConnectionTrait>(
     db: &C,
     submission_id: i64,
 ) -> Result<(SubmissionStatus, Progress), RepoError> {
-    let Some(sub) = repo::submissions::find(db, submission_id).await? else {
-        return Err(RepoError::NotFound("submission"));
-    };
-    let current = repo::submissions::status(&sub)?;
     // Pending flags are read before the progress: a side that turns ready in between is then
     // already counted by the progress, never missed by both.
-    let videos_pending = repo::videos::list_for_submission(db, sub.id)
-        .await?
-        .iter()
-        .any(|v| v.prepare_state == PrepareState::Pending.as_str());
-    let detector_pending = match repo::detectors::find_by_submission(db, sub.id).await? {
-        Some(d) => !d.ready,
-        None => false,
-    };
-    let p = progress(db, &sub).await?;
-    if current.is_final() {
-        return Ok((current, p));
+    let read = read_pending(db, submission_id).await?;
+    let view = view(db, read.sub.competition_id).await?;
+    let p = progress_in(db, &view, &read.sub).await?;
+    apply_progress(db, &read, p).await
+}
+
+/// [`refresh_status`] for several submissions of one competition, with one view of it: every
+/// pending flag is read first, then the view, then each progress (the same ordering argument).
+pub async fn refresh_many<C: ConnectionTrait>(
+    db: &C,
+    competition_id: i64,
+    submission_ids: &[i64],
+) -> Result<(), RepoError> {
+    let mut ids = submission_ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut reads = Vec::with_capacity(ids.len());
+    for id in ids {
+        match read_pending(db, id).await {
+            Ok(r) => reads.push(r),
+            Err(RepoError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
     }
-    let next = if p.done >= p.total && !videos_pending && !detector_pending {
-        SubmissionStatus::Finished
-    } else {
-        SubmissionStatus::Running
-    };
-    if next != current && !repo::submissions::set_status(db, sub.id, next).await? {
-        // It turned final meanwhile (a job died): report what is stored, not our guess.
-        let stored = repo::submissions::find(db, sub.id)
-            .await?
-            .ok_or(RepoError::NotFound("submission"))?;
-        return Ok((repo::submissions::status(&stored)?, p));
+    let view = view(db, competition_id).await?;
+    for read in &reads {
+        let p = progress_in(db, &view, &read.sub).await?;
+        apply_progress(db, read, p).await?;
     }
-    Ok((next, p))
+    Ok(())
 }
 
 fn board_from(view: &CompetitionView, dets: &[&LiveDetector], vids: &[&LiveVideo]) -> BoardInput {

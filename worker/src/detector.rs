@@ -89,6 +89,9 @@ impl OrtRuntime {
         let env = ort::init_from(lib_path)
             .map_err(|e| DetectorError::Runtime(load_error_text(&e)))?
             .with_name("arena")
+            // onnxruntime 1.31's Linux build records usage events in a SQLite file under
+            // ~/.cache/Microsoft/DeveloperTools and tries to upload them: never, from here.
+            .with_telemetry(false)
             .build()
             .map_err(|e| DetectorError::Runtime(e.to_string()))?;
         *slot = Some(env.clone());

@@ -681,13 +681,12 @@ async fn publish(
     detector_sub: i64,
     creation_subs: &[i64],
 ) -> Result<(), JobError> {
-    evaluation::refresh_status(&ctx.db, detector_sub).await?;
     let mut subs = creation_subs.to_vec();
     subs.sort_unstable();
     subs.dedup();
-    for sub in &subs {
-        evaluation::refresh_status(&ctx.db, *sub).await?;
-    }
+    let mut all = subs.clone();
+    all.push(detector_sub);
+    evaluation::refresh_many(&ctx.db, competition_id, &all).await?;
     let payload =
         serde_json::json!({ "detector_submission": detector_sub, "creation_submissions": subs });
     repo::events::append(&ctx.db, competition_id, "scores", &payload).await?;

@@ -336,6 +336,8 @@ impl ScoreChild {
             .env_clear()
             .envs(kept_env())
             .env("MALLOC_ARENA_MAX", "2")
+            // onnxruntime's telemetry would write a usage database under $HOME (docs/SANDBOX.md).
+            .env("ORT_DISABLE_TELEMETRY", "1")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -615,6 +617,8 @@ async fn run_child(
         // glibc reserves 64 MiB of address space per malloc arena and thread; a few arenas keep
         // RLIMIT_AS about the memory actually used.
         .env("MALLOC_ARENA_MAX", "2")
+        // onnxruntime's telemetry would write a usage database under $HOME (docs/SANDBOX.md).
+        .env("ORT_DISABLE_TELEMETRY", "1")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -135,7 +135,7 @@ async fn wait_all(app: &arena_tests::TestApp, subs: Vec<reqwest::Response>) -> R
     for id in ids {
         let done = app.wait_submission(id, Duration::from_secs(4 * 3600)).await;
         if done["status"] != "finished" {
-            return Err(format!("submission {id} ended {}", done["status"]));
+            return Err(format!("submission {id} ended {}: {done}", done["status"]));
         }
     }
     Ok(())
@@ -216,6 +216,11 @@ async fn run(a: &Args, detectors: usize, reuse: bool, clips: &[PathBuf]) -> Resu
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), String> {
+    // `RUST_LOG=warn` shows why a job failed (e.g. an evaluation child's stderr).
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let a = args()?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let total = a.reals + a.creations * a.videos;
