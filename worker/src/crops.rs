@@ -85,17 +85,22 @@ impl Crops {
 
     /// `k` of the crops, evenly spaced (all of them when there are at most `k`).
     pub fn pick(&self, k: usize) -> Vec<RgbImage> {
+        self.pick_refs(k).into_iter().cloned().collect()
+    }
+
+    /// [`Crops::pick`] without copying the images.
+    pub fn pick_refs(&self, k: usize) -> Vec<&RgbImage> {
         let n = self.images.len();
         if k == 0 || n == 0 {
             return Vec::new();
         }
         if n <= k {
-            return self.images.clone();
+            return self.images.iter().collect();
         }
         (0..k)
             .map(|i| {
                 let at = (i as f64 * (n - 1) as f64 / (k - 1).max(1) as f64).round() as usize;
-                self.images[at.min(n - 1)].clone()
+                &self.images[at.min(n - 1)]
             })
             .collect()
     }

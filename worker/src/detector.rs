@@ -1,6 +1,7 @@
 //! Detector sessions (onnxruntime via `ort`): preprocessing per manifest, batched inference,
 //! per-frame P(fake), and video-level aggregation.
 
+use std::borrow::Borrow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -327,15 +328,18 @@ impl Detector {
         self.batch
     }
 
-    /// P(fake) for each frame, in order.
-    pub fn score_frames(&mut self, frames: &[RgbImage]) -> Result<Vec<f32>, DetectorError> {
+    /// P(fake) for each frame, in order (frames or references to them).
+    pub fn score_frames<F: Borrow<RgbImage>>(
+        &mut self,
+        frames: &[F],
+    ) -> Result<Vec<f32>, DetectorError> {
         self.score_frames_batched(frames, self.batch)
     }
 
     /// [`Detector::score_frames`] in batches of at most `batch` (capped at the model's batch).
-    pub fn score_frames_batched(
+    pub fn score_frames_batched<F: Borrow<RgbImage>>(
         &mut self,
-        frames: &[RgbImage],
+        frames: &[F],
         batch: usize,
     ) -> Result<Vec<f32>, DetectorError> {
         let batch = batch.clamp(1, self.batch);
@@ -348,7 +352,7 @@ impl Detector {
     }
 
     /// Preprocesses `frames` into `self.input` in the manifest's layout.
-    fn fill_input(&mut self, frames: &[RgbImage]) -> Result<(), DetectorError> {
+    fn fill_input<F: Borrow<RgbImage>>(&mut self, frames: &[F]) -> Result<(), DetectorError> {
         write_input(&self.manifest, frames, &mut self.plan, &mut self.input)
     }
 
@@ -385,9 +389,9 @@ pub fn model_input(manifest: &Manifest, frames: &[RgbImage]) -> Result<Vec<f32>,
 }
 
 /// Preprocesses `frames` into `input`, reusing `cached` while the frame size stays the same.
-fn write_input(
+fn write_input<F: Borrow<RgbImage>>(
     m: &Manifest,
-    frames: &[RgbImage],
+    frames: &[F],
     cached: &mut Option<ResizePlan>,
     input: &mut Vec<f32>,
 ) -> Result<(), DetectorError> {
@@ -396,6 +400,7 @@ fn write_input(
     input.clear();
     input.resize(frames.len() * 3 * h * w, 0.0);
     for (i, frame) in frames.iter().enumerate() {
+        let frame: &RgbImage = frame.borrow();
         if frame.data.len() != frame.width as usize * frame.height as usize * 3
             || frame.width == 0
             || frame.height == 0

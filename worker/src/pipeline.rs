@@ -524,7 +524,7 @@ pub struct VideoScore {
 /// Scores one video from its cached images: the manifest's `frames` of them, evenly spaced, run
 /// through the detector and aggregated. Blocking: call it off the async executor.
 pub fn score_images(detector: &mut Detector, images: &Crops) -> Result<VideoScore, JobError> {
-    let frames = images.pick(detector.manifest().frames as usize);
+    let frames = images.pick_refs(detector.manifest().frames as usize);
     let started = Instant::now();
     let per_frame = detector.score_frames(&frames)?;
     Ok(VideoScore {

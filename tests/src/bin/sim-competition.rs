@@ -86,12 +86,15 @@ fn args() -> Result<Args, String> {
 /// A distinct 64×64, 10-frame H.264 clip per index (its own background colour).
 fn make_clip(dir: &Path, i: usize) -> Result<PathBuf, String> {
     let path = dir.join(format!("v{i:05}.mp4"));
+    // Distinct bytes per clip: 256 colours far enough apart to survive RGB→YUV rounding, and a
+    // small white box whose position counts the 256s (up to 4,096 clips).
     let colour = format!(
         "0x{:02x}{:02x}{:02x}",
         (i * 37) % 256,
         (i * 91) % 256,
         (i * 53) % 256
     );
+    let boxed = format!("drawbox=x={}:y=0:w=4:h=4:color=white:t=fill", 4 * (i / 256));
     let status = Command::new("ffmpeg")
         .args([
             "-hide_banner",
@@ -103,6 +106,7 @@ fn make_clip(dir: &Path, i: usize) -> Result<PathBuf, String> {
             "-i",
         ])
         .arg(format!("color=c={colour}:s=64x64:r=10:d=1"))
+        .args(["-vf", &boxed])
         .args([
             "-frames:v",
             "10",

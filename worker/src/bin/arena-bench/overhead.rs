@@ -101,7 +101,7 @@ impl Bench {
         let platform = |det: &mut Detector| -> Result<(f64, Vec<f32>)> {
             let t = Instant::now();
             let crops = Crops::decode(&cached)?;
-            let picked = crops.pick(det.manifest().frames as usize);
+            let picked = crops.pick_refs(det.manifest().frames as usize);
             let per_frame = det.score_frames(&picked)?;
             std::hint::black_box(aggregate(det.manifest().aggregate, &per_frame));
             Ok((ms_since(t), per_frame))
