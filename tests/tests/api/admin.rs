@@ -651,6 +651,8 @@ async fn rerun_requeues_a_failed_submission_until_it_finishes() {
         let again = app.wait_submission(a, WAIT).await;
         assert_eq!(again["status"], "finished", "{again}");
         assert!(again["error"].is_null(), "{again}");
+        // The job is marked done just after it finished the submission.
+        app.wait_idle(WAIT).await;
         let jobs = arena::repo::jobs::list_for_submission(app.ctx.db(), a)
             .await
             .expect("db");
