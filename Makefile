@@ -25,7 +25,7 @@ fixtures: bootstrap
 	./datasets/fixtures/make_fixtures.sh
 
 ## Each cargo-fuzz target for FUZZ_SECONDS (10) s; needs nightly, installs cargo-fuzz. Not part of
-## `test`: its first build takes longer than the whole suite (docs/SECURITY.md).
+## `test` (its first build takes longer than the whole suite); .ci/run runs it after `make test`.
 fuzz-smoke:
 	./scripts/fuzz-smoke
 
