@@ -41,6 +41,16 @@ async fn api_call(
     (status, code, retry)
 }
 
+/// An app without workers (these tests only talk to the server), limits set by `tweak`.
+async fn app_without_workers(tweak: fn(&mut arena::Settings)) -> TestApp {
+    spawn_app_with(AppOptions {
+        workers: 0,
+        tweak,
+        ..AppOptions::default()
+    })
+    .await
+}
+
 fn assert_retry_after(value: Option<&str>) {
     let secs: u64 = value
         .and_then(|v| v.parse().ok())
@@ -50,15 +60,11 @@ fn assert_retry_after(value: Option<&str>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_attempts_are_limited_per_address() {
-    let app = spawn_app_with(AppOptions {
-        workers: 0,
-        tweak: |s| {
-            s.rate_limits.auth = RateLimits {
-                burst: 3,
-                per_minute: 1,
-            }
-        },
-        ..AppOptions::default()
+    let app = app_without_workers(|s| {
+        s.rate_limits.auth = RateLimits {
+            burst: 3,
+            per_minute: 1,
+        }
     })
     .await;
     let alice = app.team("alice", "creator").await;
@@ -87,15 +93,11 @@ async fn sign_in_attempts_are_limited_per_address() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_failures_are_limited_per_address() {
-    let app = spawn_app_with(AppOptions {
-        workers: 0,
-        tweak: |s| {
-            s.rate_limits.auth = RateLimits {
-                burst: 3,
-                per_minute: 1,
-            }
-        },
-        ..AppOptions::default()
+    let app = app_without_workers(|s| {
+        s.rate_limits.auth = RateLimits {
+            burst: 3,
+            per_minute: 1,
+        }
     })
     .await;
     let bob = app.team("bob", "creator").await;
@@ -135,15 +137,11 @@ async fn token_failures_are_limited_per_address() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uploads_are_limited_per_team() {
-    let app = spawn_app_with(AppOptions {
-        workers: 0,
-        tweak: |s| {
-            s.rate_limits.uploads = RateLimits {
-                burst: 2,
-                per_minute: 1,
-            }
-        },
-        ..AppOptions::default()
+    let app = app_without_workers(|s| {
+        s.rate_limits.uploads = RateLimits {
+            burst: 2,
+            per_minute: 1,
+        }
     })
     .await;
     app.competition("c").await;
@@ -183,15 +181,11 @@ async fn uploads_are_limited_per_team() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn organizers_uploads_of_reals_are_limited_too() {
-    let app = spawn_app_with(AppOptions {
-        workers: 0,
-        tweak: |s| {
-            s.rate_limits.uploads = RateLimits {
-                burst: 1,
-                per_minute: 1,
-            }
-        },
-        ..AppOptions::default()
+    let app = app_without_workers(|s| {
+        s.rate_limits.uploads = RateLimits {
+            burst: 1,
+            per_minute: 1,
+        }
     })
     .await;
     app.competition("c").await;
