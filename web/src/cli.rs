@@ -124,6 +124,14 @@ enum Command {
         /// Also write the JSON report here.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Videos evaluated at once, each on its own thread with its own sessions (0: one per
+        /// core, at most one per video).
+        #[arg(long, default_value_t = 0)]
+        parallel: usize,
+        /// onnxruntime intra-op threads per session (0: the cores divided among the videos
+        /// evaluated at once).
+        #[arg(long, default_value_t = 0)]
+        intra_threads: usize,
     },
     /// Datasets: synthetic real clips and the baseline face-swap creator.
     #[command(subcommand)]
@@ -422,7 +430,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             videos,
             detectors,
             out,
-        } => eval(&g, videos, &detectors, out.as_deref()).await,
+            parallel,
+            intra_threads,
+        } => {
+            let threads = (parallel, intra_threads);
+            eval(&g, videos, &detectors, out.as_deref(), threads).await
+        }
         Command::Score {
             input,
             preset,
@@ -521,6 +534,7 @@ async fn eval(
     videos: Vec<PathBuf>,
     detectors: &[String],
     out: Option<&std::path::Path>,
+    (parallel, intra_threads): (usize, usize),
 ) -> anyhow::Result<()> {
     let settings = g.settings()?;
     let pairs = detectors
@@ -531,7 +545,11 @@ async fn eval(
                 .with_context(|| format!("--detector {d:?} must be MODEL.onnx:MANIFEST.toml"))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let opts = arena_worker::eval::EvalOptions::from_settings(&settings);
+    let opts = arena_worker::eval::EvalOptions {
+        parallel,
+        intra_threads,
+        ..arena_worker::eval::EvalOptions::from_settings(&settings)
+    };
     let report = tokio::task::spawn_blocking(move || {
         arena_worker::eval::evaluate_offline(&videos, &pairs, &opts)
     })

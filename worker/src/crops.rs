@@ -5,7 +5,7 @@
 //! (bit 0: a real face detection), width u32, height u32, `width * height * 3` bytes. `ARC1`
 //! (no flags byte) is still read.
 
-use crate::media::RgbImage;
+use crate::media::{AsRgb, RgbImage, RgbView};
 
 const MAGIC_V1: &[u8; 4] = b"ARC1";
 const MAGIC: &[u8; 4] = b"ARC2";
@@ -51,6 +51,25 @@ impl Crops {
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Crops, CropsError> {
+        let view = Crops::parse(bytes)?;
+        Ok(Crops {
+            indices: view.indices,
+            images: view.images.iter().map(RgbView::to_image).collect(),
+            detected: view.detected,
+        })
+    }
+
+    /// The crops as a [`CropsView`] (borrowing the images).
+    pub fn view(&self) -> CropsView<'_> {
+        CropsView {
+            indices: self.indices.clone(),
+            images: self.images.iter().map(AsRgb::rgb).collect(),
+            detected: self.detected.clone(),
+        }
+    }
+
+    /// Reads the cache bytes without copying the images: they borrow from `bytes`.
+    pub fn parse(bytes: &[u8]) -> Result<CropsView<'_>, CropsError> {
         let mut r = Reader { bytes, pos: 0 };
         let flags = match r.take(4)? {
             m if m == MAGIC => true,
@@ -58,7 +77,7 @@ impl Crops {
             _ => return Err(CropsError("bad magic")),
         };
         let n = r.u32()? as usize;
-        let mut crops = Crops {
+        let mut crops = CropsView {
             indices: Vec::with_capacity(n.min(4096)),
             images: Vec::with_capacity(n.min(4096)),
             detected: Vec::with_capacity(n.min(4096)),
@@ -71,10 +90,10 @@ impl Crops {
                 .checked_mul(height as usize)
                 .and_then(|p| p.checked_mul(3))
                 .ok_or(CropsError("size"))?;
-            let data = r.take(len)?.to_vec();
+            let data = r.take(len)?;
             crops.indices.push(index);
             crops.detected.push(detected);
-            crops.images.push(RgbImage {
+            crops.images.push(RgbView {
                 width,
                 height,
                 data,
@@ -90,20 +109,41 @@ impl Crops {
 
     /// [`Crops::pick`] without copying the images.
     pub fn pick_refs(&self, k: usize) -> Vec<&RgbImage> {
-        let n = self.images.len();
-        if k == 0 || n == 0 {
-            return Vec::new();
-        }
-        if n <= k {
-            return self.images.iter().collect();
-        }
-        (0..k)
-            .map(|i| {
-                let at = (i as f64 * (n - 1) as f64 / (k - 1).max(1) as f64).round() as usize;
-                &self.images[at.min(n - 1)]
-            })
+        pick_positions(self.images.len(), k)
+            .map(|at| &self.images[at])
             .collect()
     }
+}
+
+/// Crops read in place from the cache bytes ([`Crops::parse`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CropsView<'a> {
+    pub indices: Vec<u64>,
+    pub images: Vec<RgbView<'a>>,
+    pub detected: Vec<bool>,
+}
+
+impl<'a> CropsView<'a> {
+    /// [`Crops::pick`], borrowing.
+    pub fn pick(&self, k: usize) -> Vec<RgbView<'a>> {
+        pick_positions(self.images.len(), k)
+            .map(|at| self.images[at])
+            .collect()
+    }
+}
+
+/// Positions of `k` of `n` images, evenly spaced (`round(linspace(0, n - 1, k))`; all of them
+/// when `n <= k`).
+fn pick_positions(n: usize, k: usize) -> impl Iterator<Item = usize> {
+    let count = if k == 0 || n == 0 { 0 } else { k.min(n) };
+    (0..count).map(move |i| {
+        if n <= k {
+            i
+        } else {
+            let at = (i as f64 * (n - 1) as f64 / (k - 1).max(1) as f64).round() as usize;
+            at.min(n - 1)
+        }
+    })
 }
 
 struct Reader<'a> {
@@ -152,6 +192,14 @@ mod tests {
         assert_eq!(back.images[2].data, vec![2; 6]);
         let picked: Vec<u8> = back.pick(2).iter().map(|i| i.data[0]).collect();
         assert_eq!(picked, vec![0, 3]);
+        let bytes = crops.encode();
+        let view = Crops::parse(&bytes).unwrap();
+        assert_eq!(view.indices, crops.indices);
+        assert_eq!(view.detected, crops.detected);
+        let viewed: Vec<u8> = view.pick(2).iter().map(|i| i.data[0]).collect();
+        assert_eq!(viewed, vec![0, 3]);
+        assert_eq!(view.pick(9).len(), 4);
+        assert_eq!(view.images[1].to_image(), crops.images[1]);
         assert!(Crops::decode(&crops.encode()[..20]).is_err());
     }
 

@@ -1,7 +1,6 @@
 //! Detector sessions (onnxruntime via `ort`): preprocessing per manifest, batched inference,
 //! per-frame P(fake), and video-level aggregation.
 
-use std::borrow::Borrow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -11,7 +10,7 @@ use ort::session::{RunOptions, Session};
 use ort::value::TensorRef;
 
 use crate::manifest::{Aggregate, ColorOrder, CropMode, Layout, Manifest, OutputKind};
-use crate::media::RgbImage;
+use crate::media::{AsRgb, RgbImage, RgbView};
 use crate::onnx_model::{InputBatch, ModelError, check_manifest_against_model, inspect_model};
 
 #[derive(Debug, thiserror::Error)]
@@ -329,15 +328,12 @@ impl Detector {
     }
 
     /// P(fake) for each frame, in order (frames or references to them).
-    pub fn score_frames<F: Borrow<RgbImage>>(
-        &mut self,
-        frames: &[F],
-    ) -> Result<Vec<f32>, DetectorError> {
+    pub fn score_frames<F: AsRgb>(&mut self, frames: &[F]) -> Result<Vec<f32>, DetectorError> {
         self.score_frames_batched(frames, self.batch)
     }
 
     /// [`Detector::score_frames`] in batches of at most `batch` (capped at the model's batch).
-    pub fn score_frames_batched<F: Borrow<RgbImage>>(
+    pub fn score_frames_batched<F: AsRgb>(
         &mut self,
         frames: &[F],
         batch: usize,
@@ -352,7 +348,7 @@ impl Detector {
     }
 
     /// Preprocesses `frames` into `self.input` in the manifest's layout.
-    fn fill_input<F: Borrow<RgbImage>>(&mut self, frames: &[F]) -> Result<(), DetectorError> {
+    fn fill_input<F: AsRgb>(&mut self, frames: &[F]) -> Result<(), DetectorError> {
         write_input(&self.manifest, frames, &mut self.plan, &mut self.input)
     }
 
@@ -389,7 +385,7 @@ pub fn model_input(manifest: &Manifest, frames: &[RgbImage]) -> Result<Vec<f32>,
 }
 
 /// Preprocesses `frames` into `input`, reusing `cached` while the frame size stays the same.
-fn write_input<F: Borrow<RgbImage>>(
+fn write_input<F: AsRgb>(
     m: &Manifest,
     frames: &[F],
     cached: &mut Option<ResizePlan>,
@@ -400,7 +396,7 @@ fn write_input<F: Borrow<RgbImage>>(
     input.clear();
     input.resize(frames.len() * 3 * h * w, 0.0);
     for (i, frame) in frames.iter().enumerate() {
-        let frame: &RgbImage = frame.borrow();
+        let frame = frame.rgb();
         if frame.data.len() != frame.width as usize * frame.height as usize * 3
             || frame.width == 0
             || frame.height == 0
@@ -415,7 +411,7 @@ fn write_input<F: Borrow<RgbImage>>(
             CropMode::Frame => Region::letterbox(frame.width as usize, frame.height as usize, w, h),
         };
         let plan = match cached.take() {
-            Some(p) if p.matches(frame, &region) => p,
+            Some(p) if p.matches(&frame, &region) => p,
             _ => ResizePlan::new(frame.width as usize, frame.height as usize, region),
         };
         let out = &mut input[i * 3 * h * w..(i + 1) * 3 * h * w];
@@ -424,7 +420,7 @@ fn write_input<F: Borrow<RgbImage>>(
             height: h,
             layout: m.layout,
         };
-        plan.write(frame, &norm, &target, out);
+        plan.write(&frame, &norm, &target, out);
         *cached = Some(plan);
     }
     Ok(())
@@ -560,7 +556,7 @@ impl ResizePlan {
         }
     }
 
-    fn matches(&self, frame: &RgbImage, region: &Region) -> bool {
+    fn matches(&self, frame: &RgbView<'_>, region: &Region) -> bool {
         self.src == (frame.width as usize, frame.height as usize) && self.region == *region
     }
 
@@ -568,42 +564,45 @@ impl ResizePlan {
     ///
     /// Same arithmetic as a per-pixel bilinear tap (`top = a + (b - a)·wx`, `bottom` likewise,
     /// `v = top + (bottom - top)·wy`, then `v·scale + offset`), organised row by row: each source
-    /// row's horizontal pass is computed once and kept while consecutive output rows need it, and
-    /// the vertical blend and normalisation run as straight loops over contiguous slices.
-    fn write(&self, frame: &RgbImage, norm: &Normalize, t: &Target, out: &mut [f32]) {
+    /// row's horizontal pass is computed once, one plane per channel, and kept while consecutive
+    /// output rows need it; the vertical blend and the normalisation are one straight loop per
+    /// channel over contiguous slices. A frame already at the region's size is only normalised
+    /// (its taps all have weight 0, which gives the same values).
+    fn write(&self, frame: &RgbView<'_>, norm: &Normalize, t: &Target, out: &mut [f32]) {
         let plane = t.width * t.height;
         let rw = self.region.w;
-        if rw != t.width || self.region.h != t.height {
-            // Padding is black pixels, normalized like the rest.
-            for c in 0..3 {
-                let pad = norm.offset[c];
-                match t.layout {
-                    Layout::Nchw => out[c * plane..(c + 1) * plane].fill(pad),
-                    Layout::Nhwc => out.iter_mut().skip(c).step_by(3).for_each(|v| *v = pad),
-                }
-            }
-        }
+        self.pad(norm, t, out);
         let stride = frame.width as usize * 3;
-        let src = &frame.data;
-        let hpass = |y: usize, dst: &mut Vec<f32>| {
-            let row = &src[y * stride..(y + 1) * stride];
-            dst.clear();
-            for &(x0, x1, wx) in &self.xs {
-                let p0 = &row[x0 * 3..x0 * 3 + 3];
-                let p1 = &row[x1 * 3..x1 * 3 + 3];
-                for ch in 0..3 {
-                    let a = f32::from(p0[ch]);
-                    let b = f32::from(p1[ch]);
-                    dst.push(a + (b - a) * wx);
-                }
+        let src = frame.data;
+        if self.src == (rw, self.region.h) {
+            self.write_unscaled(src, norm, t, out);
+            return;
+        }
+        // The horizontal pass of source row `y`: three planes of `rw` values (R, G, B). The row
+        // is converted to floats once (a straight loop) before the taps read it.
+        let mut row = vec![0f32; stride];
+        let mut hpass = |y: usize, dst: &mut [f32]| {
+            for (f, &v) in row.iter_mut().zip(&src[y * stride..(y + 1) * stride]) {
+                *f = f32::from(v);
+            }
+            let (pixels, _) = row.as_chunks::<3>();
+            let (r, rest) = dst.split_at_mut(rw);
+            let (g, b) = rest.split_at_mut(rw);
+            let planes = r.iter_mut().zip(g.iter_mut()).zip(b.iter_mut());
+            for (((r, g), b), &(x0, x1, wx)) in planes.zip(&self.xs) {
+                let (p0, p1) = (pixels[x0], pixels[x1]);
+                let lerp = |ch: usize| p0[ch] + (p1[ch] - p0[ch]) * wx;
+                *r = lerp(0);
+                *g = lerp(1);
+                *b = lerp(2);
             }
         };
         // Two cached horizontal passes, keyed by source row.
         let mut rows = [
-            (usize::MAX, Vec::with_capacity(rw * 3)),
-            (usize::MAX, Vec::with_capacity(rw * 3)),
+            (usize::MAX, vec![0f32; rw * 3]),
+            (usize::MAX, vec![0f32; rw * 3]),
         ];
-        let slot = |rows: &mut [(usize, Vec<f32>); 2], y: usize, keep: usize| -> usize {
+        let mut slot = |rows: &mut [(usize, Vec<f32>); 2], y: usize, keep: usize| -> usize {
             if rows[0].0 == y {
                 0
             } else if rows[1].0 == y {
@@ -615,14 +614,78 @@ impl ResizePlan {
                 s
             }
         };
-        let mut px = vec![0f32; rw * 3];
+        let mut px = vec![0f32; rw];
         for (ry, &(y0, y1, wy)) in self.ys.iter().enumerate() {
             let s0 = slot(&mut rows, y0, y1);
             let s1 = slot(&mut rows, y1, y0);
             let (top, bottom) = (&rows[s0].1, &rows[s1].1);
-            for ((p, &a), &b) in px.iter_mut().zip(top).zip(bottom) {
-                *p = a + (b - a) * wy;
+            let oy = self.region.y + ry;
+            for c in 0..3 {
+                let s = norm.source[c];
+                let (scale, offset) = (norm.scale[c], norm.offset[c]);
+                let top = &top[s * rw..(s + 1) * rw];
+                let bottom = &bottom[s * rw..(s + 1) * rw];
+                let blend = |(&a, &b): (&f32, &f32)| (a + (b - a) * wy) * scale + offset;
+                match t.layout {
+                    Layout::Nchw => {
+                        let start = c * plane + oy * t.width + self.region.x;
+                        let dst = &mut out[start..start + rw];
+                        for (d, ab) in dst.iter_mut().zip(top.iter().zip(bottom)) {
+                            *d = blend(ab);
+                        }
+                    }
+                    Layout::Nhwc => {
+                        for (p, ab) in px.iter_mut().zip(top.iter().zip(bottom)) {
+                            *p = blend(ab);
+                        }
+                        let start = (oy * t.width + self.region.x) * 3;
+                        let dst = &mut out[start..start + rw * 3];
+                        for (d, &p) in dst.chunks_exact_mut(3).zip(&px) {
+                            d[c] = p;
+                        }
+                    }
+                }
             }
+        }
+    }
+
+    /// Fills what lies outside the region (letterbox bars) with black, normalized like the rest.
+    fn pad(&self, norm: &Normalize, t: &Target, out: &mut [f32]) {
+        let r = self.region;
+        if r.w == t.width && r.h == t.height {
+            return;
+        }
+        let plane = t.width * t.height;
+        let pad = norm.offset;
+        // Spans of pixel positions (y * width + x) outside the region: the rows above it, the
+        // bars left and right of each of its rows, and the rows below it.
+        let mut spans = vec![(0, r.y * t.width)];
+        for y in r.y..r.y + r.h {
+            spans.push((y * t.width, y * t.width + r.x));
+            spans.push((y * t.width + r.x + r.w, (y + 1) * t.width));
+        }
+        spans.push(((r.y + r.h) * t.width, plane));
+        for (from, to) in spans.into_iter().filter(|(a, b)| a < b) {
+            match t.layout {
+                Layout::Nchw => {
+                    for (c, &v) in pad.iter().enumerate() {
+                        out[c * plane + from..c * plane + to].fill(v);
+                    }
+                }
+                Layout::Nhwc => {
+                    for px in out[from * 3..to * 3].chunks_exact_mut(3) {
+                        px.copy_from_slice(&pad);
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`ResizePlan::write`] for a frame already at the region's size: normalisation only.
+    fn write_unscaled(&self, src: &[u8], norm: &Normalize, t: &Target, out: &mut [f32]) {
+        let plane = t.width * t.height;
+        let rw = self.region.w;
+        for (ry, row) in src.chunks_exact(rw * 3).enumerate() {
             let oy = self.region.y + ry;
             match t.layout {
                 Layout::Nchw => {
@@ -630,17 +693,17 @@ impl ResizePlan {
                         let (s, scale, offset) = (norm.source[c], norm.scale[c], norm.offset[c]);
                         let start = c * plane + oy * t.width + self.region.x;
                         let dst = &mut out[start..start + rw];
-                        for (d, p) in dst.iter_mut().zip(px.chunks_exact(3)) {
-                            *d = p[s] * scale + offset;
+                        for (d, p) in dst.iter_mut().zip(row.chunks_exact(3)) {
+                            *d = f32::from(p[s]) * scale + offset;
                         }
                     }
                 }
                 Layout::Nhwc => {
                     let start = (oy * t.width + self.region.x) * 3;
                     let dst = &mut out[start..start + rw * 3];
-                    for (d, p) in dst.chunks_exact_mut(3).zip(px.chunks_exact(3)) {
+                    for (d, p) in dst.chunks_exact_mut(3).zip(row.chunks_exact(3)) {
                         for c in 0..3 {
-                            d[c] = p[norm.source[c]] * norm.scale[c] + norm.offset[c];
+                            d[c] = f32::from(p[norm.source[c]]) * norm.scale[c] + norm.offset[c];
                         }
                     }
                 }
@@ -764,6 +827,9 @@ mod tests {
             (37, 91, 64, 48, true),
             (640, 360, 224, 224, true),
             (1, 1, 8, 8, false),
+            // Already at the model's size (normalisation only), full and letterboxed.
+            (224, 224, 224, 224, false),
+            (64, 48, 64, 64, true),
         ] {
             let frame = RgbImage {
                 width: sw,
@@ -784,12 +850,9 @@ mod tests {
                         layout,
                     };
                     let want = reference_write(&plan, &frame, norm, &t);
-                    // Stale values in the buffer must not leak through when the region is full.
+                    // Every value is written: stale ones in the buffer must not leak through.
                     let mut got = vec![f32::NAN; 3 * dw * dh];
-                    if region != Region::full(dw, dh) {
-                        got.fill(0.0);
-                    }
-                    plan.write(&frame, norm, &t, &mut got);
+                    plan.write(&frame.rgb(), norm, &t, &mut got);
                     let same = want
                         .iter()
                         .zip(&got)

@@ -1,10 +1,14 @@
 //! Offline evaluation (`arena eval`, DESIGN §7): the worker pipeline with no server or database.
 //! Each video is decoded once (K frames, faces, crops, whole frames), then every detector scores
-//! it from those images exactly as the `score` job does; a second thread prepares the next video
-//! while this one is scored (DESIGN §9), and the report carries per-stage wall times.
+//! it from those images exactly as the `score` job does, and the report carries per-stage wall
+//! times. The machine's cores are used by evaluating several videos at once, each on its own
+//! thread with its own sessions (`parallel`); with one video at a time, a second thread prepares
+//! the next video while this one is scored (DESIGN §9) and the sessions get the cores as intra-op
+//! threads.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Barrier, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -29,21 +33,28 @@ pub struct EvalOptions {
     pub decode_max_side: u32,
     /// Longest side of a face crop or whole frame (what detectors read).
     pub max_side: u32,
-    /// onnxruntime intra-op threads per session (detectors and the face model).
+    /// onnxruntime intra-op threads per session (detectors and the face model); 0: the machine's
+    /// cores divided among the videos evaluated at once.
     pub intra_threads: usize,
+    /// Videos evaluated at once, each on its own thread with its own face model and detector
+    /// sessions; 0: one per core (at most one per video).
+    pub parallel: usize,
     /// `cpu`, or `cuda` (falls back to CPU with a warning when unavailable).
     pub execution_provider: ExecutionProvider,
     /// The BlazeFace ONNX.
     pub face_model: PathBuf,
     /// onnxruntime's shared library (used by the first runtime of the process only).
     pub ort_lib: PathBuf,
-    /// Prepare the next video on a second thread while this one is scored.
+    /// With one video at a time: prepare the next video on a second thread while this one is
+    /// scored.
     pub overlap: bool,
 }
 
 impl EvalOptions {
     /// The server's evaluation settings, its onnxruntime path and face model (with their usual
-    /// fallbacks: `ARENA_ORT_LIB`, `ARENA_FACE_MODEL`, the bootstrap's `.cache/`).
+    /// fallbacks: `ARENA_ORT_LIB`, `ARENA_FACE_MODEL`, the bootstrap's `.cache/`). Threads are
+    /// sized to the machine (`parallel` and `intra_threads` 0): the settings' `intra_threads` is
+    /// per worker slot, where slots share the cores, while an offline evaluation has them all.
     pub fn from_settings(settings: &arena::Settings) -> EvalOptions {
         let e = &settings.evaluation;
         let session = SessionOptions::from_settings(e);
@@ -51,7 +62,8 @@ impl EvalOptions {
             sampler_frames: e.sampler_frames,
             decode_max_side: e.decode_max_side.max(e.max_side),
             max_side: e.max_side,
-            intra_threads: session.intra_threads,
+            intra_threads: 0,
+            parallel: 0,
             execution_provider: session.execution_provider,
             face_model: faces::model_path(e.face_model.as_deref()),
             ort_lib: settings
@@ -70,9 +82,23 @@ impl EvalOptions {
         }
     }
 
-    fn session(&self) -> SessionOptions {
+    /// Videos at once and intra-op threads per session for `videos` videos on `cores` cores.
+    pub fn threads(&self, videos: usize, cores: usize) -> (usize, usize) {
+        let cores = cores.max(1);
+        let parallel = match self.parallel {
+            0 => cores.min(videos).max(1),
+            n => n,
+        };
+        let intra = match self.intra_threads {
+            0 => (cores / parallel).max(1),
+            n => n,
+        };
+        (parallel, intra)
+    }
+
+    fn session(&self, intra_threads: usize) -> SessionOptions {
         SessionOptions {
-            intra_threads: self.intra_threads.max(1),
+            intra_threads: intra_threads.max(1),
             execution_provider: self.execution_provider,
         }
     }
@@ -224,12 +250,15 @@ pub struct EvalReport {
     pub sampler_frames: usize,
     pub max_side: u32,
     pub intra_threads: usize,
+    /// Videos evaluated at once (threads, each with its own sessions).
+    #[serde(default = "one")]
+    pub parallel: usize,
     pub overlap: bool,
     pub detectors: Vec<DetectorSummary>,
     pub videos: Vec<VideoReport>,
     /// Video decodes this evaluation ran (one per video).
     pub decodes: u64,
-    /// Loading the face model and the detectors' sessions.
+    /// Loading the face model and the detectors' sessions (every thread's, at once).
     pub load_ms: f64,
     /// Stage times summed over the videos (with `overlap`, prepare and inference run at once,
     /// so the sum exceeds `wall_ms`).
@@ -244,6 +273,10 @@ pub struct TimedPrepare {
     pub prepared: PreparedVideo,
     /// Decode, faces and crops (inference is 0).
     pub timings: StageTimings,
+}
+
+fn one() -> usize {
+    1
 }
 
 fn ms(d: Duration) -> f64 {
@@ -424,8 +457,9 @@ fn video_report(
 
 /// Runs the worker pipeline over `videos` for every `(model.onnx, manifest.toml)` in
 /// `detectors`, with no server or database: each video is decoded once, its face crops and whole
-/// frames are scored by every detector. Blocking; uses two threads when `opts.overlap` (one
-/// prepares videos, this one scores them). Only setup failures (runtime, face model, a detector
+/// frames are scored by every detector. Blocking. With `parallel` > 1, that many threads each load
+/// their own sessions and take the next video in turn; with one, a second thread prepares the next
+/// video while this one scores (`overlap`). Only setup failures (runtime, face model, a detector
 /// that does not load) are errors; a video that cannot be decoded, or a detector that fails on
 /// one video, is reported in place.
 pub fn evaluate_offline(
@@ -438,23 +472,29 @@ pub fn evaluate_offline(
         path: opts.ort_lib.clone(),
         source,
     })?;
-    let session = opts.session();
-    let mut faces = FaceDetector::load(&rt, &opts.face_model, &session)?;
-    let mut loaded = load_detectors(&rt, detectors, &session)?;
-    let load_ms = ms(loading.elapsed());
-
-    let decodes_before = media::decode_count();
-    let started = Instant::now();
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let (parallel, intra_threads) = opts.threads(videos.len(), cores);
+    let session = opts.session(intra_threads);
     let plan = opts.plan();
-    let reports = if opts.overlap {
-        evaluate_overlapped(videos, &plan, faces, &mut loaded)?
+    let decodes_before = media::decode_count();
+    let (loaded, reports, load_ms, wall_ms) = if parallel > 1 {
+        let run = evaluate_parallel(videos, detectors, opts, &rt, &session, parallel)?;
+        (run.loaded, run.reports, run.load_ms, run.wall_ms)
     } else {
-        videos
-            .iter()
-            .map(|path| video_report(path, prepare_timed(path, &plan, &mut faces), &mut loaded))
-            .collect()
+        let mut faces = FaceDetector::load(&rt, &opts.face_model, &session)?;
+        let mut loaded = load_detectors(&rt, detectors, &session)?;
+        let load_ms = ms(loading.elapsed());
+        let started = Instant::now();
+        let reports = if opts.overlap {
+            evaluate_overlapped(videos, &plan, faces, &mut loaded)?
+        } else {
+            videos
+                .iter()
+                .map(|path| video_report(path, prepare_timed(path, &plan, &mut faces), &mut loaded))
+                .collect()
+        };
+        (loaded, reports, load_ms, ms(started.elapsed()))
     };
-    let wall_ms = ms(started.elapsed());
 
     let mut totals = StageTimings::default();
     reports.iter().for_each(|r| totals.add(&r.timings));
@@ -465,7 +505,8 @@ pub fn evaluate_offline(
         sampler_frames: plan.frames,
         max_side: plan.max_side,
         intra_threads: session.intra_threads,
-        overlap: opts.overlap,
+        parallel,
+        overlap: opts.overlap && parallel == 1,
         detectors: loaded
             .iter()
             .map(|l| {
@@ -485,6 +526,97 @@ pub fn evaluate_offline(
         decodes: media::decode_count().saturating_sub(decodes_before),
         load_ms,
         totals,
+        wall_ms,
+    })
+}
+
+/// What [`evaluate_parallel`] gives back.
+struct ParallelRun {
+    /// The first thread's sessions (for the report's detector list).
+    loaded: Vec<Loaded>,
+    reports: Vec<VideoReport>,
+    load_ms: f64,
+    wall_ms: f64,
+}
+
+/// `threads` threads, each with its own face model and detector sessions, take the videos in
+/// turn (prepare, then score with every detector). All load first; the clock starts when every
+/// thread is ready, so `wall_ms` is comparable with the single-thread runs.
+fn evaluate_parallel(
+    videos: &[PathBuf],
+    detectors: &[(PathBuf, PathBuf)],
+    opts: &EvalOptions,
+    rt: &OrtRuntime,
+    session: &SessionOptions,
+    threads: usize,
+) -> Result<ParallelRun, EvalError> {
+    let loading = Instant::now();
+    let plan = opts.plan();
+    let ready = Barrier::new(threads + 1);
+    let failed = AtomicBool::new(false);
+    let next = AtomicUsize::new(0);
+    let reports: Mutex<Vec<Option<VideoReport>>> = Mutex::new(vec![None; videos.len()]);
+    type Setup = Result<Option<Vec<Loaded>>, EvalError>;
+    let (loaded, load_ms, wall_ms) = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| -> Setup {
+                    let sessions = FaceDetector::load(rt, &opts.face_model, session)
+                        .map_err(EvalError::from)
+                        .and_then(|f| Ok((f, load_detectors(rt, detectors, session)?)));
+                    if sessions.is_err() {
+                        failed.store(true, Ordering::SeqCst);
+                    }
+                    ready.wait();
+                    let (mut faces, mut loaded) = sessions?;
+                    if failed.load(Ordering::SeqCst) {
+                        return Ok(None);
+                    }
+                    loop {
+                        let i = next.fetch_add(1, Ordering::SeqCst);
+                        let Some(path) = videos.get(i) else { break };
+                        let report =
+                            video_report(path, prepare_timed(path, &plan, &mut faces), &mut loaded);
+                        if let Ok(mut all) = reports.lock() {
+                            all[i] = Some(report);
+                        }
+                    }
+                    Ok(Some(loaded))
+                })
+            })
+            .collect();
+        ready.wait();
+        let load_ms = ms(loading.elapsed());
+        let started = Instant::now();
+        let mut first = None;
+        let mut error = None;
+        for worker in workers {
+            match worker.join().map_err(|_| EvalError::Panicked)? {
+                Ok(Some(loaded)) => {
+                    first.get_or_insert(loaded);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    error.get_or_insert(e);
+                }
+            }
+        }
+        let wall_ms = ms(started.elapsed());
+        match error {
+            Some(e) => Err(e),
+            None => Ok((first.ok_or(EvalError::Panicked)?, load_ms, wall_ms)),
+        }
+    })?;
+    let reports = reports
+        .into_inner()
+        .map_err(|_| EvalError::Panicked)?
+        .into_iter()
+        .collect::<Option<Vec<_>>>()
+        .ok_or(EvalError::Panicked)?;
+    Ok(ParallelRun {
+        loaded,
+        reports,
+        load_ms,
         wall_ms,
     })
 }
@@ -533,6 +665,7 @@ mod tests {
             decode_max_side: 1920,
             max_side: 512,
             intra_threads: 1,
+            parallel: 1,
             execution_provider: ExecutionProvider::Cpu,
             face_model: faces::model_path(None),
             ort_lib: OrtRuntime::default_lib_path(),
@@ -565,10 +698,17 @@ mod tests {
         let videos = mp4_fixtures();
         assert!(videos.len() >= 6, "{videos:?}");
         let detectors = vec![model("redblue"), model("greenish"), model("constant")];
-        for overlap in [true, false] {
-            let opts = options(overlap);
+        // One video at a time (overlapped or not), and several at once on their own threads.
+        for (parallel, overlap) in [(1, true), (1, false), (2, true), (3, false)] {
+            let opts = EvalOptions {
+                parallel,
+                ..options(overlap)
+            };
             let before = media::decode_count();
             let report = evaluate_offline(&videos, &detectors, &opts).unwrap();
+            assert_eq!(report.parallel, parallel);
+            assert_eq!(report.overlap, overlap && parallel == 1);
+            assert_eq!(report.detectors.len(), 3);
             // Three detectors, one decode per video.
             assert_eq!(report.decodes, videos.len() as u64);
             assert_eq!(media::decode_count(), before + videos.len() as u64);
@@ -661,9 +801,44 @@ mod tests {
     }
 
     #[test]
+    fn threads_are_sized_to_the_cores_and_videos() {
+        let auto = EvalOptions {
+            intra_threads: 0,
+            parallel: 0,
+            ..options(true)
+        };
+        // (videos, cores) -> (videos at once, intra-op threads per session)
+        assert_eq!(auto.threads(10, 2), (2, 1));
+        assert_eq!(auto.threads(1, 2), (1, 2));
+        assert_eq!(auto.threads(3, 16), (3, 5));
+        assert_eq!(auto.threads(0, 4), (1, 4));
+        assert_eq!(auto.threads(5, 0), (1, 1));
+        let fixed = EvalOptions {
+            intra_threads: 3,
+            parallel: 0,
+            ..options(true)
+        };
+        assert_eq!(fixed.threads(8, 4), (4, 3));
+        assert_eq!(options(true).threads(8, 4), (1, 1));
+    }
+
+    #[test]
     fn setup_failures_are_errors_with_codes() {
         let missing = (PathBuf::from("/nonexistent/model.onnx"), model("redblue").1);
-        let e = evaluate_offline(&[video("real_1.mp4")], &[missing], &options(true)).unwrap_err();
+        let e = evaluate_offline(
+            &[video("real_1.mp4")],
+            std::slice::from_ref(&missing),
+            &options(true),
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), "unreadable_file");
+        // Every thread of a parallel run fails alike, and the run stops before any video.
+        let parallel = EvalOptions {
+            parallel: 2,
+            ..options(false)
+        };
+        let two = [video("real_1.mp4"), video("fake_1.mp4")];
+        let e = evaluate_offline(&two, &[missing], &parallel).unwrap_err();
         assert_eq!(e.code(), "unreadable_file");
         let mut opts = options(true);
         opts.face_model = PathBuf::from("/nonexistent/blazeface.onnx");

@@ -2,7 +2,7 @@
 //! its face crops and its whole frames; `score` runs one detector over the cached images its
 //! manifest asks for and stores one score per video.
 
-use crate::crops::Crops;
+use crate::crops::{Crops, CropsView};
 use crate::detector::{Detector, DetectorError, OrtRuntime, SessionOptions, aggregate};
 use crate::faces::{self, FaceDetector, FaceError};
 use crate::manifest::{CropMode, Manifest};
@@ -523,8 +523,8 @@ pub struct VideoScore {
 
 /// Scores one video from its cached images: the manifest's `frames` of them, evenly spaced, run
 /// through the detector and aggregated. Blocking: call it off the async executor.
-pub fn score_images(detector: &mut Detector, images: &Crops) -> Result<VideoScore, JobError> {
-    let frames = images.pick_refs(detector.manifest().frames as usize);
+pub fn score_images(detector: &mut Detector, images: &CropsView) -> Result<VideoScore, JobError> {
+    let frames = images.pick(detector.manifest().frames as usize);
     let started = Instant::now();
     let per_frame = detector.score_frames(&frames)?;
     Ok(VideoScore {
@@ -547,14 +547,14 @@ async fn score_in_process(
         None => load_detector(ctx, &det.model_key, manifest.clone()).await?,
     };
     for video in videos {
-        let images = Crops::decode(
-            &ctx.storage
-                .get(&cached_images_key(video, manifest.crop))
-                .await?,
-        )
-        .map_err(|e| JobError::infra("corrupt_crops", e))?;
+        let bytes = ctx
+            .storage
+            .get(&cached_images_key(video, manifest.crop))
+            .await?;
         let (back, result) = tokio::task::spawn_blocking(move || {
-            let r = score_images(&mut detector, &images);
+            let r = Crops::parse(&bytes)
+                .map_err(|e| JobError::infra("corrupt_crops", e))
+                .and_then(|images| score_images(&mut detector, &images));
             (detector, r)
         })
         .await
@@ -586,11 +586,11 @@ async fn score_isolated(
             .map_err(|e| JobError::infra("scratch", e))
             .map(|()| path)
     };
-    let model = write(
-        work.path().join("model.onnx"),
-        ctx.storage.get(&det.model_key).await?,
-    )
-    .await?;
+    let model = work.path().join("model.onnx");
+    let stage_model = async || -> Result<(), JobError> {
+        write(model.clone(), ctx.storage.get(&det.model_key).await?).await?;
+        Ok(())
+    };
     let mut inputs = Vec::with_capacity(videos.len());
     for video in videos {
         let bytes = ctx
@@ -612,12 +612,14 @@ async fn score_isolated(
             config,
             &key,
             &model,
+            stage_model,
             manifest,
             inputs,
             &scratch,
         )
         .await?
     } else {
+        stage_model().await?;
         sandbox::score(config, &model, manifest, inputs, work.path()).await?
     };
     for s in scored {

@@ -439,6 +439,10 @@ async fn keep_tail<R: AsyncRead + Unpin>(mut reader: R, kept: Arc<Mutex<Vec<u8>>
 /// as its folder. The slot keeps at most `keep` children, the least recently used is ended
 /// first. Any failure ends the child that failed (the next job of its detector starts a fresh
 /// one); its reason is judged as for a per-job child.
+///
+/// `stage_model` puts the model file at `model`; it runs only when a new child has to load the
+/// session (a child serving `key` already holds it and never reads the file again), so a job
+/// of a served detector costs no model download.
 #[tracing::instrument(skip_all, fields(videos = videos.len()), err)]
 #[allow(clippy::too_many_arguments)]
 pub async fn score_serving(
@@ -447,6 +451,7 @@ pub async fn score_serving(
     config: &SandboxConfig,
     key: &str,
     model: &Path,
+    stage_model: impl AsyncFnOnce() -> Result<(), JobError>,
     manifest: &Manifest,
     videos: Vec<ScoreInput>,
     cwd: &Path,
@@ -456,16 +461,14 @@ pub async fn score_serving(
         .iter()
         .position(|c| c.key == key)
         .map(|i| slot.remove(i));
-    let mut child = match held {
-        Some(mut c) => {
-            if c.fits(key) {
-                c
-            } else {
-                drop(c);
-                ScoreChild::spawn(config, key, cwd)?
-            }
+    // A held child that cannot serve this job is ended (dropped) here.
+    let reusable = held.and_then(|mut c| c.fits(key).then_some(c));
+    let mut child = match reusable {
+        Some(c) => c,
+        None => {
+            stage_model().await?;
+            ScoreChild::spawn(config, key, cwd)?
         }
-        None => ScoreChild::spawn(config, key, cwd)?,
     };
     let request = Request {
         version: PROTOCOL_VERSION,

@@ -120,7 +120,7 @@ async fn a_child_prepares_and_scores_exactly_like_the_worker() {
         &SessionOptions::default(),
     )
     .unwrap();
-    let expected = pipeline::score_images(&mut detector, &local.frames).unwrap();
+    let expected = pipeline::score_images(&mut detector, &local.frames.view()).unwrap();
     let scored = score_in_child(&config(), &model, &manifest, &local.frames)
         .await
         .unwrap();
@@ -362,7 +362,18 @@ async fn upload_checks_run_in_a_child_like_in_process() {
     assert_eq!(e.code, sandbox::MEMORY_LIMIT, "{e}");
 }
 
+thread_local! {
+    /// How often [`score_serving`] had to stage the model file (on this test's thread).
+    static STAGED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+fn staged() -> usize {
+    STAGED.with(std::cell::Cell::get)
+}
+
 /// Scores `images` as video `video_id` in the slot's serving child for `key` (at most two kept).
+/// The model file is written only when the sandbox asks for it (a child that holds the session
+/// would fail to read it otherwise), counted in [`staged`].
 async fn score_serving(
     slot: &mut Vec<sandbox::ScoreChild>,
     config: &SandboxConfig,
@@ -374,7 +385,6 @@ async fn score_serving(
 ) -> Result<Vec<ScoredVideo>, JobError> {
     let dir = tempfile::tempdir().unwrap();
     let model_path = dir.path().join("model.onnx");
-    std::fs::write(&model_path, model).unwrap();
     let images_path = dir.path().join("images.bin");
     std::fs::write(&images_path, images.encode()).unwrap();
     let inputs = vec![ScoreInput {
@@ -382,7 +392,23 @@ async fn score_serving(
         images: images_path,
     }];
     let cwd = std::env::temp_dir();
-    sandbox::score_serving(slot, 2, config, key, &model_path, manifest, inputs, &cwd).await
+    let stage = async || {
+        std::fs::write(&model_path, model).unwrap();
+        STAGED.with(|n| n.set(n.get() + 1));
+        Ok(())
+    };
+    sandbox::score_serving(
+        slot,
+        2,
+        config,
+        key,
+        &model_path,
+        stage,
+        manifest,
+        inputs,
+        &cwd,
+    )
+    .await
 }
 
 fn pids(slot: &[sandbox::ScoreChild]) -> Vec<u32> {
@@ -402,11 +428,14 @@ async fn a_slots_scoring_children_serve_their_detectors_job_after_job() {
         .unwrap();
     let a = pids(&slot);
     assert_eq!(a.len(), 1);
-    // The same detector again: the same process answers, with the same scores.
+    assert_eq!(staged(), 1);
+    // The same detector again: the same process answers, with the same scores, and the model
+    // is not fetched again.
     let again = score_serving(&mut slot, &config(), "1:a", &model, &manifest, &frames, 8)
         .await
         .unwrap();
     assert_eq!(pids(&slot), a);
+    assert_eq!(staged(), 1);
     assert_eq!(slot[0].jobs(), 2);
     assert_eq!(first[0].score.per_frame, per_job[0].score.per_frame);
     assert_eq!(again[0].video_id, 8);
@@ -423,6 +452,7 @@ async fn a_slots_scoring_children_serve_their_detectors_job_after_job() {
         .await
         .unwrap();
     assert_eq!(pids(&slot), [ab[1], ab[0]], "most recently used last");
+    assert_eq!(staged(), 2);
     // A third detector ends the least recently used child (at most two kept here).
     score_serving(&mut slot, &config(), "3:c", &model, &manifest, &frames, 11)
         .await
@@ -444,6 +474,7 @@ async fn a_slots_scoring_children_serve_their_detectors_job_after_job() {
         .unwrap();
     assert_eq!(after[0].score.per_frame, per_job[0].score.per_frame);
     assert!(!pids(&slot).contains(&dead));
+    assert_eq!(staged(), 4, "a new child loads the model again");
     assert_eq!(slot.len(), 2);
 }
 

@@ -37,6 +37,51 @@ impl RgbImage {
     }
 }
 
+/// A borrowed packed RGB24 image, e.g. straight out of the crop cache's bytes (no copy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RgbView<'a> {
+    pub width: u32,
+    pub height: u32,
+    pub data: &'a [u8],
+}
+
+/// Anything that can be read as a packed RGB24 image: [`RgbImage`], [`RgbView`], references.
+pub trait AsRgb {
+    fn rgb(&self) -> RgbView<'_>;
+}
+
+impl AsRgb for RgbImage {
+    fn rgb(&self) -> RgbView<'_> {
+        RgbView {
+            width: self.width,
+            height: self.height,
+            data: &self.data,
+        }
+    }
+}
+
+impl AsRgb for RgbView<'_> {
+    fn rgb(&self) -> RgbView<'_> {
+        *self
+    }
+}
+
+impl<T: AsRgb + ?Sized> AsRgb for &T {
+    fn rgb(&self) -> RgbView<'_> {
+        (**self).rgb()
+    }
+}
+
+impl RgbView<'_> {
+    pub fn to_image(&self) -> RgbImage {
+        RgbImage {
+            width: self.width,
+            height: self.height,
+            data: self.data.to_vec(),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {
     #[error("not a supported video file: {0}")]

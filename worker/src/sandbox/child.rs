@@ -445,8 +445,7 @@ fn score_videos(
     for input in &task.videos {
         let bytes =
             std::fs::read(&input.images).map_err(|e| io_error("reading cached images", e))?;
-        let images = Crops::decode(&bytes).map_err(|e| JobError::infra("corrupt_crops", e))?;
-        drop(bytes);
+        let images = Crops::parse(&bytes).map_err(|e| JobError::infra("corrupt_crops", e))?;
         scores.push(ScoredVideo {
             video_id: input.video_id,
             score: pipeline::score_images(detector, &images)?,

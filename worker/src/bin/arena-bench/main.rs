@@ -189,10 +189,11 @@ impl Bench {
         Ok(out)
     }
 
-    fn eval_options(&self, intra_threads: usize, overlap: bool) -> EvalOptions {
+    fn eval_options(&self, intra_threads: usize, parallel: usize, overlap: bool) -> EvalOptions {
         EvalOptions {
             sampler_frames: self.frames,
             intra_threads,
+            parallel,
             overlap,
             ..EvalOptions::default()
         }

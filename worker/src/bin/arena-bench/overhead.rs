@@ -40,7 +40,7 @@ impl Bench {
         println!(
             "## (a) Scoring over cached crops vs bare onnxruntime\n\nThe cached images of {} \
              (K = {}), 1 intra-op thread in both, rounds alternated ABBA; medians. Platform = \
-             `Crops::decode` of the cache bytes, `pick`, `Detector::score_frames` (resize, \
+             `Crops::parse` of the cache bytes (no copy), `pick`, `Detector::score_frames` (resize, \
              normalise, batched runs, output parsing), `aggregate`. Bare = `Session::run` over \
              pre-built input tensors of the same frames in a second process of the bench (one \
              onnxruntime environment per process), which waits while the other runs.\n",
@@ -100,8 +100,8 @@ impl Bench {
         let batch = det.batch_size();
         let platform = |det: &mut Detector| -> Result<(f64, Vec<f32>)> {
             let t = Instant::now();
-            let crops = Crops::decode(&cached)?;
-            let picked = crops.pick_refs(det.manifest().frames as usize);
+            let crops = Crops::parse(&cached)?;
+            let picked = crops.pick(det.manifest().frames as usize);
             let per_frame = det.score_frames(&picked)?;
             std::hint::black_box(aggregate(det.manifest().aggregate, &per_frame));
             Ok((ms_since(t), per_frame))

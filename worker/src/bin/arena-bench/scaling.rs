@@ -32,7 +32,7 @@ impl Bench {
         let report = eval::evaluate_offline(
             &self.videos[..c],
             &self.detector_paths(names),
-            &self.eval_options(1, true),
+            &self.eval_options(1, 1, true),
         )?;
         if report.decodes != c as u64 {
             bail!(
