@@ -347,6 +347,13 @@ impl Detector {
         Ok(scores)
     }
 
+    /// The model input for `frames`, built in the detector's own buffer as scoring builds it
+    /// (for measuring preprocessing alone).
+    pub fn preprocess<F: AsRgb>(&mut self, frames: &[F]) -> Result<&[f32], DetectorError> {
+        self.fill_input(frames)?;
+        Ok(&self.input)
+    }
+
     /// Preprocesses `frames` into `self.input` in the manifest's layout.
     fn fill_input<F: AsRgb>(&mut self, frames: &[F]) -> Result<(), DetectorError> {
         write_input(&self.manifest, frames, &mut self.plan, &mut self.input)
@@ -393,7 +400,7 @@ fn write_input<F: AsRgb>(
 ) -> Result<(), DetectorError> {
     let (h, w) = (m.height() as usize, m.width() as usize);
     let norm = Normalize::new(m);
-    input.clear();
+    // Every value is written below (the image and its padding), so the buffer is not cleared.
     input.resize(frames.len() * 3 * h * w, 0.0);
     for (i, frame) in frames.iter().enumerate() {
         let frame = frame.rgb();

@@ -378,12 +378,12 @@ fn print_e2e(e: &E2e, bare: &[Overhead]) {
     print_ratios(e, bare, py_best, limit);
 }
 
-/// The worker's preprocessing time for the frames scored in `r`: (a)'s platform - bare, per frame.
+/// The worker's preprocessing time for the frames scored in `r`: (a)'s preprocessing, per frame.
 fn rust_preprocessing_ms(r: &EvalReport, bare: &[Overhead]) -> f64 {
     let per_frame: BTreeMap<&str, f64> = bare
         .iter()
         .map(|o| {
-            let ms = (o.platform_ms - o.bare_ms).max(0.0) / o.frames.max(1) as f64;
+            let ms = o.preprocess_ms / o.frames.max(1) as f64;
             (o.detector.as_str(), ms)
         })
         .collect();
