@@ -1,7 +1,10 @@
 //! Connecting to SQLite or PostgreSQL and bringing the schema up to date.
 
 use arena_migrations::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
 use std::time::Duration;
 
 /// Opens the database at `url` (SQLite files are created; WAL and foreign keys on).
@@ -39,4 +42,72 @@ pub async fn connect_and_migrate(url: &str) -> Result<DatabaseConnection, DbErr>
     let db = connect(url).await?;
     migrate(&db).await?;
     Ok(db)
+}
+
+/// Begins a transaction that writes. On SQLite it takes the write lock at once (`BEGIN
+/// IMMEDIATE`), so a transaction that reads before it writes cannot fail halfway: a deferred one
+/// gets SQLITE_BUSY_SNAPSHOT, at once and without the busy timeout, when another connection
+/// commits between its first read and its first write (a worker storing a score while an
+/// organizer advances a phase was enough). Writers queue on the busy timeout instead. PostgreSQL
+/// ignores the mode.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    })
+    .await
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use sea_orm::ConnectionTrait;
+
+    #[tokio::test]
+    async fn a_write_transaction_that_reads_first_survives_a_concurrent_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let db = connect(&url).await.unwrap();
+        db.execute_unprepared("CREATE TABLE t (x INTEGER)")
+            .await
+            .unwrap();
+        let count = "SELECT count(*) FROM t";
+
+        // A deferred transaction reads, another connection commits, its write fails at once.
+        let txn = db.begin().await.unwrap();
+        txn.execute_unprepared(count).await.unwrap();
+        db.execute_unprepared("INSERT INTO t VALUES (1)")
+            .await
+            .unwrap();
+        let e = txn
+            .execute_unprepared("INSERT INTO t VALUES (2)")
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("locked"), "{e}");
+        txn.rollback().await.unwrap();
+
+        // `begin_write`: the other writer waits for the commit instead.
+        let txn = begin_write(&db).await.unwrap();
+        txn.execute_unprepared(count).await.unwrap();
+        let other = {
+            let db = db.clone();
+            tokio::spawn(async move { db.execute_unprepared("INSERT INTO t VALUES (3)").await })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        txn.execute_unprepared("INSERT INTO t VALUES (4)")
+            .await
+            .unwrap();
+        txn.commit().await.unwrap();
+        other.await.unwrap().unwrap();
+        let rows = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                count,
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(rows.try_get_by_index::<i64>(0).unwrap(), 3);
+    }
 }

@@ -6,7 +6,7 @@
 use crate::domain::{SubmissionKind, SubmissionStatus};
 use crate::error::RepoError;
 use crate::repo;
-use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+use sea_orm::{DatabaseConnection, DbErr};
 use serde::Serialize;
 
 #[derive(Debug, thiserror::Error)]
@@ -53,7 +53,7 @@ fn wrong(code: &'static str, message: String) -> ModerationError {
 /// pending again, and it is `running` until the workers are done.
 #[tracing::instrument(skip(db), err)]
 pub async fn rerun(db: &DatabaseConnection, id: i64) -> Result<Rerun, ModerationError> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let sub = repo::submissions::find(&txn, id)
         .await?
         .ok_or(ModerationError::NotFound(id))?;
@@ -108,7 +108,7 @@ pub async fn disqualify(
     id: i64,
     reason: &str,
 ) -> Result<Disqualified, ModerationError> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let sub = repo::submissions::find(&txn, id)
         .await?
         .ok_or(ModerationError::NotFound(id))?;

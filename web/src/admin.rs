@@ -11,7 +11,7 @@ use arena::repo;
 use arena::repo::human_ratings::AXES;
 use arena::rules::{CompetitionSettings, PhaseKind};
 use arena::time::now_ms;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, IntoActiveModel, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, IntoActiveModel};
 use std::collections::HashSet;
 
 /// Options of a new team.
@@ -30,7 +30,7 @@ pub async fn create_team(
 ) -> Result<(teams::Model, String), ApiError> {
     let name =
         TeamName::parse(&spec.name).map_err(|e| ApiError::bad_request("invalid_name", e.0))?;
-    let txn = ctx.db().begin().await?;
+    let txn = arena::db::begin_write(ctx.db()).await?;
     // The token embeds the team id, so the row is created first with an unusable hash.
     let team = repo::teams::create(
         &txn,
@@ -113,7 +113,7 @@ pub async fn create_competition(
         ));
     }
     let settings = serde_json::to_string(&spec.settings).map_err(ApiError::internal)?;
-    let txn = ctx.db().begin().await?;
+    let txn = arena::db::begin_write(ctx.db()).await?;
     let comp = repo::competitions::create(
         &txn,
         repo::competitions::NewCompetition {
@@ -172,7 +172,7 @@ pub async fn add_phase(
             "round ≥ 1 and closes_at_ms > opens_at_ms",
         ));
     }
-    let txn = ctx.db().begin().await?;
+    let txn = arena::db::begin_write(ctx.db()).await?;
     let p = repo::phases::create(
         &txn,
         comp.id,
@@ -202,7 +202,7 @@ pub async fn advance_phase(
     comp: &competitions::Model,
 ) -> Result<PhaseAdvance, ApiError> {
     let now = now_ms();
-    let txn = ctx.db().begin().await?;
+    let txn = arena::db::begin_write(ctx.db()).await?;
     let phases = repo::phases::list(&txn, comp.id).await?;
     let open = phases
         .iter()
@@ -302,7 +302,7 @@ pub async fn import_ratings(
         .collect();
     let rows = parse_ratings(text, &creations)
         .map_err(|m| ApiError::unprocessable("invalid_ratings", m))?;
-    let txn = ctx.db().begin().await?;
+    let txn = arena::db::begin_write(ctx.db()).await?;
     repo::human_ratings::replace_all(&txn, comp.id, &rows).await?;
     repo::events::append(
         &txn,

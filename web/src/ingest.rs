@@ -15,7 +15,6 @@ use arena_worker::media::{ProbeFacts, ProbeLimits, probe_video};
 use arena_worker::onnx_model::{check_manifest_against_model, inspect_model};
 use arena_worker::sandbox;
 use arena_worker::{CheckOptions, Manifest, MediaError, ModelError, check_detector};
-use sea_orm::TransactionTrait;
 
 pub(crate) fn media_error(e: MediaError) -> ApiError {
     if !e.is_client_error() {
@@ -102,7 +101,7 @@ pub async fn ingest_detector(
     let key = storage::model_key(&model.sha256);
     ctx.storage().put(&key, bytes.into()).await?;
     let manifest_json = serde_json::to_string(&manifest).map_err(ApiError::internal)?;
-    let txn = ctx.db().begin().await?;
+    let txn = arena::db::begin_write(ctx.db()).await?;
     let sub = repo::submissions::create(
         &txn,
         repo::submissions::NewSubmission {

@@ -13,7 +13,6 @@ use arena::queue::{self, JobPayload};
 use arena::repo;
 use arena::storage;
 use arena_worker::media::ProbeFacts;
-use sea_orm::TransactionTrait;
 use std::collections::HashSet;
 
 /// One probed video of an upload, with the task it answers.
@@ -262,7 +261,7 @@ async fn store(
         SubmissionKind::Target => VideoRole::Target,
         _ => VideoRole::Fake,
     };
-    let txn = ctx.db().begin().await?;
+    let txn = arena::db::begin_write(ctx.db()).await?;
     let new = repo::submissions::NewSubmission {
         competition_id: competition.id,
         team_id,
