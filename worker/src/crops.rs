@@ -104,13 +104,8 @@ impl Crops {
 
     /// `k` of the crops, evenly spaced (all of them when there are at most `k`).
     pub fn pick(&self, k: usize) -> Vec<RgbImage> {
-        self.pick_refs(k).into_iter().cloned().collect()
-    }
-
-    /// [`Crops::pick`] without copying the images.
-    pub fn pick_refs(&self, k: usize) -> Vec<&RgbImage> {
         pick_positions(self.images.len(), k)
-            .map(|at| &self.images[at])
+            .map(|at| self.images[at].clone())
             .collect()
     }
 }

@@ -478,7 +478,7 @@ pub fn evaluate_offline(
     let plan = opts.plan();
     let decodes_before = media::decode_count();
     let (loaded, reports, load_ms, wall_ms) = if parallel > 1 {
-        let run = evaluate_parallel(videos, detectors, opts, &rt, &session, parallel)?;
+        let run = evaluate_parallel(videos, detectors, opts, &rt, &session, parallel, loading)?;
         (run.loaded, run.reports, run.load_ms, run.wall_ms)
     } else {
         let mut faces = FaceDetector::load(&rt, &opts.face_model, &session)?;
@@ -541,7 +541,8 @@ struct ParallelRun {
 
 /// `threads` threads, each with its own face model and detector sessions, take the videos in
 /// turn (prepare, then score with every detector). All load first; the clock starts when every
-/// thread is ready, so `wall_ms` is comparable with the single-thread runs.
+/// thread is ready, so `wall_ms` is comparable with the single-thread runs; `load_ms` counts
+/// from `loading`, like theirs.
 fn evaluate_parallel(
     videos: &[PathBuf],
     detectors: &[(PathBuf, PathBuf)],
@@ -549,8 +550,8 @@ fn evaluate_parallel(
     rt: &OrtRuntime,
     session: &SessionOptions,
     threads: usize,
+    loading: Instant,
 ) -> Result<ParallelRun, EvalError> {
-    let loading = Instant::now();
     let plan = opts.plan();
     let ready = Barrier::new(threads + 1);
     let failed = AtomicBool::new(false);
