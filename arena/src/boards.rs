@@ -140,6 +140,46 @@ pub async fn compute<C: ConnectionTrait>(
     Ok(out)
 }
 
+/// Which board's scope a pairs export covers. In rounds mode the two differ: the detection board
+/// takes Dk's detectors on Ck's fakes, the creation board takes Ck's fakes against D(k−1)'s
+/// detectors (provisional) or Dk's (once Dk closed). In live mode they are the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BoardScope {
+    Detection,
+    Creation,
+}
+
+/// The pairs behind a board, as `arena score --input` reads them (`detector,creation,video,label,
+/// score`; see [`scoring::offline`]): every scored or failed (detector, video) pair in the board's
+/// scope after the competition's best/last policy, a failure with an empty score. Detectors and
+/// creations are named `<team>#<submission>`, videos `video-<id>`. Pairs still pending are left
+/// out, so export once the board is complete.
+pub async fn pairs_csv<C: ConnectionTrait>(
+    db: &C,
+    comp: &competitions::Model,
+    round: Option<i32>,
+    scope: BoardScope,
+) -> Result<String, RepoError> {
+    let input = if CompetitionMode::parse(&comp.mode) == Some(CompetitionMode::Rounds) {
+        let view = evaluation::view(db, comp.id).await?;
+        match round.or_else(|| evaluation::current_round(&view, now_ms())) {
+            Some(k) => {
+                let (det, creation, _) = evaluation::round_boards(db, comp.id, k).await?;
+                match scope {
+                    BoardScope::Detection => det,
+                    BoardScope::Creation => creation,
+                }
+            }
+            None => BoardInput::default(),
+        }
+    } else {
+        evaluation::board_input(db, comp.id).await?
+    };
+    let input = apply_policy(&input, settings(comp)?.board);
+    let extras = evaluation::board_extras(db, comp.id, &input).await?;
+    Ok(scoring::offline::write_pairs_csv(&input, &extras.failed))
+}
+
 /// The detectors × creations AUC matrix of the same scope as the boards.
 pub async fn matrix<C: ConnectionTrait>(
     db: &C,

@@ -1,7 +1,8 @@
 //! Scoring numbers checked against independent references run in Python (scripts in
 //! `tests/reference/`): ROC-AUC vs scikit-learn, SSIM vs scikit-image, Bradley–Terry vs an L2
 //! logistic regression in scikit-learn. A test prints why and passes when the Python modules are
-//! missing (set `ARENA_PYTHON` to pick the interpreter; default `python3`).
+//! missing, unless `ARENA_REQUIRE_PYTHON_REFERENCE=1` (`.ci/run` sets it) makes that a failure
+//! (set `ARENA_PYTHON` to pick the interpreter; default `python3`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use arena::ratings::bradley_terry::{DEFAULT_LAMBDA, Game, fit};
@@ -14,6 +15,26 @@ fn python() -> String {
     std::env::var("ARENA_PYTHON").unwrap_or_else(|_| "python3".into())
 }
 
+/// A reference check that cannot run: a failure under `ARENA_REQUIRE_PYTHON_REFERENCE=1`, else a
+/// line on stderr and in `ARENA_SKIP_LOG` (the summary `make test` prints).
+fn skipped(what: &str) {
+    assert!(
+        std::env::var("ARENA_REQUIRE_PYTHON_REFERENCE").as_deref() != Ok("1"),
+        "{what}, but ARENA_REQUIRE_PYTHON_REFERENCE=1 requires the reference"
+    );
+    eprintln!("SKIPPED {what}");
+    if let Ok(log) = std::env::var("ARENA_SKIP_LOG") {
+        use std::io::Write as _;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log);
+        if let Ok(mut f) = file {
+            let _ = writeln!(f, "python reference {what}");
+        }
+    }
+}
+
 /// Runs `tests/reference/<script> <input>` and returns its stdout, or `None` (after saying so on
 /// stderr) when Python or one of `modules` cannot be imported. A failing script is a test failure.
 fn reference(script: &str, modules: &str, input: &Path) -> Option<String> {
@@ -24,11 +45,14 @@ fn reference(script: &str, modules: &str, input: &Path) -> Option<String> {
         Ok(out) if out.status.success() => {}
         Ok(out) => {
             let why = String::from_utf8_lossy(&out.stderr);
-            eprintln!("SKIPPED {script}: cannot import {modules}: {}", why.trim());
+            skipped(&format!(
+                "{script}: cannot import {modules}: {}",
+                why.trim()
+            ));
             return None;
         }
         Err(e) => {
-            eprintln!("SKIPPED {script}: cannot run {}: {e}", python());
+            skipped(&format!("{script}: cannot run {}: {e}", python()));
             return None;
         }
     }

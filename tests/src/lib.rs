@@ -27,9 +27,44 @@ pub fn backends() -> Vec<Backend> {
     let mut out = vec![Backend::Sqlite];
     match std::env::var("ARENA_TEST_POSTGRES_URL") {
         Ok(url) if !url.is_empty() => out.push(Backend::Postgres(url)),
-        _ => eprintln!("ARENA_TEST_POSTGRES_URL not set: PostgreSQL variants skipped"),
+        _ => skip(
+            Needs::Postgres,
+            "PostgreSQL variants (ARENA_TEST_POSTGRES_URL not set)",
+        ),
     }
     out
+}
+
+/// What a skipped test (or variant) needed and did not find.
+#[derive(Debug, Clone, Copy)]
+pub enum Needs {
+    Postgres,
+    PythonReference,
+}
+
+/// Records that `what` was skipped. With the need's `ARENA_REQUIRE_*` variable set to 1 (`.ci/run`
+/// sets both) the skip fails the test instead; otherwise it says so on stderr and appends a line to
+/// `ARENA_SKIP_LOG` when set (`make test` prints those lines as a summary after the run).
+pub fn skip(needs: Needs, what: &str) {
+    let var = match needs {
+        Needs::Postgres => "ARENA_REQUIRE_POSTGRES",
+        Needs::PythonReference => "ARENA_REQUIRE_PYTHON_REFERENCE",
+    };
+    assert!(
+        std::env::var(var).as_deref() != Ok("1"),
+        "{what} would be skipped, but {var}=1 requires it"
+    );
+    eprintln!("SKIPPED: {what}");
+    if let Ok(log) = std::env::var("ARENA_SKIP_LOG") {
+        use std::io::Write as _;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log);
+        if let Ok(mut f) = file {
+            let _ = writeln!(f, "{what}");
+        }
+    }
 }
 
 /// A database URL for one test: a SQLite file in `dir`, or a brand-new PostgreSQL database.

@@ -166,7 +166,10 @@ fn file(path: &Path) -> reqwest::multipart::Part {
 async fn killing_workers_again_and_again_scores_every_pair_exactly_once() {
     let _serial = SERIAL.lock().await;
     let Some(pg) = postgres() else {
-        eprintln!("SKIPPED: ARENA_TEST_POSTGRES_URL not set");
+        arena_tests::skip(
+            arena_tests::Needs::Postgres,
+            "fault tests on PostgreSQL (ARENA_TEST_POSTGRES_URL not set)",
+        );
         return;
     };
     let c = Cluster::new(&pg).await;
@@ -337,7 +340,10 @@ async fn killing_workers_again_and_again_scores_every_pair_exactly_once() {
 async fn a_server_killed_mid_upload_leaves_no_submission_and_no_object() {
     let _serial = SERIAL.lock().await;
     let Some(pg) = postgres() else {
-        eprintln!("SKIPPED: ARENA_TEST_POSTGRES_URL not set");
+        arena_tests::skip(
+            arena_tests::Needs::Postgres,
+            "fault tests on PostgreSQL (ARENA_TEST_POSTGRES_URL not set)",
+        );
         return;
     };
     let c = Cluster::new(&pg).await;
@@ -450,7 +456,10 @@ fn restart_postgres() -> Option<()> {
 async fn server_and_workers_reconnect_after_postgres_restarts() {
     let _serial = SERIAL.lock().await;
     let Some(pg) = postgres() else {
-        eprintln!("SKIPPED: ARENA_TEST_POSTGRES_URL not set");
+        arena_tests::skip(
+            arena_tests::Needs::Postgres,
+            "fault tests on PostgreSQL (ARENA_TEST_POSTGRES_URL not set)",
+        );
         return;
     };
     let c = Cluster::new(&pg).await;

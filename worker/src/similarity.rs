@@ -149,7 +149,16 @@ mod reference {
             .args(["-c", "import skimage, numpy"])
             .output();
         if !probe.map(|o| o.status.success()).unwrap_or(false) {
+            assert!(
+                std::env::var("ARENA_REQUIRE_PYTHON_REFERENCE").as_deref() != Ok("1"),
+                "python3 with scikit-image is missing, but ARENA_REQUIRE_PYTHON_REFERENCE=1 requires it"
+            );
             eprintln!("SKIPPED: python3 with scikit-image is not available");
+            if let Ok(log) = std::env::var("ARENA_SKIP_LOG") {
+                let mut text = std::fs::read_to_string(&log).unwrap_or_default();
+                text.push_str("python reference: SSIM vs scikit-image\n");
+                let _ = std::fs::write(&log, text);
+            }
             return;
         }
         let dir = tempfile::tempdir().unwrap();

@@ -265,6 +265,36 @@ fn intern(ids: &mut HashMap<String, i64>, name: &str) -> (i64, bool) {
 }
 
 /// The board of the CSV: ids in order of first appearance, failures (empty scores) apart.
+/// The pairs CSV of a board's input, the inverse of [`score_pairs_csv`]'s reader: one row per
+/// (detector, video) pair scored (full precision, so a re-score gives the very same numbers) or
+/// failed (empty score); pending pairs are left out. Detectors and creations are named
+/// `<team>#<submission>` (a team may hold several submissions), videos `video-<id>`.
+pub fn write_pairs_csv(input: &BoardInput, failed: &HashSet<(i64, i64)>) -> String {
+    use std::fmt::Write as _;
+    let mut out = PAIR_COLUMNS.join(",");
+    out.push('\n');
+    let videos = input.real_video_ids.iter().map(|v| (String::new(), *v, 0));
+    let fakes = input.creations.iter().flat_map(|c| {
+        let name = format!("{}#{}", c.team, c.submission_id);
+        c.video_ids.iter().map(move |v| (name.clone(), *v, 1))
+    });
+    let videos: Vec<(String, i64, u8)> = videos.chain(fakes).collect();
+    for d in &input.detectors {
+        let name = format!("{}#{}", d.team, d.submission_id);
+        for (creation, v, label) in &videos {
+            let score = if failed.contains(&(d.detector_id, *v)) {
+                String::new()
+            } else if let Some(s) = input.scores.get(&(d.detector_id, *v)) {
+                format!("{s:?}")
+            } else {
+                continue;
+            };
+            let _ = writeln!(out, "{name},{creation},video-{v},{label},{score}");
+        }
+    }
+    out
+}
+
 fn build_board(rows: &[PairRow]) -> Result<(BoardInput, HashSet<(i64, i64)>), OfflineError> {
     let (mut detectors, mut creations, mut videos) =
         (HashMap::new(), HashMap::new(), HashMap::new());

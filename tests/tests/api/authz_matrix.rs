@@ -282,6 +282,11 @@ async fn every_role_against_every_endpoint() {
             [200, 200, 200, 200, 200],
         ),
         (
+            Get,
+            "/api/v1/competitions/m/scores.csv",
+            [401, 403, 403, 403, 200],
+        ),
+        (
             Creation,
             "/api/v1/competitions/m/creations",
             [401, 202, 202, 403, 202],

@@ -198,7 +198,10 @@ async fn postgres_workers_wake_on_notify_without_polling() {
         .into_iter()
         .find(|b| matches!(b, arena_tests::Backend::Postgres(_)))
     else {
-        eprintln!("SKIPPED: ARENA_TEST_POSTGRES_URL not set");
+        arena_tests::skip(
+            arena_tests::Needs::Postgres,
+            "postgres_workers_wake_on_notify_without_polling (ARENA_TEST_POSTGRES_URL not set)",
+        );
         return;
     };
     let app = arena_tests::spawn_app_with(arena_tests::AppOptions {

@@ -220,3 +220,220 @@ async fn dfgc2022_scores_creations_with_imported_human_ratings() {
         (Some(1), Some(2))
     );
 }
+
+/// The `arena` binary beside this test binary (target/debug/arena, built by `cargo test --workspace`).
+fn arena_bin() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let bin = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .map(|d| d.join("arena"))
+        .unwrap_or_default();
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `cargo build --workspace --bins`",
+        bin.display()
+    );
+    bin
+}
+
+fn close(a: &Value, b: &Value) -> bool {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => (x - y).abs() < 1e-12,
+        _ => a.is_null() && b.is_null(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scores_csv_lets_arena_score_reproduce_the_board() {
+    let app = spawn_app().await;
+    game(&app, "x", "dfgc2021").await;
+    let get = |token: Option<String>, query: &'static str| {
+        let mut req = app
+            .client
+            .get(app.url(&format!("/api/v1/competitions/x/scores.csv{query}")));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send()
+    };
+    let stranger = app.team("x-stranger", "detector").await;
+    let refused = get(Some(stranger), "")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(refused.status().as_u16(), 403, "teams cannot export scores");
+    let anonymous = get(None, "").await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(anonymous.status().as_u16(), 401);
+    let bad = get(Some(app.admin_token.clone()), "?board=ratings")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(bad.status().as_u16(), 400);
+    let resp = get(Some(app.admin_token.clone()), "")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(resp.status().as_u16(), 200);
+    let csv = resp.text().await.unwrap_or_default();
+    // 2 detectors × (3 reals + 2 fakes), and the header.
+    assert_eq!(csv.lines().count(), 11, "{csv}");
+    assert_eq!(
+        csv.lines().next(),
+        Some("detector,creation,video,label,score")
+    );
+
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("scores.csv");
+    std::fs::write(&path, &csv).unwrap_or_else(|e| panic!("{e}"));
+    let out = std::process::Command::new(arena_bin())
+        .args(["score", "--input"])
+        .arg(&path)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let offline: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let (_, board) = app
+        .get_json("/api/v1/competitions/x/leaderboard", None)
+        .await;
+    let find = |rows: &Value, name: String| {
+        rows.as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["team"] == name.as_str())
+            .cloned()
+            .unwrap_or_default()
+    };
+    let detection = board["detection"].as_array().cloned().unwrap_or_default();
+    assert_eq!(detection.len(), 2, "{board}");
+    for row in &detection {
+        let name = format!(
+            "{}#{}",
+            row["team"].as_str().unwrap_or_default(),
+            row["submission"]
+        );
+        let twin = find(&offline["detection"], name);
+        for field in ["score", "pooled_auc", "worst_auc", "threshold"] {
+            assert!(close(&row[field], &twin[field]), "{field}: {row} vs {twin}");
+        }
+        assert!(row["score"].as_f64().is_some(), "{row}");
+    }
+    let creation = board["creation"].as_array().cloned().unwrap_or_default();
+    assert_eq!(creation.len(), 2, "{board}");
+    for row in &creation {
+        let name = format!(
+            "{}#{}",
+            row["team"].as_str().unwrap_or_default(),
+            row["submission"]
+        );
+        let twin = find(&offline["creation"], name);
+        assert!(
+            close(&row["anti_detection"], &twin["anti_detection"]),
+            "{row} vs {twin}"
+        );
+        assert!(row["anti_detection"].as_f64().is_some(), "{row}");
+    }
+    // Every pair AUC of the server's matrix, by names.
+    let (_, matrix) = app.get_json("/api/v1/competitions/x/matrix", None).await;
+    let names = |m: &Value, axis: &str, hash: bool| -> Vec<String> {
+        m[axis]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| {
+                if hash {
+                    format!(
+                        "{}#{}",
+                        e["team"].as_str().unwrap_or_default(),
+                        e["submission"]
+                    )
+                } else {
+                    e["team"].as_str().unwrap_or_default().to_owned()
+                }
+            })
+            .collect()
+    };
+    let (sd, sc) = (
+        names(&matrix, "detectors", true),
+        names(&matrix, "creations", true),
+    );
+    let (od, oc) = (
+        names(&offline["matrix"], "detectors", false),
+        names(&offline["matrix"], "creations", false),
+    );
+    let mut compared = 0;
+    for (i, d) in sd.iter().enumerate() {
+        for (j, c) in sc.iter().enumerate() {
+            let oi = od.iter().position(|x| x == d).unwrap_or(usize::MAX);
+            let oj = oc.iter().position(|x| x == c).unwrap_or(usize::MAX);
+            let server = &matrix["auc"][i][j];
+            let again = &offline["matrix"]["auc"][oi][oj];
+            assert!(
+                server.as_f64().is_some() && close(server, again),
+                "{d} × {c}: {server} vs {again}"
+            );
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, 4);
+
+    // The board CSVs carry every column of the JSON, at full precision.
+    let det_csv = app
+        .client
+        .get(app.url("/api/v1/competitions/x/leaderboard?format=csv"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+    let header: Vec<&str> = det_csv
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split(',')
+        .collect();
+    for key in detection[0]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, _)| k)
+    {
+        assert!(
+            header.contains(&key.as_str()),
+            "{key} missing from {header:?}"
+        );
+    }
+    let cre_csv = app
+        .client
+        .get(app.url("/api/v1/competitions/x/leaderboard?format=csv&board=creation"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+    let header: Vec<&str> = cre_csv
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split(',')
+        .collect();
+    for key in creation[0]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, _)| k)
+    {
+        if key != "human_ratings" {
+            assert!(
+                header.contains(&key.as_str()),
+                "{key} missing from {header:?}"
+            );
+        }
+    }
+    for axis in ["realism", "quality", "expression", "mouth", "identity"] {
+        assert!(header.contains(&axis), "{axis} missing from {header:?}");
+    }
+}

@@ -106,6 +106,10 @@ pub fn config(cfg: &mut web::ServiceConfig) {
                     web::get().to(competitions::matrix::get),
                 )
                 .route(
+                    "/competitions/{slug}/scores.csv",
+                    web::get().to(competitions::scores_csv::get),
+                )
+                .route(
                     "/competitions/{slug}/creations",
                     web::post().to(creations::post::post),
                 )

@@ -73,44 +73,76 @@ pub async fn get(
     }
 }
 
+/// Full precision (the CSV carries the JSON's numbers, not a rounding of them); empty for none.
 fn num(x: Option<f64>) -> String {
-    x.map(|v| format!("{v:.6}")).unwrap_or_default()
+    x.map(|v| v.to_string()).unwrap_or_default()
 }
 
 fn rank(r: Option<u32>) -> String {
     r.map(|v| v.to_string()).unwrap_or_default()
 }
 
+fn flag(b: Option<bool>) -> String {
+    b.map(|v| v.to_string()).unwrap_or_default()
+}
+
+/// Every field of a detection row of the JSON, in its order.
 fn detection_csv(lb: &Boards) -> String {
-    let mut out = String::from("rank,team,submission,score,pooled_auc,worst_auc,baseline\n");
+    let mut out = String::from(
+        "rank,team,submission,score,pooled_auc,worst_auc,creations_scored,videos_scored,\
+         videos_total,baseline,threshold,incomplete,eligible\n",
+    );
     for r in &lb.detection {
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{}",
             rank(r.rank),
             r.team,
             r.submission,
             num(r.score),
             num(r.pooled_auc),
             num(r.worst_auc),
-            r.baseline
+            r.creations_scored,
+            r.videos_scored,
+            r.videos_total,
+            r.baseline,
+            num(r.threshold),
+            r.incomplete,
+            flag(r.eligible)
         );
     }
     out
 }
 
+/// Every field of a creation row of the JSON, in its order, the per-axis human ratings flattened.
 fn creation_csv(lb: &Boards) -> String {
-    let mut out = String::from("rank,team,submission,score,anti_detection,baseline\n");
+    let mut out = String::from(
+        "rank,team,submission,score,anti_detection,detectors_scored,videos,baseline,ssim,id,\
+         human,realism,quality,expression,mouth,identity,preset_score,incomplete\n",
+    );
     for r in &lb.creation {
+        let h = r.human_ratings.unwrap_or_default();
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             rank(r.rank),
             r.team,
             r.submission,
             num(r.score),
             num(r.anti_detection),
-            r.baseline
+            r.detectors_scored,
+            r.videos,
+            r.baseline,
+            num(r.ssim),
+            num(r.id),
+            num(r.human),
+            num(h.realism),
+            num(h.quality),
+            num(h.expression),
+            num(h.mouth),
+            num(h.identity),
+            num(r.preset_score),
+            r.incomplete
         );
     }
     out

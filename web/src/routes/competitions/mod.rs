@@ -6,3 +6,4 @@ pub mod leaderboard;
 pub mod list;
 pub mod matrix;
 pub mod post;
+pub mod scores_csv;
