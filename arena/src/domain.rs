@@ -112,6 +112,7 @@ string_enum!(
         Failed => "failed",
         Rejected => "rejected",
         Disqualified => "disqualified",
+        Withdrawn => "withdrawn",
     }
 );
 
@@ -120,7 +121,10 @@ impl SubmissionStatus {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            SubmissionStatus::Failed | SubmissionStatus::Rejected | SubmissionStatus::Disqualified
+            SubmissionStatus::Failed
+                | SubmissionStatus::Rejected
+                | SubmissionStatus::Disqualified
+                | SubmissionStatus::Withdrawn
         )
     }
 }

@@ -17,6 +17,7 @@ pub mod scoring;
 pub mod storage;
 pub mod time;
 pub mod wakeup;
+pub mod withdrawal;
 
 pub use config::Settings;
 pub use error::RepoError;

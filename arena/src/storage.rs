@@ -105,7 +105,8 @@ impl Storage {
     fn local(dir: &Path) -> Result<Storage, StorageError> {
         std::fs::create_dir_all(dir)?;
         Ok(Storage {
-            store: Arc::new(LocalFileSystem::new_with_prefix(dir)?),
+            // Empty folders go with their last object (a withdrawn content leaves no `crops/<sha>/`).
+            store: Arc::new(LocalFileSystem::new_with_prefix(dir)?.with_automatic_cleanup(true)),
         })
     }
 
@@ -165,6 +166,23 @@ impl Storage {
             Err(object_store::Error::NotFound { .. }) => Ok(false),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Deletes every object under `prefix` (a folder such as `crops/<sha256>`); returns the keys.
+    #[tracing::instrument(skip(self), err)]
+    pub async fn delete_prefix(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        use futures::TryStreamExt as _;
+        let listed: Vec<object_store::ObjectMeta> = self
+            .store
+            .list(Some(&ObjectPath::from(prefix)))
+            .try_collect()
+            .await?;
+        let mut out = Vec::with_capacity(listed.len());
+        for meta in listed {
+            self.delete(meta.location.as_ref()).await?;
+            out.push(meta.location.to_string());
+        }
+        Ok(out)
     }
 
     pub async fn delete(&self, key: &str) -> Result<(), StorageError> {

@@ -87,6 +87,7 @@ impl Modify for BearerAuth {
         routes::creations::post::post,
         routes::detectors::post::post,
         routes::submissions::get::get,
+        routes::submissions::delete::delete,
         routes::tasks::list::get,
         routes::tasks::post::post,
         routes::tasks::target::get,

@@ -4,6 +4,7 @@
 pub mod competitions;
 pub mod decode_claims;
 pub mod detectors;
+pub mod erasure;
 pub mod events;
 pub mod human_ratings;
 pub mod job_logs;

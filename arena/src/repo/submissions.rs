@@ -175,6 +175,28 @@ pub async fn disqualify<C: ConnectionTrait>(
     Ok(res.rows_affected == 1)
 }
 
+/// Makes the submission a `withdrawn` tombstone (its error fields cleared).
+pub async fn withdraw<C: ConnectionTrait>(db: &C, id: i64) -> Result<(), RepoError> {
+    submissions::Entity::update_many()
+        .col_expr(
+            submissions::Column::Status,
+            Expr::value(SubmissionStatus::Withdrawn.as_str()),
+        )
+        .col_expr(
+            submissions::Column::ErrorCode,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            submissions::Column::ErrorMessage,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(submissions::Column::UpdatedAtMs, Expr::value(now_ms()))
+        .filter(submissions::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 pub fn status(sub: &submissions::Model) -> Result<SubmissionStatus, RepoError> {
     SubmissionStatus::parse(&sub.status)
         .ok_or_else(|| RepoError::Corrupt(format!("status {:?}", sub.status)))

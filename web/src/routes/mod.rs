@@ -145,6 +145,10 @@ pub fn config(cfg: &mut web::ServiceConfig) {
                     "/competitions/{slug}/ratings",
                     web::post().to(admin::ratings_post::post),
                 )
-                .route("/submissions/{id}", web::get().to(submissions::get::get)),
+                .route("/submissions/{id}", web::get().to(submissions::get::get))
+                .route(
+                    "/submissions/{id}",
+                    web::delete().to(submissions::delete::delete),
+                ),
         );
 }

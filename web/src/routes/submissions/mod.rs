@@ -1,3 +1,4 @@
 //! Submission status.
 
+pub mod delete;
 pub mod get;
