@@ -365,6 +365,44 @@ pub async fn approve_team(ctx: &AppContext, id: i64) -> Result<(teams::Model, St
     Ok((team, token))
 }
 
+/// Gives an approved team a new token (returned once; only its hash is stored). The old token
+/// stops working at once, on every server replica (each request reads the team's stored hash).
+pub async fn rotate_token(ctx: &AppContext, id: i64) -> Result<(teams::Model, String), ApiError> {
+    let team = approved_team(ctx, id).await?;
+    let token = auth::new_token(team.id);
+    let hash = {
+        let t = token.clone();
+        actix_web::web::block(move || auth::hash_token(&t))
+            .await
+            .map_err(ApiError::internal)??
+    };
+    repo::teams::set_token_hash(ctx.db(), id, &hash).await?;
+    Ok((team, token))
+}
+
+/// Revokes a team's token: no request with it is accepted any more; a rotation issues a new one.
+pub async fn revoke_token(ctx: &AppContext, id: i64) -> Result<teams::Model, ApiError> {
+    let team = approved_team(ctx, id).await?;
+    repo::teams::set_token_hash(ctx.db(), id, repo::teams::NO_TOKEN).await?;
+    Ok(team)
+}
+
+async fn approved_team(ctx: &AppContext, id: i64) -> Result<teams::Model, ApiError> {
+    let team = repo::teams::find(ctx.db(), id)
+        .await?
+        .ok_or_else(|| team_not_found(id))?;
+    if team.status != arena::domain::TeamStatus::Approved.as_str() {
+        return Err(ApiError::conflict(
+            "team_not_approved",
+            format!(
+                "team {} is {}: it has no token to change",
+                team.name, team.status
+            ),
+        ));
+    }
+    Ok(team)
+}
+
 /// Turns a pending team down.
 pub async fn reject_team(ctx: &AppContext, id: i64) -> Result<teams::Model, ApiError> {
     let team = repo::teams::find(ctx.db(), id)

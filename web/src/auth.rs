@@ -103,7 +103,10 @@ pub async fn authenticate_from(
         .map(str::trim)
         .unwrap_or_default();
     let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-    let known = team_id_of(token).is_some_and(|id| ctx.cached_token(&digest) == Some(id));
+    let known = team_id_of(token).is_some_and(|id| {
+        ctx.cached_token(&digest)
+            .is_some_and(|(cached, _)| cached == id)
+    });
     let limiter = &ctx.rate_limiter().auth;
     if let (Some(ip), false) = (ip, known) {
         limiter
@@ -133,7 +136,7 @@ async fn verify_token(
     if team.status != arena::domain::TeamStatus::Approved.as_str() {
         return Err(bad());
     }
-    if ctx.cached_token(&digest) != Some(id) {
+    if ctx.cached_token(&digest) != Some((id, team.token_hash.clone())) {
         let (t, h) = (token.to_owned(), team.token_hash.clone());
         let ok = web::block(move || verify(&t, &h))
             .await
@@ -141,7 +144,7 @@ async fn verify_token(
         if !ok {
             return Err(bad());
         }
-        ctx.cache_token(digest, id);
+        ctx.cache_token(digest, id, team.token_hash.clone());
     }
     let role = arena::repo::teams::role(&team)?;
     Ok(AuthTeam { team, role })

@@ -27,7 +27,9 @@ struct Inner {
     live: Live,
     session_key: SessionKey,
     /// sha256(token) → team id, for tokens already verified with argon2.
-    verified_tokens: Mutex<HashMap<[u8; 32], i64>>,
+    /// Token digest → (team id, the stored hash it was verified against): a rotated or revoked
+    /// token's hash no longer matches the team row, so it is verified again (and refused).
+    verified_tokens: Mutex<HashMap<[u8; 32], (i64, String)>>,
     rate_limiter: crate::rate_limit::RateLimiter,
 }
 
@@ -109,13 +111,13 @@ impl AppContext {
         &self.inner.rate_limiter
     }
 
-    pub fn cached_token(&self, digest: &[u8; 32]) -> Option<i64> {
-        self.inner.verified_tokens.lock().ok()?.get(digest).copied()
+    pub fn cached_token(&self, digest: &[u8; 32]) -> Option<(i64, String)> {
+        self.inner.verified_tokens.lock().ok()?.get(digest).cloned()
     }
 
-    pub fn cache_token(&self, digest: [u8; 32], team_id: i64) {
+    pub fn cache_token(&self, digest: [u8; 32], team_id: i64, token_hash: String) {
         if let Ok(mut map) = self.inner.verified_tokens.lock() {
-            map.insert(digest, team_id);
+            map.insert(digest, (team_id, token_hash));
         }
     }
 

@@ -88,6 +88,8 @@ impl Modify for BearerAuth {
         routes::detectors::post::post,
         routes::submissions::get::get,
         routes::submissions::delete::delete,
+        routes::teams::token_post::post,
+        routes::teams::token_delete::delete,
         routes::tasks::list::get,
         routes::tasks::post::post,
         routes::tasks::target::get,
@@ -106,6 +108,7 @@ impl Modify for BearerAuth {
         (name = "boards", description = "Leaderboards, the AUC matrix and live events"),
         (name = "submissions", description = "Creations and detectors"),
         (name = "tasks", description = "Creation tasks (rounds mode)"),
+        (name = "teams", description = "A team's token: rotate and revoke"),
         (name = "organizers", description = "Organizer-only set-up"),
         (name = "health", description = "Liveness"),
     )

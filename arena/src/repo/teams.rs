@@ -150,3 +150,17 @@ pub async fn list<C: ConnectionTrait>(db: &C) -> Result<Vec<teams::Model>, RepoE
 pub fn role(team: &teams::Model) -> Result<Role, RepoError> {
     Role::parse(&team.role).ok_or_else(|| RepoError::Corrupt(format!("team role {:?}", team.role)))
 }
+
+/// Replaces a team's stored token hash ([`NO_TOKEN`] revokes it).
+pub async fn set_token_hash<C: ConnectionTrait>(
+    db: &C,
+    id: i64,
+    token_hash: &str,
+) -> Result<(), RepoError> {
+    teams::Entity::update_many()
+        .col_expr(teams::Column::TokenHash, Expr::value(token_hash))
+        .filter(teams::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}

@@ -16,6 +16,7 @@ pub mod register;
 pub mod session;
 pub mod submissions;
 pub mod tasks;
+pub mod teams;
 
 pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::get))
@@ -87,6 +88,14 @@ pub fn config(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/api/v1")
                 .route("/teams", web::post().to(admin::teams_post::post))
+                .route(
+                    "/teams/{name}/token",
+                    web::post().to(teams::token_post::post),
+                )
+                .route(
+                    "/teams/{name}/token",
+                    web::delete().to(teams::token_delete::delete),
+                )
                 .route("/competitions", web::get().to(competitions::list::get))
                 .route("/competitions", web::post().to(competitions::post::post))
                 .route(

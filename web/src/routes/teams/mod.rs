@@ -1,0 +1,27 @@
+//! A team's own token: rotate and revoke.
+
+pub mod token_delete;
+pub mod token_post;
+
+use crate::auth::AuthTeam;
+use crate::context::AppContext;
+use crate::error::ApiError;
+use arena::entities::teams;
+
+/// The team named `name`, when the caller is that team or an organizer.
+pub(crate) async fn own_team(
+    ctx: &AppContext,
+    caller: &AuthTeam,
+    name: &str,
+) -> Result<teams::Model, ApiError> {
+    let team = arena::repo::teams::find_by_name(ctx.db(), name)
+        .await?
+        .ok_or_else(|| ApiError::not_found("team_not_found", format!("no team {name:?}")))?;
+    if team.id != caller.id() && !caller.is_admin() {
+        return Err(ApiError::forbidden(
+            "not_yours",
+            "only the team itself or an organizer can change its token",
+        ));
+    }
+    Ok(team)
+}
