@@ -77,7 +77,7 @@ pub async fn rerun(db: &DatabaseConnection, id: i64) -> Result<Rerun, Moderation
         repo::scores::delete_failed_for_detector(&txn, det.id).await?;
     }
     repo::videos::reset_failed_for_submission(&txn, id).await?;
-    if !repo::submissions::restart_failed(&txn, id).await? {
+    if !repo::submissions::restart_from(&txn, id, SubmissionStatus::Failed).await? {
         return Err(wrong(
             "not_failed",
             format!("#{id} changed meanwhile; reload and try again"),
@@ -156,5 +156,45 @@ pub async fn disqualify(
         submission: id,
         competition_id: sub.competition_id,
         cancelled_jobs,
+    })
+}
+
+/// What undoing a disqualification did.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct Requalified {
+    pub submission: i64,
+    pub competition_id: i64,
+    /// Jobs the disqualification had cancelled, queued again.
+    pub jobs: u64,
+}
+
+/// Undoes a disqualification: the submission is back in the game (`running` until its pairs are
+/// scored again), the jobs the disqualification cancelled are queued again.
+#[tracing::instrument(skip(db), err)]
+pub async fn requalify(db: &DatabaseConnection, id: i64) -> Result<Requalified, ModerationError> {
+    let txn = crate::db::begin_write(db).await?;
+    let sub = repo::submissions::find(&txn, id)
+        .await?
+        .ok_or(ModerationError::NotFound(id))?;
+    if !repo::submissions::restart_from(&txn, id, SubmissionStatus::Disqualified).await? {
+        let status = repo::submissions::status(&sub)?;
+        return Err(wrong(
+            "not_disqualified",
+            format!("only a disqualified submission can be requalified; #{id} is {status}"),
+        ));
+    }
+    let jobs = repo::jobs::requeue_failed_for_submission(&txn, id).await?;
+    repo::events::append(
+        &txn,
+        sub.competition_id,
+        "submission_requalified",
+        &serde_json::json!({ "submission": id, "jobs": jobs }),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(Requalified {
+        submission: id,
+        competition_id: sub.competition_id,
+        jobs,
     })
 }

@@ -134,7 +134,7 @@ pub async fn create_competition(
 
 /// After an organizer's change is committed: the competition's boards are rebuilt on their next
 /// read, and this server's live clients hear of the event at once.
-fn announce(ctx: &AppContext, competition_id: i64) {
+pub(crate) fn announce(ctx: &AppContext, competition_id: i64) {
     ctx.live().cache().invalidate(competition_id);
     ctx.live().wake();
 }
@@ -456,6 +456,19 @@ pub async fn disqualify_submission(
         .map_err(moderation_error)?;
     announce(ctx, done.competition_id);
     tracing::info!(submission_id = id, "submission disqualified");
+    Ok(done)
+}
+
+/// Undoes a disqualification (organizers).
+pub async fn requalify_submission(
+    ctx: &AppContext,
+    id: i64,
+) -> Result<moderation::Requalified, ApiError> {
+    let done = moderation::requalify(ctx.db(), id)
+        .await
+        .map_err(moderation_error)?;
+    announce(ctx, done.competition_id);
+    tracing::info!(submission_id = id, "disqualification undone");
     Ok(done)
 }
 

@@ -98,6 +98,7 @@ impl Modify for BearerAuth {
         routes::admin::ratings_post::post,
         routes::admin::submission_rerun_post::post,
         routes::admin::submission_disqualify_post::post,
+        routes::admin::submission_requalify_post::post,
         routes::phases::post::post,
         routes::phases::advance::post,
     ),

@@ -130,9 +130,13 @@ pub async fn list_recent<C: ConnectionTrait>(
         .await?)
 }
 
-/// A failed submission goes back to running for a rerun, its failure cleared; false when it
-/// was not failed (nothing changed).
-pub async fn restart_failed<C: ConnectionTrait>(db: &C, id: i64) -> Result<bool, RepoError> {
+/// A submission in status `from` (failed, for a rerun; disqualified, when that is undone) goes
+/// back to running, its error cleared; false when it was not in `from` (nothing changed).
+pub async fn restart_from<C: ConnectionTrait>(
+    db: &C,
+    id: i64,
+    from: SubmissionStatus,
+) -> Result<bool, RepoError> {
     let res = submissions::Entity::update_many()
         .col_expr(
             submissions::Column::Status,
@@ -148,7 +152,7 @@ pub async fn restart_failed<C: ConnectionTrait>(db: &C, id: i64) -> Result<bool,
         )
         .col_expr(submissions::Column::UpdatedAtMs, Expr::value(now_ms()))
         .filter(submissions::Column::Id.eq(id))
-        .filter(submissions::Column::Status.eq(SubmissionStatus::Failed.as_str()))
+        .filter(submissions::Column::Status.eq(from.as_str()))
         .exec(db)
         .await?;
     Ok(res.rows_affected == 1)

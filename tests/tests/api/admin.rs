@@ -574,6 +574,23 @@ async fn worker_logs_for_the_owner_and_disqualification() {
         );
         let board = board_until(&app, "g", |b| !rows_of(b, "detection").contains(&d)).await;
         assert!(rows_of(&board, "detection").is_empty(), "{board}");
+
+        // Undone: alice is back on the board once her pairs count again.
+        let (status, body) = app.admin_post(&api(b, "requalify"), json!({})).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (409, Some("not_disqualified"))
+        );
+        let (status, body) = app.admin_post(&api(a, "requalify"), json!({})).await;
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (200, Some("running")),
+            "{body}"
+        );
+        let board = board_until(&app, "g", |b| rows_of(b, "creation").contains(&a)).await;
+        assert!(rows_of(&board, "creation").contains(&b), "{board}");
+        let finished = app.wait_submission(a, Duration::from_secs(120)).await;
+        assert_eq!(finished["status"], "finished", "{finished}");
     }
 }
 

@@ -85,6 +85,10 @@ pub fn config(cfg: &mut web::ServiceConfig) {
             "/api/admin/submissions/{id}/disqualify",
             web::post().to(admin::submission_disqualify_post::post),
         )
+        .route(
+            "/api/admin/submissions/{id}/requalify",
+            web::post().to(admin::submission_requalify_post::post),
+        )
         .service(
             web::scope("/api/v1")
                 .route("/teams", web::post().to(admin::teams_post::post))

@@ -27,7 +27,10 @@ pub async fn delete(
         is_admin: caller.is_admin(),
     };
     match withdrawal::withdraw(ctx.db(), ctx.storage(), *id, who).await {
-        Ok(done) => Ok(HttpResponse::Ok().json(done)),
+        Ok(done) => {
+            crate::admin::announce(&ctx, done.competition_id);
+            Ok(HttpResponse::Ok().json(done))
+        }
         Err(WithdrawError::NotFound(_)) => Err(ApiError::not_found(
             "submission_not_found",
             "no such submission",

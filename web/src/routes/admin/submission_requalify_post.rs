@@ -1,0 +1,28 @@
+//! `POST /api/admin/submissions/{id}/requalify` (admin): undo a disqualification — the submission
+//! is back on the boards once its pairs are scored again.
+
+use crate::admin::requalify_submission;
+use crate::auth::AuthTeam;
+use crate::context::AppContext;
+use crate::error::ApiError;
+use actix_web::{HttpResponse, web};
+
+/// Undoes a disqualification (organizers).
+#[utoipa::path(post, path = "/api/admin/submissions/{id}/requalify", tag = "organizers",
+    security(("bearer" = [])), params(("id" = i64, Path, description = "submission id")),
+    responses((status = 200, description = "`{submission, status: \"running\", jobs}`", body = serde_json::Value),
+        (status = 401, description = "`missing_token`, `invalid_token`", body = crate::openapi::ErrorDoc),
+        (status = 403, description = "`admin_only`", body = crate::openapi::ErrorDoc),
+        (status = 404, description = "`submission_not_found`", body = crate::openapi::ErrorDoc),
+        (status = 409, description = "`not_disqualified`", body = crate::openapi::ErrorDoc)))]
+pub async fn post(
+    ctx: web::Data<AppContext>,
+    caller: AuthTeam,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_admin()?;
+    let done = requalify_submission(&ctx, *id).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "submission": done.submission, "status": "running", "jobs": done.jobs
+    })))
+}
