@@ -373,9 +373,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 None => None,
             };
+            let stop = shutdown_signal();
             let pool = spawn_workers(&ctx, n);
             tracing::info!(slots = n, "workers running; Ctrl-C or SIGTERM to stop");
-            shutdown_signal().await;
+            stop.await;
             pool.stop().await;
             if let Some(handle) = ops {
                 handle.stop(true).await;
@@ -715,19 +716,26 @@ fn clean_uploads(dir: &std::path::Path) {
     }
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGTERM or Ctrl-C. The handlers are installed when this is called, not when the
+/// future is first polled: a SIGTERM that arrives while the workers start must not kill the
+/// process with a job half done.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
+    let handlers = {
         use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+        signal(SignalKind::terminate()).and_then(|t| Ok((t, signal(SignalKind::interrupt())?)))
+    };
+    async move {
+        #[cfg(unix)]
+        if let Ok((mut term, mut int)) = handlers {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
+                _ = int.recv() => {}
                 _ = term.recv() => {}
             }
             return;
         }
+        let _ = tokio::signal::ctrl_c().await;
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Prints a result line on stdout (the CLI's output, as opposed to logs on stderr).

@@ -265,7 +265,7 @@ fn spawn_worker(app: &TestApp, log: &Path, http: Option<&str>) -> Child {
         .expect("arena worker")
 }
 
-/// Waits until some job is running; returns its id.
+/// Waits until some job is running and its slot's row names it; returns its id.
 async fn running_job(app: &TestApp, worker: &mut Child) -> i64 {
     let start = Instant::now();
     loop {
@@ -275,7 +275,15 @@ async fn running_job(app: &TestApp, worker: &mut Child) -> i64 {
             .await
             .expect("jobs");
         if let Some(job) = running {
-            return job.id;
+            // The slot writes its heartbeat row just after the claim.
+            let slot = worker_slots::Entity::find()
+                .filter(worker_slots::Column::CurrentJobId.eq(job.id))
+                .one(app.ctx.db())
+                .await
+                .expect("slots");
+            if slot.is_some() {
+                return job.id;
+            }
         }
         assert!(
             worker.try_wait().expect("worker").is_none(),
