@@ -45,7 +45,7 @@ pub async fn backup(settings: &Settings, out: &Path) -> anyhow::Result<Manifest>
             "`arena backup` copies SQLite databases; for PostgreSQL run \
              `pg_dump --format=custom --file=arena.dump \"$ARENA_DATABASE_URL\"` (and \
              `pg_restore --clean --dbname=…` to restore) and back the bucket up with its own \
-             tooling (versioning or replication); see README.md, \"Backups\""
+             tooling (versioning or replication); see docs/OPERATIONS.md, \"Backups\""
         );
     }
     let storage = Storage::open(
