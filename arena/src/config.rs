@@ -38,6 +38,36 @@ pub struct Settings {
     pub queue: QueueSettings,
     pub evaluation: EvaluationSettings,
     pub rate_limits: RateLimitSettings,
+    pub metrics: MetricsSettings,
+}
+
+/// `GET /metrics`: on by default; behind a bearer token when one is set (env
+/// `ARENA_METRICS_TOKEN`), answered 404 `metrics_disabled` when off (`ARENA_METRICS=off`).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSettings {
+    pub enabled: bool,
+    /// The scraper's bearer token (never logged).
+    #[serde(skip_serializing)]
+    pub token: Option<String>,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        MetricsSettings {
+            enabled: true,
+            token: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for MetricsSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsSettings")
+            .field("enabled", &self.enabled)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// Caps applied at ingest, before anything is stored.
@@ -166,6 +196,7 @@ impl Default for Settings {
             queue: QueueSettings::default(),
             evaluation: EvaluationSettings::default(),
             rate_limits: RateLimitSettings::default(),
+            metrics: MetricsSettings::default(),
         }
     }
 }
@@ -194,6 +225,16 @@ impl Default for QueueSettings {
             retry_backoff_ms: 2_000,
             poll_ms: 250,
         }
+    }
+}
+
+impl QueueSettings {
+    /// A worker slot whose last heartbeat is older than this is lost (it beats every
+    /// `heartbeat_ms`, idle or busy; three missed beats plus a poll is no hiccup).
+    pub fn slot_stale_ms(&self) -> i64 {
+        let beat = i64::try_from(self.heartbeat_ms).unwrap_or(i64::MAX / 8);
+        let poll = i64::try_from(self.poll_ms).unwrap_or(i64::MAX / 8);
+        beat.saturating_mul(3).saturating_add(poll)
     }
 }
 

@@ -430,6 +430,23 @@ impl Queue {
             .await?;
         Ok(rows)
     }
+
+    /// Jobs per (kind, state), read at scrape time so every `serve` replica reports the same.
+    pub async fn depth_by_kind(&self) -> Result<Vec<(String, String, i64)>, QueueError> {
+        let rows: Vec<(String, String, i64)> = jobs::Entity::find()
+            .select_only()
+            .column(jobs::Column::Kind)
+            .column(jobs::Column::State)
+            .column_as(jobs::Column::Id.count(), "n")
+            .group_by(jobs::Column::Kind)
+            .group_by(jobs::Column::State)
+            .order_by_asc(jobs::Column::Kind)
+            .order_by_asc(jobs::Column::State)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(rows)
+    }
 }
 
 fn claimable(now: i64) -> sea_orm::Condition {

@@ -185,6 +185,33 @@ impl Storage {
         Ok(out)
     }
 
+    /// Every object's key and size (backups).
+    pub async fn list(&self) -> Result<Vec<(String, u64)>, StorageError> {
+        use futures::TryStreamExt;
+        let metas: Vec<object_store::ObjectMeta> = self.store.list(None).try_collect().await?;
+        Ok(metas
+            .into_iter()
+            .map(|m| (m.location.to_string(), m.size))
+            .collect())
+    }
+
+    /// Streams an object into `sink` chunk by chunk (a large video is never held whole);
+    /// returns the bytes written.
+    pub async fn copy_to(
+        &self,
+        key: &str,
+        sink: &mut impl std::io::Write,
+    ) -> Result<u64, StorageError> {
+        use futures::TryStreamExt;
+        let mut stream = self.store.get(&ObjectPath::from(key)).await?.into_stream();
+        let mut n = 0u64;
+        while let Some(chunk) = stream.try_next().await? {
+            sink.write_all(&chunk)?;
+            n += chunk.len() as u64;
+        }
+        Ok(n)
+    }
+
     pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
         match self.store.delete(&ObjectPath::from(key)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),

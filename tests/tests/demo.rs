@@ -23,7 +23,7 @@ fn scores(board: &Value, which: &str) -> BTreeMap<String, f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_seed_plays_two_rounds_through_the_pipeline() {
-    arena_web::telemetry::init();
+    arena_web::telemetry::init(arena_web::telemetry::LogFormat::Text);
     let started = Instant::now();
     let app = spawn_app_with(AppOptions {
         workers: 2,

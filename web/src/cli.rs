@@ -43,6 +43,16 @@ struct GlobalArgs {
     /// Optional arena.toml; flags and env override it.
     #[arg(long, env = "ARENA_CONFIG", global = true)]
     config: Option<PathBuf>,
+    /// Log lines on stderr: text, or one JSON object per line with the request, job and
+    /// submission ids.
+    #[arg(
+        long,
+        env = "ARENA_LOG_FORMAT",
+        global = true,
+        value_enum,
+        default_value_t
+    )]
+    log_format: crate::telemetry::LogFormat,
 }
 
 #[derive(Args, Clone)]
@@ -72,9 +82,28 @@ enum Command {
     Worker {
         #[arg(long, env = "ARENA_WORKERS")]
         workers: Option<usize>,
+        /// Also serve /healthz, /readyz and /metrics on this address (probes, scrapers).
+        #[arg(long, env = "ARENA_WORKER_HTTP")]
+        http: Option<String>,
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Write a backup zip: an online copy of the SQLite database, every stored object and the
+    /// session key (PostgreSQL: use pg_dump, see README).
+    Backup {
+        /// The zip to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore a backup zip into the data dir (and its object store); the server then serves
+    /// the same boards.
+    Restore {
+        /// The zip `arena backup` wrote.
+        archive: PathBuf,
+        /// Overwrite a database already in the data dir.
+        #[arg(long)]
+        force: bool,
+    },
     /// Manage teams.
     #[command(subcommand)]
     Team(TeamCommand),
@@ -271,6 +300,12 @@ impl GlobalArgs {
         if let Ok(lib) = std::env::var("ARENA_ORT_LIB") {
             s.ort_lib = Some(PathBuf::from(lib));
         }
+        if let Ok(token) = std::env::var("ARENA_METRICS_TOKEN") {
+            s.metrics.token = Some(token).filter(|t| !t.is_empty());
+        }
+        if let Ok(on) = std::env::var("ARENA_METRICS") {
+            s.metrics.enabled = !matches!(on.as_str(), "off" | "false" | "0");
+        }
         Ok(s)
     }
 }
@@ -278,6 +313,7 @@ impl GlobalArgs {
 /// Parses the command line, runs it, and turns errors into a message and exit code 1.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    crate::telemetry::init(cli.global.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -324,13 +360,48 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             serve(ctx, n).await
         }
         Command::Serve => serve(open(&g).await?, 0).await,
-        Command::Worker { workers } => {
+        Command::Worker { workers, http } => {
             let ctx = open(&g).await?;
             let n = workers.unwrap_or_else(|| ctx.settings().worker_count());
+            let ops = match &http {
+                Some(bind) => {
+                    let (port, server) = crate::startup::ops_server(&ctx, bind)?;
+                    tracing::info!(port, "worker probes and metrics on http://{bind}");
+                    let handle = server.handle();
+                    tokio::spawn(server);
+                    Some(handle)
+                }
+                None => None,
+            };
+            let stop = shutdown_signal();
             let pool = spawn_workers(&ctx, n);
             tracing::info!(slots = n, "workers running; Ctrl-C or SIGTERM to stop");
-            shutdown_signal().await;
+            stop.await;
             pool.stop().await;
+            if let Some(handle) = ops {
+                handle.stop(true).await;
+            }
+            Ok(())
+        }
+        Command::Backup { out } => {
+            let m = crate::backup::backup(&g.settings()?, &out).await?;
+            say(&format!(
+                "backup written to {}: database {} bytes, {} objects ({} bytes)",
+                out.display(),
+                m.database_bytes,
+                m.objects,
+                m.object_bytes
+            ));
+            Ok(())
+        }
+        Command::Restore { archive, force } => {
+            let settings = g.settings()?;
+            let m = crate::backup::restore(&settings, &archive, force).await?;
+            say(&format!(
+                "restored into {}: {} objects; `arena up` or `arena serve` opens it",
+                settings.data_dir.display(),
+                m.objects
+            ));
             Ok(())
         }
         Command::Migrate => {
@@ -645,19 +716,26 @@ fn clean_uploads(dir: &std::path::Path) {
     }
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGTERM or Ctrl-C. The handlers are installed when this is called, not when the
+/// future is first polled: a SIGTERM that arrives while the workers start must not kill the
+/// process with a job half done.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
+    let handlers = {
         use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+        signal(SignalKind::terminate()).and_then(|t| Ok((t, signal(SignalKind::interrupt())?)))
+    };
+    async move {
+        #[cfg(unix)]
+        if let Ok((mut term, mut int)) = handlers {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
+                _ = int.recv() => {}
                 _ = term.recv() => {}
             }
             return;
         }
+        let _ = tokio::signal::ctrl_c().await;
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Prints a result line on stdout (the CLI's output, as opposed to logs on stderr).

@@ -14,6 +14,11 @@ pub struct ApiError {
     pub retry_after_s: Option<u64>,
 }
 
+/// The error code of a response, kept in its extensions for the middleware that counts
+/// upload refusals by code ([`crate::observe`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorCode(pub &'static str);
+
 #[derive(Serialize)]
 struct ErrorBody<'a> {
     code: &'a str,
@@ -70,10 +75,12 @@ impl ResponseError for ApiError {
         if let Some(secs) = self.retry_after_s {
             resp.insert_header((actix_web::http::header::RETRY_AFTER, secs.to_string()));
         }
-        resp.json(ErrorBody {
+        let mut resp = resp.json(ErrorBody {
             code: self.code,
             message: &self.message,
-        })
+        });
+        resp.extensions_mut().insert(ErrorCode(self.code));
+        resp
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod admission;
 pub mod auth;
+pub mod backup;
 pub mod cli;
 pub mod client;
 pub mod context;
@@ -13,6 +14,8 @@ pub mod import;
 pub mod ingest;
 pub mod ingest_video;
 pub mod live;
+pub mod metrics;
+pub mod observe;
 pub mod openapi;
 pub mod rate_limit;
 pub mod routes;

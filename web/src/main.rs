@@ -12,6 +12,6 @@ fn main() -> std::process::ExitCode {
             std::env::set_var("ORT_DISABLE_TELEMETRY", "1");
         }
     }
-    arena_web::telemetry::init();
+    // Logging starts in `cli::main`, once `--log-format` is parsed.
     arena_web::cli::main()
 }

@@ -77,6 +77,8 @@ impl Modify for BearerAuth {
     ),
     paths(
         routes::health::get,
+        routes::health::ready,
+        routes::metrics::get,
         routes::competitions::list::get,
         routes::competitions::post::post,
         routes::competitions::get::get,

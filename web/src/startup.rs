@@ -29,8 +29,12 @@ impl Application {
             .map(|n| n.get())
             .unwrap_or(2)
             .clamp(1, 4);
+        crate::metrics::install();
         let server = HttpServer::new(move || {
             App::new()
+                // Inside the tracing span (wrapped first = runs innermost), so it sees the
+                // request id.
+                .wrap(actix_web::middleware::from_fn(crate::observe::observe))
                 .wrap(TracingLogger::default())
                 .app_data(data.clone())
                 .app_data(
@@ -57,6 +61,30 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// The small HTTP server of `arena worker --http ADDR`: `/healthz`, `/readyz` and `/metrics`
+/// (this process's job metrics, then the fleet's) for probes and scrapers, and no API. It
+/// leaves signals to the worker, which stops it after its slots.
+pub fn ops_server(ctx: &AppContext, bind: &str) -> std::io::Result<(u16, Server)> {
+    crate::metrics::install();
+    let listener = TcpListener::bind(bind)?;
+    let port = listener.local_addr()?.port();
+    let data = web::Data::new(ctx.clone());
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(actix_web::middleware::from_fn(crate::observe::observe))
+            .wrap(TracingLogger::default())
+            .app_data(data.clone())
+            .route("/healthz", web::get().to(routes::health::get))
+            .route("/readyz", web::get().to(routes::health::ready))
+            .route("/metrics", web::get().to(routes::metrics::get))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    Ok((port, server))
 }
 
 /// In-process worker slots, stopped together.

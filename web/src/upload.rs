@@ -80,6 +80,7 @@ impl Sink {
 
     fn write(&mut self, chunk: &[u8]) -> Result<(), ApiError> {
         self.len += chunk.len() as u64;
+        metrics::counter!(crate::metrics::UPLOAD_BYTES).increment(chunk.len() as u64);
         if self.len > self.cap {
             return Err(ApiError::too_large(format!(
                 "the file is over the limit of {} bytes",

@@ -24,6 +24,8 @@ fn every_subcommand_has_help() {
         vec!["leaderboard", "--help"],
         vec!["score", "--help"],
         vec!["competition", "import", "--help"],
+        vec!["backup", "--help"],
+        vec!["restore", "--help"],
     ] {
         let out = arena().args(&args).output().unwrap();
         assert!(out.status.success(), "{args:?}");

@@ -15,6 +15,8 @@ use tracing::Instrument;
 pub async fn run_slot(ctx: WorkerContext, worker_id: String, mut shutdown: watch::Receiver<bool>) {
     let mut cache = SessionCache::default();
     let poll = Duration::from_millis(ctx.settings.queue.poll_ms);
+    let mut slot = crate::fleet::SlotReporter::new(&worker_id, ctx.settings.queue.heartbeat_ms);
+    slot.started(&ctx.db).await;
     tracing::info!(worker = %worker_id, "worker slot started");
     while !*shutdown.borrow() {
         let jobs = match ctx.queue.claim(&worker_id, 1).await {
@@ -25,6 +27,7 @@ pub async fn run_slot(ctx: WorkerContext, worker_id: String, mut shutdown: watch
             }
         };
         if jobs.is_empty() {
+            slot.idle(&ctx.db).await;
             reap(&ctx).await;
             if let Err(e) = evaluation::process_due_phase_closes(&ctx.db, ctx.policy()).await {
                 tracing::warn!(error = %e, "phase close processing failed");
@@ -44,11 +47,12 @@ pub async fn run_slot(ctx: WorkerContext, worker_id: String, mut shutdown: watch
                 submission_id = job.submission_id,
                 attempt = job.attempt
             );
-            run_job(&ctx, &mut cache, &worker_id, job)
-                .instrument(span)
-                .await;
+            let (id, kind) = (job.id, job.payload.kind());
+            let work = run_job(&ctx, &mut cache, &worker_id, job).instrument(span);
+            slot.run(&ctx.db, id, kind, work).await;
         }
     }
+    slot.stopped(&ctx.db).await;
     tracing::info!(worker = %worker_id, "worker slot stopped");
 }
 
@@ -129,6 +133,7 @@ fn failure_reason(err: &JobError) -> String {
 
 async fn fail_job(ctx: &WorkerContext, worker_id: &str, job: &ClaimedJob, err: JobError) {
     tracing::warn!(code = err.code, error = %err.message, permanent = err.permanent, "job failed");
+    crate::fleet::record_failure(job.payload.kind(), err.code);
     let outcome = ctx
         .queue
         .fail(job.id, worker_id, &err.to_string(), err.permanent)
@@ -172,6 +177,9 @@ async fn execute(
     match payload {
         JobPayload::PrepareVideo { video_id } => {
             let report = pipeline::prepare_video(ctx, cache, *video_id).await?;
+            if let Some(ms) = report.decode_ms {
+                crate::fleet::record_stage(payload.kind(), "decode_faces", ms);
+            }
             Ok(report.line())
         }
         JobPayload::ActivateDetector { detector_id } => {
@@ -187,6 +195,7 @@ async fn execute(
             video_ids,
         } => {
             let report = pipeline::score(ctx, cache, *detector_id, video_ids).await?;
+            crate::fleet::record_stage(payload.kind(), "score", report.elapsed_ms);
             Ok(report.line())
         }
         JobPayload::Noop { n } => Ok(format!("noop {n} done")),

@@ -6,6 +6,7 @@ pub mod crops;
 pub mod detector;
 pub mod eval;
 pub mod faces;
+pub mod fleet;
 pub mod job_loop;
 pub mod manifest;
 pub mod media;

@@ -462,10 +462,15 @@ pub async fn score_serving(
         .position(|c| c.key == key)
         .map(|i| slot.remove(i));
     // A held child that cannot serve this job is ended (dropped) here.
+    let was_held = held.is_some();
     let reusable = held.and_then(|mut c| c.fits(key).then_some(c));
     let mut child = match reusable {
         Some(c) => c,
         None => {
+            if was_held {
+                metrics::counter!(crate::fleet::CHILD_RESTARTS).increment(1);
+            }
+            metrics::counter!(crate::fleet::CHILD_STARTS, "task" => "score").increment(1);
             stage_model().await?;
             ScoreChild::spawn(config, key, cwd)?
         }
@@ -570,6 +575,12 @@ pub async fn run(
     work_dir: &Path,
 ) -> Result<(Isolation, Timings, Output), JobError> {
     let limits = config.limits_for(&task);
+    let label = match &task {
+        Task::Prepare(_) => "prepare",
+        Task::Score(_) => "score",
+        Task::Check(_) => "check",
+    };
+    metrics::counter!(crate::fleet::CHILD_STARTS, "task" => label).increment(1);
     let request = Request {
         version: PROTOCOL_VERSION,
         ort_lib: config.ort_lib.clone(),

@@ -14,6 +14,7 @@ pub mod submissions;
 pub mod tasks;
 pub mod teams;
 pub mod videos;
+pub mod worker_slots;
 
 pub mod prelude {
     pub use super::competitions::Entity as Competitions;
@@ -29,4 +30,5 @@ pub mod prelude {
     pub use super::tasks::Entity as Tasks;
     pub use super::teams::Entity as Teams;
     pub use super::videos::Entity as Videos;
+    pub use super::worker_slots::Entity as WorkerSlots;
 }

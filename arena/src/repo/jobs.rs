@@ -6,7 +6,8 @@ use crate::error::RepoError;
 use crate::queue::JobState;
 use crate::time::now_ms;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, sea_query::Expr,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::Expr,
 };
 
 /// A submission's jobs, oldest first.
@@ -65,4 +66,19 @@ pub async fn cancel_queued_for_submission<C: ConnectionTrait>(
         .exec(db)
         .await?;
     Ok(res.rows_affected)
+}
+
+/// Dead jobs (failed for good) across every competition, most recent first, at most `limit`:
+/// the admin fleet view lists them with their last error and a rerun button.
+pub async fn list_dead<C: ConnectionTrait>(
+    db: &C,
+    limit: u64,
+) -> Result<Vec<jobs::Model>, RepoError> {
+    Ok(jobs::Entity::find()
+        .filter(jobs::Column::State.eq(JobState::Failed.as_str()))
+        .order_by_desc(jobs::Column::UpdatedAtMs)
+        .order_by_desc(jobs::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?)
 }

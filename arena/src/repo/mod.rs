@@ -15,3 +15,4 @@ pub mod submissions;
 pub mod tasks;
 pub mod teams;
 pub mod videos;
+pub mod worker_slots;

@@ -11,6 +11,7 @@ mod import;
 mod ingest_errors;
 mod isolation;
 mod live;
+mod ops;
 mod pages;
 mod queue;
 mod rate_limits;

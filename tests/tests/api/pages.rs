@@ -150,6 +150,8 @@ async fn pages_render_the_boards_matrix_submissions_and_teams() {
     let paths = doc["paths"].as_object().cloned().unwrap_or_default();
     for p in [
         "/healthz",
+        "/readyz",
+        "/metrics",
         "/api/v1/competitions",
         "/api/v1/competitions/{slug}",
         "/api/v1/competitions/{slug}/leaderboard",

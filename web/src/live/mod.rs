@@ -107,6 +107,11 @@ impl Live {
         &self.inner.cache
     }
 
+    /// SSE clients subscribed now (`/metrics`).
+    pub fn clients(&self) -> usize {
+        self.inner.tx.receiver_count()
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<LiveEvent>> {
         self.inner.tx.subscribe()
     }

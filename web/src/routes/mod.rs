@@ -10,6 +10,7 @@ pub mod detectors;
 pub mod docs;
 pub mod forms;
 pub mod health;
+pub mod metrics;
 pub mod pages;
 pub mod phases;
 pub mod register;
@@ -20,6 +21,8 @@ pub mod teams;
 
 pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::get))
+        .route("/readyz", web::get().to(health::ready))
+        .route("/metrics", web::get().to(metrics::get))
         .route("/", web::get().to(pages::index::get))
         .route("/c/{slug}", web::get().to(pages::competition::get))
         .route("/c/{slug}/matrix", web::get().to(pages::matrix::get))

@@ -3,6 +3,7 @@
 //! page again, the outcome on top: a newly issued token is shown there, once.
 
 pub mod competitions_post;
+pub mod fleet;
 pub mod page;
 pub mod phases_advance_post;
 pub mod phases_post;

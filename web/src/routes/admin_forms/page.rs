@@ -76,6 +76,7 @@ struct AdminPage {
     pending: Vec<TeamRow>,
     teams: Vec<TeamRow>,
     submissions: Vec<SubmissionRow>,
+    fleet: super::fleet::Fleet,
 }
 
 async fn competitions(ctx: &AppContext) -> Result<Vec<CompetitionRow>, ApiError> {
@@ -185,6 +186,7 @@ pub async fn render_admin(
         pending,
         teams,
         submissions: submissions(ctx, &names, &slugs).await?,
+        fleet: super::fleet::load(ctx).await?,
     };
     let status = match flash {
         Flash::None => StatusCode::OK,
