@@ -67,7 +67,7 @@ fn eval_on_cuda_without_a_gpu_falls_back_once_with_the_cpu_scores() {
         1,
         "one warning, not one per session:\n{stderr}"
     );
-    assert!(warnings[0].contains("reason="), "{stderr}");
+    assert!(warnings[0].contains("reason"), "{stderr}");
 
     let cpu_report: Value = serde_json::from_slice(&cpu.stdout).unwrap();
     let cuda_report: Value = serde_json::from_slice(&cuda.stdout).unwrap();

@@ -346,7 +346,10 @@ fn cuda_session(
     }
     // The provider needs the driver's library; without it, say so rather than what failed next.
     ort::util::preload_dylib("libcuda.so.1").map_err(|e| {
-        format!("the NVIDIA driver's libcuda.so.1 cannot be loaded (no driver here?): {e}")
+        format!(
+            "the NVIDIA driver's libcuda.so.1 cannot be loaded (no driver here?): {}",
+            error_chain(&e)
+        )
     })?;
     preload_cuda_libraries(dir);
     let cuda = cuda_provider(opts).build().error_on_failure();
@@ -365,6 +368,18 @@ fn cuda_session(
         .map_err(|e| format!("registering CUDA: {e}{}", hint()))?
         .commit_from_memory(model_bytes)
         .map_err(|e| format!("creating a CUDA session: {e}{}", hint()))
+}
+
+/// `e` and its sources (the loader's own words sit in a source).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// onnxruntime's CUDA provider, which it loads from its own folder.
