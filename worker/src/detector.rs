@@ -122,12 +122,11 @@ impl OrtRuntime {
     /// `scripts/bootstrap --gpu` lays out (`.cache/onnxruntime-gpu/lib/libonnxruntime.so`) when
     /// it is there; else [`OrtRuntime::default_lib_path`]. The GPU build runs CPU sessions too.
     pub fn lib_path_for(provider: ExecutionProvider) -> PathBuf {
-        if provider == ExecutionProvider::Cuda && std::env::var_os("ARENA_ORT_LIB").is_none() {
-            if let Some(found) = find_in_cache(Path::new(GPU_LIB)) {
-                return found;
-            }
-        }
-        Self::default_lib_path()
+        let gpu_build = (provider == ExecutionProvider::Cuda
+            && std::env::var_os("ARENA_ORT_LIB").is_none())
+        .then(|| find_in_cache(Path::new(GPU_LIB)))
+        .flatten();
+        gpu_build.unwrap_or_else(Self::default_lib_path)
     }
 
     /// `ARENA_ORT_LIB`, else `.cache/onnxruntime/libonnxruntime.so` in the current directory or an
