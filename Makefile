@@ -4,10 +4,18 @@ CARGO ?= cargo
 export ORT_DISABLE_TELEMETRY = 1
 ARENA_DATA_DIR ?= ./data
 
-.PHONY: bootstrap demo test fixtures baselines fuzz-smoke
+.PHONY: bootstrap bootstrap-gpu gpu-check demo test fixtures baselines fuzz-smoke
 
 bootstrap:
 	./scripts/bootstrap
+
+## Also onnxruntime's GPU build and the CUDA/cuDNN libraries (PyPI wheels, ~2.4 GB) for GPU workers.
+bootstrap-gpu:
+	./scripts/bootstrap --gpu
+
+## On a machine with an NVIDIA GPU: CPU vs CUDA scores and frames/s (docs/BENCHMARKS.md, "GPU").
+gpu-check:
+	./scripts/gpu-check
 
 ## Build, seed the demo competition and serve http://127.0.0.1:8080 (Ctrl-C to stop).
 demo: bootstrap

@@ -161,6 +161,17 @@ pub struct EvaluationSettings {
     pub face_model: Option<PathBuf>,
     /// onnxruntime execution provider: `cpu` or `cuda` (falls back to CPU with a warning).
     pub execution_provider: String,
+    /// CUDA devices of this worker's slots, given out round-robin (slot i gets
+    /// `gpus[i % len]`; `arena worker --gpus 0,1`); ordinals as this process sees them (after
+    /// its own `CUDA_VISIBLE_DEVICES`). Empty: device 0. Each evaluation child sees only its
+    /// slot's device.
+    pub gpus: Vec<u32>,
+    /// GPU memory cap of one session's CUDA arena (onnxruntime's `gpu_mem_limit`), in MiB; 0 is
+    /// no cap. The CUDA context itself (a few hundred MiB per child) comes on top.
+    pub gpu_mem_limit_mb: u64,
+    /// Largest batch run on a GPU when the model's batch dimension is free (0: the manifest's
+    /// `batch`); frames of several videos of one score job share a run up to it.
+    pub gpu_batch: usize,
     /// Wall-clock limit for scoring the probe frames when a detector is uploaded.
     pub probe_time_limit_ms: u64,
     /// Decode and score uploads in a child process with rlimits and a watchdog (docs/SANDBOX.md).
@@ -248,6 +259,9 @@ impl Default for EvaluationSettings {
             decode_max_side: 1920,
             face_model: None,
             execution_provider: "cpu".to_owned(),
+            gpus: Vec::new(),
+            gpu_mem_limit_mb: 0,
+            gpu_batch: 64,
             probe_time_limit_ms: 20_000,
             isolate: true,
             sandbox_bin: None,
@@ -258,6 +272,37 @@ impl Default for EvaluationSettings {
             score_children_per_slot: 4,
         }
     }
+}
+
+impl EvaluationSettings {
+    /// The settings of worker slot `slot`: its one device out of `gpus` (round-robin).
+    pub fn for_slot(&self, slot: usize) -> EvaluationSettings {
+        let mut e = self.clone();
+        if !self.gpus.is_empty() {
+            e.gpus = vec![self.gpus[slot % self.gpus.len()]];
+        }
+        e
+    }
+
+    /// The CUDA device this (slot's) settings use: the first of `gpus`, else 0.
+    pub fn cuda_device(&self) -> u32 {
+        self.gpus.first().copied().unwrap_or(0)
+    }
+}
+
+/// Parses a device list like `0,1` or `2` (`--gpus`, `ARENA_GPUS`): ordinals, no duplicates.
+pub fn parse_gpus(text: &str) -> Result<Vec<u32>, String> {
+    let mut gpus = Vec::new();
+    for part in text.split(',').map(str::trim) {
+        let device: u32 = part
+            .parse()
+            .map_err(|_| format!("{part:?} is not a GPU ordinal (expected a list like 0,1)"))?;
+        if gpus.contains(&device) {
+            return Err(format!("GPU {device} is listed twice"));
+        }
+        gpus.push(device);
+    }
+    Ok(gpus)
 }
 
 impl Settings {
@@ -343,6 +388,27 @@ mod tests {
         assert_eq!(s.rate_limits.uploads, RateLimits::OFF);
         assert_eq!(s.rate_limits.auth, d.auth);
         assert!(toml::from_str::<Settings>("[rate_limits]\nauth = { burst = 1 }\n").is_err());
+    }
+
+    #[test]
+    fn gpus_parse_and_go_round_robin_to_slots() {
+        assert_eq!(parse_gpus("0,1").unwrap(), vec![0, 1]);
+        assert_eq!(parse_gpus(" 3 ").unwrap(), vec![3]);
+        for bad in ["", "0,", "a", "-1", "0,0", "1;2"] {
+            assert!(parse_gpus(bad).is_err(), "{bad:?}");
+        }
+        let s: Settings = toml::from_str("[evaluation]\ngpus = [2, 5]\n").unwrap();
+        let devices: Vec<u32> = (0..5)
+            .map(|i| s.evaluation.for_slot(i).cuda_device())
+            .collect();
+        assert_eq!(devices, [2, 5, 2, 5, 2]);
+        assert_eq!(
+            s.evaluation.for_slot(1).gpus,
+            [5],
+            "a slot sees its own device only"
+        );
+        let none = EvaluationSettings::default();
+        assert_eq!((none.for_slot(3).gpus.len(), none.cuda_device()), (0, 0));
     }
 
     #[test]

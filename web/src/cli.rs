@@ -55,6 +55,37 @@ struct GlobalArgs {
     log_format: crate::telemetry::LogFormat,
 }
 
+/// Where sessions run (`[evaluation] execution_provider`, `gpus`).
+#[derive(Args, Clone)]
+struct GpuArgs {
+    /// onnxruntime execution provider: cpu or cuda (CUDA falls back to the CPU, with a warning
+    /// naming the reason, where it cannot start).
+    #[arg(long, env = "ARENA_EXECUTION_PROVIDER")]
+    execution_provider: Option<String>,
+    /// CUDA devices, e.g. 0,1: worker slots get them round-robin and each evaluation child sees
+    /// only its own (`arena eval` uses the first). Implies --execution-provider cuda.
+    #[arg(long, env = "ARENA_GPUS")]
+    gpus: Option<String>,
+}
+
+impl GpuArgs {
+    /// Writes the flags into `settings` (a bad value is an error, not a silent CPU run).
+    fn apply(&self, settings: &mut Settings) -> anyhow::Result<()> {
+        if let Some(list) = &self.gpus {
+            settings.evaluation.gpus =
+                arena::config::parse_gpus(list).map_err(|e| anyhow::anyhow!("--gpus: {e}"))?;
+            settings.evaluation.execution_provider = "cuda".to_owned();
+        }
+        if let Some(name) = &self.execution_provider {
+            let provider = arena_worker::ExecutionProvider::parse(name).with_context(|| {
+                format!("--execution-provider must be cpu or cuda, not {name:?}")
+            })?;
+            settings.evaluation.execution_provider = provider.as_str().to_owned();
+        }
+        Ok(())
+    }
+}
+
 #[derive(Args, Clone)]
 struct ClientArgs {
     /// Server base URL.
@@ -75,6 +106,8 @@ enum Command {
         /// Worker slots (default: one per core).
         #[arg(long, env = "ARENA_WORKERS")]
         workers: Option<usize>,
+        #[command(flatten)]
+        gpu: GpuArgs,
     },
     /// Serve the web app only (scale-out: workers run elsewhere).
     Serve,
@@ -85,6 +118,8 @@ enum Command {
         /// Also serve /healthz, /readyz and /metrics on this address (probes, scrapers).
         #[arg(long, env = "ARENA_WORKER_HTTP")]
         http: Option<String>,
+        #[command(flatten)]
+        gpu: GpuArgs,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -161,6 +196,8 @@ enum Command {
         /// evaluated at once).
         #[arg(long, default_value_t = 0)]
         intra_threads: usize,
+        #[command(flatten)]
+        gpu: GpuArgs,
     },
     /// Datasets: synthetic real clips and the baseline face-swap creator.
     #[command(subcommand)]
@@ -334,7 +371,11 @@ pub fn main() -> ExitCode {
 }
 
 async fn open(global: &GlobalArgs) -> anyhow::Result<AppContext> {
-    let settings = global.settings()?;
+    open_settings(global.settings()?).await
+}
+
+/// [`open`] with settings the command has adjusted (e.g. by [`GpuArgs`]).
+async fn open_settings(settings: Settings) -> anyhow::Result<AppContext> {
     tracing::info!(
         data = %settings.data_dir.display(),
         database = %arena::config::redact_url(&settings.database_url()),
@@ -351,8 +392,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Up {
             demo: seed,
             workers,
+            gpu,
         } => {
-            let ctx = open(&g).await?;
+            let mut settings = g.settings()?;
+            gpu.apply(&mut settings)?;
+            let ctx = open_settings(settings).await?;
             if seed {
                 demo::seed(&ctx).await?;
             }
@@ -360,8 +404,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             serve(ctx, n).await
         }
         Command::Serve => serve(open(&g).await?, 0).await,
-        Command::Worker { workers, http } => {
-            let ctx = open(&g).await?;
+        Command::Worker { workers, http, gpu } => {
+            let mut settings = g.settings()?;
+            gpu.apply(&mut settings)?;
+            let ctx = open_settings(settings).await?;
             let n = workers.unwrap_or_else(|| ctx.settings().worker_count());
             let ops = match &http {
                 Some(bind) => {
@@ -503,9 +549,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             out,
             parallel,
             intra_threads,
+            gpu,
         } => {
             let threads = (parallel, intra_threads);
-            eval(&g, videos, &detectors, out.as_deref(), threads).await
+            let mut settings = g.settings()?;
+            gpu.apply(&mut settings)?;
+            eval(settings, videos, &detectors, out.as_deref(), threads).await
         }
         Command::Score {
             input,
@@ -601,13 +650,12 @@ fn dataset_inputs(
 
 /// `arena eval`: the pipeline offline; exit status 1 when any video or pair failed.
 async fn eval(
-    g: &GlobalArgs,
+    settings: Settings,
     videos: Vec<PathBuf>,
     detectors: &[String],
     out: Option<&std::path::Path>,
     (parallel, intra_threads): (usize, usize),
 ) -> anyhow::Result<()> {
-    let settings = g.settings()?;
     let pairs = detectors
         .iter()
         .map(|d| {

@@ -56,10 +56,7 @@ impl AppContext {
             &settings.data_dir.join("objects"),
             &settings.s3,
         )?;
-        let lib = settings
-            .ort_lib
-            .clone()
-            .unwrap_or_else(OrtRuntime::default_lib_path);
+        let lib = OrtRuntime::lib_path_in(&settings);
         let ort = OrtRuntime::init(&lib)?;
         let queue = Queue::new(db.clone(), QueueConfig::from(&settings.queue));
         let session_key = SessionKey::load(&settings.data_dir)?;

@@ -93,7 +93,8 @@ pub struct WorkerPool {
     handles: Vec<JoinHandle<()>>,
 }
 
-/// Starts `n` worker slots on the current runtime.
+/// Starts `n` worker slots on the current runtime; slot i gets the i-th of `[evaluation] gpus`
+/// (round-robin) as its CUDA device.
 pub fn spawn_workers(ctx: &AppContext, n: usize) -> WorkerPool {
     let (tx, rx) = watch::channel(false);
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".to_owned());
@@ -104,11 +105,13 @@ pub fn spawn_workers(ctx: &AppContext, n: usize) -> WorkerPool {
                 std::process::id(),
                 uuid::Uuid::new_v4().simple()
             );
-            tokio::spawn(arena_worker::job_loop::run_slot(
-                ctx.worker_context(),
-                id,
-                rx.clone(),
-            ))
+            let mut worker = ctx.worker_context();
+            worker.settings.evaluation = worker.settings.evaluation.for_slot(slot);
+            let e = &worker.settings.evaluation;
+            if e.execution_provider.eq_ignore_ascii_case("cuda") {
+                tracing::info!(slot, device = e.cuda_device(), "worker slot on CUDA");
+            }
+            tokio::spawn(arena_worker::job_loop::run_slot(worker, id, rx.clone()))
         })
         .collect();
     WorkerPool {

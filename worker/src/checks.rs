@@ -363,6 +363,7 @@ mod tests {
             session: SessionOptions {
                 intra_threads: 1,
                 execution_provider: ExecutionProvider::Cuda,
+                ..SessionOptions::default()
             },
             time_limit: Duration::from_secs(20),
         };

@@ -72,9 +72,11 @@ impl DetectorError {
 #[derive(Clone)]
 pub struct OrtRuntime {
     env: Environment,
+    /// The library it was loaded from (its folder holds the CUDA provider, if any).
+    lib: PathBuf,
 }
 
-static ORT_ENV: Mutex<Option<Environment>> = Mutex::new(None);
+static ORT_ENV: Mutex<Option<(Environment, PathBuf)>> = Mutex::new(None);
 
 impl OrtRuntime {
     /// Loads onnxruntime from `lib_path` and creates the environment, once per process; later
@@ -83,8 +85,11 @@ impl OrtRuntime {
         let mut slot = ORT_ENV
             .lock()
             .map_err(|_| DetectorError::Runtime("environment lock poisoned".into()))?;
-        if let Some(env) = slot.as_ref() {
-            return Ok(OrtRuntime { env: env.clone() });
+        if let Some((env, lib)) = slot.as_ref() {
+            return Ok(OrtRuntime {
+                env: env.clone(),
+                lib: lib.clone(),
+            });
         }
         let env = ort::init_from(lib_path)
             .map_err(|e| DetectorError::Runtime(load_error_text(&e)))?
@@ -94,8 +99,34 @@ impl OrtRuntime {
             .with_telemetry(false)
             .build()
             .map_err(|e| DetectorError::Runtime(e.to_string()))?;
-        *slot = Some(env.clone());
-        Ok(OrtRuntime { env })
+        let lib = std::fs::canonicalize(lib_path).unwrap_or_else(|_| lib_path.to_owned());
+        *slot = Some((env.clone(), lib.clone()));
+        Ok(OrtRuntime { env, lib })
+    }
+
+    /// The library this process's onnxruntime was loaded from.
+    pub fn lib_path(&self) -> &Path {
+        &self.lib
+    }
+
+    /// The library `settings` ask for: `ort_lib`, else [`OrtRuntime::lib_path_for`] their
+    /// execution provider.
+    pub fn lib_path_in(settings: &arena::Settings) -> PathBuf {
+        settings.ort_lib.clone().unwrap_or_else(|| {
+            let provider = ExecutionProvider::parse(&settings.evaluation.execution_provider);
+            Self::lib_path_for(provider.unwrap_or_default())
+        })
+    }
+
+    /// The library for `provider`: `ARENA_ORT_LIB` when set; for CUDA, the GPU build
+    /// `scripts/bootstrap --gpu` lays out (`.cache/onnxruntime-gpu/lib/libonnxruntime.so`) when
+    /// it is there; else [`OrtRuntime::default_lib_path`]. The GPU build runs CPU sessions too.
+    pub fn lib_path_for(provider: ExecutionProvider) -> PathBuf {
+        let gpu_build = (provider == ExecutionProvider::Cuda
+            && std::env::var_os("ARENA_ORT_LIB").is_none())
+        .then(|| find_in_cache(Path::new(GPU_LIB)))
+        .flatten();
+        gpu_build.unwrap_or_else(Self::default_lib_path)
     }
 
     /// `ARENA_ORT_LIB`, else `.cache/onnxruntime/libonnxruntime.so` in the current directory or an
@@ -104,19 +135,28 @@ impl OrtRuntime {
         if let Some(p) = std::env::var_os("ARENA_ORT_LIB") {
             return PathBuf::from(p);
         }
-        let rel = Path::new(".cache/onnxruntime/libonnxruntime.so");
-        let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let starts = std::env::current_dir()
-            .ok()
-            .into_iter()
-            .chain(manifest_dir.parent().map(Path::to_path_buf));
-        for start in starts {
-            if let Some(found) = start.ancestors().map(|d| d.join(rel)).find(|p| p.is_file()) {
-                return found;
-            }
-        }
-        PathBuf::from("libonnxruntime.so")
+        find_in_cache(Path::new(".cache/onnxruntime/libonnxruntime.so"))
+            .unwrap_or_else(|| PathBuf::from("libonnxruntime.so"))
     }
+}
+
+/// Where `scripts/bootstrap --gpu` puts onnxruntime's GPU build, beside the CUDA libraries.
+const GPU_LIB: &str = ".cache/onnxruntime-gpu/lib/libonnxruntime.so";
+
+/// `rel` under the current directory or an ancestor, else beside the workspace this crate was
+/// built in.
+fn find_in_cache(rel: &Path) -> Option<PathBuf> {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let starts = std::env::current_dir()
+        .ok()
+        .into_iter()
+        .chain(manifest_dir.parent().map(Path::to_path_buf));
+    for start in starts {
+        if let Some(found) = start.ancestors().map(|d| d.join(rel)).find(|p| p.is_file()) {
+            return Some(found);
+        }
+    }
+    None
 }
 
 /// The loader's own words (dlerror's, e.g. "cannot allocate memory"), which `ort`'s message omits.
@@ -165,6 +205,9 @@ pub struct SessionOptions {
     pub intra_threads: usize,
     /// Requested provider; CUDA falls back to CPU (with a warning) when it cannot be used.
     pub execution_provider: ExecutionProvider,
+    /// How a CUDA session is set up (ignored on the CPU).
+    #[serde(default)]
+    pub cuda: CudaOptions,
 }
 
 impl Default for SessionOptions {
@@ -172,8 +215,48 @@ impl Default for SessionOptions {
         Self {
             intra_threads: 1,
             execution_provider: ExecutionProvider::Cpu,
+            cuda: CudaOptions::default(),
         }
     }
+}
+
+/// The CUDA side of [`SessionOptions`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct CudaOptions {
+    /// Device ordinal as this process sees it (an evaluation child sees only its slot's device,
+    /// as 0: the sandbox sets its `CUDA_VISIBLE_DEVICES`).
+    pub device_id: u32,
+    /// onnxruntime's `gpu_mem_limit` (the session's CUDA arena), in MiB; 0 is no cap.
+    pub mem_limit_mb: u64,
+    /// Largest batch on the GPU when the model's batch dimension is free (0: the manifest's).
+    pub batch: usize,
+    /// Run frames of several videos in one session run ([`Detector::score_videos`]); `None`:
+    /// only when the session runs on CUDA. The CPU gains nothing from it (NOTES: batching
+    /// barely helps there), so its behaviour stays one video at a time.
+    pub batch_across_videos: Option<bool>,
+}
+
+/// The options `ort` passes to onnxruntime's CUDA provider (`OrtCUDAProviderOptionsV2` keys).
+pub fn cuda_provider_options(opts: &SessionOptions) -> Vec<(&'static str, String)> {
+    let mut options = vec![("device_id", opts.cuda.device_id.to_string())];
+    if opts.cuda.mem_limit_mb > 0 {
+        let bytes = opts.cuda.mem_limit_mb.saturating_mul(1 << 20);
+        options.push(("gpu_mem_limit", bytes.to_string()));
+        // Grow the arena by what is asked, not to the next power of two, so the cap is usable.
+        options.push(("arena_extend_strategy", "kSameAsRequested".to_owned()));
+    }
+    options
+}
+
+/// The CUDA provider built from [`cuda_provider_options`].
+pub fn cuda_provider(opts: &SessionOptions) -> ort::ep::CUDA {
+    use ort::ep::ArbitrarilyConfigurableExecutionProvider;
+    cuda_provider_options(opts)
+        .into_iter()
+        .fold(ort::ep::CUDA::default(), |ep, (key, value)| {
+            ep.with_arbitrary_config(key, value)
+        })
 }
 
 impl SessionOptions {
@@ -190,15 +273,25 @@ impl SessionOptions {
         SessionOptions {
             intra_threads: s.intra_threads.max(1),
             execution_provider,
+            cuda: CudaOptions {
+                device_id: s.cuda_device(),
+                mem_limit_mb: s.gpu_mem_limit_mb,
+                batch: s.gpu_batch,
+                batch_across_videos: None,
+            },
         }
     }
 }
 
 static CUDA_WARNED: AtomicBool = AtomicBool::new(false);
+static CUDA_FALLBACK: Mutex<Option<String>> = Mutex::new(None);
 
 fn warn_cuda_fallback(reason: &str) {
     // Once per process at warn level: every session would repeat the same reason.
     if !CUDA_WARNED.swap(true, Ordering::Relaxed) {
+        if let Ok(mut first) = CUDA_FALLBACK.lock() {
+            *first = Some(reason.to_owned());
+        }
         tracing::warn!(
             reason,
             "CUDA execution provider unavailable; falling back to CPU"
@@ -206,6 +299,11 @@ fn warn_cuda_fallback(reason: &str) {
     } else {
         tracing::debug!(reason, "CUDA execution provider unavailable; using CPU");
     }
+}
+
+/// Why this process's first CUDA session fell back to the CPU, if one did.
+pub fn cuda_fallback_reason() -> Option<String> {
+    CUDA_FALLBACK.lock().ok().and_then(|r| r.clone())
 }
 
 /// Creates a session from `model_bytes` on the requested provider, falling back to CPU when CUDA
@@ -230,21 +328,98 @@ pub(crate) fn build_session(
     Ok((session, ExecutionProvider::Cpu))
 }
 
-/// A session with the CUDA provider registered, or why there is none.
+/// A session with the CUDA provider registered, or why there is none (in words an operator can
+/// act on: which library is missing, or onnxruntime's own message).
 fn cuda_session(
     rt: &OrtRuntime,
     model_bytes: &[u8],
     opts: &SessionOptions,
 ) -> Result<Session, String> {
-    let cuda = ort::ep::CUDA::default().build().error_on_failure();
+    let dir = rt.lib.parent().unwrap_or(Path::new("."));
+    if !dir.join(CUDA_PROVIDER_LIB).is_file() {
+        return Err(format!(
+            "the onnxruntime in use ({}) has no CUDA provider ({CUDA_PROVIDER_LIB} is not beside \
+             it): run scripts/bootstrap --gpu, or point ARENA_ORT_LIB at a GPU build",
+            rt.lib.display()
+        ));
+    }
+    // The provider needs the driver's library; without it, say so rather than what failed next.
+    ort::util::preload_dylib("libcuda.so.1").map_err(|e| {
+        format!(
+            "the NVIDIA driver's libcuda.so.1 cannot be loaded (no driver here?): {}",
+            error_chain(&e)
+        )
+    })?;
+    preload_cuda_libraries(dir);
+    let cuda = cuda_provider(opts).build().error_on_failure();
+    let hint = || {
+        if Path::new("/dev/nvidiactl").exists() {
+            String::new()
+        } else {
+            " (no /dev/nvidiactl: no NVIDIA device visible here)".to_owned()
+        }
+    };
     Session::builder(&rt.env)
         .map_err(|e| e.to_string())?
         .with_intra_threads(opts.intra_threads.max(1))
         .map_err(|e| e.to_string())?
         .with_execution_providers([cuda])
-        .map_err(|e| format!("registering CUDA: {e}"))?
+        .map_err(|e| format!("registering CUDA: {e}{}", hint()))?
         .commit_from_memory(model_bytes)
-        .map_err(|e| format!("creating a CUDA session: {e}"))
+        .map_err(|e| format!("creating a CUDA session: {e}{}", hint()))
+}
+
+/// `e` and its sources (the loader's own words sit in a source).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// onnxruntime's CUDA provider, which it loads from its own folder.
+const CUDA_PROVIDER_LIB: &str = "libonnxruntime_providers_cuda.so";
+
+static CUDA_PRELOADED: std::sync::Once = std::sync::Once::new();
+
+/// Loads the CUDA, cuBLAS, cuDNN… libraries found in `dir` (the flat folder of
+/// `scripts/bootstrap --gpu`), once per process. The CUDA provider names them by soname
+/// (`libcudart.so.13`; cuDNN's sub-libraries are opened by name at run time), and a process
+/// cannot change its own loader path after it started: a library already loaded under that
+/// soname is what the loader then uses. Evaluation children also get the folder in
+/// `LD_LIBRARY_PATH`. Passes repeat until nothing more loads, so the order needs no table; a
+/// library that never loads (e.g. one needing a newer driver) is left to the provider's error.
+fn preload_cuda_libraries(dir: &Path) {
+    CUDA_PRELOADED.call_once(|| {
+        let mut pending: Vec<PathBuf> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                    n.starts_with("lib") && n.contains(".so") && !n.starts_with("libonnxruntime")
+                })
+            })
+            .collect();
+        pending.sort();
+        loop {
+            let before = pending.len();
+            pending.retain(|lib| ort::util::preload_dylib(lib).is_err());
+            if pending.is_empty() || pending.len() == before {
+                break;
+            }
+        }
+        for lib in &pending {
+            if let Err(e) = ort::util::preload_dylib(lib) {
+                tracing::debug!(lib = %lib.display(), error = %e, "CUDA library not preloaded");
+            }
+        }
+    });
 }
 
 /// Stops a detector's runs in progress (and later ones until [`RunTerminator::reset`]); can be
@@ -275,6 +450,8 @@ pub struct Detector {
     run_options: Arc<RunOptions>,
     manifest: Manifest,
     batch: usize,
+    across_videos: bool,
+    runs: u64,
     plan: Option<ResizePlan>,
     input: Vec<f32>,
 }
@@ -288,22 +465,65 @@ impl Detector {
         opts: &SessionOptions,
     ) -> Result<Detector, DetectorError> {
         let info = inspect_model(model_bytes, usize::MAX)?;
-        let batch = match check_manifest_against_model(&manifest, &info)? {
-            InputBatch::FixedOne => 1,
-            InputBatch::Dynamic => manifest.batch.max(1) as usize,
+        let dynamic = match check_manifest_against_model(&manifest, &info)? {
+            InputBatch::FixedOne => false,
+            InputBatch::Dynamic => true,
         };
         let (session, provider) = build_session(rt, model_bytes, opts)?;
         let run_options =
             Arc::new(RunOptions::new().map_err(|e| DetectorError::Internal(e.to_string()))?);
+        let on_gpu = provider == ExecutionProvider::Cuda;
+        let batch = match (dynamic, on_gpu) {
+            (false, _) => 1,
+            (true, false) => manifest.batch.max(1) as usize,
+            // A GPU wants wide runs; the manifest's batch is a floor, not a cap, there.
+            (true, true) => (manifest.batch as usize).max(opts.cuda.batch).max(1),
+        };
         Ok(Detector {
             session,
             provider,
             run_options,
             manifest,
             batch,
+            across_videos: opts.cuda.batch_across_videos.unwrap_or(on_gpu),
+            runs: 0,
             plan: None,
             input: Vec::new(),
         })
+    }
+
+    /// Whether [`Detector::score_videos`] puts frames of several videos in one run.
+    pub fn batches_across_videos(&self) -> bool {
+        self.across_videos
+    }
+
+    /// Session runs so far.
+    pub fn runs(&self) -> u64 {
+        self.runs
+    }
+
+    /// P(fake) per frame of each video, as [`Detector::score_frames`] gives them one video at a
+    /// time. With batching across videos (on a GPU), the frames of all `videos` go through the
+    /// session in runs of up to the batch size, crossing video boundaries; when such a run fails,
+    /// the videos are scored one by one again so the error is the failing video's own.
+    pub fn score_videos<F: AsRgb>(
+        &mut self,
+        videos: &[Vec<F>],
+    ) -> Result<Vec<Vec<f32>>, DetectorError> {
+        if self.across_videos && videos.len() > 1 {
+            let all: Vec<&F> = videos.iter().flatten().collect();
+            if let Ok(flat) = self.score_frames(&all) {
+                let mut rest = flat.as_slice();
+                let mut out = Vec::with_capacity(videos.len());
+                for v in videos {
+                    let (head, tail) = rest.split_at(v.len());
+                    out.push(head.to_vec());
+                    rest = tail;
+                }
+                return Ok(out);
+            }
+        }
+        videos.iter().map(|v| self.score_frames(v)).collect()
     }
 
     /// The provider the session actually runs on (CPU after a CUDA fallback).
@@ -366,6 +586,7 @@ impl Detector {
             Layout::Nchw => [n, 3, h, w],
             Layout::Nhwc => [n, h, w, 3],
         };
+        self.runs += 1;
         let tensor = TensorRef::from_array_view((shape, &self.input[..]))
             .map_err(|e| DetectorError::Internal(e.to_string()))?;
         let outputs = self
@@ -952,6 +1173,79 @@ mod tests {
         for (a, b) in batched.iter().zip(&unbatched) {
             assert!((a - b).abs() < 1e-6);
         }
+    }
+
+    #[test]
+    fn batching_across_videos_gives_each_video_its_own_scores() {
+        let (bytes, manifest) = detector_fixture("redblue");
+        let forced = SessionOptions {
+            cuda: CudaOptions {
+                batch_across_videos: Some(true),
+                ..CudaOptions::default()
+            },
+            ..SessionOptions::default()
+        };
+        let mut across = Detector::load(&runtime(), &bytes, manifest, &forced).unwrap();
+        let mut single = load("redblue");
+        assert!(across.batches_across_videos() && !single.batches_across_videos());
+        assert_eq!(
+            across.batch_size(),
+            4,
+            "on the CPU the manifest's batch stays"
+        );
+        // 3 + 6 + 5 frames: 1 + 2 + 2 runs one video at a time, 4 runs of 4 across videos.
+        let videos: Vec<Vec<RgbImage>> = [("real_1.mp4", 3), ("fake_2.mp4", 6), ("real_3.mp4", 5)]
+            .iter()
+            .map(|(v, k)| sample(v, *k, 512).unwrap().frames)
+            .collect();
+        let merged = across.score_videos(&videos).unwrap();
+        let apart = single.score_videos(&videos).unwrap();
+        assert_eq!((across.runs(), single.runs()), (4, 5));
+        assert_eq!(merged.len(), 3);
+        for ((m, a), v) in merged.iter().zip(&apart).zip(&videos) {
+            assert_eq!((m.len(), a.len()), (v.len(), v.len()));
+            for (x, y) in m.iter().zip(a) {
+                assert!((x - y).abs() < 1e-6, "{m:?} vs {a:?}");
+            }
+        }
+        // A broken frame in one video: that video's own error, as one video at a time gives it.
+        let mut broken = videos.clone();
+        broken[1][2].data.pop();
+        let e = across.score_videos(&broken).unwrap_err();
+        assert_eq!(e.code(), "detector_internal");
+        assert!(e.to_string().contains("frame 2"), "{e}");
+    }
+
+    #[test]
+    fn cuda_options_reach_the_provider() {
+        let mut e = arena::config::EvaluationSettings {
+            execution_provider: "CUDA".into(),
+            gpus: vec![3, 1],
+            gpu_mem_limit_mb: 2048,
+            ..Default::default()
+        };
+        let opts = SessionOptions::from_settings(&e.for_slot(1));
+        assert_eq!(opts.execution_provider, ExecutionProvider::Cuda);
+        assert_eq!(opts.cuda.device_id, 1);
+        assert_eq!(
+            cuda_provider_options(&opts),
+            [
+                ("device_id", "1".to_owned()),
+                ("gpu_mem_limit", "2147483648".to_owned()),
+                ("arena_extend_strategy", "kSameAsRequested".to_owned()),
+            ]
+        );
+        // What ort hands to onnxruntime's CUDA provider options.
+        let built = format!("{:?}", cuda_provider(&opts));
+        assert!(
+            built.contains(r#""gpu_mem_limit": "2147483648""#),
+            "{built}"
+        );
+        assert!(built.contains(r#""device_id": "1""#), "{built}");
+        e.gpu_mem_limit_mb = 0;
+        let uncapped = format!("{:?}", cuda_provider(&SessionOptions::from_settings(&e)));
+        assert!(!uncapped.contains("gpu_mem_limit"), "{uncapped}");
+        assert!(uncapped.contains(r#""device_id": "3""#), "{uncapped}");
     }
 
     #[test]

@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::crops::Crops;
 use crate::detector::{
-    Detector, DetectorError, ExecutionProvider, OrtRuntime, SessionOptions, aggregate,
+    CudaOptions, Detector, DetectorError, ExecutionProvider, OrtRuntime, SessionOptions, aggregate,
+    cuda_fallback_reason,
 };
 use crate::faces::{self, FaceDetector, FaceError};
 use crate::manifest::{CropMode, Manifest, ManifestError};
@@ -41,6 +42,8 @@ pub struct EvalOptions {
     pub parallel: usize,
     /// `cpu`, or `cuda` (falls back to CPU with a warning when unavailable).
     pub execution_provider: ExecutionProvider,
+    /// Device, memory cap and batch of CUDA sessions.
+    pub cuda: CudaOptions,
     /// The BlazeFace ONNX.
     pub face_model: PathBuf,
     /// onnxruntime's shared library (used by the first runtime of the process only).
@@ -65,11 +68,9 @@ impl EvalOptions {
             intra_threads: 0,
             parallel: 0,
             execution_provider: session.execution_provider,
+            cuda: session.cuda,
             face_model: faces::model_path(e.face_model.as_deref()),
-            ort_lib: settings
-                .ort_lib
-                .clone()
-                .unwrap_or_else(OrtRuntime::default_lib_path),
+            ort_lib: OrtRuntime::lib_path_in(settings),
             overlap: true,
         }
     }
@@ -100,6 +101,7 @@ impl EvalOptions {
         SessionOptions {
             intra_threads: intra_threads.max(1),
             execution_provider: self.execution_provider,
+            cuda: self.cuda.clone(),
         }
     }
 }
@@ -265,6 +267,9 @@ pub struct EvalReport {
     pub totals: StageTimings,
     /// From the first decode to the last score.
     pub wall_ms: f64,
+    /// Why CUDA was asked for but the sessions run on the CPU (the warning's reason).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cuda_fallback: Option<String>,
 }
 
 /// A video's images with how long each stage took; `prepare_timed`'s result.
@@ -527,6 +532,9 @@ pub fn evaluate_offline(
         load_ms,
         totals,
         wall_ms,
+        cuda_fallback: (opts.execution_provider == ExecutionProvider::Cuda)
+            .then(cuda_fallback_reason)
+            .flatten(),
     })
 }
 
@@ -668,6 +676,7 @@ mod tests {
             intra_threads: 1,
             parallel: 1,
             execution_provider: ExecutionProvider::Cpu,
+            cuda: CudaOptions::default(),
             face_model: faces::model_path(None),
             ort_lib: OrtRuntime::default_lib_path(),
             overlap,

@@ -296,8 +296,15 @@ impl FaceDetector {
         model_bytes: &[u8],
         opts: &SessionOptions,
     ) -> Result<FaceDetector, FaceError> {
+        // Always on the CPU: cached crops are keyed by the face detector's version, not by the
+        // provider of the worker that made them, so every worker must find the same boxes (a
+        // GPU's float rounding could move a crop by a pixel); a 128×128 net gains nothing there.
+        let opts = SessionOptions {
+            execution_provider: ExecutionProvider::Cpu,
+            ..opts.clone()
+        };
         let (session, provider) =
-            build_session(rt, model_bytes, opts).map_err(|e| FaceError::Load(e.to_string()))?;
+            build_session(rt, model_bytes, &opts).map_err(|e| FaceError::Load(e.to_string()))?;
         Ok(FaceDetector {
             session,
             provider,

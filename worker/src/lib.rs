@@ -20,8 +20,8 @@ mod test_support;
 
 pub use checks::{CheckOptions, CheckReport, check_detector};
 pub use detector::{
-    Detector, DetectorError, ExecutionProvider, OrtRuntime, RunTerminator, SessionOptions,
-    aggregate,
+    CudaOptions, Detector, DetectorError, ExecutionProvider, OrtRuntime, RunTerminator,
+    SessionOptions, aggregate,
 };
 pub use faces::{FaceDetector, FaceError};
 pub use manifest::{Manifest, ManifestError};

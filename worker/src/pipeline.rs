@@ -534,6 +534,30 @@ pub fn score_images(detector: &mut Detector, images: &CropsView) -> Result<Video
     })
 }
 
+/// [`score_images`] for several videos at once: on a GPU their frames share session runs
+/// ([`Detector::score_videos`]); each video's elapsed time is its share of the runs, by frames.
+pub fn score_images_many(
+    detector: &mut Detector,
+    videos: &[CropsView],
+) -> Result<Vec<VideoScore>, JobError> {
+    let k = detector.manifest().frames as usize;
+    let frames: Vec<Vec<_>> = videos.iter().map(|v| v.pick(k)).collect();
+    let started = Instant::now();
+    let per_video = detector.score_videos(&frames)?;
+    let total_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+    let all = frames.iter().map(Vec::len).sum::<usize>().max(1) as i64;
+    let kind = detector.manifest().aggregate;
+    Ok(per_video
+        .into_iter()
+        .zip(&frames)
+        .map(|(per_frame, f)| VideoScore {
+            score: aggregate(kind, &per_frame),
+            per_frame,
+            elapsed_ms: total_ms.saturating_mul(f.len() as i64) / all,
+        })
+        .collect())
+}
+
 /// Scores with this slot's cached session, storing each score as soon as it is known.
 async fn score_in_process(
     ctx: &WorkerContext,

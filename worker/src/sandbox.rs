@@ -92,10 +92,7 @@ impl SandboxConfig {
         let e = &settings.evaluation;
         let bin =
             find_bin(e.sandbox_bin.as_deref()).map_err(|m| JobError::infra(UNAVAILABLE, m))?;
-        let ort_lib = settings
-            .ort_lib
-            .clone()
-            .unwrap_or_else(OrtRuntime::default_lib_path);
+        let ort_lib = OrtRuntime::lib_path_in(settings);
         Ok(SandboxConfig {
             bin,
             memory_mb: e.child_memory_mb,
@@ -338,6 +335,7 @@ impl ScoreChild {
             .env("MALLOC_ARENA_MAX", "2")
             // onnxruntime's telemetry would write a usage database under $HOME (docs/SANDBOX.md).
             .env("ORT_DISABLE_TELEMETRY", "1")
+            .envs(gpu_env(config, |k| std::env::var_os(k)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -478,7 +476,7 @@ pub async fn score_serving(
     let request = Request {
         version: PROTOCOL_VERSION,
         ort_lib: config.ort_lib.clone(),
-        session: config.session.clone(),
+        session: child_session(&config.session),
         task: Task::Score(ScoreTask {
             model: absolute(model),
             key: Some(key.to_owned()),
@@ -584,7 +582,7 @@ pub async fn run(
     let request = Request {
         version: PROTOCOL_VERSION,
         ort_lib: config.ort_lib.clone(),
-        session: config.session.clone(),
+        session: child_session(&config.session),
         task,
     };
     let body = serde_json::to_vec(&request).map_err(|e| JobError::infra(PROTOCOL, e))?;
@@ -633,6 +631,7 @@ async fn run_child(
         .env("MALLOC_ARENA_MAX", "2")
         // onnxruntime's telemetry would write a usage database under $HOME (docs/SANDBOX.md).
         .env("ORT_DISABLE_TELEMETRY", "1")
+        .envs(gpu_env(config, |k| std::env::var_os(k)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -730,6 +729,45 @@ fn kept_env() -> impl Iterator<Item = (OsString, OsString)> {
             ENV_KEPT.contains(&k) || ENV_PREFIXES_KEPT.iter().any(|p| k.starts_with(p))
         })
     })
+}
+
+/// What a CUDA child gets on top of the kept environment: `CUDA_VISIBLE_DEVICES` naming only its
+/// slot's device (mapped through the worker's own list, when it has one), and the folder of
+/// onnxruntime's library first in `LD_LIBRARY_PATH`, where `scripts/bootstrap --gpu` puts the
+/// CUDA libraries that the provider and cuDNN open by name. Nothing for a CPU child. `var` reads
+/// the worker's environment.
+pub fn gpu_env(
+    config: &SandboxConfig,
+    var: impl Fn(&str) -> Option<OsString>,
+) -> Vec<(OsString, OsString)> {
+    if config.session.execution_provider != crate::ExecutionProvider::Cuda {
+        return Vec::new();
+    }
+    let device = config.session.cuda.device_id;
+    let inherited = var("CUDA_VISIBLE_DEVICES").map(|v| v.to_string_lossy().into_owned());
+    let visible = inherited
+        .as_deref()
+        .and_then(|list| list.split(',').map(str::trim).nth(device as usize))
+        .map_or_else(|| device.to_string(), str::to_owned);
+    let mut env = vec![("CUDA_VISIBLE_DEVICES".into(), visible.into())];
+    if let Some(dir) = config.ort_lib.parent().filter(|d| d.is_absolute()) {
+        let mut path = dir.as_os_str().to_owned();
+        if let Some(old) = var("LD_LIBRARY_PATH").filter(|v| !v.is_empty()) {
+            path.push(":");
+            path.push(old);
+        }
+        env.push(("LD_LIBRARY_PATH".into(), path));
+    }
+    env
+}
+
+/// The session options sent to a child: on CUDA it sees only its device, as ordinal 0.
+fn child_session(session: &SessionOptions) -> SessionOptions {
+    let mut session = session.clone();
+    if session.execution_provider == crate::ExecutionProvider::Cuda {
+        session.cuda.device_id = 0;
+    }
+    session
 }
 
 /// Messages of a failed allocation: Rust's abort, glibc and FFmpeg (ENOMEM), the dynamic loader
@@ -1025,6 +1063,71 @@ mod tests {
             1,
         ));
         assert_eq!((e.code, e.permanent), (MEMORY_LIMIT, false));
+    }
+
+    #[test]
+    fn cuda_children_get_one_device_mapped_through_the_workers_own_list() {
+        let mut config = SandboxConfig {
+            bin: PathBuf::from("/opt/arena/arena-sandbox"),
+            memory_mb: 1024,
+            cpu_seconds: 10,
+            timeout: Duration::from_secs(10),
+            ort_lib: PathBuf::from("/opt/arena/.cache/onnxruntime-gpu/lib/libonnxruntime.so"),
+            face_model: PathBuf::from("/opt/arena/blazeface.onnx"),
+            session: SessionOptions::default(),
+        };
+        let env = |config: &SandboxConfig, parent: &[(&str, &str)]| {
+            let parent: Vec<(String, String)> = parent
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            gpu_env(config, |name| {
+                parent
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| OsString::from(v))
+            })
+            .into_iter()
+            .map(|(k, v)| (k.into_string().unwrap(), v.into_string().unwrap()))
+            .collect::<Vec<_>>()
+        };
+        assert!(
+            env(&config, &[("CUDA_VISIBLE_DEVICES", "1")]).is_empty(),
+            "CPU"
+        );
+
+        let settings = arena::config::EvaluationSettings {
+            execution_provider: "cuda".into(),
+            gpus: vec![0, 2],
+            ..Default::default()
+        };
+        config.session = SessionOptions::from_settings(&settings.for_slot(1));
+        let lib = "/opt/arena/.cache/onnxruntime-gpu/lib";
+        assert_eq!(
+            env(&config, &[]),
+            [
+                ("CUDA_VISIBLE_DEVICES".to_owned(), "2".to_owned()),
+                ("LD_LIBRARY_PATH".to_owned(), lib.to_owned()),
+            ]
+        );
+        // A worker already limited to some devices: its ordinal 2 is the third of its list.
+        let parent = [
+            ("CUDA_VISIBLE_DEVICES", "GPU-a1, GPU-b2, GPU-c3"),
+            ("LD_LIBRARY_PATH", "/usr/local/lib"),
+        ];
+        assert_eq!(
+            env(&config, &parent),
+            [
+                ("CUDA_VISIBLE_DEVICES".to_owned(), "GPU-c3".to_owned()),
+                (
+                    "LD_LIBRARY_PATH".to_owned(),
+                    format!("{lib}:/usr/local/lib")
+                ),
+            ]
+        );
+        // The child itself is told device 0: the only one it sees.
+        assert_eq!(child_session(&config.session).cuda.device_id, 0);
+        assert_eq!(config.session.cuda.device_id, 2);
     }
 
     #[test]

@@ -435,6 +435,35 @@ fn load_detector(
     Ok(Detector::load(rt, &model, task.manifest.clone(), session)?)
 }
 
+/// On a GPU: groups of videos (at least two, and enough that their frames fill a batch), each
+/// group's frames in shared runs; only one group's images are in memory at a time.
+fn score_videos_together(
+    detector: &mut Detector,
+    task: &ScoreTask,
+    scores: &mut Vec<ScoredVideo>,
+) -> Result<(), JobError> {
+    let frames = (detector.manifest().frames as usize).max(1);
+    let per_group = detector.batch_size().div_ceil(frames).max(2);
+    for group in task.videos.chunks(per_group) {
+        let bytes = group
+            .iter()
+            .map(|input| std::fs::read(&input.images))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| io_error("reading cached images", e))?;
+        let images = bytes
+            .iter()
+            .map(|b| Crops::parse(b))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| JobError::infra("corrupt_crops", e))?;
+        let scored = pipeline::score_images_many(detector, &images)?;
+        scores.extend(group.iter().zip(scored).map(|(input, score)| ScoredVideo {
+            video_id: input.video_id,
+            score,
+        }));
+    }
+    Ok(())
+}
+
 fn score_videos(
     detector: &mut Detector,
     task: &ScoreTask,
@@ -442,7 +471,10 @@ fn score_videos(
 ) -> Result<(Timings, Output), JobError> {
     let work = Instant::now();
     let mut scores = Vec::with_capacity(task.videos.len());
-    for input in &task.videos {
+    if detector.batches_across_videos() {
+        score_videos_together(detector, task, &mut scores)?;
+    }
+    for input in task.videos.iter().skip(scores.len()) {
         let bytes =
             std::fs::read(&input.images).map_err(|e| io_error("reading cached images", e))?;
         let images = Crops::parse(&bytes).map_err(|e| JobError::infra("corrupt_crops", e))?;

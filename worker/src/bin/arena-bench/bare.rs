@@ -8,7 +8,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{Result, anyhow, bail};
-use arena_worker::detector::OrtRuntime;
+use arena_worker::detector::{ExecutionProvider, OrtRuntime};
 use arena_worker::manifest::{ColorOrder, CropMode, Layout, Manifest, OutputKind};
 use arena_worker::media::RgbImage;
 use ort::session::Session;
@@ -39,6 +39,7 @@ impl BareChild {
         frames: &[RgbImage],
         batch: usize,
         threads: usize,
+        provider: ExecutionProvider,
     ) -> Result<BareChild> {
         let dir =
             std::env::temp_dir().join(format!("arena-bench-{}-{}", std::process::id(), m.name));
@@ -57,6 +58,7 @@ impl BareChild {
             .args(["--input", &m.input, "--output", &m.output, "--tensors"])
             .arg(&dir)
             .args(["--threads", &threads.to_string()])
+            .args(["--provider", provider.as_str()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()?;
@@ -103,15 +105,25 @@ impl BareChild {
 /// `bare-child`: loads the model, reads the tensors, then answers each `run` line with one timed
 /// pass as a JSON line, until stdin closes or says `quit`.
 pub fn child_main(flags: &Flags) -> Result<()> {
-    let env = ort::init_from(OrtRuntime::default_lib_path())
+    let provider = ExecutionProvider::parse(flags.get("provider").unwrap_or("cpu"))
+        .ok_or_else(|| anyhow!("--provider must be cpu or cuda"))?;
+    let env = ort::init_from(OrtRuntime::lib_path_for(provider))
         .map_err(|e| anyhow!("{e}"))?
         .with_name("bare")
         .build()
         .map_err(|e| anyhow!("{e}"))?;
     let model = std::fs::read(flags.path("model", ""))?;
     let threads = flags.number("threads", 1)?;
+    // On CUDA: onnxruntime's provider with its defaults on device 0, registration failing loudly
+    // (a bare run that silently fell back to the CPU would be no limit at all). The CUDA
+    // libraries come from LD_LIBRARY_PATH, which scripts/gpu-check sets.
+    let eps = match provider {
+        ExecutionProvider::Cpu => Vec::new(),
+        ExecutionProvider::Cuda => vec![ort::ep::CUDA::default().build().error_on_failure()],
+    };
     let mut session = Session::builder(&env)
         .and_then(|b| b.with_intra_threads(threads).map_err(Into::into))
+        .and_then(|b| b.with_execution_providers(eps).map_err(Into::into))
         .and_then(|mut b| b.commit_from_memory(&model))
         .map_err(|e| anyhow!("{e}"))?;
     let dir = flags.path("tensors", "");

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
-use arena_worker::detector::{OrtRuntime, SessionOptions};
+use arena_worker::detector::{CudaOptions, ExecutionProvider, OrtRuntime, SessionOptions};
 use arena_worker::eval::{self, EvalOptions};
 use arena_worker::faces::FaceDetector;
 use arena_worker::pipeline::{PreparePlan, PreparedVideo};
@@ -23,9 +23,10 @@ use serde::Serialize;
 const USAGE: &str = "usage: arena-bench <all|overhead|e2e|scaling|dump> [--models DIR]
     [--videos DIR] [--names a,b,..] [--count N] [--frames K] [--rounds N]
     [--e2e-sets \"a,b;a,b,c,d\"] [--scaling-detectors a,b,c,d]
-    [--python-bin PYTHON] [--python SCRIPT] [--json OUT]
+    [--python-bin PYTHON] [--python SCRIPT] [--json OUT] [--provider cpu|cuda] [--gpu-batch N]
   all        (a), (b) and (c) in one run
   overhead   (a) Detector::score_frames over cached crops vs bare ort Session::run
+             (--provider cuda: both on the GPU; scripts/gpu-check)
   e2e        (b) evaluate_offline vs scripts/bench/python_pipeline.py vs ffmpeg -f null
   scaling    (c) C videos x D detectors: decodes and wall time
   dump       --video V --out DIR: one video's cached images, for scripts/bench/compare_crops.py";
@@ -116,6 +117,7 @@ impl Flags {
 struct Bench {
     flags: Flags,
     rt: OrtRuntime,
+    provider: ExecutionProvider,
     models: PathBuf,
     videos: Vec<PathBuf>,
     names: Vec<String>,
@@ -138,8 +140,22 @@ fn median(v: &[f64]) -> f64 {
 }
 
 impl Bench {
+    /// The detectors' session options: `--provider` (cpu), `--gpu-batch` (64, as the settings).
+    fn session(&self) -> SessionOptions {
+        SessionOptions {
+            execution_provider: self.provider,
+            cuda: CudaOptions {
+                batch: self.flags.number("gpu-batch", 64).unwrap_or(64),
+                ..CudaOptions::default()
+            },
+            ..SessionOptions::default()
+        }
+    }
+
     fn new(flags: Flags) -> Result<Bench> {
-        let rt = OrtRuntime::init(&OrtRuntime::default_lib_path())?;
+        let provider = ExecutionProvider::parse(flags.get("provider").unwrap_or("cpu"))
+            .ok_or_else(|| anyhow!("--provider must be cpu or cuda"))?;
+        let rt = OrtRuntime::init(&OrtRuntime::lib_path_for(provider))?;
         let dir = flags.path("videos", ".cache/bench/videos");
         let mut videos: Vec<PathBuf> = std::fs::read_dir(&dir)
             .with_context(|| format!("listing {}; run scripts/bench/run.sh", dir.display()))?
@@ -152,6 +168,7 @@ impl Bench {
         }
         Ok(Bench {
             rt,
+            provider,
             models: flags.path("models", ".cache/bench/models"),
             videos,
             names: flags.list(

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use arena_worker::crops::Crops;
-use arena_worker::detector::{Detector, SessionOptions, aggregate};
+use arena_worker::detector::{Detector, aggregate, cuda_fallback_reason};
 use arena_worker::manifest::{CropMode, Manifest};
 use arena_worker::pipeline::PreparedVideo;
 use serde::Serialize;
@@ -16,6 +16,8 @@ use crate::{Bench, median, ms_since, prepare_one};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Overhead {
+    /// Where both sides ran (`--provider`).
+    pub provider: String,
     pub detector: String,
     pub frames: usize,
     pub batch: usize,
@@ -41,12 +43,13 @@ impl Bench {
             out.push(self.measure_overhead(name, &prepared, 5)?);
         }
         println!(
-            "## (a) Scoring over cached crops vs bare onnxruntime\n\nThe cached images of {} \
+            "## (a) Scoring over cached crops vs bare onnxruntime ({})\n\nThe cached images of {} \
              (K = {}), 1 intra-op thread in both, rounds alternated ABBA; medians. Platform = \
              `Crops::parse` of the cache bytes (no copy), `pick`, `Detector::score_frames` (resize, \
              normalise, batched runs, output parsing), `aggregate`. Bare = `Session::run` over \
              pre-built input tensors of the same frames in a second process of the bench (one \
              onnxruntime environment per process), which waits while the other runs.\n",
+            self.session().execution_provider.as_str(),
             video.display(),
             self.frames
         );
@@ -93,8 +96,16 @@ impl Bench {
             self.models.join(format!("{name}.toml")),
         )?)?;
         let bytes = std::fs::read(&model).with_context(|| format!("{}", model.display()))?;
-        let session = SessionOptions::default();
+        let session = self.session();
         let mut det = Detector::load(&self.rt, &bytes, manifest.clone(), &session)?;
+        if det.execution_provider() != session.execution_provider {
+            bail!(
+                "{name}: asked for {} but the session runs on {}: {}",
+                session.execution_provider.as_str(),
+                det.execution_provider().as_str(),
+                cuda_fallback_reason().unwrap_or_default()
+            );
+        }
         let images = match manifest.crop {
             CropMode::Face => &prepared.faces,
             CropMode::Frame => &prepared.frames,
@@ -111,7 +122,14 @@ impl Bench {
             std::hint::black_box(aggregate(det.manifest().aggregate, &per_frame));
             Ok((ms_since(t), per_frame))
         };
-        let mut child = BareChild::spawn(&model, &manifest, &frames, batch, session.intra_threads)?;
+        let mut child = BareChild::spawn(
+            &model,
+            &manifest,
+            &frames,
+            batch,
+            session.intra_threads,
+            session.execution_provider,
+        )?;
         let (warm_ms, platform_scores) = platform(&mut det)?;
         // About 4 s of measuring per detector, at least `min_rounds` rounds.
         let rounds = ((4000.0 / (2.0 * warm_ms.max(1.0))) as usize).clamp(min_rounds, 40);
@@ -143,6 +161,7 @@ impl Bench {
             .fold(0.0f32, f32::max);
         let (platform_ms, bare_ms) = (median(&p), median(&b));
         Ok(Overhead {
+            provider: session.execution_provider.as_str().to_owned(),
             detector: name.to_owned(),
             frames: frames.len(),
             batch,
