@@ -31,6 +31,7 @@ impl Application {
             .clamp(1, 4);
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(crate::security_headers::headers())
                 .wrap(TracingLogger::default())
                 .app_data(data.clone())
                 .app_data(

@@ -18,3 +18,4 @@ mod repo;
 mod rounds;
 mod s3;
 mod scoring;
+mod security_headers;

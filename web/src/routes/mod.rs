@@ -4,6 +4,7 @@ use actix_web::web;
 
 pub mod admin;
 pub mod admin_forms;
+pub mod assets;
 pub mod competitions;
 pub mod creations;
 pub mod detectors;
@@ -20,6 +21,7 @@ pub mod tasks;
 pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::get))
         .route("/", web::get().to(pages::index::get))
+        .route("/static/{name}", web::get().to(assets::get::get))
         .route("/c/{slug}", web::get().to(pages::competition::get))
         .route("/c/{slug}/matrix", web::get().to(pages::matrix::get))
         .route("/submissions/{id}", web::get().to(pages::submission::get))
