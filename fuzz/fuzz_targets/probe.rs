@@ -10,7 +10,8 @@ use std::io::Write;
 
 fuzz_target!(|data: &[u8]| {
     let mut file = tempfile::NamedTempFile::new().unwrap_or_else(|e| panic!("temp file: {e}"));
-    file.write_all(data).unwrap_or_else(|e| panic!("write: {e}"));
+    file.write_all(data)
+        .unwrap_or_else(|e| panic!("write: {e}"));
     assert_eq!(looks_like_zip(file.path()), data.starts_with(b"PK\x03\x04"));
     let limits = ProbeLimits {
         max_width: 640,

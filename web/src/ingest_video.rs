@@ -7,12 +7,12 @@ use crate::context::AppContext;
 use crate::error::ApiError;
 use crate::ingest::media_error;
 use crate::upload::{ArchiveLimits, UploadedFile, extract_zip, looks_like_zip};
+use actix_web::http::StatusCode;
 use arena::domain::{CompetitionMode, SubmissionKind, SubmissionStatus, VideoRole};
 use arena::entities::{competitions, submissions, tasks, videos};
 use arena::queue::{self, JobPayload};
 use arena::repo;
 use arena::storage;
-use actix_web::http::StatusCode;
 use arena_worker::media::{ProbeFacts, ProbeLimits, probe_video};
 use arena_worker::sandbox;
 use std::collections::HashSet;
@@ -95,7 +95,10 @@ pub async fn probe(ctx: &AppContext, file: &UploadedFile) -> Result<ProbeFacts, 
 /// (a crash, a forbidden system call, a limit) is the file's doing too (422, the sandbox's code);
 /// a missing binary or a garbled answer is ours (500).
 fn probe_error(e: arena_worker::pipeline::JobError) -> ApiError {
-    let died = matches!(e.code, sandbox::CRASHED | sandbox::SYSCALL | sandbox::KILLED);
+    let died = matches!(
+        e.code,
+        sandbox::CRASHED | sandbox::SYSCALL | sandbox::KILLED
+    );
     if e.code == "unsupported_media" && e.permanent {
         ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.code, e.message)
     } else if e.permanent || sandbox::blames_upload(e.code) || died {

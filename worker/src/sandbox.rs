@@ -617,7 +617,9 @@ pub async fn probe(
     };
     match run(config, Task::Probe(task), work_dir).await?.2 {
         Output::Probed(facts) => Ok(facts),
-        _ => Err(protocol_error("answered a probe request with something else")),
+        _ => Err(protocol_error(
+            "answered a probe request with something else",
+        )),
     }
 }
 

@@ -610,10 +610,16 @@ async fn a_confined_child_opens_only_its_own_job() {
     assert_eq!(ours_read.error, None, "{show}");
     assert_eq!(std::fs::read(&output).unwrap(), b"selftest", "{show}");
     for what in [&database, &other_job, Path::new("/etc/passwd")] {
-        assert!(denied(&attempts, &format!("read {}", what.display())), "{show}");
+        assert!(
+            denied(&attempts, &format!("read {}", what.display())),
+            "{show}"
+        );
     }
     let planted = data.path("scratch/job-b/planted.onnx");
-    assert!(denied(&attempts, &format!("create {}", planted.display())), "{show}");
+    assert!(
+        denied(&attempts, &format!("create {}", planted.display())),
+        "{show}"
+    );
     assert!(!planted.exists() && !data.path("arena.db-wal").exists());
 }
 
@@ -625,7 +631,9 @@ async fn a_child_that_opens_a_socket_or_starts_a_program_is_killed_with_the_reas
         socket: true,
         ..Default::default()
     };
-    let e = sandbox::selftest(&config(), socket, &job).await.unwrap_err();
+    let e = sandbox::selftest(&config(), socket, &job)
+        .await
+        .unwrap_err();
     assert_eq!(e.code, sandbox::SYSCALL, "{e}");
     assert_eq!(
         e.message,
@@ -680,9 +688,15 @@ async fn the_ingest_probe_runs_in_a_child_with_the_in_process_answers() {
         .await
         .unwrap();
     assert_eq!(facts, media::probe_video(&name, &limits).unwrap());
-    let e = sandbox::probe(&config(), &video("not_a_video.mp4"), &limits, false, dir.path())
-        .await
-        .unwrap_err();
+    let e = sandbox::probe(
+        &config(),
+        &video("not_a_video.mp4"),
+        &limits,
+        false,
+        dir.path(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!((e.code, e.permanent), ("unsupported_media", true), "{e}");
     // A file that crashes the probe costs the child; this process carries on.
     let crashing = dir.path().join("crash.mp4");

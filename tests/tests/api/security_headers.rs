@@ -53,7 +53,14 @@ async fn pages_carry_security_headers_and_no_inline_code() {
     let app = spawn_app_with(AppOptions::default()).await;
     app.competition("sec").await;
     let http = client();
-    for path in ["/", "/c/sec", "/teams/admin", "/login", "/register", "/api/docs"] {
+    for path in [
+        "/",
+        "/c/sec",
+        "/teams/admin",
+        "/login",
+        "/register",
+        "/api/docs",
+    ] {
         let resp = http
             .get(format!("{}{path}", app.address))
             .send()
@@ -77,10 +84,7 @@ async fn pages_carry_security_headers_and_no_inline_code() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(board.status().as_u16(), 200);
     let h = board.headers().clone();
-    assert_eq!(
-        header(&h, "content-type"),
-        "text/javascript; charset=utf-8"
-    );
+    assert_eq!(header(&h, "content-type"), "text/javascript; charset=utf-8");
     assert_eq!(header(&h, "x-content-type-options"), "nosniff");
     assert!(
         board

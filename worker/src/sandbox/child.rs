@@ -367,7 +367,11 @@ fn access_for(request: &Request) -> Access {
     let uses_ort = !matches!(request.task, Task::Probe(_) | Task::Selftest(_));
     if uses_ort {
         access.read_folder_of(&request.ort_lib);
-        if request.ort_lib.parent().is_none_or(|p| p.as_os_str().is_empty()) {
+        if request
+            .ort_lib
+            .parent()
+            .is_none_or(|p| p.as_os_str().is_empty())
+        {
             // A bare library name: the loader searches LD_LIBRARY_PATH.
             let dirs = std::env::var_os("LD_LIBRARY_PATH").unwrap_or_default();
             access.read.extend(std::env::split_paths(&dirs));
@@ -382,7 +386,9 @@ fn access_for(request: &Request) -> Access {
         }
         Task::Score(t) => {
             access.read.push(t.model.clone());
-            access.read.extend(t.videos.iter().map(|v| v.images.clone()));
+            access
+                .read
+                .extend(t.videos.iter().map(|v| v.images.clone()));
         }
         Task::Check(t) => access.read.push(t.model.clone()),
         Task::Probe(t) => access.read.push(t.video.clone()),
@@ -403,10 +409,9 @@ fn handle(request: &Request) -> Result<(Timings, Output), JobError> {
         Task::Prepare(task) => prepare(&rt, &request.session, task, started),
         Task::Score(task) => score(&rt, &request.session, task, started),
         Task::Check(task) => check(&rt, &request.session, task, started),
-        Task::Probe(_) | Task::Selftest(_) => Err(JobError::infra(
-            "sandbox_bad_request",
-            "handled above",
-        )),
+        Task::Probe(_) | Task::Selftest(_) => {
+            Err(JobError::infra("sandbox_bad_request", "handled above"))
+        }
     }
 }
 
