@@ -746,16 +746,28 @@ async fn confinement_cost() {
                 .await
                 .unwrap();
             totals[i] += started.elapsed();
+        }
+    }
+    // A serving child's steady state: many small jobs, after its first.
+    let jobs = 80;
+    for job in 0..=jobs {
+        for confine in [job % 2 == 0, job % 2 == 1] {
+            let i = usize::from(!confine);
+            let config = SandboxConfig {
+                confine,
+                ..config()
+            };
             let key = if confine { "9:on" } else { "9:off" };
             let started = Instant::now();
             score_serving(&mut slots[i], &config, key, &model, &manifest, &frames, 7)
                 .await
                 .unwrap();
-            if round > 0 {
+            if job > 0 {
                 serve_totals[i] += started.elapsed();
             }
         }
     }
+    let per_job = |d: Duration| d.as_secs_f64() * 1000.0 / f64::from(jobs);
     let ms = |d: Duration| d.as_secs_f64() * 1000.0 / f64::from(rounds);
     let ratio = totals[0].as_secs_f64() / totals[1].as_secs_f64();
     let serve_ratio = serve_totals[0].as_secs_f64() / serve_totals[1].as_secs_f64();
@@ -766,7 +778,7 @@ async fn confinement_cost() {
     );
     println!(
         "serving child per job: confined {:.2} ms, unconfined {:.2} ms, ratio {serve_ratio:.3}",
-        ms(serve_totals[0]),
-        ms(serve_totals[1])
+        per_job(serve_totals[0]),
+        per_job(serve_totals[1])
     );
 }

@@ -81,7 +81,7 @@ async fn runaway_then_valid(app: &TestApp) {
         "{done}"
     );
     // The worker slot keeps its scoring child for the detector: it runs under the seccomp filter.
-    let children = sandbox_children();
+    let children = sandbox_children(&app.ctx.settings().data_dir);
     assert!(!children.is_empty(), "no arena-sandbox child is running");
     for status in children {
         assert!(status.contains("Seccomp:\t2\n"), "{status}");
@@ -89,15 +89,18 @@ async fn runaway_then_valid(app: &TestApp) {
     }
 }
 
-/// `/proc/<pid>/status` of every `arena-sandbox` process this one started (the in-process
-/// workers' children).
-fn sandbox_children() -> Vec<String> {
+/// `/proc/<pid>/status` of every `arena-sandbox` process this one started whose working
+/// directory is in `data_dir` (this app's workers' children, not another test's).
+fn sandbox_children(data_dir: &std::path::Path) -> Vec<String> {
     let me = format!("PPid:\t{}\n", std::process::id());
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     entries
         .flatten()
+        .filter(|e| {
+            std::fs::read_link(e.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(data_dir))
+        })
         .filter_map(|e| std::fs::read_to_string(e.path().join("status")).ok())
         .filter(|s| s.starts_with("Name:\tarena-sandbox\n") && s.contains(&me))
         .collect()
