@@ -191,6 +191,9 @@ pub struct EvaluationSettings {
     /// Scoring children a worker slot keeps (one per detector, least recently used ended
     /// first): enough that detectors taking turns on new videos do not restart them.
     pub score_children_per_slot: usize,
+    /// Tests only: an uploaded video that begins with `ARENA-TEST-ABORT` makes its ingest probe
+    /// child abort, as a demuxer crash would (it shows the server survives one).
+    pub sandbox_test_faults: bool,
 }
 
 impl Default for Settings {
@@ -270,6 +273,7 @@ impl Default for EvaluationSettings {
             child_timeout_s: 900,
             reuse_score_child: true,
             score_children_per_slot: 4,
+            sandbox_test_faults: false,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The fuzz targets' entry points on stable (fuzz/, issue #7): each seed of `fuzz/corpus/<target>`
 //! plus a few thousand deterministic mutations of them go through the same functions the
-//! cargo-fuzz targets call — the manifest parser, the creation-zip reader and the ONNX validator
+//! cargo-fuzz targets call — the manifest parser, the creation-zip reader, the ONNX validator,
+//! the ingest probe's front (zip sniff, FFmpeg format detection, facts) and the multipart reader
 //! — and none may panic; what the zip reader accepts stays within its caps. A failure names the
 //! target, seed and iteration, so it reproduces exactly.
 
@@ -104,24 +105,7 @@ fn seeds(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
 
 /// Runs `check` on every seed, then on `ITERATIONS` mutations of them.
 fn exercise(target: &str, salt: u64, check: impl Fn(&[u8])) {
-    let seeds = seeds(target);
-    let raw: Vec<Vec<u8>> = seeds.iter().map(|(_, b)| b.clone()).collect();
-    for (path, bytes) in &seeds {
-        if catch_unwind(AssertUnwindSafe(|| check(bytes))).is_err() {
-            panic!("{target}: seed {} panics", path.display());
-        }
-    }
-    let mut rng = Rng(salt);
-    for i in 0..ITERATIONS {
-        let k = rng.below(seeds.len());
-        let input = mutate(&mut rng, &raw[k], &raw);
-        if catch_unwind(AssertUnwindSafe(|| check(&input))).is_err() {
-            panic!(
-                "{target}: mutation {i} of seed {} panics (salt {salt:#x}): {input:02x?}",
-                seeds[k].0.display()
-            );
-        }
-    }
+    exercise_n(target, salt, ITERATIONS, check);
 }
 
 #[test]
@@ -173,4 +157,83 @@ fn zip_reader_survives_the_corpus_and_mutations() {
     });
     let left = std::fs::read_dir(dir.path()).map_or(0, |d| d.count());
     assert_eq!(left, 0, "extracted files outlive their handles");
+}
+
+/// Runs `check` on every seed of `target` and `iterations` mutations (the probe opens FFmpeg per
+/// input, so it gets fewer than the in-memory parsers).
+fn exercise_n(target: &str, salt: u64, iterations: u64, check: impl Fn(&[u8])) {
+    let seeds = seeds(target);
+    let raw: Vec<Vec<u8>> = seeds.iter().map(|(_, b)| b.clone()).collect();
+    for (path, bytes) in &seeds {
+        if catch_unwind(AssertUnwindSafe(|| check(bytes))).is_err() {
+            panic!("{target}: seed {} panics", path.display());
+        }
+    }
+    let mut rng = Rng(salt);
+    for i in 0..iterations {
+        let k = rng.below(seeds.len());
+        let input = mutate(&mut rng, &raw[k], &raw);
+        if catch_unwind(AssertUnwindSafe(|| check(&input))).is_err() {
+            panic!(
+                "{target}: mutation {i} of seed {} panics (salt {salt:#x}): {input:02x?}",
+                seeds[k].0.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn probe_front_survives_the_corpus_and_mutations() {
+    use arena_web::upload::looks_like_zip;
+    use arena_worker::media::{ProbeLimits, probe_video};
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("upload");
+    let limits = ProbeLimits {
+        max_width: 640,
+        max_height: 480,
+        max_frames: 500,
+        max_duration_s: 60.0,
+        ..ProbeLimits::default()
+    };
+    let accepted = std::cell::Cell::new(0);
+    exercise_n("probe", 0x7072_6f62, 600, |bytes| {
+        std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(looks_like_zip(&path), bytes.starts_with(b"PK\x03\x04"));
+        if let Ok(facts) = probe_video(&path, &limits) {
+            assert!(facts.width <= limits.max_width && facts.height <= limits.max_height);
+            assert!(facts.frames <= limits.max_frames);
+            accepted.set(accepted.get() + 1);
+        }
+    });
+    // The seeds' real videos are accepted: the check above is not vacuous.
+    assert!(accepted.get() >= 3, "{}", accepted.get());
+}
+
+#[test]
+fn multipart_reader_survives_the_corpus_and_mutations() {
+    use arena_web::upload::{FormSpec, read_form_from_chunks};
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let spec = FormSpec {
+        files: &[("file", 256), ("model", 256), ("manifest", 64)],
+        texts: &["task"],
+    };
+    let accepted = std::cell::Cell::new(0);
+    exercise_n("multipart", 0x6d75_6c74, ITERATIONS, |bytes| {
+        let size = bytes.len() % 64 + 1;
+        let chunks = bytes.chunks(size).map(<[u8]>::to_vec).collect();
+        let content_type = "multipart/form-data; boundary=arenafuzz";
+        if let Ok(form) = read_form_from_chunks(content_type, chunks, &spec, dir.path()) {
+            for (name, file) in &form.files {
+                let cap = spec.files.iter().find(|(n, _)| n == name).map(|(_, c)| *c);
+                assert!(cap.is_some_and(|c| file.len <= c), "{name}");
+                let on_disk = std::fs::metadata(file.path()).map(|m| m.len()).ok();
+                assert_eq!(on_disk, Some(file.len));
+            }
+            assert!(form.texts.keys().all(|k| k == "task"));
+            accepted.set(accepted.get() + 1);
+        }
+    });
+    assert!(accepted.get() >= 3, "{}", accepted.get());
+    let left = std::fs::read_dir(dir.path()).map_or(0, |d| d.count());
+    assert_eq!(left, 0, "uploaded files outlive their handles");
 }

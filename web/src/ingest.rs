@@ -11,7 +11,6 @@ use arena::entities::{competitions, submissions};
 use arena::queue::{self, JobPayload};
 use arena::repo;
 use arena::storage;
-use arena_worker::media::{ProbeFacts, ProbeLimits, probe_video};
 use arena_worker::onnx_model::{check_manifest_against_model, inspect_model};
 use arena_worker::sandbox;
 use arena_worker::{CheckOptions, Manifest, MediaError, ModelError, check_detector};
@@ -56,24 +55,6 @@ pub async fn manifest_text(file: &UploadedFile) -> Result<String, ApiError> {
         .map_err(ApiError::internal)?;
     String::from_utf8(bytes)
         .map_err(|_| ApiError::unprocessable("invalid_manifest", "manifest.toml is not UTF-8"))
-}
-
-/// Probes a video with the format whitelist, off the async executor.
-pub async fn probe(ctx: &AppContext, file: &UploadedFile) -> Result<ProbeFacts, ApiError> {
-    let l = &ctx.settings().limits;
-    let limits = ProbeLimits {
-        max_width: l.max_width,
-        max_height: l.max_height,
-        max_fps: l.max_fps,
-        max_frames: l.max_frames,
-        max_duration_s: l.max_duration_s,
-        ..ProbeLimits::default()
-    };
-    let path = file.path().to_owned();
-    actix_web::web::block(move || probe_video(&path, &limits))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(media_error)
 }
 
 /// Ingests a detector: manifest, model structure, manifest ↔ model, then a real session scoring

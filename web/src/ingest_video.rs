@@ -5,14 +5,16 @@
 use crate::admission;
 use crate::context::AppContext;
 use crate::error::ApiError;
-use crate::ingest::probe;
+use crate::ingest::media_error;
 use crate::upload::{ArchiveLimits, UploadedFile, extract_zip, looks_like_zip};
+use actix_web::http::StatusCode;
 use arena::domain::{CompetitionMode, SubmissionKind, SubmissionStatus, VideoRole};
 use arena::entities::{competitions, submissions, tasks, videos};
 use arena::queue::{self, JobPayload};
 use arena::repo;
 use arena::storage;
-use arena_worker::media::ProbeFacts;
+use arena_worker::media::{ProbeFacts, ProbeLimits, probe_video};
+use arena_worker::sandbox;
 use std::collections::HashSet;
 
 /// One probed video of an upload, with the task it answers.
@@ -52,6 +54,63 @@ pub fn creation_items(
         archive_limits(ctx),
     )?;
     Ok(entries.into_iter().map(|(t, f)| (Some(t), f)).collect())
+}
+
+/// The longest an ingest probe child may run: it demuxes the file once and decodes one frame.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Probes an uploaded video (format whitelist, facts, limits, first frame): in an `arena-sandbox`
+/// child when evaluation is isolated, so FFmpeg never parses an upload in the server's process
+/// (a file that crashes the demuxer costs the child); else in a blocking thread.
+pub async fn probe(ctx: &AppContext, file: &UploadedFile) -> Result<ProbeFacts, ApiError> {
+    let settings = ctx.settings();
+    let l = &settings.limits;
+    let limits = ProbeLimits {
+        max_width: l.max_width,
+        max_height: l.max_height,
+        max_fps: l.max_fps,
+        max_frames: l.max_frames,
+        max_duration_s: l.max_duration_s,
+        ..ProbeLimits::default()
+    };
+    if !settings.evaluation.isolate {
+        let path = file.path().to_owned();
+        return actix_web::web::block(move || probe_video(&path, &limits))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(media_error);
+    }
+    let mut config = sandbox::SandboxConfig::from_settings(settings).map_err(ApiError::internal)?;
+    config.timeout = config.timeout.min(PROBE_TIMEOUT);
+    let scratch = settings.data_dir.join("scratch");
+    std::fs::create_dir_all(&scratch).map_err(ApiError::internal)?;
+    let work = tempfile::tempdir_in(&scratch).map_err(ApiError::internal)?;
+    let faults = settings.evaluation.sandbox_test_faults;
+    sandbox::probe(&config, file.path(), &limits, faults, work.path())
+        .await
+        .map_err(probe_error)
+}
+
+/// A refused probe: the media errors as in-process (415 / 422); a child that died on the file
+/// (a crash, a forbidden system call, a limit) is the file's doing too (422, the sandbox's code);
+/// a missing binary or a garbled answer is ours (500).
+fn probe_error(e: arena_worker::pipeline::JobError) -> ApiError {
+    let died = matches!(
+        e.code,
+        sandbox::CRASHED | sandbox::SYSCALL | sandbox::KILLED
+    );
+    if e.code == "unsupported_media" && e.permanent {
+        ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.code, e.message)
+    } else if e.permanent || sandbox::blames_upload(e.code) || died {
+        let message = if died || sandbox::blames_upload(e.code) {
+            format!("the video could not be probed: {}", e.message)
+        } else {
+            e.message
+        };
+        ApiError::unprocessable(e.code, message)
+    } else {
+        ApiError::internal(e)
+    }
 }
 
 /// Ingests a creation of one or more fake videos.

@@ -35,6 +35,7 @@ impl Application {
                 // Inside the tracing span (wrapped first = runs innermost), so it sees the
                 // request id.
                 .wrap(actix_web::middleware::from_fn(crate::observe::observe))
+                .wrap(crate::security_headers::headers())
                 .wrap(TracingLogger::default())
                 .app_data(data.clone())
                 .app_data(

@@ -157,6 +157,27 @@ pub async fn read_form(
     Ok(form)
 }
 
+/// Reads a multipart body held in memory, delivered in `chunks` as a network would split it,
+/// with [`read_form`]: the entry point of the `multipart` fuzz target and its stable replay.
+pub fn read_form_from_chunks(
+    content_type: &str,
+    chunks: Vec<Vec<u8>>,
+    spec: &FormSpec<'_>,
+    dir: &Path,
+) -> Result<Form, ApiError> {
+    use actix_web::http::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
+    let mut headers = HeaderMap::new();
+    let value = HeaderValue::from_str(content_type)
+        .map_err(|e| ApiError::bad_request("bad_multipart", e.to_string()))?;
+    headers.insert(CONTENT_TYPE, value);
+    let stream = futures::stream::iter(
+        chunks
+            .into_iter()
+            .map(|c| Ok::<_, actix_web::error::PayloadError>(actix_web::web::Bytes::from(c))),
+    );
+    futures::executor::block_on(read_form(Multipart::new(&headers, stream), spec, dir))
+}
+
 /// Caps applied while reading a zip: counted on bytes actually inflated, not on headers.
 #[derive(Debug, Clone, Copy)]
 pub struct ArchiveLimits {

@@ -6,6 +6,7 @@
 //! See docs/SANDBOX.md.
 
 pub mod child;
+pub mod confine;
 pub mod protocol;
 
 use std::collections::BTreeSet;
@@ -27,10 +28,12 @@ use crate::crops::Crops;
 use crate::detector::{OrtRuntime, SessionOptions};
 use crate::faces;
 use crate::manifest::Manifest;
+use crate::media::{ProbeFacts, ProbeLimits};
 use crate::pipeline::{JobError, PreparePlan, PreparedVideo};
 use protocol::{
-    CheckTask, Isolation, Limits, Output, PROTOCOL_VERSION, PrepareTask, Request, Response,
-    SERVE_CPU_BUDGETS, SERVE_FLAG, ScoreInput, ScoreTask, ScoredVideo, Task, Timings,
+    Attempt, CheckTask, Isolation, Limits, Output, PROTOCOL_VERSION, PrepareTask, ProbeTask,
+    Request, Response, SERVE_CPU_BUDGETS, SERVE_FLAG, ScoreInput, ScoreTask, ScoredVideo,
+    SelftestTask, Task, Timings,
 };
 
 /// File name of the child binary.
@@ -63,6 +66,8 @@ pub const FILE_LIMIT: &str = "sandbox_file_limit";
 /// The child died by another signal, or did not answer.
 pub const KILLED: &str = "sandbox_killed";
 pub const CRASHED: &str = "sandbox_crashed";
+/// The child made a system call outside the seccomp allow-list and was killed (SIGSYS).
+pub const SYSCALL: &str = "sandbox_syscall";
 pub const PROTOCOL: &str = "sandbox_protocol";
 pub const UNAVAILABLE: &str = "sandbox_unavailable";
 
@@ -84,6 +89,9 @@ pub struct SandboxConfig {
     pub ort_lib: PathBuf,
     pub face_model: PathBuf,
     pub session: SessionOptions,
+    /// Children confine themselves (Landlock, seccomp; docs/SANDBOX.md). Always `true` from the
+    /// settings; `false` only measures what confinement costs (no setting turns it off).
+    pub confine: bool,
 }
 
 impl SandboxConfig {
@@ -101,6 +109,7 @@ impl SandboxConfig {
             ort_lib: absolute(&ort_lib),
             face_model: absolute(&faces::model_path(e.face_model.as_deref())),
             session: SessionOptions::from_settings(e),
+            confine: true,
         })
     }
 
@@ -112,7 +121,7 @@ impl SandboxConfig {
                 let bytes = (t.plan.frames as u64).saturating_mul(side * side * 3 + 17) + 8;
                 bytes.div_ceil(1 << 20) + 1
             }
-            Task::Score(_) | Task::Check(_) => 1,
+            Task::Score(_) | Task::Check(_) | Task::Probe(_) | Task::Selftest(_) => 1,
         };
         self.limits(file_size_mb)
     }
@@ -301,6 +310,9 @@ pub struct ScoreChild {
     limits: Limits,
     cpu_ms: u64,
     jobs: u64,
+    /// The child's own folder, its working directory and all it may read (Landlock): each job's
+    /// inputs are linked in for the job. Removed after the child is killed (fields drop in order).
+    dir: tempfile::TempDir,
 }
 
 impl ScoreChild {
@@ -326,10 +338,14 @@ impl ScoreChild {
 
     fn spawn(config: &SandboxConfig, key: &str, cwd: &Path) -> Result<ScoreChild, JobError> {
         let limits = config.score_limits();
+        let dir = tempfile::Builder::new()
+            .prefix("serve-")
+            .tempdir_in(absolute(cwd))
+            .map_err(|e| JobError::infra("scratch", e))?;
         let mut cmd = Command::new(&config.bin);
         cmd.arg(SERVE_FLAG)
             .args(limits.to_args())
-            .current_dir(absolute(cwd))
+            .current_dir(dir.path())
             .env_clear()
             .envs(kept_env())
             .env("MALLOC_ARENA_MAX", "2")
@@ -362,6 +378,7 @@ impl ScoreChild {
             limits,
             cpu_ms: 0,
             jobs: 0,
+            dir,
         })
     }
 
@@ -470,29 +487,36 @@ pub async fn score_serving(
             }
             metrics::counter!(crate::fleet::CHILD_STARTS, "task" => "score").increment(1);
             stage_model().await?;
-            ScoreChild::spawn(config, key, cwd)?
+            let child = ScoreChild::spawn(config, key, cwd)?;
+            link_into(model, &child.dir.path().join("model.onnx")).await?;
+            child
         }
     };
+    // The child may read its own folder only: this job's inputs are linked into it.
+    let mut linked = Vec::with_capacity(videos.len());
+    for v in videos {
+        let images = child.dir.path().join(format!("images-{}.bin", v.video_id));
+        link_into(&v.images, &images).await?;
+        linked.push(ScoreInput { images, ..v });
+    }
     let request = Request {
         version: PROTOCOL_VERSION,
         ort_lib: config.ort_lib.clone(),
         session: child_session(&config.session),
+        confine: config.confine,
         task: Task::Score(ScoreTask {
-            model: absolute(model),
+            model: child.dir.path().join("model.onnx"),
             key: Some(key.to_owned()),
             manifest: manifest.clone(),
-            videos: videos
-                .into_iter()
-                .map(|v| ScoreInput {
-                    images: absolute(&v.images),
-                    ..v
-                })
-                .collect(),
+            videos: linked.clone(),
         }),
     };
     let body = serde_json::to_vec(&request).map_err(|e| JobError::infra(PROTOCOL, e))?;
     let started = Instant::now();
     let exit = child.ask(&body, config.timeout).await;
+    for input in &linked {
+        let _ = tokio::fs::remove_file(&input.images).await;
+    }
     let answered = exit.code == Some(0) && exit.signal.is_none() && !exit.timed_out;
     let verdict =
         judge(&child.limits, config.timeout, &exit).and_then(|(isolation, timings, output)| {
@@ -532,6 +556,18 @@ pub async fn score_serving(
     }
 }
 
+/// Puts `from` at `to` (a hard link, else a copy), replacing what was there.
+async fn link_into(from: &Path, to: &Path) -> Result<(), JobError> {
+    let _ = tokio::fs::remove_file(to).await;
+    if tokio::fs::hard_link(from, to).await.is_ok() {
+        return Ok(());
+    }
+    tokio::fs::copy(from, to)
+        .await
+        .map(drop)
+        .map_err(|e| JobError::infra("scratch", format!("staging {}: {e}", from.display())))
+}
+
 /// Runs a new detector's upload checks ([`crate::checks::check_detector`]) in a child, so a model
 /// that crashes onnxruntime or blows the memory limit takes down the child, not the caller.
 /// Client errors are the checks' own (`permanent`), plus the limit failures [`blames_upload`] names.
@@ -566,6 +602,45 @@ pub async fn check_detector(
     })
 }
 
+/// Probes an uploaded video ([`crate::media::probe_video`]) in a child, so a file that crashes
+/// FFmpeg's demuxer costs the child, not the caller (the web server). `work_dir` is the child's
+/// working directory; `test_faults` is for tests only ([`ProbeTask::test_faults`]).
+#[tracing::instrument(skip_all, err(level = "info"))]
+pub async fn probe(
+    config: &SandboxConfig,
+    video: &Path,
+    limits: &ProbeLimits,
+    test_faults: bool,
+    work_dir: &Path,
+) -> Result<ProbeFacts, JobError> {
+    let task = ProbeTask {
+        video: absolute(video),
+        limits: limits.clone(),
+        test_faults,
+    };
+    match run(config, Task::Probe(task), work_dir).await?.2 {
+        Output::Probed(facts) => Ok(facts),
+        _ => Err(protocol_error(
+            "answered a probe request with something else",
+        )),
+    }
+}
+
+/// Runs a [`SelftestTask`] in a child confined as a job's child in `work_dir` is: what it could
+/// and could not do.
+pub async fn selftest(
+    config: &SandboxConfig,
+    task: SelftestTask,
+    work_dir: &Path,
+) -> Result<(Isolation, Vec<Attempt>), JobError> {
+    match run(config, Task::Selftest(task), work_dir).await? {
+        (isolation, _, Output::Selftested { attempts }) => Ok((isolation, attempts)),
+        _ => Err(protocol_error(
+            "answered a selftest request with something else",
+        )),
+    }
+}
+
 /// Runs one task in a child under `config`'s limits and judges how it ended.
 pub async fn run(
     config: &SandboxConfig,
@@ -583,6 +658,7 @@ pub async fn run(
         version: PROTOCOL_VERSION,
         ort_lib: config.ort_lib.clone(),
         session: child_session(&config.session),
+        confine: config.confine,
         task,
     };
     let body = serde_json::to_vec(&request).map_err(|e| JobError::infra(PROTOCOL, e))?;
@@ -873,6 +949,13 @@ fn judge(
                     ),
                 ),
                 _ if oom => memory(how),
+                Ok(Signal::SIGSYS) => failure(
+                    SYSCALL,
+                    format!(
+                        "evaluation child made a system call its seccomp filter forbids and was \
+                         {how}"
+                    ),
+                ),
                 Ok(Signal::SIGKILL) => failure(KILLED, format!("evaluation child {how}")),
                 _ => failure(CRASHED, format!("evaluation child {how}")),
             })
@@ -944,6 +1027,16 @@ fn warn_once_if_exposed(isolation: &Isolation) {
         tracing::warn!(
             note = isolation.note.as_deref().unwrap_or_default(),
             "evaluation children keep network access: this kernel refused a network namespace"
+        );
+    }
+    static WARNED_CONFINED: AtomicBool = AtomicBool::new(false);
+    let confined = isolation.landlock && isolation.seccomp;
+    if !confined && !WARNED_CONFINED.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            landlock = isolation.landlock,
+            seccomp = isolation.seccomp,
+            note = isolation.note.as_deref().unwrap_or_default(),
+            "evaluation children are not fully confined: this kernel lacks Landlock or seccomp"
         );
     }
 }

@@ -80,6 +80,67 @@ async fn runaway_then_valid(app: &TestApp) {
         done["progress"]["done"], done["progress"]["total"],
         "{done}"
     );
+    // The worker slot keeps its scoring child for the detector: it runs under the seccomp filter.
+    let children = sandbox_children(&app.ctx.settings().data_dir);
+    assert!(!children.is_empty(), "no arena-sandbox child is running");
+    for status in children {
+        assert!(status.contains("Seccomp:\t2\n"), "{status}");
+        assert!(status.contains("NoNewPrivs:\t1\n"), "{status}");
+    }
+}
+
+/// `/proc/<pid>/status` of every `arena-sandbox` process this one started whose working
+/// directory is in `data_dir` (this app's workers' children, not another test's).
+fn sandbox_children(data_dir: &std::path::Path) -> Vec<String> {
+    let me = format!("PPid:\t{}\n", std::process::id());
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| {
+            std::fs::read_link(e.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(data_dir))
+        })
+        .filter_map(|e| std::fs::read_to_string(e.path().join("status")).ok())
+        .filter(|s| s.starts_with("Name:\tarena-sandbox\n") && s.contains(&me))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_video_that_crashes_its_probe_costs_a_child_not_the_server() {
+    let app = spawn_app_with(AppOptions {
+        workers: 0,
+        tweak: |s| s.evaluation.sandbox_test_faults = true,
+        ..AppOptions::default()
+    })
+    .await;
+    app.competition("crash").await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let crashing = dir.path().join("crash.mp4");
+    std::fs::write(&crashing, b"ARENA-TEST-ABORT: the demuxer dies here")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let resp = app.post_real("crash", &crashing).await;
+    let status = resp.status().as_u16();
+    let body: Value = resp.json().await.unwrap_or_default();
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["code"], "sandbox_crashed", "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert_eq!(
+        message,
+        "the video could not be probed: evaluation child killed by signal 6 (SIGABRT)"
+    );
+    // Nothing of it is kept, and the same server goes on probing uploads.
+    let rows = submissions::Entity::find()
+        .all(app.ctx.db())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(rows.is_empty(), "{rows:?}");
+    let (status, _) = app.get_json("/healthz", None).await;
+    assert_eq!(status, 200);
+    accepted(app.post_real("crash", &video("real_1.mp4")).await).await;
+    let scratch = app.ctx.settings().data_dir.join("scratch");
+    let left = std::fs::read_dir(&scratch).map_or(0, Iterator::count);
+    assert_eq!(left, 0, "probe folders left in {}", scratch.display());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

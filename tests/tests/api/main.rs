@@ -20,3 +20,4 @@ mod rounds;
 mod s3;
 mod scoring;
 mod withdraw;
+mod security_headers;

@@ -69,13 +69,16 @@ async fn pages_render_the_boards_matrix_submissions_and_teams() {
         "<svg class=\"bar\"",
         "0.6667", // dana's mean AUC (1/3 + 1)/2
         "0.3333", // her worst pair
-        "new EventSource(",
+        "<script src=\"/static/board.js\" defer></script>",
         "dana",
         "alice",
         "bob",
     ] {
         assert!(board.body.contains(needle), "board page lacks {needle}");
     }
+    // Its live-update script (served from this origin: the CSP allows no inline script).
+    let script = anon.get("/static/board.js").await;
+    assert!(script.body.contains("new EventSource("), "{}", script.body);
     // The page's rating rows carry the API's numbers.
     let (_, json) = app
         .get_json("/api/v1/competitions/game/leaderboard", None)

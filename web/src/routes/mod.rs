@@ -4,6 +4,7 @@ use actix_web::web;
 
 pub mod admin;
 pub mod admin_forms;
+pub mod assets;
 pub mod competitions;
 pub mod creations;
 pub mod detectors;
@@ -24,6 +25,7 @@ pub fn config(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(health::ready))
         .route("/metrics", web::get().to(metrics::get))
         .route("/", web::get().to(pages::index::get))
+        .route("/static/{name}", web::get().to(assets::get::get))
         .route("/c/{slug}", web::get().to(pages::competition::get))
         .route("/c/{slug}/matrix", web::get().to(pages::matrix::get))
         .route("/submissions/{id}", web::get().to(pages::submission::get))

@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, Read, Write};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -10,14 +11,15 @@ use nix::sched::{CloneFlags, unshare};
 use nix::sys::resource::{Resource, UsageWho, getrusage, setrlimit};
 use nix::sys::signal::Signal;
 
+use super::confine::{self, Access};
 use super::protocol::{
-    CheckOutcome, CheckTask, ChildError, EXIT_BAD_REQUEST, EXIT_JOB_ERROR, EXIT_OK, Isolation,
-    Limits, Output, PROTOCOL_VERSION, PrepareTask, Request, Response, SERVE_CPU_BUDGETS,
-    SERVE_FLAG, ScoreTask, ScoredVideo, Task, Timings,
+    ABORT_MARKER, Attempt, CheckOutcome, CheckTask, ChildError, EXIT_BAD_REQUEST, EXIT_JOB_ERROR,
+    EXIT_OK, Isolation, Limits, Output, PROTOCOL_VERSION, PrepareTask, ProbeTask, Request,
+    Response, SERVE_CPU_BUDGETS, SERVE_FLAG, ScoreTask, ScoredVideo, SelftestTask, Task, Timings,
 };
 use crate::checks::{self, CheckOptions};
 use crate::crops::Crops;
-use crate::detector::{Detector, OrtRuntime, SessionOptions};
+use crate::detector::{Detector, ExecutionProvider, OrtRuntime, SessionOptions};
 use crate::faces::FaceDetector;
 use crate::pipeline::{self, JobError};
 
@@ -85,7 +87,8 @@ fn serve(args: Vec<String>, out: &mut File) -> u8 {
         return EXIT_BAD_REQUEST;
     }
     let hard = serving.cpu_seconds.saturating_add(2);
-    let isolation = isolate();
+    let mut isolation = isolate();
+    let mut confined = false;
     let mut rt: Option<OrtRuntime> = None;
     let mut held: Option<(String, Detector)> = None;
     let mut stdin = std::io::stdin().lock();
@@ -130,6 +133,14 @@ fn serve(args: Vec<String>, out: &mut File) -> u8 {
         if let Some(message) = refused {
             answer(out, &bad_request(Some(isolation), message).0);
             return EXIT_BAD_REQUEST;
+        }
+        if !confined && request.confine {
+            // Once, before the first model is read: the child's folder (the worker links each
+            // job's inputs into it), read-only, and onnxruntime.
+            let mut access = access_for(&request);
+            access.read.extend(std::env::current_dir().ok());
+            confine::confine(&access, &mut isolation);
+            confined = true;
         }
         // This request's CPU budget on top of what the child has used.
         let soft = (cpu_used_ms() / 1000 + 1).saturating_add(budget).min(hard);
@@ -225,11 +236,15 @@ fn run(args: impl IntoIterator<Item = String>) -> (Response, u8) {
         // Never run an upload without its limits.
         return bad_request(None, format!("cannot apply the resource limits: {e}"));
     }
-    let isolation = isolate();
+    let mut isolation = isolate();
     let request = match read_request() {
         Ok(r) => r,
         Err(e) => return bad_request(Some(isolation), e),
     };
+    // The request is the worker's (trusted); the upload it names is read only from here on.
+    if request.confine {
+        confine::confine(&access_for(&request), &mut isolation);
+    }
     if request.version != PROTOCOL_VERSION {
         let message = format!(
             "this arena-sandbox speaks protocol {PROTOCOL_VERSION}, the worker {}: rebuild both \
@@ -342,14 +357,112 @@ fn read_request() -> Result<Request, String> {
     serde_json::from_slice(&text).map_err(|e| format!("invalid request: {e}"))
 }
 
+/// What a request's work may open: its inputs, its job folder (the working directory) for
+/// outputs, and onnxruntime's folder.
+fn access_for(request: &Request) -> Access {
+    let mut access = Access {
+        cuda: request.session.execution_provider == ExecutionProvider::Cuda,
+        ..Access::default()
+    };
+    let uses_ort = !matches!(request.task, Task::Probe(_) | Task::Selftest(_));
+    if uses_ort {
+        access.read_folder_of(&request.ort_lib);
+        if request
+            .ort_lib
+            .parent()
+            .is_none_or(|p| p.as_os_str().is_empty())
+        {
+            // A bare library name: the loader searches LD_LIBRARY_PATH.
+            let dirs = std::env::var_os("LD_LIBRARY_PATH").unwrap_or_default();
+            access.read.extend(std::env::split_paths(&dirs));
+        }
+    }
+    match &request.task {
+        Task::Prepare(t) => {
+            access.read.extend([t.video.clone(), t.face_model.clone()]);
+            for out in [&t.faces_out, &t.frames_out] {
+                access.write.extend(out.parent().map(Path::to_path_buf));
+            }
+        }
+        Task::Score(t) => {
+            access.read.push(t.model.clone());
+            access
+                .read
+                .extend(t.videos.iter().map(|v| v.images.clone()));
+        }
+        Task::Check(t) => access.read.push(t.model.clone()),
+        Task::Probe(t) => access.read.push(t.video.clone()),
+        // Its job folder, as a prepare child has it.
+        Task::Selftest(_) => access.write.extend(std::env::current_dir().ok()),
+    }
+    access
+}
+
 fn handle(request: &Request) -> Result<(Timings, Output), JobError> {
     let started = Instant::now();
-    let rt = OrtRuntime::init(&request.ort_lib)?;
+    let rt = match &request.task {
+        Task::Probe(task) => return probe(task, started),
+        Task::Selftest(task) => return Ok((Timings::default(), selftest(task))),
+        _ => OrtRuntime::init(&request.ort_lib)?,
+    };
     match &request.task {
         Task::Prepare(task) => prepare(&rt, &request.session, task, started),
         Task::Score(task) => score(&rt, &request.session, task, started),
         Task::Check(task) => check(&rt, &request.session, task, started),
+        Task::Probe(_) | Task::Selftest(_) => {
+            Err(JobError::infra("sandbox_bad_request", "handled above"))
+        }
     }
+}
+
+/// The ingest probe of an uploaded video: FFmpeg demuxes it here, not in the web server.
+fn probe(task: &ProbeTask, started: Instant) -> Result<(Timings, Output), JobError> {
+    if task.test_faults {
+        let mut head = [0u8; ABORT_MARKER.len()];
+        let read = File::open(&task.video).and_then(|mut f| f.read_exact(&mut head));
+        if read.is_ok() && head == ABORT_MARKER {
+            tracing::error!("test fault: aborting mid-probe");
+            std::process::abort();
+        }
+    }
+    let facts = crate::media::probe_video(&task.video, &task.limits)?;
+    let timings = Timings {
+        load_ms: 0,
+        work_ms: since(started),
+        cpu_ms: cpu_used_ms(),
+    };
+    Ok((timings, Output::Probed(facts)))
+}
+
+/// Tries each thing the task names and reports how the system answered.
+fn selftest(task: &SelftestTask) -> Output {
+    let mut attempts = Vec::new();
+    let mut record = |what: String, result: std::io::Result<()>| {
+        attempts.push(Attempt {
+            what,
+            error: result.err().map(|e| e.to_string()),
+        });
+    };
+    for path in &task.read {
+        let result = File::open(path).and_then(|mut f| f.read(&mut [0u8; 16]).map(drop));
+        record(format!("read {}", path.display()), result);
+    }
+    for path in &task.create {
+        let result = File::create(path).and_then(|mut f| f.write_all(b"selftest"));
+        record(format!("create {}", path.display()), result);
+    }
+    if task.socket {
+        let result = std::net::UdpSocket::bind("127.0.0.1:0").map(drop);
+        record("socket".to_owned(), result);
+    }
+    if let Some(program) = &task.exec {
+        let result = std::process::Command::new(program).status().map(drop);
+        record(format!("exec {}", program.display()), result);
+    }
+    if task.abort {
+        std::process::abort();
+    }
+    Output::Selftested { attempts }
 }
 
 fn check(

@@ -8,10 +8,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::detector::{ExecutionProvider, SessionOptions};
 use crate::manifest::Manifest;
+use crate::media::{ProbeFacts, ProbeLimits};
 use crate::pipeline::{PreparePlan, VideoScore};
 
 /// Bumped whenever a message changes; a child from another build refuses the request.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// The work was done; the response is [`Response::Ok`].
 pub const EXIT_OK: u8 = 0;
@@ -97,7 +98,14 @@ pub struct Request {
     /// `libonnxruntime.so` to load.
     pub ort_lib: PathBuf,
     pub session: SessionOptions,
+    /// Confine the child (Landlock, seccomp) before the work; `false` only for measuring.
+    #[serde(default = "yes")]
+    pub confine: bool,
     pub task: Task,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -109,6 +117,50 @@ pub enum Task {
     Score(ScoreTask),
     /// Run a new detector's upload checks ([`crate::checks::check_detector`]).
     Check(CheckTask),
+    /// Probe an uploaded video at ingest ([`crate::media::probe_video`]).
+    Probe(ProbeTask),
+    /// Try what the confinement must refuse (or allow), for the tests and for operators checking
+    /// a host: the worker is trusted, so this request gives an upload nothing.
+    Selftest(SelftestTask),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProbeTask {
+    pub video: PathBuf,
+    pub limits: ProbeLimits,
+    /// Tests only (`evaluation.sandbox_test_faults`): a file that begins with [`ABORT_MARKER`]
+    /// makes the child abort mid-probe, as a demuxer crash would.
+    #[serde(default)]
+    pub test_faults: bool,
+}
+
+/// See [`ProbeTask::test_faults`].
+pub const ABORT_MARKER: &[u8] = b"ARENA-TEST-ABORT";
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SelftestTask {
+    /// Files to open for reading.
+    #[serde(default)]
+    pub read: Vec<PathBuf>,
+    /// Files to create and write.
+    #[serde(default)]
+    pub create: Vec<PathBuf>,
+    /// Programs to start (`execve`; forbidden by the filter: the child is killed).
+    #[serde(default)]
+    pub exec: Option<PathBuf>,
+    /// Open a UDP socket (forbidden by the filter: the child is killed).
+    #[serde(default)]
+    pub socket: bool,
+    /// Abort (SIGABRT), as a crashing library would.
+    #[serde(default)]
+    pub abort: bool,
+}
+
+/// One try of a [`SelftestTask`]: `error` is the OS's refusal, `None` when it worked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub what: String,
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -175,6 +227,12 @@ pub struct Isolation {
     pub user_namespace: bool,
     /// `PR_SET_NO_NEW_PRIVS` is set.
     pub no_new_privs: bool,
+    /// Landlock is fully enforced: the child opens only its job's files and the libraries.
+    #[serde(default)]
+    pub landlock: bool,
+    /// The seccomp allow-list is in force (`Seccomp: 2`); another system call kills the child.
+    #[serde(default)]
+    pub seccomp: bool,
     /// Why something above is missing.
     pub note: Option<String>,
 }
@@ -203,6 +261,10 @@ pub enum Output {
         scores: Vec<ScoredVideo>,
     },
     Checked(CheckOutcome),
+    Probed(ProbeFacts),
+    Selftested {
+        attempts: Vec<Attempt>,
+    },
 }
 
 /// A passing [`crate::CheckReport`], as sent over the pipe.
