@@ -652,6 +652,8 @@ pub async fn run(
         Task::Prepare(_) => "prepare",
         Task::Score(_) => "score",
         Task::Check(_) => "check",
+        Task::Probe(_) => "probe",
+        Task::Selftest(_) => "selftest",
     };
     metrics::counter!(crate::fleet::CHILD_STARTS, "task" => label).increment(1);
     let request = Request {
@@ -1168,6 +1170,7 @@ mod tests {
             ort_lib: PathBuf::from("/opt/arena/.cache/onnxruntime-gpu/lib/libonnxruntime.so"),
             face_model: PathBuf::from("/opt/arena/blazeface.onnx"),
             session: SessionOptions::default(),
+            confine: true,
         };
         let env = |config: &SandboxConfig, parent: &[(&str, &str)]| {
             let parent: Vec<(String, String)> = parent

@@ -45,6 +45,7 @@ fn config(bin: PathBuf, session: SessionOptions) -> SandboxConfig {
         ort_lib: OrtRuntime::default_lib_path(),
         face_model: faces::model_path(None),
         session,
+        confine: true,
     }
 }
 
