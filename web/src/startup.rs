@@ -68,14 +68,12 @@ pub struct WorkerPool {
 /// Starts `n` worker slots on the current runtime.
 pub fn spawn_workers(ctx: &AppContext, n: usize) -> WorkerPool {
     let (tx, rx) = watch::channel(false);
-    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".to_owned());
+    // The id names this process's incarnation, so a successor on this machine can tell that
+    // the slot is dead and take its jobs back without waiting its lease out.
+    let me = arena::incarnation::Incarnation::current();
     let handles = (0..n)
         .map(|slot| {
-            let id = format!(
-                "{host}:{}:{slot}:{}",
-                std::process::id(),
-                uuid::Uuid::new_v4().simple()
-            );
+            let id = me.holder(&format!("{slot}:{}", uuid::Uuid::new_v4().simple()));
             tokio::spawn(arena_worker::job_loop::run_slot(
                 ctx.worker_context(),
                 id,

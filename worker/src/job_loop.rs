@@ -16,6 +16,8 @@ pub async fn run_slot(ctx: WorkerContext, worker_id: String, mut shutdown: watch
     let mut cache = SessionCache::default();
     let poll = Duration::from_millis(ctx.settings.queue.poll_ms);
     tracing::info!(worker = %worker_id, "worker slot started");
+    // Before the first claim: what a dead predecessor on this machine held comes back now.
+    let mut swept = reclaim_dead(&ctx).await;
     while !*shutdown.borrow() {
         let jobs = match ctx.queue.claim(&worker_id, 1).await {
             Ok(jobs) => jobs,
@@ -25,6 +27,9 @@ pub async fn run_slot(ctx: WorkerContext, worker_id: String, mut shutdown: watch
             }
         };
         if jobs.is_empty() {
+            if swept.elapsed() >= RECLAIM_EVERY {
+                swept = reclaim_dead(&ctx).await;
+            }
             reap(&ctx).await;
             if let Err(e) = evaluation::process_due_phase_closes(&ctx.db, ctx.policy()).await {
                 tracing::warn!(error = %e, "phase close processing failed");
@@ -50,6 +55,26 @@ pub async fn run_slot(ctx: WorkerContext, worker_id: String, mut shutdown: watch
         }
     }
     tracing::info!(worker = %worker_id, "worker slot stopped");
+}
+
+/// How often an idle slot looks for leases held by dead processes of this machine (another
+/// `arena worker` on it that was killed).
+const RECLAIM_EVERY: Duration = Duration::from_secs(2);
+
+/// Takes back at once the job leases and decode claims of dead processes on this machine;
+/// returns when it looked.
+async fn reclaim_dead(ctx: &WorkerContext) -> std::time::Instant {
+    let me = arena::incarnation::Incarnation::current();
+    match arena::incarnation::reclaim_dead(&ctx.db, me).await {
+        Ok(r) if r.jobs + r.decode_claims > 0 => tracing::info!(
+            jobs = r.jobs,
+            decode_claims = r.decode_claims,
+            "took back the leases of a dead worker process on this machine"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not look for dead workers' leases"),
+    }
+    std::time::Instant::now()
 }
 
 /// A short, stable label for a worker slot in log lines: teams see it, so it names no host or
