@@ -52,6 +52,9 @@ pub async fn run_slot(ctx: WorkerContext, worker_id: String, mut shutdown: watch
             run_job(&ctx, &mut cache, &worker_id, job)
                 .instrument(span)
                 .await;
+            // The job may have queued more (a prepared video's scores): idle sibling slots of
+            // this process take them now rather than at their next poll.
+            ctx.wakeup.ping();
         }
     }
     tracing::info!(worker = %worker_id, "worker slot stopped");
