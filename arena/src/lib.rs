@@ -8,6 +8,7 @@ pub mod domain;
 pub mod entities;
 pub mod error;
 pub mod evaluation;
+pub mod incarnation;
 pub mod moderation;
 pub mod queue;
 pub mod ratings;

@@ -8,9 +8,9 @@ real detail to code (a plain background would make decoding unrealistically chea
 in MP4, 25 fps, with B-frames, encoded by the ffmpeg CLI with bit-exact flags and a single-threaded
 x264, so a rerun gives files that decode identically.
 
-Usage: make_videos.py OUT_DIR [--count N] [--seconds S]
+Usage: make_videos.py OUT_DIR [--count N] [--seconds S] [--size WxH]
 Writes bench_NN_WxH.mp4 for NN in 0..N, alternating 640x480 and 1280x720 (each video a different
-path and speed). Existing files are kept.
+path and speed), or all at --size. Existing files are kept.
 """
 
 import argparse
@@ -87,13 +87,15 @@ def main() -> None:
     ap.add_argument("--count", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--only", type=int, help="build only video number ONLY")
+    ap.add_argument("--size", help="WxH of every video (default: alternate 640x480 and 1280x720)")
     args = ap.parse_args()
+    sizes = [tuple(int(v) for v in args.size.split("x"))] if args.size else SIZES
     args.out_dir.mkdir(parents=True, exist_ok=True)
     n_frames = int(round(args.seconds * FPS))
     for index in range(args.count):
         if args.only is not None and index != args.only:
             continue
-        width, height = SIZES[index % len(SIZES)]
+        width, height = sizes[index % len(sizes)]
         out = args.out_dir / f"bench_{index:02d}_{width}x{height}.mp4"
         if out.exists():
             continue

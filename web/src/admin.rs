@@ -137,6 +137,7 @@ pub async fn create_competition(
 pub(crate) fn announce(ctx: &AppContext, competition_id: i64) {
     ctx.live().cache().invalidate(competition_id);
     ctx.live().wake();
+    ctx.jobs_queued();
 }
 
 /// A new phase of a rounds competition.

@@ -118,6 +118,12 @@ impl AppContext {
         }
     }
 
+    /// Wakes this process's idle worker slots after a commit that queued jobs (on SQLite they
+    /// would otherwise find them at their next poll; PostgreSQL's NOTIFY reaches other processes).
+    pub fn jobs_queued(&self) {
+        self.inner.wakeup.ping();
+    }
+
     /// What a worker slot needs.
     pub fn worker_context(&self) -> WorkerContext {
         WorkerContext {

@@ -115,6 +115,7 @@ pub async fn ingest_detector(
     announce(&txn, &sub).await?;
     txn.commit().await?;
     ctx.live().wake();
+    ctx.jobs_queued();
     tracing::info!(
         submission_id = sub.id,
         detector_id = det.id,

@@ -361,6 +361,7 @@ async fn store(
     }
     txn.commit().await?;
     ctx.live().wake();
+    ctx.jobs_queued();
     tracing::info!(
         submission_id = sub.id,
         kind = kind.as_str(),

@@ -98,14 +98,12 @@ pub struct WorkerPool {
 /// (round-robin) as its CUDA device.
 pub fn spawn_workers(ctx: &AppContext, n: usize) -> WorkerPool {
     let (tx, rx) = watch::channel(false);
-    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".to_owned());
+    // The id names this process's incarnation, so a successor on this machine can tell that
+    // the slot is dead and take its jobs back without waiting its lease out.
+    let me = arena::incarnation::Incarnation::current();
     let handles = (0..n)
         .map(|slot| {
-            let id = format!(
-                "{host}:{}:{slot}:{}",
-                std::process::id(),
-                uuid::Uuid::new_v4().simple()
-            );
+            let id = me.holder(&format!("{slot}:{}", uuid::Uuid::new_v4().simple()));
             let mut worker = ctx.worker_context();
             worker.settings.evaluation = worker.settings.evaluation.for_slot(slot);
             let e = &worker.settings.evaluation;

@@ -18,6 +18,8 @@ pub async fn run_slot(ctx: WorkerContext, worker_id: String, mut shutdown: watch
     let mut slot = crate::fleet::SlotReporter::new(&worker_id, ctx.settings.queue.heartbeat_ms);
     slot.started(&ctx.db).await;
     tracing::info!(worker = %worker_id, "worker slot started");
+    // Before the first claim: what a dead predecessor on this machine held comes back now.
+    let mut swept = reclaim_dead(&ctx).await;
     while !*shutdown.borrow() {
         let jobs = match ctx.queue.claim(&worker_id, 1).await {
             Ok(jobs) => jobs,
@@ -28,6 +30,9 @@ pub async fn run_slot(ctx: WorkerContext, worker_id: String, mut shutdown: watch
         };
         if jobs.is_empty() {
             slot.idle(&ctx.db).await;
+            if swept.elapsed() >= RECLAIM_EVERY {
+                swept = reclaim_dead(&ctx).await;
+            }
             reap(&ctx).await;
             if let Err(e) = evaluation::process_due_phase_closes(&ctx.db, ctx.policy()).await {
                 tracing::warn!(error = %e, "phase close processing failed");
@@ -50,10 +55,33 @@ pub async fn run_slot(ctx: WorkerContext, worker_id: String, mut shutdown: watch
             let (id, kind) = (job.id, job.payload.kind());
             let work = run_job(&ctx, &mut cache, &worker_id, job).instrument(span);
             slot.run(&ctx.db, id, kind, work).await;
+            // The job may have queued more (a prepared video's scores): idle sibling slots of
+            // this process take them now rather than at their next poll.
+            ctx.wakeup.ping();
         }
     }
     slot.stopped(&ctx.db).await;
     tracing::info!(worker = %worker_id, "worker slot stopped");
+}
+
+/// How often an idle slot looks for leases held by dead processes of this machine (another
+/// `arena worker` on it that was killed).
+const RECLAIM_EVERY: Duration = Duration::from_secs(2);
+
+/// Takes back at once the job leases and decode claims of dead processes on this machine;
+/// returns when it looked.
+async fn reclaim_dead(ctx: &WorkerContext) -> std::time::Instant {
+    let me = arena::incarnation::Incarnation::current();
+    match arena::incarnation::reclaim_dead(&ctx.db, me).await {
+        Ok(r) if r.jobs + r.decode_claims > 0 => tracing::info!(
+            jobs = r.jobs,
+            decode_claims = r.decode_claims,
+            "took back the leases of a dead worker process on this machine"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not look for dead workers' leases"),
+    }
+    std::time::Instant::now()
 }
 
 /// A short, stable label for a worker slot in log lines: teams see it, so it names no host or

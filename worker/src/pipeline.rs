@@ -10,6 +10,7 @@ use crate::media::{self, MediaError};
 use crate::sandbox::{self, SandboxConfig, protocol::ScoreInput};
 use arena::entities::{detectors, videos};
 use arena::evaluation::{self, EnqueuePolicy, EvaluationError};
+use arena::incarnation::{self, Incarnation};
 use arena::queue::Queue;
 use arena::repo;
 use arena::storage::{self, Storage, StorageError};
@@ -378,7 +379,8 @@ async fn claim_content(
     faces_key: &str,
     frames_key: &str,
 ) -> Result<ContentClaim, JobError> {
-    let holder = format!("{}-{:x}", std::process::id(), rand_suffix());
+    let me = Incarnation::current();
+    let holder = me.holder(&format!("d{:x}", rand_suffix()));
     let lease_ms = ctx.settings.queue.lease_ms;
     loop {
         if ctx.storage.exists(faces_key).await? && ctx.storage.exists(frames_key).await? {
@@ -391,6 +393,10 @@ async fn claim_content(
                 return Ok(ContentClaim::Cached);
             }
             return Ok(ContentClaim::Held(holder));
+        }
+        // A holder that died on this machine (a restarted server's predecessor) releases now.
+        if incarnation::release_dead_decode_claims(&ctx.db, me).await? > 0 {
+            continue;
         }
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }

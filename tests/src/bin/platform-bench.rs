@@ -1,0 +1,695 @@
+//! `platform-bench`: the server's evaluation path against `arena eval` and the Python pipeline on
+//! the same files and detectors, side by side in one run (docs/BENCHMARKS.md, "The platform
+//! path"). Each round starts the real `arena up` (release build, default settings, sandbox on)
+//! on a fresh data dir, uploads N reals, N creations and D detectors over HTTP the way a team
+//! would (one request after the other), and stops the clock when every submission is
+//! `finished`; then `arena eval` and `scripts/bench/python_pipeline.py` run on the same videos
+//! and models, as processes. Rounds alternate the order. It also reads the job table, the job
+//! log and the server's debug lines to break the platform's time down by stage, and checks that
+//! the platform's scores equal `arena eval`'s.
+//!
+//! `scripts/bench/platform.sh` builds the inputs and runs both workloads; by hand:
+//! `target/release/platform-bench --videos .cache/bench/platform/long --models .cache/bench/models
+//!  --names effnet-b0-224,convnet-224 --rounds 2`
+#![expect(clippy::print_stdout, reason = "a benchmark prints its tables")]
+
+use anyhow::{Context, Result, anyhow, bail};
+use sea_orm::EntityTrait;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const USAGE: &str = "usage: platform-bench --videos DIR --models DIR --names a,b [--reals N]
+    [--rounds R] [--arena BIN] [--python-bin PY] [--python SCRIPT] [--workers N] [--label L]
+    [--json OUT] [--keep DIR]";
+
+struct Args {
+    videos: Vec<PathBuf>,
+    models: PathBuf,
+    names: Vec<String>,
+    reals: usize,
+    rounds: usize,
+    arena: PathBuf,
+    python_bin: String,
+    python: PathBuf,
+    workers: Option<usize>,
+    label: String,
+    json: Option<PathBuf>,
+    keep: Option<PathBuf>,
+}
+
+fn parse_args() -> Result<Args> {
+    let mut flags: HashMap<String, String> = HashMap::new();
+    let mut it = std::env::args().skip(1);
+    while let Some(key) = it.next() {
+        let name = key
+            .strip_prefix("--")
+            .ok_or_else(|| anyhow!("unexpected {key}\n{USAGE}"))?;
+        let value = it.next().ok_or_else(|| anyhow!("{key} needs a value"))?;
+        flags.insert(name.to_owned(), value);
+    }
+    let get = |k: &str| flags.get(k).cloned();
+    let dir = PathBuf::from(get("videos").ok_or_else(|| anyhow!("--videos\n{USAGE}"))?);
+    let mut videos: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .with_context(|| format!("listing {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "mp4"))
+        .map(|p| std::path::absolute(&p).unwrap_or(p))
+        .collect();
+    videos.sort();
+    if videos.len() < 2 {
+        bail!("need at least 2 .mp4 files in {}", dir.display());
+    }
+    let num = |k: &str, d: usize| -> Result<usize> {
+        get(k).map_or(Ok(d), |v| v.parse().with_context(|| format!("--{k}")))
+    };
+    let venv = ".cache/bench/venv/bin/python";
+    Ok(Args {
+        reals: num("reals", videos.len() / 2)?.clamp(1, videos.len() - 1),
+        videos,
+        models: PathBuf::from(get("models").unwrap_or_else(|| ".cache/bench/models".into())),
+        names: get("names")
+            .ok_or_else(|| anyhow!("--names\n{USAGE}"))?
+            .split(',')
+            .map(str::to_owned)
+            .collect(),
+        rounds: num("rounds", 2)?.max(1),
+        arena: PathBuf::from(get("arena").unwrap_or_else(|| "target/release/arena".into())),
+        python_bin: get("python-bin").unwrap_or_else(|| {
+            if Path::new(venv).is_file() {
+                venv.into()
+            } else {
+                "python3".into()
+            }
+        }),
+        python: PathBuf::from(
+            get("python").unwrap_or_else(|| "scripts/bench/python_pipeline.py".into()),
+        ),
+        workers: get("workers").map(|w| w.parse()).transpose()?,
+        label: get("label").unwrap_or_else(|| "workload".into()),
+        json: get("json").map(PathBuf::from),
+        keep: get("keep").map(PathBuf::from),
+    })
+}
+
+/// Scores by (detector manifest name, video file).
+type Scores = BTreeMap<(String, PathBuf), f64>;
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+struct StageSum {
+    n: usize,
+    total_ms: f64,
+    max_ms: f64,
+}
+
+impl StageSum {
+    fn add(&mut self, ms: f64) {
+        self.n += 1;
+        self.total_ms += ms;
+        self.max_ms = self.max_ms.max(ms);
+    }
+}
+
+/// Where the platform's time went, from the client, the job table, the job log and the
+/// server's debug lines. Job times are summed over the worker slots (they overlap).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+struct Breakdown {
+    /// HTTP request time per upload kind (streaming, ingest checks, rows, answer).
+    uploads: BTreeMap<String, StageSum>,
+    /// From a job's creation to its claim.
+    queue_wait: BTreeMap<String, StageSum>,
+    /// From a job's claim to its completion.
+    run: BTreeMap<String, StageSum>,
+    /// Child start + onnxruntime + sessions, and the child's own work (decode + faces, or scoring).
+    child_load: BTreeMap<String, StageSum>,
+    child_work: BTreeMap<String, StageSum>,
+    /// Clock points, seconds from the first upload.
+    last_upload_s: f64,
+    last_prepare_done_s: f64,
+    last_job_done_s: f64,
+    all_finished_s: f64,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+struct PlatformRun {
+    wall_s: f64,
+    breakdown: Breakdown,
+    #[serde(skip)]
+    scores: Scores,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+struct Round {
+    platform: PlatformRun,
+    eval_s: f64,
+    python_s: f64,
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+struct Server {
+    dir: PathBuf,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Server {
+    fn command(&self, a: &Args) -> Command {
+        let mut cmd = Command::new(&a.arena);
+        cmd.arg("--data")
+            .arg(&self.dir)
+            .arg("--bind")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .env("ORT_DISABLE_TELEMETRY", "1");
+        cmd
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn rm_rf(dir: &Path) {
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+async fn send(req: reqwest::RequestBuilder) -> Result<Value> {
+    let resp = req.send().await?;
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap_or_default();
+    if !status.is_success() {
+        bail!("{status}: {body}");
+    }
+    Ok(body)
+}
+
+fn part(path: &Path) -> Result<reqwest::multipart::Part> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(reqwest::multipart::Part::bytes(std::fs::read(path)?).file_name(name))
+}
+
+/// One platform run: a fresh `arena up`, uploads, wait, breakdown, scores.
+async fn platform(a: &Args, round: usize) -> Result<PlatformRun> {
+    let dir = std::path::absolute(a.keep.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("platform-bench-{}", std::process::id()))
+    }))?
+    .join(format!("round{round}"));
+    rm_rf(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let mut server = Server {
+        dir: dir.clone(),
+        port: free_port()?,
+        child: None,
+    };
+    let out = server
+        .command(a)
+        .args(["team", "add", "admin", "--role", "both", "--admin"])
+        .output()?;
+    if !out.status.success() {
+        bail!("team add: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let admin = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_owned();
+    let log = std::fs::File::create(dir.join("server.log"))?;
+    let mut up = server.command(a);
+    up.arg("up")
+        .env(
+            "RUST_LOG",
+            "info,arena_worker::sandbox=debug,sqlx=warn,sea_orm=warn",
+        )
+        .stdout(Stdio::null())
+        .stderr(log);
+    if let Some(n) = a.workers {
+        up.args(["--workers", &n.to_string()]);
+    }
+    server.child = Some(up.spawn()?);
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    while !client
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        if started.elapsed() > Duration::from_secs(60) {
+            bail!(
+                "the server did not come up (see {}/server.log)",
+                dir.display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let post_json = |path: &str, body: Value| {
+        client
+            .post(server.url(path))
+            .bearer_auth(&admin)
+            .json(&body)
+    };
+    send(post_json(
+        "/api/v1/competitions",
+        json!({"slug": "b", "title": "bench"}),
+    ))
+    .await?;
+    let team = async |name: String, role: &str| -> Result<String> {
+        let body = send(post_json(
+            "/api/v1/teams",
+            json!({"name": name, "role": role}),
+        ))
+        .await?;
+        Ok(body["token"].as_str().unwrap_or_default().to_owned())
+    };
+    let (reals, fakes) = a.videos.split_at(a.reals);
+    let mut creators = Vec::new();
+    for i in 0..fakes.len() {
+        creators.push(team(format!("creator{i}"), "creator").await?);
+    }
+    let mut detectors = Vec::new();
+    for name in &a.names {
+        detectors.push(team(format!("det-{name}"), "detector").await?);
+    }
+
+    // The clock starts at the first upload.
+    let t0 = Instant::now();
+    let mut breakdown = Breakdown::default();
+    let mut subs: Vec<(i64, Option<PathBuf>)> = Vec::new();
+    let mut upload = async |kind: &str, token: &str, path: &str, form| -> Result<i64> {
+        let t = Instant::now();
+        let body = send(
+            client
+                .post(server.url(path))
+                .bearer_auth(token)
+                .multipart(form),
+        )
+        .await?;
+        let entry = breakdown.uploads.entry(kind.to_owned()).or_default();
+        entry.add(t.elapsed().as_secs_f64() * 1000.0);
+        Ok(body["id"].as_i64().unwrap_or_default())
+    };
+    for v in reals {
+        let form = reqwest::multipart::Form::new().part("file", part(v)?);
+        let id = upload("real", &admin, "/api/v1/competitions/b/reals", form).await?;
+        subs.push((id, Some(v.clone())));
+    }
+    for (v, token) in fakes.iter().zip(&creators) {
+        let form = reqwest::multipart::Form::new().part("file", part(v)?);
+        let id = upload("creation", token, "/api/v1/competitions/b/creations", form).await?;
+        subs.push((id, Some(v.clone())));
+    }
+    for (name, token) in a.names.iter().zip(&detectors) {
+        let form = reqwest::multipart::Form::new()
+            .part("model", part(&a.models.join(format!("{name}.onnx")))?)
+            .part("manifest", part(&a.models.join(format!("{name}.toml")))?);
+        let id = upload("detector", token, "/api/v1/competitions/b/detectors", form).await?;
+        subs.push((id, None));
+    }
+    breakdown.last_upload_s = t0.elapsed().as_secs_f64();
+    for (id, _) in &subs {
+        loop {
+            let body = send(
+                client
+                    .get(server.url(&format!("/api/v1/submissions/{id}")))
+                    .bearer_auth(&admin),
+            )
+            .await?;
+            match body["status"].as_str() {
+                Some("finished") => break,
+                Some("failed" | "rejected") => bail!("submission {id}: {body}"),
+                _ => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        }
+    }
+    let wall_s = t0.elapsed().as_secs_f64();
+    breakdown.all_finished_s = wall_s;
+    let t0_ms = arena::time::now_ms() - (wall_s * 1000.0) as i64;
+    if let Some(mut c) = server.child.take() {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    let files: HashMap<i64, PathBuf> = subs
+        .iter()
+        .filter_map(|(id, p)| p.clone().map(|p| (*id, p)))
+        .collect();
+    let scores = read_db(&dir, t0_ms, &files, &mut breakdown).await?;
+    read_log(&dir.join("server.log"), &mut breakdown)?;
+    if a.keep.is_none() {
+        rm_rf(&dir);
+    }
+    Ok(PlatformRun {
+        wall_s,
+        breakdown,
+        scores,
+    })
+}
+
+/// Job waits and run times from the job table and log; the platform's scores.
+async fn read_db(
+    dir: &Path,
+    t0_ms: i64,
+    files: &HashMap<i64, PathBuf>,
+    b: &mut Breakdown,
+) -> Result<Scores> {
+    use arena::entities::{detectors, job_logs, jobs, scores, videos};
+    let db = arena::db::connect(&format!("sqlite://{}", dir.join("arena.db").display())).await?;
+    let mut claimed: HashMap<i64, i64> = HashMap::new();
+    for line in job_logs::Entity::find().all(&db).await? {
+        if line.message.contains(" claimed ") {
+            claimed.entry(line.job_id).or_insert(line.created_at_ms);
+        }
+    }
+    let secs = |ms: i64| (ms - t0_ms) as f64 / 1000.0;
+    for job in jobs::Entity::find().all(&db).await? {
+        let Some(&claim) = claimed.get(&job.id) else {
+            continue;
+        };
+        let kind = job.kind.clone();
+        b.queue_wait
+            .entry(kind.clone())
+            .or_default()
+            .add((claim - job.created_at_ms) as f64);
+        b.run
+            .entry(kind.clone())
+            .or_default()
+            .add((job.updated_at_ms - claim) as f64);
+        b.last_job_done_s = b.last_job_done_s.max(secs(job.updated_at_ms));
+        if kind == "prepare_video" {
+            b.last_prepare_done_s = b.last_prepare_done_s.max(secs(job.updated_at_ms));
+        }
+    }
+    let videos: HashMap<i64, PathBuf> = videos::Entity::find()
+        .all(&db)
+        .await?
+        .into_iter()
+        .filter_map(|v| Some((v.id, files.get(&v.submission_id?)?.clone())))
+        .collect();
+    let names: HashMap<i64, String> = detectors::Entity::find()
+        .all(&db)
+        .await?
+        .into_iter()
+        .map(|d| {
+            let m: Value = serde_json::from_str(&d.manifest).unwrap_or_default();
+            (d.id, m["name"].as_str().unwrap_or_default().to_owned())
+        })
+        .collect();
+    let mut out = Scores::new();
+    for s in scores::Entity::find().all(&db).await? {
+        if let (Some(name), Some(path)) = (names.get(&s.detector_id), videos.get(&s.video_id)) {
+            out.insert((name.clone(), path.clone()), s.score);
+        }
+    }
+    Ok(out)
+}
+
+/// The children's own load and work times from the server's debug lines.
+fn read_log(path: &Path, b: &mut Breakdown) -> Result<()> {
+    let text = std::fs::read_to_string(path)?;
+    let field = |line: &str, key: &str| -> Option<f64> {
+        let start = line.find(&format!("{key}="))? + key.len() + 1;
+        let rest = &line[start..];
+        let end = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        rest[..end].parse().ok()
+    };
+    for line in text.lines() {
+        let line = &strip_ansi(line);
+        let kind = if line.contains("video prepared in a child") {
+            "prepare (decode child)"
+        } else if line.contains("scored in the slot's child") {
+            "score (slot's child)"
+        } else if line.contains("videos scored in a child") {
+            "score (child per job)"
+        } else {
+            continue;
+        };
+        if let (Some(load), Some(work)) = (field(line, "load_ms"), field(line, "work_ms")) {
+            b.child_load.entry(kind.into()).or_default().add(load);
+            b.child_work.entry(kind.into()).or_default().add(work);
+        }
+    }
+    Ok(())
+}
+
+/// The log line without its terminal colour codes (`ESC [ … letter`).
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn detector_args(a: &Args) -> Vec<String> {
+    a.names
+        .iter()
+        .flat_map(|n| {
+            let m = a.models.join(n);
+            [
+                "--detector".to_owned(),
+                format!("{}.onnx:{}.toml", m.display(), m.display()),
+            ]
+        })
+        .collect()
+}
+
+/// `arena eval` on the same files, as a process; its wall time and scores.
+fn eval(a: &Args) -> Result<(f64, Scores)> {
+    let out_path =
+        std::env::temp_dir().join(format!("platform-bench-eval-{}.json", std::process::id()));
+    let t = Instant::now();
+    let status = Command::new(&a.arena)
+        .arg("eval")
+        .args(&a.videos)
+        .args(detector_args(a))
+        .arg("--out")
+        .arg(&out_path)
+        .env("ORT_DISABLE_TELEMETRY", "1")
+        .stdout(Stdio::null())
+        .status()?;
+    let wall = t.elapsed().as_secs_f64();
+    if !status.success() {
+        bail!("arena eval failed ({status})");
+    }
+    let report: arena_worker::eval::EvalReport =
+        serde_json::from_slice(&std::fs::read(&out_path)?)?;
+    let _ = std::fs::remove_file(&out_path);
+    let mut scores = Scores::new();
+    for v in report.videos {
+        for s in v.scores {
+            if let Some(score) = s.score {
+                scores.insert((s.detector, v.path.clone()), f64::from(score));
+            }
+        }
+    }
+    Ok((wall, scores))
+}
+
+/// scripts/bench/python_pipeline.py on the same files (onnxruntime's default threads, the
+/// fastest configuration of docs/BENCHMARKS.md (b)), as a process.
+fn python(a: &Args) -> Result<f64> {
+    let t = Instant::now();
+    let status = Command::new(&a.python_bin)
+        .arg(&a.python)
+        .arg("--models")
+        .arg(&a.models)
+        .args(["--names", &a.names.join(","), "--threads", "0"])
+        .args(["--resize", "exact"])
+        .args(&a.videos)
+        .stdout(Stdio::null())
+        .status()?;
+    if !status.success() {
+        bail!("{} failed ({status})", a.python.display());
+    }
+    Ok(t.elapsed().as_secs_f64())
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn print_breakdown(b: &Breakdown) {
+    println!("| stage | n | total s | mean ms | max ms |");
+    println!("|---|---|---|---|---|");
+    let row = |name: &str, s: &StageSum| {
+        let mean = if s.n > 0 {
+            s.total_ms / s.n as f64
+        } else {
+            0.0
+        };
+        println!(
+            "| {name} | {} | {:.2} | {mean:.0} | {:.0} |",
+            s.n,
+            s.total_ms / 1000.0,
+            s.max_ms
+        );
+    };
+    for (k, s) in &b.uploads {
+        row(&format!("upload request: {k}"), s);
+    }
+    for (k, s) in &b.queue_wait {
+        row(&format!("queue wait: {k}"), s);
+    }
+    for (k, s) in &b.run {
+        row(&format!("job run: {k}"), s);
+    }
+    for (k, s) in &b.child_load {
+        row(&format!("child start + load: {k}"), s);
+    }
+    for (k, s) in &b.child_work {
+        row(&format!("child work: {k}"), s);
+    }
+    println!(
+        "\nClock (s from the first upload): last upload answered {:.2}, last prepare done {:.2}, \
+         last job done {:.2}, every submission seen `finished` {:.2}.\n",
+        b.last_upload_s, b.last_prepare_done_s, b.last_job_done_s, b.all_finished_s
+    );
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<()> {
+    let a = parse_args()?;
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    println!("## platform-bench: {}\n", a.label);
+    println!(
+        "{} videos ({} reals, {} creations), detectors {}; {cores} cores; load average at start {}.\n",
+        a.videos.len(),
+        a.reals,
+        a.videos.len() - a.reals,
+        a.names.join(", "),
+        loadavg()
+    );
+    let mut rounds = Vec::new();
+    for r in 0..a.rounds {
+        // Alternate the order (ABC, CBA, …) so drift in the machine's load hits all alike.
+        let mut order = ["platform", "eval", "python"];
+        if r % 2 == 1 {
+            order.reverse();
+        }
+        let (mut p, mut e, mut py) = (None, None, None);
+        for step in order {
+            match step {
+                "platform" => p = Some(platform(&a, r).await?),
+                "eval" => e = Some(eval(&a)?),
+                _ => py = Some(python(&a)?),
+            }
+        }
+        let (Some(p), Some((eval_s, eval_scores)), Some(python_s)) = (p, e, py) else {
+            bail!("a step did not run");
+        };
+        let diff = p
+            .scores
+            .iter()
+            .map(|(k, s)| eval_scores.get(k).map_or(f64::INFINITY, |e| (s - e).abs()))
+            .fold(0.0, f64::max);
+        if p.scores.len() != eval_scores.len() {
+            bail!(
+                "the platform scored {} pairs, arena eval {}",
+                p.scores.len(),
+                eval_scores.len()
+            );
+        }
+        println!(
+            "round {r}: platform {:.2} s, arena eval {eval_s:.2} s, python {python_s:.2} s; \
+             {} pairs, max |platform - eval| = {diff:.1e}; load {}",
+            p.wall_s,
+            p.scores.len(),
+            loadavg()
+        );
+        rounds.push(Round {
+            platform: p,
+            eval_s,
+            python_s,
+        });
+    }
+    let mut plat: Vec<f64> = rounds.iter().map(|r| r.platform.wall_s).collect();
+    let mut ev: Vec<f64> = rounds.iter().map(|r| r.eval_s).collect();
+    let mut py: Vec<f64> = rounds.iter().map(|r| r.python_s).collect();
+    let (pm, em, ym) = (median(&mut plat), median(&mut ev), median(&mut py));
+    println!("\n| pipeline | median wall s | fastest s | Python / this | this / arena eval |");
+    println!("|---|---|---|---|---|");
+    for (name, m, v) in [
+        (
+            "platform (`arena up`, HTTP uploads → all finished)",
+            pm,
+            &plat,
+        ),
+        ("`arena eval` (same files, as a process)", em, &ev),
+        (
+            "Python (`python_pipeline.py`, ort default threads)",
+            ym,
+            &py,
+        ),
+    ] {
+        println!(
+            "| {name} | {m:.2} | {:.2} | {:.2}x | {:.2} |",
+            v.first().copied().unwrap_or(f64::NAN),
+            ym / m,
+            m / em
+        );
+    }
+    // The breakdown of the median platform round.
+    let mid = rounds
+        .iter()
+        .min_by(|x, y| {
+            (x.platform.wall_s - pm)
+                .abs()
+                .total_cmp(&(y.platform.wall_s - pm).abs())
+        })
+        .ok_or_else(|| anyhow!("no rounds"))?;
+    println!(
+        "\nBreakdown of the platform round closest to the median ({:.2} s):\n",
+        mid.platform.wall_s
+    );
+    print_breakdown(&mid.platform.breakdown);
+    if let Some(path) = &a.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&rounds)?)?;
+    }
+    Ok(())
+}
