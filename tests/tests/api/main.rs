@@ -19,5 +19,5 @@ mod repo;
 mod rounds;
 mod s3;
 mod scoring;
-mod withdraw;
 mod security_headers;
+mod withdraw;
