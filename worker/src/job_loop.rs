@@ -32,6 +32,7 @@ pub async fn run_slot(ctx: WorkerContext, worker_id: String, mut shutdown: watch
             slot.idle(&ctx.db).await;
             if swept.elapsed() >= RECLAIM_EVERY {
                 swept = reclaim_dead(&ctx).await;
+                cache.forget_withdrawn(&ctx.db).await;
             }
             reap(&ctx).await;
             if let Err(e) = evaluation::process_due_phase_closes(&ctx.db, ctx.policy()).await {

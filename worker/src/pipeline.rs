@@ -139,6 +139,31 @@ pub struct SessionCache {
     score_children: Vec<sandbox::ScoreChild>,
 }
 
+impl SessionCache {
+    /// Drops the sessions and scoring children of detectors that no longer exist (withdrawn or
+    /// erased): a serving child's folder holds a link to its model, which must not outlive it.
+    pub async fn forget_withdrawn(&mut self, db: &sea_orm::DatabaseConnection) {
+        let mut gone = Vec::new();
+        let ids = self
+            .score_children
+            .iter()
+            .filter_map(|c| c.detector_id())
+            .chain(self.sessions.keys().copied());
+        for id in ids.collect::<Vec<_>>() {
+            if let Ok(None) = repo::detectors::find(db, id).await {
+                gone.push(id);
+            }
+        }
+        if gone.is_empty() {
+            return;
+        }
+        self.sessions.retain(|id, _| !gone.contains(id));
+        self.score_children
+            .retain(|c| c.detector_id().is_none_or(|id| !gone.contains(&id)));
+        tracing::info!(detectors = ?gone, "dropped the sessions of withdrawn detectors");
+    }
+}
+
 /// What `prepare_video` caches for one video.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PreparedVideo {

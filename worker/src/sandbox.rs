@@ -321,6 +321,11 @@ impl ScoreChild {
         self.child.id()
     }
 
+    /// The detector this child serves (its key is `<detector id>:<model key>`).
+    pub fn detector_id(&self) -> Option<i64> {
+        self.key.split(':').next()?.parse().ok()
+    }
+
     /// Score jobs this child has answered.
     pub fn jobs(&self) -> u64 {
         self.jobs

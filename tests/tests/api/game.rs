@@ -109,7 +109,7 @@ async fn play(app: &TestApp, detector_first: bool) {
         Err(e) => panic!("csv: {e}"),
     };
     assert!(
-        csv.starts_with("rank,team,submission,score,anti_detection,baseline\n1,alice,"),
+        csv.starts_with("rank,team,submission,score,anti_detection,") && csv.contains("\n1,alice,"),
         "{csv}"
     );
 }

@@ -430,9 +430,18 @@ async fn admin_fleet_view_shows_a_killed_workers_job_reclaimed() {
 
     let mut browser = WebClient::new(&app.address);
     browser.login(&app.admin_token).await;
-    let page = browser.get("/admin").await;
-    assert_eq!(page.status, 200);
     let row = format!("data-state=\"lost\" data-job=\"{job_id}\" data-reclaimed-by=\"w-");
+    // A restarted worker takes the dead one's job back at once (its process is gone); the dead
+    // slot shows as lost once its heartbeat is stale.
+    let start = Instant::now();
+    let page = loop {
+        let page = browser.get("/admin").await;
+        if page.body.contains(&row) || start.elapsed() > Duration::from_secs(30) {
+            break page;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(page.status, 200);
     assert!(
         page.body.contains(&row),
         "no lost slot with job {job_id} reclaimed:\n{}",
