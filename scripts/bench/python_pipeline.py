@@ -56,7 +56,7 @@ SCORE_THRESHOLD = F32(0.5)
 NMS_IOU = F32(0.3)
 CROP_MARGIN = F32(1.3)
 # The face search (worker/src/face_search.rs).
-TRUST_INPUT_PX = F32(24.0)
+TRUST_INPUT_PX = F32(20.0)
 MIN_TILE = 160
 ROI_FACTOR = F32(4.0)
 TRACK_IOU = F32(0.1)
