@@ -62,6 +62,7 @@ ROI_FACTOR = F32(4.0)
 TRACK_IOU = F32(0.1)
 TRACK_REACH = F32(1.5)
 REACQUIRE_AFTER = 2
+CONFIDENT_SCORE = F32(0.75)
 EDGE_SLACK = F32(0.02)
 
 
@@ -365,6 +366,13 @@ def continues(track, c) -> bool:
 
 
 def best_match(track, candidates: list):
+    """Confident candidates first (worker/src/face_search.rs best_match)."""
+    sure = [c for c in candidates if c[4] >= CONFIDENT_SCORE]
+    found = best_continuing(track, sure)
+    return found if found is not None else best_continuing(track, candidates)
+
+
+def best_continuing(track, candidates: list):
     best = None
     for c in candidates:
         if not continues(track, c):
@@ -393,15 +401,19 @@ class FaceFinder:
         (lh, lw), (sh, sw) = large.shape[:2], small.shape[:2]
         sx, sy = F32(lw) / F32(max(sw, 1)), F32(lh) / F32(max(sh, 1))
         whole = [scaled(b, sx, sy) for b in faces.letterboxed(small)]
-        if any(self.trusted(b, large) for b in whole):
+        if any(self.trusted(b, large) and b[4] >= CONFIDENT_SCORE for b in whole):
             return whole
+        found = []
         for side in tile_sides(lw, lh):
-            found = []
             for rect in tiles(lw, lh, side):
                 found += faces.region(large, rect)
-            if found:
-                return weighted_nms(found)
-        return whole
+            if any(b[4] >= CONFIDENT_SCORE for b in found):
+                break
+        if not found:
+            return whole
+        merged = weighted_nms(found)
+        confident = [b for b in merged if b[4] >= CONFIDENT_SCORE]
+        return confident if confident else merged
 
     def find(self, faces: Faces, small, large):
         lh, lw = large.shape[:2]

@@ -7,13 +7,14 @@
 //!    [`ROI_FACTOR`] × its size around the last box (from the large frame); done if it finds the
 //!    subject again.
 //! 2. **Whole frame** (the small frame, letterboxed; what the worker did before tiles): done if a
-//!    face is at least [`TRUST_INPUT_PX`] tall in the model's input, so close-ups cost one run and
-//!    their crops are unchanged.
+//!    face is at least [`TRUST_INPUT_PX`] tall in the model's input and scores at least
+//!    [`CONFIDENT_SCORE`], so close-ups cost one run and their crops are unchanged.
 //! 3. **Tiles**, only when step 2 found nothing that large: overlapping squares of the large frame
 //!    (half a side apart, so any face up to half a tile lies whole in one), at sides
 //!    S, S/2, S/4, … ≥ [`MIN_TILE`] (S = the frame's shorter side), coarse to fine; the first
-//!    side that finds a face ends the search (a coarser side sees the larger faces). Boxes cut by a
-//!    tile's inner edge are dropped; the rest merge by the same weighted NMS.
+//!    side that finds a face scoring ≥ [`CONFIDENT_SCORE`] ends the search (a coarser side sees
+//!    the larger faces). Boxes cut by a tile's inner edge are dropped; the rest (of every side
+//!    searched) merge by the same weighted NMS, and when some are confident only those are kept.
 //!
 //! One subject per video: the largest face of the first frame with one, then in each frame the
 //! face continuing the track ([`continues`]: IoU ≥ [`TRACK_IOU`], or a centre within
@@ -41,6 +42,9 @@ pub const ROI_FACTOR: f32 = 4.0;
 pub const TRACK_IOU: f32 = 0.1;
 /// Else: centre distance within this × the track box's longer side, at 0.5–2× its size.
 pub const TRACK_REACH: f32 = 1.5;
+/// A tile detection at least this sure ends the search at its tile side, and when there is one,
+/// the less sure ones (textured backgrounds at coarse sides score 0.5–0.6) are dropped.
+pub const CONFIDENT_SCORE: f32 = 0.75;
 /// Frames in a row without the subject after which the largest face in view takes over.
 pub const REACQUIRE_AFTER: u32 = 2;
 
@@ -97,8 +101,18 @@ pub fn continues(track: &FaceBox, candidate: &FaceBox) -> bool {
     (0.5..=2.0).contains(&ratio) && distance <= TRACK_REACH * size(track)
 }
 
-/// The candidate continuing the track best: highest IoU, else nearest centre.
+/// The candidate continuing the track best, confident ones ([`CONFIDENT_SCORE`]) first.
 fn best_match(track: &FaceBox, candidates: &[FaceBox]) -> Option<FaceBox> {
+    let sure: Vec<FaceBox> = candidates
+        .iter()
+        .filter(|b| b.score >= CONFIDENT_SCORE)
+        .copied()
+        .collect();
+    best_continuing(track, &sure).or_else(|| best_continuing(track, candidates))
+}
+
+/// The candidate continuing the track best: highest IoU, else nearest centre.
+fn best_continuing(track: &FaceBox, candidates: &[FaceBox]) -> Option<FaceBox> {
     let dist = |b: &FaceBox| {
         let ((tx, ty), (cx, cy)) = (track.centre(), b.centre());
         (tx - cx).powi(2) + (ty - cy).powi(2)
@@ -207,20 +221,37 @@ impl FaceFinder {
             .iter()
             .map(|b| b.scaled(sx, sy))
             .collect();
-        if whole.iter().any(|b| self.trusted(b, large)) {
+        // A large but unsure box is a textured background as often as a face: tiles decide.
+        if whole
+            .iter()
+            .any(|b| self.trusted(b, large) && b.score >= CONFIDENT_SCORE)
+        {
             return Ok(whole);
         }
+        let mut found = Vec::new();
         for side in tile_sides(large.width, large.height) {
-            let mut found = Vec::new();
             for tile in tiles(large.width, large.height, side) {
                 self.runs += 1;
                 found.extend(det.detect_region(large, tile)?);
             }
-            if !found.is_empty() {
-                return Ok(weighted_nms(found, NMS_IOU));
+            if found.iter().any(|b| b.score >= CONFIDENT_SCORE) {
+                break;
             }
         }
-        Ok(whole)
+        if found.is_empty() {
+            return Ok(whole);
+        }
+        let merged = weighted_nms(found, NMS_IOU);
+        let confident: Vec<FaceBox> = merged
+            .iter()
+            .filter(|b| b.score >= CONFIDENT_SCORE)
+            .copied()
+            .collect();
+        Ok(if confident.is_empty() {
+            merged
+        } else {
+            confident
+        })
     }
 }
 
