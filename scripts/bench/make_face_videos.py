@@ -71,7 +71,8 @@ def clip(index: int, width: int, height: int, side: int, flags: str):
         by = int(round((bh - height) * 0.25 * (1 + np.sin(2 * np.pi * t + phase))))
         frame = background[by : by + height, bx : bx + width].astype(np.int16) + noise[i % 8]
         # The subject crosses a third of the frame, at a height that wobbles.
-        left = 0.08 + 0.2 * (index % 3)
+        # With a second person on the right, the subject stays left of them (never occluded).
+        left = 0.05 if "two" in flags else 0.08 + 0.2 * (index % 3)
         px = int(round((left + 0.33 * t) * width))
         py = int(round((height - side) * (0.35 + 0.25 * np.sin(2 * np.pi * t * 1.3 + phase))))
         px, py = min(max(px, 0), width - side), min(max(py, 0), height - side)

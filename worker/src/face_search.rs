@@ -36,12 +36,13 @@ use crate::media::RgbImage;
 pub const TRUST_INPUT_PX: f32 = 20.0;
 /// Smallest tile side, in large-frame pixels: a 40 px face is a quarter of it (32 input pixels).
 pub const MIN_TILE: u32 = 160;
-/// Side of the square searched around a tracked small face, over the face's longer side.
-pub const ROI_FACTOR: f32 = 4.0;
+/// Side of the square searched around a tracked small face, over the face's longer side: wide
+/// enough for a face that moved a face height between sampled frames (21 input px at 6x).
+pub const ROI_FACTOR: f32 = 6.0;
 /// IoU with the track's box above which a face continues the track.
 pub const TRACK_IOU: f32 = 0.1;
 /// Else: centre distance within this × the track box's longer side, at 0.5–2× its size.
-pub const TRACK_REACH: f32 = 1.5;
+pub const TRACK_REACH: f32 = 3.0;
 /// A tile detection at least this sure ends the search at its tile side, and when there is one,
 /// the less sure ones (textured backgrounds at coarse sides score 0.5–0.6) are dropped.
 pub const CONFIDENT_SCORE: f32 = 0.75;
