@@ -1,9 +1,11 @@
 //! Face detection with BlazeFace (MediaPipe's short-range front model, 128×128 ONNX) and the
 //! square face crops every `crop = "face"` detector reads.
 //!
-//! Per sampled frame: letterbox into 128×128 (scaled to [-1, 1], NHWC), decode the 896 anchors,
-//! keep scores ≥ [`SCORE_THRESHOLD`], merge overlaps by weighted NMS ([`NMS_IOU`]), map back to
-//! frame pixels and keep the largest face. Its crop is a square of [`CROP_MARGIN`] × the box's
+//! One model run: letterbox a frame or a square region of it into 128×128 (scaled to [-1, 1],
+//! NHWC), decode the 896 anchors, keep scores ≥ [`SCORE_THRESHOLD`], merge overlaps by weighted
+//! NMS ([`NMS_IOU`]) and map back to frame pixels. Which face of which frame is the video's subject
+//! (whole frame, tiles, the track) is [`crate::face_search`]'s job. Its crop is a square of
+//! [`CROP_MARGIN`] × the box's
 //! longer side around the box centre, shifted inside the frame (and shrunk to the frame's shorter
 //! side when larger). A frame without a detection reuses the previous frame's box, else the next
 //! detected box, else (no face anywhere in the video) a centre square of the frame's shorter side.

@@ -301,6 +301,24 @@ mod tests {
     }
 
     #[test]
+    fn an_absurd_sample_aspect_ratio_is_an_invalid_video() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wide.mp4");
+        let status = std::process::Command::new("ffmpeg")
+            .args(["-nostdin", "-loglevel", "error", "-y", "-f", "lavfi"])
+            .args(["-i", "testsrc=s=64x64:r=10:d=1", "-vf", "setsar=8/1"])
+            .args(["-c:v", "libx264", "-preset", "ultrafast"])
+            .args(["-pix_fmt", "yuv420p"])
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let e = probe(&path).unwrap_err();
+        assert_eq!(e.code(), "invalid_video", "{e}");
+        assert!(e.to_string().contains("sample aspect ratio"), "{e}");
+    }
+
+    #[test]
     fn text_file_is_unsupported_media() {
         let e = probe(&video("not_a_video.mp4")).unwrap_err();
         assert_eq!(e.code(), "unsupported_media");
