@@ -64,12 +64,15 @@ def main() -> None:
 
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
-    found = [pp.Faces(args.face_model, opts).largest_face(f) for f in small]
+    faces = pp.Faces(args.face_model, opts)
+    finder = pp.FaceFinder()
+    found = [finder.find(faces, s, g) for s, g in zip(small, large)]
     crops, detected = pp.cut_crops(large, found, args.max_side)
     print(f"detections equal: {detected == [d for _, d, _ in faces_r]}")
     diff("face crops", [c for _, _, c in faces_r], crops)
     # Faces again, from the worker's own small frames: isolates the decode from the face stage.
-    found_r = [pp.Faces(args.face_model, opts).largest_face(np.ascontiguousarray(f)) for _, _, f in frames_r]
+    finder = pp.FaceFinder()
+    found_r = [finder.find(faces, np.ascontiguousarray(f), g) for (_, _, f), g in zip(frames_r, large)]
     same_boxes = sum(
         (a is None and b is None) or (a is not None and b is not None and np.allclose(a[:4], b[:4], atol=1e-6))
         for a, b in zip(found, found_r)

@@ -4,9 +4,12 @@
 Per video, the same steps and rules as the Rust worker (worker/src/pipeline.rs and what it calls):
   decode   PyAV (FFmpeg), every frame in order; the K frames at round(linspace(0, n-1, K)) are
            converted to RGB24 twice by swscale (bilinear): at the decode cap (faces are cut from
-           it) and at the cache cap (the face model and `crop = "frame"` detectors read it)
+           it) and at the cache cap (the face model and `crop = "frame"` detectors read it), with
+           the sample aspect ratio applied (square pixels). The display matrix's rotation is not
+           applied here (PyAV 12 does not expose it): the benchmark videos carry none.
   faces    BlazeFace 128x128 through onnxruntime-python: letterbox, anchors, sigmoid, weighted
-           NMS, largest face (worker/src/faces.rs)
+           NMS (worker/src/faces.rs); one subject per video, small faces by tiles of the large
+           frame and a region around the tracked face (worker/src/face_search.rs)
   crops    square of 1.3x the face box's longer side, clamped to the frame, fallbacks to the
            previous/next box or the centre, shrunk to the cache cap
   detect   per detector: `frames` crops evenly picked, bilinear resize to the model input,
@@ -52,6 +55,15 @@ SIDE = 128
 SCORE_THRESHOLD = F32(0.5)
 NMS_IOU = F32(0.3)
 CROP_MARGIN = F32(1.3)
+# The face search (worker/src/face_search.rs).
+TRUST_INPUT_PX = F32(20.0)
+MIN_TILE = 160
+ROI_FACTOR = F32(6.0)
+TRACK_IOU = F32(0.1)
+TRACK_REACH = F32(3.0)
+REACQUIRE_AFTER = 2
+CONFIDENT_SCORE = F32(0.75)
+EDGE_SLACK = F32(0.02)
 
 
 def round_half_away(x: float) -> int:
@@ -89,6 +101,15 @@ def stream_frames(stream) -> int:
     return max(0, round_half_away(duration * fps))
 
 
+def unrotated_size(w: int, h: int, sar: float):
+    """Square pixels: the stored size stretched along one axis (worker/src/media/display.rs)."""
+    if abs(sar - 1.0) < 1e-9:
+        return w, h
+    if sar > 1.0:
+        return max(round_half_away(w * sar), 1), h
+    return w, max(round_half_away(h * (1.0 / sar)), 1)
+
+
 def decode(path: str, k: int, sizes: list):
     """The kept frames' indices and, per size cap, their RGB24 arrays."""
     with av.open(path) as container:
@@ -96,6 +117,8 @@ def decode(path: str, k: int, sizes: list):
         stream.thread_type = "FRAME"
         stream.thread_count = 2
         n = stream_frames(stream) or k
+        ratio = stream.codec_context.sample_aspect_ratio
+        sar = float(ratio) if ratio and ratio.numerator > 0 and ratio.denominator > 0 else 1.0
         wanted = linspace_indices(n, k)
         kept, out = [], [[] for _ in sizes]
         for i, frame in enumerate(container.decode(stream)):
@@ -105,7 +128,7 @@ def decode(path: str, k: int, sizes: list):
                 continue
             kept.append(i)
             for lst, cap in zip(out, sizes):
-                w, h = capped_size(frame.width, frame.height, cap)
+                w, h = capped_size(*unrotated_size(frame.width, frame.height, sar), cap)
                 lst.append(frame.to_ndarray(format="rgb24", width=w, height=h, interpolation="BILINEAR"))
     return kept, out
 
@@ -225,18 +248,11 @@ def weighted_nms(boxes: list) -> list:
 class Faces:
     def __init__(self, model: str, opts):
         self.session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+        self.runs = 0
 
-    def largest_face(self, frame: np.ndarray):
-        """The largest face as fractions of the frame: [x0, y0, x1, y1, score], or None."""
-        fh, fw = frame.shape[:2]
-        s = SIDE / max(fw, fh)
-        lw = min(max(round_half_away(fw * s), 1), SIDE)
-        lh = min(max(round_half_away(fh * s), 1), SIDE)
-        ox, oy = (SIDE - lw) // 2, (SIDE - lh) // 2
-        sx, sy = F32(lw) / F32(fw), F32(lh) / F32(fh)
-        x = np.full((1, SIDE, SIDE, 3), -1.0, dtype=F32)
-        small = resize_triangle(frame, lw, lh)
-        x[0, oy : oy + lh, ox : ox + lw] = small.astype(F32) / F32(127.5) - F32(1.0)
+    def run_model(self, x: np.ndarray) -> list:
+        """Merged boxes in input pixels, best first: [x0, y0, x1, y1, score] as f32."""
+        self.runs += 1
         s8, s16, b8, b16 = self.session.run(["Identity:0", "Identity_1:0", "Identity_2:0", "Identity_3:0"], {"input:0": x})
         scores = np.concatenate([s8.reshape(-1), s16.reshape(-1)]).astype(F32)
         boxes = np.concatenate([b8.reshape(-1, 16), b16.reshape(-1, 16)]).astype(F32)
@@ -252,24 +268,181 @@ class Faces:
                 continue
             half_w, half_h = w / F32(2), h / F32(2)
             found.append([(cx - half_w) * side, (cy - half_h) * side, (cx + half_w) * side, (cy + half_h) * side, probs[i]])
-        best = None
-        for b in weighted_nms(found):
-            fb = [(b[0] - F32(ox)) / sx, (b[1] - F32(oy)) / sy, (b[2] - F32(ox)) / sx, (b[3] - F32(oy)) / sy, b[4]]
-            area = max(fb[2] - fb[0], F32(0)) * max(fb[3] - fb[1], F32(0))
-            if best is None or area >= best[0]:  # max_by keeps the last of equals
-                best = (area, fb)
+        return weighted_nms(found)
+
+    def letterboxed(self, frame: np.ndarray) -> list:
+        """Every face in the letterboxed frame, in its pixels (FaceDetector::detect)."""
+        fh, fw = frame.shape[:2]
+        s = SIDE / max(fw, fh)
+        lw = min(max(round_half_away(fw * s), 1), SIDE)
+        lh = min(max(round_half_away(fh * s), 1), SIDE)
+        ox, oy = (SIDE - lw) // 2, (SIDE - lh) // 2
+        sx, sy = F32(lw) / F32(fw), F32(lh) / F32(fh)
+        x = np.full((1, SIDE, SIDE, 3), -1.0, dtype=F32)
+        small = resize_triangle(frame, lw, lh)
+        x[0, oy : oy + lh, ox : ox + lw] = small.astype(F32) / F32(127.5) - F32(1.0)
+        return [[(b[0] - F32(ox)) / sx, (b[1] - F32(oy)) / sy, (b[2] - F32(ox)) / sx, (b[3] - F32(oy)) / sy, b[4]]
+                for b in self.run_model(x)]
+
+    def region(self, frame: np.ndarray, rect) -> list:
+        """Faces in the square region (x, y, side), frame pixels, cut ones dropped (detect_region)."""
+        rx, ry, side = rect
+        fh, fw = frame.shape[:2]
+        tile = np.ascontiguousarray(frame[ry : ry + side, rx : rx + side])
+        found = []
+        x0, y0 = F32(rx), F32(ry)
+        x1, y1 = x0 + F32(side), y0 + F32(side)
+        slack = F32(side) * EDGE_SLACK
+        for b in self.letterboxed(tile):
+            t = [b[0] + x0, b[1] + y0, b[2] + x0, b[3] + y0, b[4]]
+            cut = ((t[0] < x0 + slack and rx > 0) or (t[1] < y0 + slack and ry > 0)
+                   or (t[2] > x1 - slack and rx + side < fw) or (t[3] > y1 - slack and ry + side < fh))
+            if not cut:
+                found.append(t)
+        return found
+
+    def largest_face(self, frame: np.ndarray):
+        """The largest face as fractions of the frame: [x0, y0, x1, y1, score], or None."""
+        fh, fw = frame.shape[:2]
+        best = largest(self.letterboxed(frame))
         if best is None:
             return None
         rx, ry = F32(1) / F32(fw), F32(1) / F32(fh)
-        fb = best[1]
-        return [fb[0] * rx, fb[1] * ry, fb[2] * rx, fb[3] * ry, fb[4]]
+        return scaled(best, rx, ry)
 
 
-def square_crop(face, w: int, h: int):
-    """(x, y, side) of the 1.3x square around a face given in frame pixels."""
+def scaled(b, sx, sy):
+    return [b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy, b[4]]
+
+
+def largest(boxes: list):
+    best = None
+    for b in boxes:
+        area = max(b[2] - b[0], F32(0)) * max(b[3] - b[1], F32(0))
+        if best is None or area >= best[0]:  # max_by keeps the last of equals
+            best = (area, b)
+    return None if best is None else best[1]
+
+
+def tile_sides(w: int, h: int) -> list:
+    side, out = min(w, h), []
+    while side >= MIN_TILE:
+        out.append(side)
+        side //= 2
+    return out
+
+
+def starts(extent: int, side: int) -> list:
+    if side >= extent:
+        return [0]
+    step = max(side // 2, 1)
+    out, i = [], 0
+    while i * step + side < extent:
+        out.append(i * step)
+        i += 1
+    return out + [extent - side]
+
+
+def tiles(w: int, h: int, side: int) -> list:
+    side = min(side, w, h)
+    return [(x, y, side) for y in starts(h, side) for x in starts(w, side)]
+
+
+def box_size(b):
+    return max(max(b[2] - b[0], F32(0)), max(b[3] - b[1], F32(0)))
+
+
+def centre_dist2(a, b):
+    ax, ay = (a[0] + a[2]) / F32(2), (a[1] + a[3]) / F32(2)
+    bx, by = (b[0] + b[2]) / F32(2), (b[1] + b[3]) / F32(2)
+    return (ax - bx) ** 2 + (ay - by) ** 2
+
+
+def continues(track, c) -> bool:
+    if iou(track, c) >= TRACK_IOU:
+        return True
+    ratio = box_size(c) / max(box_size(track), F32(np.finfo(F32).eps))
+    return F32(0.5) <= ratio <= F32(2.0) and np.sqrt(centre_dist2(track, c)) <= TRACK_REACH * box_size(track)
+
+
+def best_match(track, candidates: list):
+    """Confident candidates first (worker/src/face_search.rs best_match)."""
+    sure = [c for c in candidates if c[4] >= CONFIDENT_SCORE]
+    found = best_continuing(track, sure)
+    return found if found is not None else best_continuing(track, candidates)
+
+
+def best_continuing(track, candidates: list):
+    best = None
+    for c in candidates:
+        if not continues(track, c):
+            continue
+        key = (iou(track, c), -centre_dist2(track, c))
+        if best is None or key >= best[0]:
+            best = (key, c)
+    return None if best is None else best[1]
+
+
+class FaceFinder:
+    """One subject per video, small faces included (worker/src/face_search.rs)."""
+
+    def __init__(self):
+        self.track, self.misses = None, 0
+
+    def trusted(self, b, large) -> bool:
+        h, w = large.shape[:2]
+        return box_size(b) * F32(128.0) / F32(max(w, h, 1)) >= TRUST_INPUT_PX
+
+    def follow(self, b):
+        self.track, self.misses = b, 0
+        return b
+
+    def search(self, faces: Faces, small, large) -> list:
+        (lh, lw), (sh, sw) = large.shape[:2], small.shape[:2]
+        sx, sy = F32(lw) / F32(max(sw, 1)), F32(lh) / F32(max(sh, 1))
+        whole = [scaled(b, sx, sy) for b in faces.letterboxed(small)]
+        if any(self.trusted(b, large) and b[4] >= CONFIDENT_SCORE for b in whole):
+            return whole
+        found = []
+        for side in tile_sides(lw, lh):
+            for rect in tiles(lw, lh, side):
+                found += faces.region(large, rect)
+            if any(b[4] >= CONFIDENT_SCORE for b in found):
+                break
+        if not found:
+            return whole
+        merged = weighted_nms(found)
+        confident = [b for b in merged if b[4] >= CONFIDENT_SCORE]
+        return confident if confident else merged
+
+    def find(self, faces: Faces, small, large):
+        lh, lw = large.shape[:2]
+        w, h = F32(max(lw, 1)), F32(max(lh, 1))
+        to_frac = lambda b: scaled(b, F32(1) / w, F32(1) / h)  # noqa: E731
+        track = None if self.track is None else scaled(self.track, w, h)
+        if track is not None and self.misses == 0 and not self.trusted(track, large):
+            m = best_match(track, faces.region(large, square_crop(track, lw, lh, ROI_FACTOR)))
+            if m is not None:
+                return self.follow(to_frac(m))
+        candidates = [to_frac(b) for b in self.search(faces, small, large)]
+        if self.track is None:
+            b = largest(candidates)
+            return None if b is None else self.follow(b)
+        m = best_match(scaled(self.track, w, h), [scaled(c, w, h) for c in candidates])
+        if m is not None:
+            return self.follow(to_frac(m))
+        self.misses += 1
+        if self.misses > REACQUIRE_AFTER:
+            b = largest(candidates)
+            return None if b is None else self.follow(b)
+        return None
+
+
+def square_crop(face, w: int, h: int, margin=CROP_MARGIN):
+    """(x, y, side) of the margin x square around a face given in frame pixels."""
     limit = max(min(w, h), 1)
     fw, fh = max(face[2] - face[0], F32(0)), max(face[3] - face[1], F32(0))
-    wanted = max(fw, fh) * CROP_MARGIN
+    wanted = max(fw, fh) * margin
     wanted = F32(math.floor(float(wanted) + 0.5)) if np.isfinite(wanted) else wanted
     side = min(int(max(wanted, F32(1))), limit) if np.isfinite(wanted) else limit
     cx, cy = (face[0] + face[2]) / F32(2), (face[1] + face[3]) / F32(2)
@@ -428,7 +601,8 @@ def run(args) -> dict:
         indices, (large, small) = decode(path, args.frames, [max(args.decode_max_side, args.max_side), args.max_side])
         t["decode_ms"] = (time.perf_counter() - c) * 1000
         c = time.perf_counter()
-        found = [faces.largest_face(f) for f in small]
+        finder = FaceFinder()
+        found = [finder.find(faces, s, g) for s, g in zip(small, large)]
         t["faces_ms"] = (time.perf_counter() - c) * 1000
         c = time.perf_counter()
         crops, detected = cut_crops(large, found, args.max_side)

@@ -277,14 +277,17 @@ fn check_against_target(
     target: &videos::Model,
     tolerance: f64,
 ) -> Result<(), ApiError> {
-    let (w, h) = (i64::from(facts.width), i64::from(facts.height));
-    if (w, h) != (i64::from(target.width), i64::from(target.height)) {
+    // Sizes as displayed: a fake re-encoded by a tool that applied the target's rotation (as
+    // FFmpeg's CLI does) looks identical to it.
+    let (w, h) = (
+        i64::from(facts.display_width),
+        i64::from(facts.display_height),
+    );
+    let (tw, th) = target.display_size();
+    if (w, h) != (i64::from(tw), i64::from(th)) {
         return Err(ApiError::unprocessable(
             "resolution_mismatch",
-            format!(
-                "{task_id}: {w}×{h}, but the target clip is {}×{}",
-                target.width, target.height
-            ),
+            format!("{task_id}: {w}×{h} as displayed, but the target clip is {tw}×{th}"),
         ));
     }
     let frames = i64::try_from(facts.frames).unwrap_or(i64::MAX);
@@ -343,6 +346,8 @@ async fn store(
                 codec: f.codec.clone(),
                 width: i32::try_from(f.width).unwrap_or(i32::MAX),
                 height: i32::try_from(f.height).unwrap_or(i32::MAX),
+                display_width: i32::try_from(f.display_width).unwrap_or(i32::MAX),
+                display_height: i32::try_from(f.display_height).unwrap_or(i32::MAX),
                 fps: f.fps,
                 frames: i64::try_from(f.frames).unwrap_or(i64::MAX),
                 duration_s: f.duration_s,

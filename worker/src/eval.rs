@@ -298,6 +298,7 @@ pub fn prepare_timed(
     let started = Instant::now();
     let (mut face_time, mut crop_time) = (Duration::ZERO, Duration::ZERO);
     let mut cropper = faces::FaceCropper::new(plan.max_side);
+    let mut finder = crate::face_search::FaceFinder::new();
     let mut frames = Crops {
         indices: Vec::new(),
         images: Vec::new(),
@@ -313,7 +314,7 @@ pub fn prepare_timed(
             });
         };
         let t = Instant::now();
-        let face = faces::find_face(faces, &small)?;
+        let face = finder.find(faces, &small, &large)?;
         let t2 = Instant::now();
         cropper.push(large, face);
         crop_time += t2.elapsed();

@@ -1,9 +1,11 @@
 //! Face detection with BlazeFace (MediaPipe's short-range front model, 128×128 ONNX) and the
 //! square face crops every `crop = "face"` detector reads.
 //!
-//! Per sampled frame: letterbox into 128×128 (scaled to [-1, 1], NHWC), decode the 896 anchors,
-//! keep scores ≥ [`SCORE_THRESHOLD`], merge overlaps by weighted NMS ([`NMS_IOU`]), map back to
-//! frame pixels and keep the largest face. Its crop is a square of [`CROP_MARGIN`] × the box's
+//! One model run: letterbox a frame or a square region of it into 128×128 (scaled to [-1, 1],
+//! NHWC), decode the 896 anchors, keep scores ≥ [`SCORE_THRESHOLD`], merge overlaps by weighted
+//! NMS ([`NMS_IOU`]) and map back to frame pixels. Which face of which frame is the video's subject
+//! (whole frame, tiles, the track) is [`crate::face_search`]'s job. Its crop is a square of
+//! [`CROP_MARGIN`] × the box's
 //! longer side around the box centre, shifted inside the frame (and shrunk to the frame's shorter
 //! side when larger). A frame without a detection reuses the previous frame's box, else the next
 //! detected box, else (no face anywhere in the video) a centre square of the frame's shorter side.
@@ -18,7 +20,7 @@ use crate::media::RgbImage;
 use crate::media::resize::{crop, downscale_to, resize};
 
 /// Version of the face stage (model, decoding, crop rule); part of the crop cache key.
-pub const FACE_DETECTOR_VERSION: i32 = 1;
+pub const FACE_DETECTOR_VERSION: i32 = 2;
 /// Minimum face probability. MediaPipe's own default for this model (`min_score_thresh` 0.5):
 /// the astronaut portrait scores 0.92, faceless frames stay far below.
 pub const SCORE_THRESHOLD: f32 = 0.5;
@@ -26,6 +28,8 @@ pub const SCORE_THRESHOLD: f32 = 0.5;
 pub const NMS_IOU: f32 = 0.3;
 /// Crop side over the face box's longer side (the DFGC baseline's margin).
 pub const CROP_MARGIN: f32 = 1.3;
+/// Boxes within this fraction of a region's side from one of its inner edges are cut faces.
+const EDGE_SLACK: f32 = 0.02;
 /// Where scripts/bootstrap installs the model, relative to the workspace root.
 pub const MODEL_REL_PATH: &str = ".cache/models/blazeface-128.onnx";
 
@@ -320,6 +324,50 @@ impl FaceDetector {
     /// Every face found in `frame` (in its pixels), best score first.
     pub fn detect(&mut self, frame: &RgbImage) -> Result<Vec<FaceBox>, FaceError> {
         let letterbox = self.fill_input(frame);
+        Ok(self.run()?.iter().map(|b| letterbox.to_frame(b)).collect())
+    }
+
+    /// Faces inside the square `region` of `frame` (resized to the model's input), in the
+    /// frame's pixels, best score first. Boxes touching a side of the region that is not also a
+    /// side of the frame are dropped: they are faces cut in two, which a neighbouring or
+    /// coarser region sees whole.
+    pub fn detect_region(
+        &mut self,
+        frame: &RgbImage,
+        region: CropRect,
+    ) -> Result<Vec<FaceBox>, FaceError> {
+        let Some(tile) = crop(frame, region.x, region.y, region.side, region.side) else {
+            return Ok(Vec::new());
+        };
+        let letterbox = self.fill_input(&tile);
+        let (x0, y0) = (region.x as f32, region.y as f32);
+        let (x1, y1) = (x0 + region.side as f32, y0 + region.side as f32);
+        let slack = region.side as f32 * EDGE_SLACK;
+        let cut = |b: &FaceBox| {
+            (b.x0 < x0 + slack && region.x > 0)
+                || (b.y0 < y0 + slack && region.y > 0)
+                || (b.x1 > x1 - slack && region.x + region.side < frame.width)
+                || (b.y1 > y1 - slack && region.y + region.side < frame.height)
+        };
+        Ok(self
+            .run()?
+            .iter()
+            .map(|b| {
+                let t = letterbox.to_frame(b);
+                FaceBox {
+                    x0: t.x0 + x0,
+                    y0: t.y0 + y0,
+                    x1: t.x1 + x0,
+                    y1: t.y1 + y0,
+                    score: t.score,
+                }
+            })
+            .filter(|b| !cut(b))
+            .collect())
+    }
+
+    /// Runs the model on the filled input: merged boxes in input pixels, best first.
+    fn run(&mut self) -> Result<Vec<FaceBox>, FaceError> {
         let tensor = TensorRef::from_array_view(([1usize, SIDE, SIDE, 3], &self.input[..]))
             .map_err(|e| FaceError::Run(e.to_string()))?;
         let outputs = self
@@ -358,10 +406,7 @@ impl FaceDetector {
             )));
         }
         let found = decode_detections(&scores, &boxes, &self.anchors, SCORE_THRESHOLD);
-        Ok(weighted_nms(found, NMS_IOU)
-            .iter()
-            .map(|b| letterbox.to_frame(b))
-            .collect())
+        Ok(weighted_nms(found, NMS_IOU))
     }
 
     /// The largest face in `frame` (in its pixels), if any.

@@ -24,7 +24,7 @@ use std::time::Instant;
 pub use crate::faces::FACE_DETECTOR_VERSION;
 
 /// Version of the frame sampler; part of both cache keys.
-pub const SAMPLER_VERSION: i32 = 1;
+pub const SAMPLER_VERSION: i32 = 2;
 /// The onnxruntime release scripts/bootstrap installs (recorded with every score).
 pub const ORT_VERSION: &str = "1.31.1";
 
@@ -194,15 +194,16 @@ impl PreparePlan {
     }
 }
 
-/// Decodes `path` once and, frame by frame as they come out of the decoder, finds the largest
-/// face on the small frame and cuts its crop from the large one, so the large frames are not all
-/// held at once. Blocking: call it off the async executor.
+/// Decodes `path` once and, frame by frame as they come out of the decoder, finds the subject's
+/// face ([`crate::face_search`]) and cuts its crop from the large frame, so the large frames are
+/// not all held at once. Blocking: call it off the async executor.
 pub fn prepare_frames(
     path: &Path,
     plan: &PreparePlan,
     faces: &mut FaceDetector,
 ) -> Result<PreparedVideo, JobError> {
     let mut cropper = faces::FaceCropper::new(plan.max_side);
+    let mut finder = crate::face_search::FaceFinder::new();
     let mut frames = Crops {
         indices: Vec::new(),
         images: Vec::new(),
@@ -213,7 +214,7 @@ pub fn prepare_frames(
         let (Some(small), Some(large)) = (images.pop(), images.pop()) else {
             return Err(JobError::infra("media_internal", "a size is missing"));
         };
-        let face = faces::find_face(faces, &small)?;
+        let face = finder.find(faces, &small, &large)?;
         cropper.push(large, face);
         frames.indices.push(index);
         frames.images.push(small);
@@ -837,9 +838,11 @@ mod tests {
             frame_indices: None,
             task_id: None,
             ssim: None,
+            display_width: None,
+            display_height: None,
         };
         assert_eq!(cached_images_key(&v, CropMode::Face), "crops/ab/s1-f1.bin");
-        assert_eq!(cached_images_key(&v, CropMode::Frame), "frames/ab/s1.bin");
+        assert_eq!(cached_images_key(&v, CropMode::Frame), "frames/ab/s2.bin");
         v.crops_key = None;
         assert_eq!(
             cached_images_key(&v, CropMode::Face),
@@ -884,6 +887,8 @@ mod tests {
             codec: "h264".into(),
             width: 320,
             height: 240,
+            display_width: 320,
+            display_height: 240,
             fps: 12.0,
             frames: 12,
             duration_s: 1.0,

@@ -29,6 +29,19 @@ pub struct Model {
     pub frame_indices: Option<String>,
     pub task_id: Option<String>,
     pub ssim: Option<f64>,
+    /// The size a viewer sees (None on rows probed before it was recorded: the stored size).
+    pub display_width: Option<i32>,
+    pub display_height: Option<i32>,
+}
+
+impl Model {
+    /// The size a viewer sees: sample aspect ratio and rotation applied.
+    pub fn display_size(&self) -> (i32, i32) {
+        (
+            self.display_width.unwrap_or(self.width),
+            self.display_height.unwrap_or(self.height),
+        )
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

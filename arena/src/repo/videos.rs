@@ -23,6 +23,9 @@ pub struct NewVideo {
     pub codec: String,
     pub width: i32,
     pub height: i32,
+    /// The size a viewer sees (sample aspect ratio and rotation applied).
+    pub display_width: i32,
+    pub display_height: i32,
     pub fps: f64,
     pub frames: i64,
     pub duration_s: f64,
@@ -41,6 +44,8 @@ pub async fn create<C: ConnectionTrait>(db: &C, new: NewVideo) -> Result<videos:
         codec: Set(new.codec),
         width: Set(new.width),
         height: Set(new.height),
+        display_width: Set(Some(new.display_width)),
+        display_height: Set(Some(new.display_height)),
         fps: Set(new.fps),
         frames: Set(new.frames),
         duration_s: Set(new.duration_s),

@@ -402,3 +402,23 @@ async fn tasks_are_listed_per_open_round_and_quotas_hold() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fakes_are_checked_against_the_targets_displayed_size() {
+    let app = spawn_app().await;
+    let (_base, alice, bob, _dana, _erin) = setup(&app).await;
+    // The target is a phone-style clip: stored 240×320 with a "rotate 90" display matrix, shown
+    // 320×240. A fake re-encoded upright (what FFmpeg's CLI writes, applying the rotation) looks
+    // identical and is accepted; before display sizes it was a resolution_mismatch.
+    add_task(&app, "t3", 1, "face_rot90.mp4").await;
+    accepted(post_creation(&app, &alice, "face_moving.mp4", Some("t3")).await).await;
+    // An anamorphic fake (240×240 stored, 4:3 pixels) is shown 320×240 too.
+    accepted(post_creation(&app, &alice, "face_anamorphic.mp4", Some("t3")).await).await;
+    // A clip of another displayed size still is not.
+    refused(
+        post_creation(&app, &bob, "real_1.mp4", Some("t3")).await,
+        422,
+        "resolution_mismatch",
+    )
+    .await;
+}

@@ -1,5 +1,6 @@
 //! Media ingest: safe opening of untrusted video files, probing, and frame sampling (ffmpeg-next).
 
+pub mod display;
 pub mod probe;
 pub mod resize;
 pub mod sampler;

@@ -5,14 +5,20 @@ use std::path::Path;
 use ffmpeg_next as ff;
 use serde::{Deserialize, Serialize};
 
+use super::display::DisplayGeometry;
 use super::{MediaError, open_input};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProbeFacts {
     pub container: String,
     pub codec: String,
+    /// Stored (coded) size.
     pub width: u32,
     pub height: u32,
+    /// The size a viewer sees: sample aspect ratio and display-matrix rotation applied (what the
+    /// sampler delivers and what task checks compare).
+    pub display_width: u32,
+    pub display_height: u32,
     pub fps: f64,
     pub frames: u64,
     pub duration_s: f64,
@@ -149,6 +155,7 @@ fn stream_facts(ictx: &ff::format::context::Input) -> Result<ProbeFacts, MediaEr
     if width == 0 || height == 0 {
         return Err(MediaError::InvalidVideo("video has no frame size".into()));
     }
+    let (display_width, display_height) = DisplayGeometry::of(&stream, &decoder)?.display_size();
     let timing = stream_timing(ictx, &stream);
     if timing.fps <= 0.0 || !timing.fps.is_finite() {
         return Err(MediaError::InvalidVideo("unknown frame rate".into()));
@@ -163,6 +170,8 @@ fn stream_facts(ictx: &ff::format::context::Input) -> Result<ProbeFacts, MediaEr
         codec: id.name().to_owned(),
         width,
         height,
+        display_width,
+        display_height,
         fps: timing.fps,
         frames: timing.frames,
         duration_s: timing.duration_s,
@@ -267,6 +276,7 @@ mod tests {
                 "{name}"
             );
             assert_eq!((f.width, f.height, f.frames), (64, 64, 10), "{name}");
+            assert_eq!((f.display_width, f.display_height), (64, 64), "{name}");
             assert!((f.fps - 10.0).abs() < 1e-9, "{name}: {}", f.fps);
             assert!(
                 (f.duration_s - 1.0).abs() < 0.05,
@@ -274,6 +284,38 @@ mod tests {
                 f.duration_s
             );
         }
+    }
+
+    #[test]
+    fn display_sizes_apply_rotation_and_sample_aspect_ratio() {
+        for (name, stored, displayed) in [
+            ("face_moving.mp4", (320, 240), (320, 240)),
+            ("face_rot90.mp4", (240, 320), (320, 240)),
+            ("face_hflip.mp4", (320, 240), (320, 240)),
+            ("face_anamorphic.mp4", (240, 240), (320, 240)),
+        ] {
+            let f = probe(&video(name)).unwrap();
+            assert_eq!((f.width, f.height), stored, "{name}");
+            assert_eq!((f.display_width, f.display_height), displayed, "{name}");
+        }
+    }
+
+    #[test]
+    fn an_absurd_sample_aspect_ratio_is_an_invalid_video() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wide.mp4");
+        let status = std::process::Command::new("ffmpeg")
+            .args(["-nostdin", "-loglevel", "error", "-y", "-f", "lavfi"])
+            .args(["-i", "testsrc=s=64x64:r=10:d=1", "-vf", "setsar=8/1"])
+            .args(["-c:v", "libx264", "-preset", "ultrafast"])
+            .args(["-pix_fmt", "yuv420p"])
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let e = probe(&path).unwrap_err();
+        assert_eq!(e.code(), "invalid_video", "{e}");
+        assert!(e.to_string().contains("sample aspect ratio"), "{e}");
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use ffmpeg_next as ff;
 
+use super::display::DisplayGeometry;
 use super::probe::stream_timing;
 use super::resize::capped_size as scaled_size;
 use super::{MediaError, RgbImage, open_input};
@@ -45,9 +46,28 @@ pub fn linspace_indices(n: u64, k: usize) -> Vec<u64> {
     (0..k64).map(|i| (i as f64 * step).round() as u64).collect()
 }
 
-/// Converts decoded frames to packed RGB24, rebuilding the scaler when the input geometry changes.
+/// The size a `width`×`height` decoded frame is converted to before rotation: square pixels
+/// (the sample aspect ratio applied by the scaler), longer side at most `max_side`.
+fn converted_size(
+    geometry: &DisplayGeometry,
+    width: u32,
+    height: u32,
+    max_side: u32,
+) -> (u32, u32) {
+    let frame = DisplayGeometry {
+        width,
+        height,
+        ..*geometry
+    };
+    let (w, h) = frame.unrotated_size();
+    scaled_size(w, h, max_side)
+}
+
+/// Converts decoded frames to packed RGB24 as displayed (sample aspect ratio, then the display
+/// matrix's rotation or flip), rebuilding the scaler when the input geometry changes.
 struct RgbConverter {
     max_side: u32,
+    geometry: DisplayGeometry,
     scaler: Option<ff::software::scaling::Context>,
     out: ff::frame::Video,
 }
@@ -60,7 +80,7 @@ impl RgbConverter {
             (i.width, i.height, i.format) != (sw, sh, fmt)
         });
         if stale {
-            let (dw, dh) = scaled_size(sw, sh, self.max_side);
+            let (dw, dh) = converted_size(&self.geometry, sw, sh, self.max_side);
             let flags = ff::software::scaling::Flags::BILINEAR;
             let scaler = ff::software::scaling::Context::get(
                 fmt,
@@ -94,16 +114,17 @@ impl RgbConverter {
                 .ok_or_else(|| MediaError::Internal("short swscale output".into()))?;
             data.extend_from_slice(line);
         }
-        Ok(RgbImage {
+        let stored = RgbImage {
             width: w as u32,
             height: h as u32,
             data,
-        })
+        };
+        Ok(self.geometry.orientation.apply(&stored))
     }
 }
 
-/// Decodes `path` once, in order, and keeps the frames at `round(linspace(0, n-1, k))`, scaled so
-/// the larger side is at most `max_side`. A stream shorter than advertised yields fewer frames.
+/// Decodes `path` once, in order, and keeps the frames at `round(linspace(0, n-1, k))` as displayed
+/// (see [`super::display`]), scaled so the larger side is at most `max_side`. A stream shorter than advertised yields fewer frames.
 pub fn sample_frames(path: &Path, k: usize, max_side: u32) -> Result<SampledFrames, MediaError> {
     let mut multi = sample_frames_sized(path, k, &[max_side])?;
     Ok(SampledFrames {
@@ -183,6 +204,7 @@ where
         .decoder()
         .video()
         .map_err(|e| MediaError::InvalidVideo(format!("cannot open the decoder: {e}")))?;
+    let geometry = DisplayGeometry::of(&stream, &decoder)?;
     DECODES.fetch_add(1, Ordering::Relaxed);
     let mut run = DecodeRun {
         decoder,
@@ -194,6 +216,7 @@ where
             .iter()
             .map(|&max_side| RgbConverter {
                 max_side,
+                geometry,
                 scaler: None,
                 out: ff::frame::Video::empty(),
             })
@@ -247,7 +270,8 @@ impl DecodeRun {
                 let (w, h) = (self.frame.width(), self.frame.height());
                 let mut images: Vec<RgbImage> = Vec::with_capacity(self.converters.len());
                 for conv in &mut self.converters {
-                    let size = scaled_size(w, h, conv.max_side);
+                    let (cw, ch) = converted_size(&conv.geometry, w, h, conv.max_side);
+                    let size = conv.geometry.orientation.size(cw, ch);
                     // Two caps above the frame's size give the same image: convert it once.
                     let same = images.iter().find(|i| (i.width, i.height) == size).cloned();
                     images.push(match same {
@@ -348,6 +372,71 @@ mod tests {
         // The small size is converted from the decoder's pixels, like a decode at that size.
         let alone = sample_frames(&video("face_moving.mp4"), 4, 160).unwrap();
         assert_eq!(alone.frames, s.sizes[1]);
+    }
+
+    fn mean_abs_diff(a: &RgbImage, b: &RgbImage) -> f64 {
+        assert_eq!((a.width, a.height), (b.width, b.height));
+        let total: u64 = a
+            .data
+            .iter()
+            .zip(&b.data)
+            .map(|(x, y)| u64::from(x.abs_diff(*y)))
+            .sum();
+        total as f64 / a.data.len() as f64
+    }
+
+    #[test]
+    fn rotated_flipped_and_anamorphic_clips_are_sampled_as_displayed() {
+        // Each stores face_moving.mp4's frames differently (datasets/fixtures/make_display_clips.py);
+        // displayed, all four look the same.
+        let upright = sample("face_moving.mp4", 12, 512).unwrap();
+        for (name, tolerance) in [
+            ("face_rot90.mp4", 1.5),
+            ("face_hflip.mp4", 1.5),
+            ("face_anamorphic.mp4", 4.0),
+        ] {
+            let s = sample(name, 12, 512).unwrap();
+            assert_eq!(s.indices, upright.indices, "{name}");
+            for (i, (f, u)) in s.frames.iter().zip(&upright.frames).enumerate() {
+                assert_eq!((f.width, f.height), (320, 240), "{name} frame {i}");
+                let d = mean_abs_diff(f, u);
+                assert!(d < tolerance, "{name} frame {i}: mean difference {d}");
+            }
+        }
+        // Turned the other way, the same frame is far from the upright one: the tolerance tells
+        // a right turn from a wrong one.
+        let turned = sample("face_rot90.mp4", 1, 512).unwrap().frames.remove(0);
+        let half = crate::media::display::Orientation {
+            a: -1,
+            b: 0,
+            c: 0,
+            d: -1,
+        };
+        let d = mean_abs_diff(&half.apply(&turned), &upright.frames[0]);
+        assert!(d > 10.0, "mean difference {d}");
+    }
+
+    #[test]
+    fn rotation_matches_ffmpegs_own_autorotate() {
+        // FFmpeg's CLI applies the display matrix itself (transpose=clock here): an independent
+        // reference for the direction of the turn.
+        let out = std::process::Command::new("ffmpeg")
+            .args(["-nostdin", "-loglevel", "error", "-i"])
+            .arg(video("face_rot90.mp4"))
+            .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        assert_eq!(out.stdout.len(), 320 * 240 * 3);
+        let cli = RgbImage {
+            width: 320,
+            height: 240,
+            data: out.stdout,
+        };
+        let ours = sample("face_rot90.mp4", 1, 512).unwrap().frames.remove(0);
+        // Both scale with swscale from the same decoded pixels (the CLI's default is bicubic).
+        let d = mean_abs_diff(&ours, &cli);
+        assert!(d < 1.5, "mean difference {d}");
     }
 
     #[test]

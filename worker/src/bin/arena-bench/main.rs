@@ -6,6 +6,7 @@
 
 mod bare;
 mod e2e;
+mod faces;
 mod overhead;
 mod scaling;
 
@@ -20,7 +21,7 @@ use arena_worker::faces::FaceDetector;
 use arena_worker::pipeline::{PreparePlan, PreparedVideo};
 use serde::Serialize;
 
-const USAGE: &str = "usage: arena-bench <all|overhead|e2e|scaling|dump> [--models DIR]
+const USAGE: &str = "usage: arena-bench <all|overhead|e2e|scaling|faces|dump> [--models DIR]
     [--videos DIR] [--names a,b,..] [--count N] [--frames K] [--rounds N]
     [--e2e-sets \"a,b;a,b,c,d\"] [--scaling-detectors a,b,c,d]
     [--python-bin PYTHON] [--python SCRIPT] [--json OUT] [--provider cpu|cuda] [--gpu-batch N]
@@ -29,6 +30,7 @@ const USAGE: &str = "usage: arena-bench <all|overhead|e2e|scaling|dump> [--model
              (--provider cuda: both on the GPU; scripts/gpu-check)
   e2e        (b) evaluate_offline vs scripts/bench/python_pipeline.py vs ffmpeg -f null
   scaling    (c) C videos x D detectors: decodes and wall time
+  faces      (d) the face stage on clips with known faces (--videos .cache/bench/faces)
   dump       --video V --out DIR: one video's cached images, for scripts/bench/compare_crops.py";
 
 fn main() -> Result<()> {
@@ -40,6 +42,14 @@ fn main() -> Result<()> {
     match command.as_str() {
         "bare-child" => return bare::child_main(&flags),
         "dump" => return dump(&flags),
+        "faces" => {
+            let rows = faces::run(&flags)?;
+            if let Some(path) = flags.get("json") {
+                std::fs::write(path, serde_json::to_vec_pretty(&rows)?)
+                    .with_context(|| format!("writing {path}"))?;
+            }
+            return Ok(());
+        }
         _ => {}
     }
     let bench = Bench::new(flags)?;

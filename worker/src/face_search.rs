@@ -1,0 +1,438 @@
+//! Finding one subject's face in every sampled frame, small faces included.
+//!
+//! BlazeFace's short-range model sees its input at 128×128, so a face under ~15 % of the
+//! frame's longer side is a few pixels to it when the whole frame is letterboxed. Per frame:
+//!
+//! 1. **Tracked small face**: when the subject's face is small, one model run on a square of
+//!    [`ROI_FACTOR`] × its size around the last box (from the large frame); done if it finds the
+//!    subject again.
+//! 2. **Whole frame** (the small frame, letterboxed; what the worker did before tiles): done if a
+//!    face is at least [`TRUST_INPUT_PX`] tall in the model's input and scores at least
+//!    [`CONFIDENT_SCORE`], so close-ups cost one run and their crops are unchanged.
+//! 3. **Tiles**, only when step 2 found nothing that large: overlapping squares of the large frame
+//!    (half a side apart, so any face up to half a tile lies whole in one), at sides
+//!    S, S/2, S/4, … ≥ [`MIN_TILE`] (S = the frame's shorter side), coarse to fine; the first
+//!    side that finds a face scoring ≥ [`CONFIDENT_SCORE`] ends the search (a coarser side sees
+//!    the larger faces). Boxes cut by a tile's inner edge are dropped; the rest (of every side
+//!    searched) merge by the same weighted NMS, and when some are confident only those are kept.
+//!
+//! One subject per video: the largest face of the first frame with one, then in each frame the
+//! face continuing the track ([`continues`]: IoU ≥ [`TRACK_IOU`], or a centre within
+//! [`TRACK_REACH`] × the box size at a similar size). A frame where the subject is not found is
+//! a miss (the crop reuses the track's box); after [`REACQUIRE_AFTER`] misses in a row the largest
+//! face in view becomes the subject.
+//!
+//! Why not a full-range model: no registry package ships one as ONNX (npm
+//! `@mediapipe/face_detection` ships TFLite only; the PyPI YuNet wrappers `alchemyface` and
+//! `detekface` download their ONNX at run time), so the bootstrap's BlazeFace is tiled instead.
+
+use crate::faces::{CropRect, FaceBox, FaceDetector, FaceError, NMS_IOU, weighted_nms};
+use crate::media::RgbImage;
+
+/// A face at least this many pixels tall in the whole-frame pass (128-px input) is found
+/// reliably there; smaller ones send the frame to the tiles. (The demo's and the baselines'
+/// 320×240 close-ups have faces of 23–30 input pixels: they stay on the whole-frame pass, so
+/// their crops are the ones the baselines were trained on.)
+pub const TRUST_INPUT_PX: f32 = 20.0;
+/// Smallest tile side, in large-frame pixels: a 40 px face is a quarter of it (32 input pixels).
+pub const MIN_TILE: u32 = 160;
+/// Side of the square searched around a tracked small face, over the face's longer side: wide
+/// enough for a face that moved a face height between sampled frames (21 input px at 6x).
+pub const ROI_FACTOR: f32 = 6.0;
+/// IoU with the track's box above which a face continues the track.
+pub const TRACK_IOU: f32 = 0.1;
+/// Else: centre distance within this × the track box's longer side, at 0.5–2× its size.
+pub const TRACK_REACH: f32 = 3.0;
+/// A tile detection at least this sure ends the search at its tile side, and when there is one,
+/// the less sure ones (textured backgrounds at coarse sides score 0.5–0.6) are dropped.
+pub const CONFIDENT_SCORE: f32 = 0.75;
+/// Frames in a row without the subject after which the largest face in view takes over.
+pub const REACQUIRE_AFTER: u32 = 2;
+
+/// Tile sides for a `width`×`height` frame, coarse to fine.
+pub fn tile_sides(width: u32, height: u32) -> Vec<u32> {
+    let mut side = width.min(height);
+    let mut out = Vec::new();
+    while side >= MIN_TILE {
+        out.push(side);
+        side /= 2;
+    }
+    out
+}
+
+/// Start positions of `side`-long windows over `extent`, half a side apart, the last one flush
+/// with the end.
+fn starts(extent: u32, side: u32) -> Vec<u32> {
+    if side >= extent {
+        return vec![0];
+    }
+    let step = (side / 2).max(1);
+    let mut out: Vec<u32> = (0..)
+        .map(|i| i * step)
+        .take_while(|&x| x + side < extent)
+        .collect();
+    out.push(extent - side);
+    out
+}
+
+/// The square tiles of one side over a `width`×`height` frame.
+pub fn tiles(width: u32, height: u32, side: u32) -> Vec<CropRect> {
+    let side = side.min(width).min(height);
+    let xs = starts(width, side);
+    starts(height, side)
+        .into_iter()
+        .flat_map(|y| xs.iter().map(move |&x| CropRect { x, y, side }))
+        .collect()
+}
+
+/// The square of `factor` × the box's longer side around its centre, inside the frame.
+fn region_around(b: &FaceBox, width: u32, height: u32, factor: f32) -> CropRect {
+    crate::faces::square_crop(b, width, height, factor)
+}
+
+/// Whether `candidate` continues the track whose last box is `track` (same units).
+pub fn continues(track: &FaceBox, candidate: &FaceBox) -> bool {
+    if track.iou(candidate) >= TRACK_IOU {
+        return true;
+    }
+    let size = |b: &FaceBox| b.width().max(b.height());
+    let ratio = size(candidate) / size(track).max(f32::EPSILON);
+    let ((tx, ty), (cx, cy)) = (track.centre(), candidate.centre());
+    let distance = ((tx - cx).powi(2) + (ty - cy).powi(2)).sqrt();
+    (0.5..=2.0).contains(&ratio) && distance <= TRACK_REACH * size(track)
+}
+
+/// The candidate continuing the track best, confident ones ([`CONFIDENT_SCORE`]) first.
+fn best_match(track: &FaceBox, candidates: &[FaceBox]) -> Option<FaceBox> {
+    let sure: Vec<FaceBox> = candidates
+        .iter()
+        .filter(|b| b.score >= CONFIDENT_SCORE)
+        .copied()
+        .collect();
+    best_continuing(track, &sure).or_else(|| best_continuing(track, candidates))
+}
+
+/// The candidate continuing the track best: highest IoU, else nearest centre.
+fn best_continuing(track: &FaceBox, candidates: &[FaceBox]) -> Option<FaceBox> {
+    let dist = |b: &FaceBox| {
+        let ((tx, ty), (cx, cy)) = (track.centre(), b.centre());
+        (tx - cx).powi(2) + (ty - cy).powi(2)
+    };
+    candidates
+        .iter()
+        .filter(|c| continues(track, c))
+        .max_by(|a, b| {
+            track
+                .iou(a)
+                .total_cmp(&track.iou(b))
+                .then(dist(b).total_cmp(&dist(a)))
+        })
+        .copied()
+}
+
+fn largest(candidates: &[FaceBox]) -> Option<FaceBox> {
+    candidates
+        .iter()
+        .max_by(|a, b| a.area().total_cmp(&b.area()))
+        .copied()
+}
+
+/// Follows one subject through a video's sampled frames (see the module docs).
+#[derive(Debug, Default)]
+pub struct FaceFinder {
+    /// The subject's last box, in fractions of the frame.
+    track: Option<FaceBox>,
+    misses: u32,
+    /// Face-model runs so far (the cost of the search).
+    pub runs: u64,
+}
+
+impl FaceFinder {
+    pub fn new() -> FaceFinder {
+        FaceFinder::default()
+    }
+
+    /// The subject's face in this frame as fractions of it, or `None` (no face, or not the
+    /// subject's). `small` and `large` are the same frame at two sizes: the whole-frame pass reads
+    /// `small`, tiles and the tracked region read `large`.
+    pub fn find(
+        &mut self,
+        det: &mut FaceDetector,
+        small: &RgbImage,
+        large: &RgbImage,
+    ) -> Result<Option<FaceBox>, FaceError> {
+        let (w, h) = (large.width.max(1) as f32, large.height.max(1) as f32);
+        let to_large = |b: &FaceBox| b.scaled(w, h);
+        let to_frac = |b: &FaceBox| b.scaled(1.0 / w, 1.0 / h);
+        let track = self.track.map(|t| to_large(&t));
+        if let Some(t) = track.filter(|t| self.misses == 0 && !self.trusted(t, large)) {
+            let region = region_around(&t, large.width, large.height, ROI_FACTOR);
+            self.runs += 1;
+            let near = det.detect_region(large, region)?;
+            if let Some(m) = best_match(&t, &near) {
+                return Ok(Some(self.follow(to_frac(&m))));
+            }
+        }
+        let candidates: Vec<FaceBox> = self
+            .search(det, small, large)?
+            .iter()
+            .map(to_frac)
+            .collect();
+        let Some(t) = self.track else {
+            return Ok(largest(&candidates).map(|b| self.follow(b)));
+        };
+        let scale = |b: &FaceBox| to_large(b);
+        let large_candidates: Vec<FaceBox> = candidates.iter().map(scale).collect();
+        if let Some(m) = best_match(&to_large(&t), &large_candidates) {
+            return Ok(Some(self.follow(to_frac(&m))));
+        }
+        self.misses += 1;
+        if self.misses > REACQUIRE_AFTER {
+            return Ok(largest(&candidates).map(|b| self.follow(b)));
+        }
+        Ok(None)
+    }
+
+    fn follow(&mut self, b: FaceBox) -> FaceBox {
+        self.track = Some(b);
+        self.misses = 0;
+        b
+    }
+
+    /// Whether a box (large-frame pixels) is large enough for the whole-frame pass.
+    fn trusted(&self, b: &FaceBox, large: &RgbImage) -> bool {
+        let longer = large.width.max(large.height).max(1) as f32;
+        b.width().max(b.height()) * 128.0 / longer >= TRUST_INPUT_PX
+    }
+
+    /// Every face the whole-frame pass and, where needed, the tiles find (large-frame pixels).
+    fn search(
+        &mut self,
+        det: &mut FaceDetector,
+        small: &RgbImage,
+        large: &RgbImage,
+    ) -> Result<Vec<FaceBox>, FaceError> {
+        let (sx, sy) = (
+            large.width as f32 / small.width.max(1) as f32,
+            large.height as f32 / small.height.max(1) as f32,
+        );
+        self.runs += 1;
+        let whole: Vec<FaceBox> = det
+            .detect(small)?
+            .iter()
+            .map(|b| b.scaled(sx, sy))
+            .collect();
+        // A large but unsure box is a textured background as often as a face: tiles decide.
+        if whole
+            .iter()
+            .any(|b| self.trusted(b, large) && b.score >= CONFIDENT_SCORE)
+        {
+            return Ok(whole);
+        }
+        let mut found = Vec::new();
+        for side in tile_sides(large.width, large.height) {
+            for tile in tiles(large.width, large.height, side) {
+                self.runs += 1;
+                found.extend(det.detect_region(large, tile)?);
+            }
+            if found.iter().any(|b| b.score >= CONFIDENT_SCORE) {
+                break;
+            }
+        }
+        if found.is_empty() {
+            return Ok(whole);
+        }
+        let merged = weighted_nms(found, NMS_IOU);
+        let confident: Vec<FaceBox> = merged
+            .iter()
+            .filter(|b| b.score >= CONFIDENT_SCORE)
+            .copied()
+            .collect();
+        Ok(if confident.is_empty() {
+            merged
+        } else {
+            confident
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn b(x0: f32, y0: f32, x1: f32, y1: f32) -> FaceBox {
+        FaceBox {
+            x0,
+            y0,
+            x1,
+            y1,
+            score: 0.9,
+        }
+    }
+
+    #[test]
+    fn tiles_cover_the_frame_with_half_side_overlaps() {
+        assert_eq!(tile_sides(1920, 1080), vec![1080, 540, 270]);
+        assert_eq!(tile_sides(640, 480), vec![480, 240]);
+        assert_eq!(tile_sides(64, 64), Vec::<u32>::new());
+        let t = tiles(1920, 1080, 540);
+        // x: 0, 270, ..., 1350, then 1380 flush with the right edge; y: 0, 270, 540.
+        assert_eq!(t.len(), 7 * 3);
+        assert_eq!(
+            t[0],
+            CropRect {
+                x: 0,
+                y: 0,
+                side: 540
+            }
+        );
+        assert_eq!(
+            t[6],
+            CropRect {
+                x: 1380,
+                y: 0,
+                side: 540
+            }
+        );
+        assert_eq!(
+            t[20],
+            CropRect {
+                x: 1380,
+                y: 540,
+                side: 540
+            }
+        );
+        // Every pixel is inside some tile, and any 270-px square lies whole in one.
+        for (x, y) in [(0, 0), (1919, 1079), (1000, 700)] {
+            assert!(
+                t.iter()
+                    .any(|r| r.x <= x && x < r.x + r.side && r.y <= y && y < r.y + r.side)
+            );
+        }
+        for (x, y) in [(130, 10), (1640, 800), (811, 404)] {
+            assert!(
+                t.iter().any(|r| r.x <= x
+                    && x + 270 <= r.x + r.side
+                    && r.y <= y
+                    && y + 270 <= r.y + r.side),
+                "({x}, {y})"
+            );
+        }
+    }
+
+    #[test]
+    fn the_track_continues_by_overlap_or_nearby_centre() {
+        let track = b(100.0, 100.0, 160.0, 160.0);
+        // Overlapping.
+        assert!(continues(&track, &b(120.0, 110.0, 180.0, 170.0)));
+        // Moved a box width to the right: no overlap, but near and the same size.
+        assert!(continues(&track, &b(165.0, 100.0, 225.0, 160.0)));
+        // Far away, or the same place at three times the size.
+        assert!(!continues(&track, &b(400.0, 100.0, 460.0, 160.0)));
+        assert!(!continues(&track, &b(160.0, 160.0, 400.0, 400.0)));
+        let two = [b(400.0, 90.0, 520.0, 210.0), b(110.0, 105.0, 170.0, 165.0)];
+        assert_eq!(best_match(&track, &two), Some(two[1]));
+        assert_eq!(largest(&two), Some(two[0]));
+    }
+
+    // --- the real model on committed clips ------------------------------------------------------
+
+    use crate::detector::SessionOptions;
+    use crate::faces::{FaceCropper, FaceCrops, model_path};
+    use crate::test_support::{decode_lock, runtime, video};
+
+    fn detector() -> FaceDetector {
+        FaceDetector::load(&runtime(), &model_path(None), &SessionOptions::default()).unwrap()
+    }
+
+    /// The worker's prepare rule (pipeline::prepare_frames) on a fixture: the chosen boxes
+    /// (fractions), the crops, the large frames' size, and the model runs it took.
+    fn prepare(name: &str, k: usize) -> (Vec<Option<FaceBox>>, FaceCrops, (u32, u32), u64) {
+        let _guard = decode_lock();
+        let mut det = detector();
+        let mut finder = FaceFinder::new();
+        let mut cropper = FaceCropper::new(512);
+        let mut faces = Vec::new();
+        let mut size = (0, 0);
+        crate::media::sample_frames_each(&video(name), k, &[1920, 512], |_, mut images| {
+            let (small, large) = (images.pop().unwrap(), images.pop().unwrap());
+            size = (large.width, large.height);
+            let face = finder.find(&mut det, &small, &large)?;
+            faces.push(face);
+            cropper.push(large, face);
+            Ok::<(), crate::pipeline::JobError>(())
+        })
+        .unwrap();
+        (faces, cropper.finish(), size, finder.runs)
+    }
+
+    #[test]
+    fn rotated_flipped_and_anamorphic_clips_give_the_upright_crops() {
+        let (_, upright, _, runs) = prepare("face_moving.mp4", 12);
+        assert_eq!(upright.face_frames(), 12);
+        // Close-ups: one whole-frame run per frame, as before tiles.
+        assert_eq!(runs, 12);
+        for name in ["face_rot90.mp4", "face_hflip.mp4", "face_anamorphic.mp4"] {
+            let (_, crops, size, _) = prepare(name, 12);
+            assert_eq!(size, (320, 240), "{name}");
+            assert_eq!(crops.face_frames(), 12, "{name}");
+            for (i, (r, u)) in crops.rects.iter().zip(&upright.rects).enumerate() {
+                let (a, b) = (r.centre(), u.centre());
+                assert!(
+                    (a.0 - b.0).abs() <= 3.0 && (a.1 - b.1).abs() <= 3.0,
+                    "{name} frame {i}: {r:?} vs upright {u:?}"
+                );
+                assert!(
+                    r.side.abs_diff(u.side) <= 4,
+                    "{name} frame {i}: {r:?} vs {u:?}"
+                );
+            }
+        }
+    }
+
+    /// Where make_display_clips.py puts person A's face centre in frame `i` of
+    /// two_faces_1080p.mp4 (a 120-px head patch at (300 + 60 i, 420); the face centre is at
+    /// (60, 74) inside it, as in face_moving.mp4).
+    fn person_a(i: usize) -> (f32, f32) {
+        (300.0 + 60.0 * i as f32 + 60.0, 420.0 + 74.0)
+    }
+
+    #[test]
+    fn a_small_face_at_1080p_is_found_in_every_frame_and_followed_past_a_larger_one() {
+        let (faces, crops, size, runs) = prepare("two_faces_1080p.mp4", 8);
+        assert_eq!(size, (1920, 1080));
+        assert_eq!(crops.face_frames(), 8, "{faces:?}");
+        for (i, rect) in crops.rects.iter().enumerate() {
+            let (cx, cy) = rect.centre();
+            let (ax, ay) = person_a(i);
+            assert!(
+                (cx - ax).abs() < 10.0 && (cy - ay).abs() < 10.0,
+                "frame {i}: crop centre ({cx}, {cy}), person A at ({ax}, {ay}); {rect:?}"
+            );
+            // A's face is ~64 px tall: the crop is 1.3 x its box.
+            assert!((60..=120).contains(&rect.side), "frame {i}: {rect:?}");
+        }
+        // The tiles ran where needed, not on every frame: once to find A, then around her.
+        assert!(runs < 8 * 20, "{runs} model runs");
+        // Without tiles the face is a few pixels in the 128-px input: not found at all.
+        let _guard = decode_lock();
+        let small = crate::media::sample_frames(&video("two_faces_1080p.mp4"), 8, 512).unwrap();
+        drop(_guard);
+        let mut det = detector();
+        let whole = crate::faces::find_faces(&mut det, &small.frames).unwrap();
+        assert!(whole.iter().all(Option::is_none), "{whole:?}");
+        // In the last frame person B's face is the larger one: a search without the track
+        // picks her, so following A is the tracker's doing.
+        let last =
+            crate::media::sample_frames_sized(&video("two_faces_1080p.mp4"), 8, &[1920, 512])
+                .unwrap();
+        let mut fresh = FaceFinder::new();
+        let b = fresh
+            .find(&mut det, &last.sizes[1][7], &last.sizes[0][7])
+            .unwrap()
+            .unwrap();
+        let (bx, _) = b.scaled(1920.0, 1080.0).centre();
+        assert!(bx > 1150.0, "{b:?}");
+    }
+}
