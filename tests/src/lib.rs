@@ -35,6 +35,23 @@ pub fn backends() -> Vec<Backend> {
     out
 }
 
+/// The `arena` binary beside the calling test binary (`target/<profile>/arena`, built by
+/// `cargo test --workspace` or `cargo build --workspace --bins`).
+pub fn arena_bin() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("arena"))
+        .unwrap_or_default();
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `cargo build --workspace --bins` (cargo test --workspace does)",
+        bin.display()
+    );
+    bin
+}
+
 /// What a skipped test (or variant) needed and did not find.
 #[derive(Debug, Clone, Copy)]
 pub enum Needs {

@@ -9,23 +9,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The `arena` binary beside this test binary (target/debug/arena; built by `cargo test --workspace`).
-fn arena_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap_or_default();
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    let bin = dir.join("arena");
-    assert!(
-        bin.is_file(),
-        "{} is missing: run `cargo build --workspace --bins` (cargo test --workspace does)",
-        bin.display()
-    );
-    bin
-}
-
 /// These tests kill processes and restart PostgreSQL: one at a time.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -58,7 +41,7 @@ impl Cluster {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(arena_bin());
+        let mut cmd = Command::new(arena_tests::arena_bin());
         cmd.arg("--data")
             .arg(self.dir.path())
             .arg("--database-url")

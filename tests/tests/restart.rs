@@ -6,25 +6,8 @@
 use arena_tests::{Backend, backends, fresh_database_url};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// The `arena` binary beside this test binary (target/debug/arena; `cargo build --bins`).
-fn arena_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap_or_default();
-    let bin = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(|d| d.join("arena"))
-        .unwrap_or_default();
-    assert!(
-        bin.is_file(),
-        "{} is missing: run `cargo build --workspace --bins`",
-        bin.display()
-    );
-    bin
-}
 
 /// A lease far longer than the test may take: finishing in time proves nothing waited it out.
 const LEASE_MS: i64 = 600_000;
@@ -53,7 +36,7 @@ impl Server {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(arena_bin());
+        let mut cmd = Command::new(arena_tests::arena_bin());
         cmd.arg("--data")
             .arg(self.dir.path())
             .arg("--database-url")
