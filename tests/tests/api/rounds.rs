@@ -422,3 +422,38 @@ async fn fakes_are_checked_against_the_targets_displayed_size() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_team_withdraws_only_while_its_phase_is_open() {
+    let app = spawn_app().await;
+    let (_, alice, bob, _, _) = setup(&app).await;
+    let delete = |id: i64, token: String| {
+        app.client
+            .delete(app.url(&format!("/api/v1/submissions/{id}")))
+            .bearer_auth(token)
+            .send()
+    };
+    let a = accepted(post_creation(&app, &alice, "fake_1.mp4", Some("t1")).await).await;
+    let b = accepted(post_creation(&app, &bob, "fake_1.mp4", Some("t1")).await).await;
+    assert_eq!(app.wait_submission(a, WAIT).await["status"], "finished");
+    assert_eq!(app.wait_submission(b, WAIT).await["status"], "finished");
+    // C1 is open: bob takes his creation back.
+    let resp = delete(b, bob.clone())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(resp.status().as_u16(), 200);
+    // C1 closes: alice can no longer withdraw; the organizers still can.
+    advance(&app, Some("C1"), Some("D1")).await;
+    refused(
+        delete(a, alice.clone())
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
+        409,
+        "phase_closed",
+    )
+    .await;
+    let resp = delete(a, app.admin_token.clone())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(resp.status().as_u16(), 200);
+}
