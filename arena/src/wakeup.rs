@@ -28,9 +28,11 @@ impl Wakeup {
         wakeup
     }
 
-    /// Resolves when a job may have arrived.
-    pub async fn notified(&self) {
-        self.notify.notified().await;
+    /// Resolves when a job may have arrived after this call: the future registers at once, so a
+    /// slot that takes it before looking for work cannot miss a ping sent while it looks (a
+    /// `notify_waiters` reaches only futures that exist when it is sent).
+    pub fn notified(&self) -> tokio::sync::futures::Notified<'_> {
+        self.notify.notified()
     }
 
     /// Wakes the local slots (e.g. after an in-process enqueue).

@@ -21,6 +21,10 @@ pub async fn run_slot(ctx: WorkerContext, worker_id: String, mut shutdown: watch
     // Before the first claim: what a dead predecessor on this machine held comes back now.
     let mut swept = reclaim_dead(&ctx).await;
     while !*shutdown.borrow() {
+        // Registered before the claim: a job enqueued while this slot looks and tidies up wakes
+        // it, instead of waiting for the next poll.
+        let wake = ctx.wakeup.notified();
+        tokio::pin!(wake);
         let jobs = match ctx.queue.claim(&worker_id, 1).await {
             Ok(jobs) => jobs,
             Err(e) => {
@@ -40,7 +44,7 @@ pub async fn run_slot(ctx: WorkerContext, worker_id: String, mut shutdown: watch
             }
             tokio::select! {
                 _ = tokio::time::sleep(poll) => {}
-                _ = ctx.wakeup.notified() => {}
+                _ = &mut wake => {}
                 _ = shutdown.changed() => {}
             }
             continue;

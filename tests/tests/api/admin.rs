@@ -472,10 +472,19 @@ async fn worker_logs_for_the_owner_and_disqualification() {
                 .any(|l| l.starts_with("decoded ") && l.contains("faces in")),
             "{lines:?}"
         );
-        let (_, det) = app
-            .get_json(&format!("/api/v1/submissions/{d}"), Some(&dana))
-            .await;
-        let det_lines = log_lines(&det);
+        // The pair's score is stored (the submission is finished) just before its job writes
+        // the `scored …` line: wait for the line.
+        let start = Instant::now();
+        let det_lines = loop {
+            let (_, det) = app
+                .get_json(&format!("/api/v1/submissions/{d}"), Some(&dana))
+                .await;
+            let lines = log_lines(&det);
+            if lines.iter().any(|l| l.starts_with("scored ")) || start.elapsed() > WAIT {
+                break lines;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
         assert!(
             det_lines
                 .iter()
