@@ -52,6 +52,41 @@ pub fn arena_bin() -> std::path::PathBuf {
     bin
 }
 
+/// Polls `GET {base}/api/v1/submissions/{id}` (as `admin`) until every submission is finished; a
+/// failed one or the timeout fails the test. A connection error (a server restarting) just polls
+/// again. For tests that run the `arena` binary as a process.
+pub async fn wait_all_finished(
+    client: &reqwest::Client,
+    base: &str,
+    admin: &str,
+    ids: &[i64],
+    timeout: Duration,
+) {
+    let start = Instant::now();
+    for id in ids {
+        loop {
+            let resp = client
+                .get(format!("{base}/api/v1/submissions/{id}"))
+                .bearer_auth(admin)
+                .send()
+                .await;
+            let body: Value = match resp {
+                Ok(r) => r.json().await.unwrap_or_default(),
+                Err(_) => Value::Null,
+            };
+            if body["status"] == "finished" {
+                break;
+            }
+            assert!(body["status"] != "failed", "{body}");
+            assert!(
+                start.elapsed() < timeout,
+                "not finished after {timeout:?}: {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
 /// What a skipped test (or variant) needed and did not find.
 #[derive(Debug, Clone, Copy)]
 pub enum Needs {

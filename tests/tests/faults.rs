@@ -77,37 +77,6 @@ impl Cluster {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
-    /// Polls the submissions (as admin) until every one is finished; a failed one or the
-    /// timeout fails the test. A connection error (server restarting) just polls again.
-    async fn wait_finished(
-        &self,
-        client: &reqwest::Client,
-        admin: &str,
-        ids: &[i64],
-        timeout: Duration,
-    ) {
-        let start = Instant::now();
-        for id in ids {
-            loop {
-                let resp = client
-                    .get(self.url(&format!("/api/v1/submissions/{id}")))
-                    .bearer_auth(admin)
-                    .send()
-                    .await;
-                let body: Value = match resp {
-                    Ok(r) => r.json().await.unwrap_or_default(),
-                    Err(_) => Value::Null,
-                };
-                if body["status"] == "finished" {
-                    break;
-                }
-                assert!(body["status"] != "failed", "{body}");
-                assert!(start.elapsed() < timeout, "stuck: {body}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
-
     async fn wait_healthy(&self) {
         let start = Instant::now();
         loop {
@@ -249,7 +218,7 @@ async fn killing_workers_again_and_again_scores_every_pair_exactly_once() {
         workers[victim] = c.spawn(&["worker", "--workers", "1"]);
     }
     let start = Instant::now();
-    c.wait_finished(&client, &admin, &subs, Duration::from_secs(180))
+    arena_tests::wait_all_finished(&client, &c.url(""), &admin, &subs, Duration::from_secs(180))
         .await;
     // 3 detectors × 5 videos, each exactly once, none failed.
     let db = arena::db::connect(&c.db_url)
@@ -503,7 +472,7 @@ async fn server_and_workers_reconnect_after_postgres_restarts() {
         }
     };
     subs.push(detector);
-    c.wait_finished(&client, &admin, &subs, Duration::from_secs(180))
+    arena_tests::wait_all_finished(&client, &c.url(""), &admin, &subs, Duration::from_secs(180))
         .await;
     let _ = (worker.kill(), server.kill());
     let _ = (worker.wait(), server.wait());

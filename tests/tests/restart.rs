@@ -164,39 +164,6 @@ async fn seed(s: &Server, client: &reqwest::Client, admin: &str) -> Vec<i64> {
     subs
 }
 
-/// Waits (as admin) until every submission is finished; a failed one fails the test.
-async fn wait_finished(
-    s: &Server,
-    client: &reqwest::Client,
-    admin: &str,
-    ids: &[i64],
-    timeout: Duration,
-) {
-    let start = Instant::now();
-    for id in ids {
-        loop {
-            let resp = client
-                .get(s.url(&format!("/api/v1/submissions/{id}")))
-                .bearer_auth(admin)
-                .send()
-                .await;
-            let body: Value = match resp {
-                Ok(r) => r.json().await.unwrap_or_default(),
-                Err(_) => Value::Null,
-            };
-            if body["status"] == "finished" {
-                break;
-            }
-            assert!(body["status"] != "failed", "{body}");
-            assert!(
-                start.elapsed() < timeout,
-                "not finished after {timeout:?} (a lease waited out?): {body}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_server_takes_back_its_killed_predecessors_jobs_at_once() {
     for backend in backends() {
@@ -254,7 +221,8 @@ async fn restart_after_sigkill(backend: &Backend) {
     let restarted = Instant::now();
     let mut second = s.up();
     s.wait_healthy().await;
-    wait_finished(&s, &client, &admin, &subs, Duration::from_secs(120)).await;
+    arena_tests::wait_all_finished(&client, &s.url(""), &admin, &subs, Duration::from_secs(120))
+        .await;
     eprintln!(
         "{backend:?}: finished {:.1} s after the restart (lease {} s)",
         restarted.elapsed().as_secs_f64(),
