@@ -9,6 +9,7 @@ pub mod entities;
 pub mod error;
 pub mod evaluation;
 pub mod incarnation;
+pub mod json;
 pub mod moderation;
 pub mod queue;
 pub mod ratings;

@@ -4,14 +4,18 @@
 use serde::{Deserialize, Serialize};
 
 /// Per-competition settings, stored as JSON on the competition.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct CompetitionSettings {
     /// Which submission of a team shows on the board.
     pub board: BoardPolicy,
     /// Submissions per team, phase and UTC day (None = unlimited).
+    #[serde(deserialize_with = "crate::json::optional_integer")]
+    #[schema(maximum = 4294967295_u64)]
     pub daily_limit: Option<u32>,
     /// Submissions per team and phase (None = unlimited).
+    #[serde(deserialize_with = "crate::json::optional_integer")]
+    #[schema(maximum = 4294967295_u64)]
     pub total_limit: Option<u32>,
     /// Allowed relative difference between a fake's frame count and its target clip's.
     pub frame_tolerance: f64,
@@ -37,7 +41,7 @@ impl Default for CompetitionSettings {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BoardPolicy {
     #[default]

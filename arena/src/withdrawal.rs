@@ -74,6 +74,7 @@ pub async fn withdraw(
     id: i64,
     caller: Caller,
 ) -> Result<Withdrawal, WithdrawError> {
+    settle(db, id).await?;
     let txn = crate::db::begin_write(db).await?;
     let sub = repo::submissions::find(&txn, id)
         .await?
@@ -140,6 +141,20 @@ pub async fn withdraw(
         contents_kept: held - videos.len() - models.len(),
         objects_deleted,
     })
+}
+
+/// How long a withdrawal waits for the submission's running jobs before it answers
+/// `submission_busy`. A job commits its result (and with it the submission's `finished`) just
+/// before it marks itself done, so a team that withdraws the moment it reads `finished` would
+/// otherwise meet a job that has no work left but is still `running`.
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(5);
+
+async fn settle(db: &DatabaseConnection, id: i64) -> Result<(), WithdrawError> {
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    while repo::erasure::running_jobs(db, id).await? > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Ok(())
 }
 
 fn dedup(mut v: Vec<String>) -> Vec<String> {

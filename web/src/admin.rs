@@ -82,7 +82,7 @@ impl CompetitionSpec {
 
 /// A competition mode by name (`live` when not given), or 400 `invalid_mode`.
 pub fn parse_mode(raw: Option<&str>) -> Result<CompetitionMode, ApiError> {
-    match raw.map(str::trim) {
+    match raw {
         None | Some("") => Ok(CompetitionMode::Live),
         Some(m) => CompetitionMode::parse(m)
             .ok_or_else(|| ApiError::bad_request("invalid_mode", "mode must be live or rounds")),
@@ -91,7 +91,7 @@ pub fn parse_mode(raw: Option<&str>) -> Result<CompetitionMode, ApiError> {
 
 /// A scoring preset by name (`dfgc2021` when not given), or 400 `invalid_preset`.
 pub fn parse_preset(raw: Option<&str>) -> Result<Preset, ApiError> {
-    match raw.map(str::trim) {
+    match raw {
         None | Some("") => Ok(Preset::Dfgc2021),
         Some(p) => Preset::parse(p).ok_or_else(|| {
             ApiError::bad_request("invalid_preset", "preset must be dfgc2021 or dfgc2022")
@@ -105,8 +105,9 @@ pub async fn create_competition(
     spec: &CompetitionSpec,
 ) -> Result<competitions::Model, ApiError> {
     let slug = Slug::parse(&spec.slug).map_err(|e| ApiError::bad_request("invalid_slug", e.0))?;
+    // As the OpenAPI says: at most 200 characters as sent, not only blanks.
     let title = spec.title.trim();
-    if title.is_empty() || title.chars().count() > 200 {
+    if title.is_empty() || spec.title.chars().count() > 200 {
         return Err(ApiError::bad_request(
             "invalid_title",
             "the title must be 1-200 characters",
@@ -164,7 +165,7 @@ pub async fn add_phase(
     comp: &competitions::Model,
     spec: &PhaseSpec,
 ) -> Result<phases::Model, ApiError> {
-    let kind = PhaseKind::parse(spec.kind.trim()).ok_or_else(|| {
+    let kind = PhaseKind::parse(&spec.kind).ok_or_else(|| {
         ApiError::bad_request("invalid_phase", "kind must be creation or detection")
     })?;
     if spec.round < 1 || spec.closes_at_ms <= spec.opens_at_ms {

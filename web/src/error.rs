@@ -114,10 +114,33 @@ impl From<arena::evaluation::EvaluationError> for ApiError {
     }
 }
 
-/// Answers actix's own extractor errors (bad JSON, bad path) in our shape.
+/// Answers actix's own extractor errors (bad JSON body, path, query or form) in our shape,
+/// each with its own stable code.
 pub fn json_error_handler(
     err: actix_web::error::JsonPayloadError,
     _req: &actix_web::HttpRequest,
 ) -> actix_web::Error {
     ApiError::bad_request("bad_request", err.to_string()).into()
+}
+
+pub fn path_error_handler(
+    err: actix_web::error::PathError,
+    req: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    // A path segment of the wrong type or range (e.g. an id past i64) names nothing that exists.
+    ApiError::not_found("not_found", format!("no resource at {}: {err}", req.path())).into()
+}
+
+pub fn query_error_handler(
+    err: actix_web::error::QueryPayloadError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    ApiError::bad_request("invalid_query", err.to_string()).into()
+}
+
+pub fn form_error_handler(
+    err: actix_web::error::UrlencodedError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    ApiError::bad_request("invalid_form", err.to_string()).into()
 }

@@ -14,6 +14,19 @@ pub struct ErrorDoc {
     message: String,
 }
 
+/// One live event: the `data:` of each event of the stream (its `id:` is `id`).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct EventDoc {
+    id: i64,
+    /// `submission`, `scores`, `phase_closed`, `ratings_imported`, …
+    kind: String,
+    competition_id: i64,
+    #[schema(value_type = Object)]
+    payload: serde_json::Value,
+    at_ms: i64,
+}
+
 /// A creation upload.
 #[derive(ToSchema)]
 #[allow(dead_code)]
@@ -51,7 +64,10 @@ pub struct VideoUpload {
 pub struct TaskUpload {
     #[schema(value_type = String, format = Binary)]
     target: Vec<u8>,
+    /// 1–64 letters, digits, '_' or '-'.
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     task_id: String,
+    #[schema(minimum = 1, maximum = 2147483647)]
     round: i32,
     donor: String,
 }
@@ -104,7 +120,7 @@ impl Modify for BearerAuth {
         routes::phases::post::post,
         routes::phases::advance::post,
     ),
-    components(schemas(ErrorDoc, CreationUpload, DetectorUpload, VideoUpload, TaskUpload)),
+    components(schemas(ErrorDoc, EventDoc, CreationUpload, DetectorUpload, VideoUpload, TaskUpload)),
     modifiers(&BearerAuth),
     tags(
         (name = "competitions", description = "Competitions and their phases"),
@@ -121,9 +137,178 @@ pub struct ApiDoc;
 /// The document as JSON, built once.
 pub fn json() -> &'static str {
     static JSON: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-        ApiDoc::openapi()
-            .to_json()
-            .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+        let mut doc = match serde_json::to_value(ApiDoc::openapi()) {
+            Ok(doc) => doc,
+            Err(e) => return format!("{{\"error\": \"{e}\"}}"),
+        };
+        add_common_responses(&mut doc);
+        doc.to_string()
     });
     &JSON
+}
+
+/// The answers every operation of a kind can give, whatever its handler: added here once rather
+/// than repeated in each `#[utoipa::path]` (where they were forgotten). An operation that takes a
+/// token can be refused it (401) and rate limited for failed tokens (429); one with path
+/// parameters can name nothing (404); one with a query or a JSON body can send a malformed one
+/// (400). A description already written by the handler is kept.
+fn add_common_responses(doc: &mut serde_json::Value) {
+    use serde_json::{Value, json};
+    let error = |description: &str| {
+        json!({
+            "description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorDoc"}}}
+        })
+    };
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for item in paths.values_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for op in item.values_mut() {
+            let secured = op.get("security").is_some();
+            let params: Vec<String> = op
+                .get("parameters")
+                .and_then(Value::as_array)
+                .map(|ps| {
+                    ps.iter()
+                        .filter_map(|p| p.get("in").and_then(Value::as_str).map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let json_body = op
+                .pointer("/requestBody/content/application~1json")
+                .is_some();
+            let multipart = op
+                .pointer("/requestBody/content/multipart~1form-data")
+                .is_some();
+            // A query or header parameter is text: "null" is not a value it can be absent by.
+            if let Some(ps) = op.get_mut("parameters").and_then(Value::as_array_mut) {
+                for p in ps {
+                    if let Some(types) = p.pointer_mut("/schema/type").and_then(Value::as_array_mut)
+                    {
+                        types.retain(|t| t != "null");
+                        if types.len() == 1 {
+                            let only = types[0].clone();
+                            p["schema"]["type"] = only;
+                        }
+                    }
+                }
+            }
+            let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+                continue;
+            };
+            // An event stream's schema describes one event (`id`, `event`, `data`), whose `data`
+            // is JSON of the documented type.
+            for response in responses.values_mut() {
+                if let Some(media) = response.pointer_mut("/content/text~1event-stream")
+                    && let Some(data) = media.get("schema").cloned()
+                {
+                    media["schema"] = json!({
+                        "type": "object",
+                        "required": ["data"],
+                        "properties": {
+                            "id": {"type": "string"},
+                            "event": {"type": "string"},
+                            "retry": {"type": "integer"},
+                            "data": {
+                                "type": "string",
+                                "contentMediaType": "application/json",
+                                "contentSchema": data,
+                            },
+                        },
+                    });
+                }
+            }
+            let mut add = |status: &str, description: &str| {
+                responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| error(description));
+            };
+            if secured {
+                add("401", "`missing_token`, `invalid_token`");
+                add(
+                    "429",
+                    "`rate_limited`: too many failed tokens from this address (`Retry-After`)",
+                );
+            }
+            if params.iter().any(|p| p == "path") {
+                add("404", "`not_found`: nothing at this path");
+            }
+            if params.iter().any(|p| p == "query") {
+                add("400", "`invalid_query`");
+            }
+            if json_body {
+                add("400", "`bad_request`: the JSON body is malformed");
+            }
+            if multipart {
+                add(
+                    "400",
+                    "`bad_multipart`: not a multipart form; `unexpected_field`: a field it does not take",
+                );
+                add(
+                    "415",
+                    "`unsupported_media`: the file is not of a kind this upload takes",
+                );
+            }
+        }
+    }
+    // A form with a field it does not take is refused (`unexpected_field`).
+    if let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
+        for name in [
+            "CreationUpload",
+            "DetectorUpload",
+            "VideoUpload",
+            "TaskUpload",
+        ] {
+            if let Some(schema) = schemas.get_mut(name).and_then(Value::as_object_mut) {
+                schema.insert("additionalProperties".to_owned(), Value::Bool(false));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    /// Each JSON request body is its own component (four handlers' `Body` structs once shared
+    /// one name, so every operation was documented with the last one's fields).
+    #[test]
+    fn each_json_body_is_documented_with_its_own_schema() {
+        let doc: Value = serde_json::from_str(super::json()).unwrap_or_default();
+        for (path, schema, field) in [
+            ("/api/v1/competitions", "CompetitionCreate", "slug"),
+            ("/api/v1/teams", "TeamCreate", "name"),
+            (
+                "/api/v1/competitions/{slug}/phases",
+                "PhaseCreate",
+                "opens_at_ms",
+            ),
+            (
+                "/api/admin/submissions/{id}/disqualify",
+                "DisqualifyRequest",
+                "reason",
+            ),
+        ] {
+            let body = &doc["paths"][path]["post"]["requestBody"]["content"]["application/json"];
+            assert_eq!(
+                body["schema"]["$ref"],
+                format!("#/components/schemas/{schema}"),
+                "{path}"
+            );
+            let props = &doc["components"]["schemas"][schema]["properties"];
+            assert!(
+                props.get(field).is_some(),
+                "{schema} lacks {field}: {props}"
+            );
+        }
+        let competition = &doc["components"]["schemas"]["CompetitionCreate"]["properties"];
+        assert!(competition.get("opens_at_ms").is_none());
+    }
 }

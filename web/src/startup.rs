@@ -2,7 +2,9 @@
 //! worker slots when asked (`arena up`).
 
 use crate::context::AppContext;
-use crate::error::json_error_handler;
+use crate::error::{
+    form_error_handler, json_error_handler, path_error_handler, query_error_handler,
+};
 use crate::routes;
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
@@ -43,6 +45,9 @@ impl Application {
                         .limit(64 * 1024)
                         .error_handler(json_error_handler),
                 )
+                .app_data(web::PathConfig::default().error_handler(path_error_handler))
+                .app_data(web::QueryConfig::default().error_handler(query_error_handler))
+                .app_data(web::FormConfig::default().error_handler(form_error_handler))
                 .configure(routes::config)
         })
         .workers(http_workers)

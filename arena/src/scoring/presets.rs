@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 
 /// Weights of S_C = ssim·SSIM(c) + id·ID(c) + anti·A(c) (DFGC-2021: 1, 1, 2).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Dfgc2021Weights {
     pub ssim: f64,
     pub id: f64,
@@ -22,7 +22,7 @@ impl Default for Dfgc2021Weights {
 }
 
 /// Weights of S_C = Σ axis·s_axis + detection·(1 − s_d) (DFGC-2022: 1, 1, 1, 1, 1, 5).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Dfgc2022Weights {
     pub realism: f64,
     pub quality: f64,

@@ -1,6 +1,11 @@
 //! Every route of the app, wired in one place.
 
-use actix_web::web;
+use crate::error::ApiError;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{
+    FromRequest, Handler, HttpRequest, HttpResponse, Resource, Responder, ResponseError, Route, web,
+};
 
 pub mod admin;
 pub mod admin_forms;
@@ -21,152 +26,222 @@ pub mod tasks;
 pub mod teams;
 
 pub fn config(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(health::get))
-        .route("/readyz", web::get().to(health::ready))
-        .route("/metrics", web::get().to(metrics::get))
-        .route("/", web::get().to(pages::index::get))
-        .route("/static/{name}", web::get().to(assets::get::get))
-        .route("/c/{slug}", web::get().to(pages::competition::get))
-        .route("/c/{slug}/matrix", web::get().to(pages::matrix::get))
-        .route("/submissions/{id}", web::get().to(pages::submission::get))
-        .route("/teams/{name}", web::get().to(pages::team::get))
-        .route("/login", web::get().to(session::login_get::get))
-        .route("/login", web::post().to(session::login_post::post))
-        .route("/logout", web::post().to(session::logout_post::post))
-        .route("/register", web::get().to(register::get::get))
-        .route("/register", web::post().to(register::post::post))
-        .route("/admin", web::get().to(admin_forms::page::get))
-        .route(
+    cfg.service(resource("/healthz", [get(health::get)]))
+        .service(resource("/readyz", [get(health::ready)]))
+        .service(resource("/metrics", [get(metrics::get)]))
+        .service(resource("/", [get(pages::index::get)]))
+        .service(resource("/static/{name}", [get(assets::get::get)]))
+        .service(resource("/c/{slug}", [get(pages::competition::get)]))
+        .service(resource("/c/{slug}/matrix", [get(pages::matrix::get)]))
+        .service(resource("/submissions/{id}", [get(pages::submission::get)]))
+        .service(resource("/teams/{name}", [get(pages::team::get)]))
+        .service(resource(
+            "/login",
+            [
+                get(session::login_get::get),
+                post(session::login_post::post),
+            ],
+        ))
+        .service(resource("/logout", [post(session::logout_post::post)]))
+        .service(resource(
+            "/register",
+            [get(register::get::get), post(register::post::post)],
+        ))
+        .service(resource("/admin", [get(admin_forms::page::get)]))
+        .service(resource(
             "/admin/competitions",
-            web::post().to(admin_forms::competitions_post::post),
-        )
-        .route(
+            [post(admin_forms::competitions_post::post)],
+        ))
+        .service(resource(
             "/admin/phases",
-            web::post().to(admin_forms::phases_post::post),
-        )
-        .route(
+            [post(admin_forms::phases_post::post)],
+        ))
+        .service(resource(
             "/admin/phases/advance",
-            web::post().to(admin_forms::phases_advance_post::post),
-        )
-        .route(
+            [post(admin_forms::phases_advance_post::post)],
+        ))
+        .service(resource(
             "/admin/teams",
-            web::post().to(admin_forms::teams_post::post),
-        )
-        .route(
+            [post(admin_forms::teams_post::post)],
+        ))
+        .service(resource(
             "/admin/teams/{id}/approve",
-            web::post().to(admin_forms::team_approve_post::post),
-        )
-        .route(
+            [post(admin_forms::team_approve_post::post)],
+        ))
+        .service(resource(
             "/admin/teams/{id}/reject",
-            web::post().to(admin_forms::team_reject_post::post),
-        )
-        .route(
+            [post(admin_forms::team_reject_post::post)],
+        ))
+        .service(resource(
             "/admin/ratings",
-            web::post().to(admin_forms::ratings_post::post),
-        )
-        .route(
+            [post(admin_forms::ratings_post::post)],
+        ))
+        .service(resource(
             "/admin/submissions/{id}/rerun",
-            web::post().to(admin_forms::submission_rerun_post::post),
-        )
-        .route(
+            [post(admin_forms::submission_rerun_post::post)],
+        ))
+        .service(resource(
             "/admin/submissions/{id}/disqualify",
-            web::post().to(admin_forms::submission_disqualify_post::post),
-        )
-        .route(
+            [post(admin_forms::submission_disqualify_post::post)],
+        ))
+        .service(resource(
             "/forms/detectors",
-            web::post().to(forms::detectors_post::post),
-        )
-        .route(
+            [post(forms::detectors_post::post)],
+        ))
+        .service(resource(
             "/forms/creations",
-            web::post().to(forms::creations_post::post),
-        )
-        .route("/api/openapi.json", web::get().to(docs::openapi_json::get))
-        .route("/api/docs", web::get().to(docs::page::get))
-        .route(
+            [post(forms::creations_post::post)],
+        ))
+        .service(resource(
+            "/api/openapi.json",
+            [get(docs::openapi_json::get)],
+        ))
+        .service(resource("/api/docs", [get(docs::page::get)]))
+        .service(resource(
             "/api/admin/submissions/{id}/rerun",
-            web::post().to(admin::submission_rerun_post::post),
-        )
-        .route(
+            [post(admin::submission_rerun_post::post)],
+        ))
+        .service(resource(
             "/api/admin/submissions/{id}/disqualify",
-            web::post().to(admin::submission_disqualify_post::post),
-        )
-        .route(
+            [post(admin::submission_disqualify_post::post)],
+        ))
+        .service(resource(
             "/api/admin/submissions/{id}/requalify",
-            web::post().to(admin::submission_requalify_post::post),
-        )
+            [post(admin::submission_requalify_post::post)],
+        ))
         .service(
             web::scope("/api/v1")
-                .route("/teams", web::post().to(admin::teams_post::post))
-                .route(
+                .service(resource("/teams", [post(admin::teams_post::post)]))
+                .service(resource(
                     "/teams/{name}/token",
-                    web::post().to(teams::token_post::post),
-                )
-                .route(
-                    "/teams/{name}/token",
-                    web::delete().to(teams::token_delete::delete),
-                )
-                .route("/competitions", web::get().to(competitions::list::get))
-                .route("/competitions", web::post().to(competitions::post::post))
-                .route(
+                    [
+                        post(teams::token_post::post),
+                        delete(teams::token_delete::delete),
+                    ],
+                ))
+                .service(resource(
+                    "/competitions",
+                    [get(competitions::list::get), post(competitions::post::post)],
+                ))
+                .service(resource(
                     "/competitions/{slug}",
-                    web::get().to(competitions::get::get),
-                )
-                .route(
+                    [get(competitions::get::get)],
+                ))
+                .service(resource(
                     "/competitions/{slug}/leaderboard",
-                    web::get().to(competitions::leaderboard::get),
-                )
-                .route(
+                    [get(competitions::leaderboard::get)],
+                ))
+                .service(resource(
                     "/competitions/{slug}/events",
-                    web::get().to(competitions::events::get),
-                )
-                .route(
+                    [get(competitions::events::get)],
+                ))
+                .service(resource(
                     "/competitions/{slug}/matrix",
-                    web::get().to(competitions::matrix::get),
-                )
-                .route(
+                    [get(competitions::matrix::get)],
+                ))
+                .service(resource(
                     "/competitions/{slug}/scores.csv",
-                    web::get().to(competitions::scores_csv::get),
-                )
-                .route(
+                    [get(competitions::scores_csv::get)],
+                ))
+                .service(resource(
                     "/competitions/{slug}/creations",
-                    web::post().to(creations::post::post),
-                )
-                .route(
+                    [post(creations::post::post)],
+                ))
+                .service(resource(
                     "/competitions/{slug}/detectors",
-                    web::post().to(detectors::post::post),
-                )
-                .route(
+                    [post(detectors::post::post)],
+                ))
+                .service(resource(
                     "/competitions/{slug}/reals",
-                    web::post().to(admin::reals_post::post),
-                )
-                .route(
+                    [post(admin::reals_post::post)],
+                ))
+                .service(resource(
                     "/competitions/{slug}/phases",
-                    web::post().to(phases::post::post),
-                )
-                .route(
+                    [post(phases::post::post)],
+                ))
+                .service(resource(
                     "/competitions/{slug}/phases/advance",
-                    web::post().to(phases::advance::post),
-                )
-                .route(
+                    [post(phases::advance::post)],
+                ))
+                .service(resource(
                     "/competitions/{slug}/tasks",
-                    web::get().to(tasks::list::get),
-                )
-                .route(
-                    "/competitions/{slug}/tasks",
-                    web::post().to(tasks::post::post),
-                )
-                .route(
+                    [get(tasks::list::get), post(tasks::post::post)],
+                ))
+                .service(resource(
                     "/competitions/{slug}/tasks/{task_id}/target",
-                    web::get().to(tasks::target::get),
-                )
-                .route(
+                    [get(tasks::target::get)],
+                ))
+                .service(resource(
                     "/competitions/{slug}/ratings",
-                    web::post().to(admin::ratings_post::post),
-                )
-                .route("/submissions/{id}", web::get().to(submissions::get::get))
-                .route(
+                    [post(admin::ratings_post::post)],
+                ))
+                .service(resource(
                     "/submissions/{id}",
-                    web::delete().to(submissions::delete::delete),
-                ),
-        );
+                    [
+                        get(submissions::get::get),
+                        delete(submissions::delete::delete),
+                    ],
+                ))
+                .default_service(web::to(not_found)),
+        )
+        .default_service(web::to(not_found));
+}
+
+/// One path with its methods: any other method answers 405 `method_not_allowed` with `Allow`.
+fn resource<const N: usize>(path: &str, routes: [(Method, Route); N]) -> Resource {
+    let allow: Vec<Method> = routes.iter().map(|(m, _)| m.clone()).collect();
+    let mut res = web::resource(path);
+    for (_, route) in routes {
+        res = res.route(route);
+    }
+    res.default_service(web::to(move || {
+        let allow = allow.clone();
+        async move { method_not_allowed(&allow) }
+    }))
+}
+
+fn method_not_allowed(allow: &[Method]) -> HttpResponse {
+    let list: Vec<&str> = allow.iter().map(Method::as_str).collect();
+    let mut resp = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("this path answers {}", list.join(", ")),
+    )
+    .error_response();
+    if let Ok(value) = HeaderValue::from_str(&list.join(", ")) {
+        resp.headers_mut().insert(header::ALLOW, value);
+    }
+    resp
+}
+
+/// Any path no route has.
+async fn not_found(req: HttpRequest) -> HttpResponse {
+    ApiError::not_found("not_found", format!("no route for {}", req.path())).error_response()
+}
+
+fn get<F, Args>(handler: F) -> (Method, Route)
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    (Method::GET, web::get().to(handler))
+}
+
+fn post<F, Args>(handler: F) -> (Method, Route)
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    (Method::POST, web::post().to(handler))
+}
+
+fn delete<F, Args>(handler: F) -> (Method, Route)
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    (Method::DELETE, web::delete().to(handler))
 }

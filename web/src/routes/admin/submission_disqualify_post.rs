@@ -10,10 +10,12 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = DisqualifyRequest)]
 #[serde(deny_unknown_fields)]
 pub struct Body {
     /// Shown to the team on its submission page (at most 500 characters).
     #[serde(default)]
+    #[schema(max_length = 500)]
     reason: Option<String>,
 }
 

@@ -9,9 +9,14 @@ use arena::domain::Role;
 use serde::Deserialize;
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = TeamCreate)]
 #[serde(deny_unknown_fields)]
 pub struct Body {
+    /// 1–64 letters, digits, '-', '_' or '.'.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$", min_length = 1, max_length = 64)]
     name: String,
+    /// `creator`, `detector` or `both`.
+    #[schema(pattern = "^(creator|detector|both)$")]
     role: String,
     #[serde(default)]
     baseline: bool,

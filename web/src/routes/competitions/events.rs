@@ -7,15 +7,13 @@ use crate::error::ApiError;
 use crate::live::sse;
 use actix_web::{HttpRequest, HttpResponse, http::header, web};
 
-/// The `Last-Event-ID` a reconnecting client sends (absent or empty: live events only).
+/// The `Last-Event-ID` a reconnecting client sends (absent: live events only).
 fn last_event_id(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
     let Some(value) = req.headers().get("Last-Event-ID") else {
         return Ok(None);
     };
+    // An EventSource sends the header only with an id; an empty one is not an id either.
     let text = value.to_str().unwrap_or_default().trim();
-    if text.is_empty() {
-        return Ok(None);
-    }
     text.parse::<i64>().map(Some).map_err(|_| {
         ApiError::bad_request("bad_last_event_id", "Last-Event-ID must be an event id")
     })
@@ -27,7 +25,7 @@ fn last_event_id(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
 #[utoipa::path(get, path = "/api/v1/competitions/{slug}/events", tag = "boards",
     params(("slug" = String, Path, description = "competition slug"),
         ("Last-Event-ID" = Option<i64>, Header, description = "resume after this event id")),
-    responses((status = 200, description = "the event stream", content_type = "text/event-stream", body = String),
+    responses((status = 200, description = "the event stream: each event's `data:` is one JSON event", content_type = "text/event-stream", body = crate::openapi::EventDoc),
         (status = 400, description = "`bad_last_event_id`", body = crate::openapi::ErrorDoc),
         (status = 404, description = "`competition_not_found`", body = crate::openapi::ErrorDoc)))]
 pub async fn get(

@@ -21,9 +21,10 @@ pub struct Query {
 #[utoipa::path(get, path = "/api/v1/competitions/{slug}/leaderboard", tag = "boards",
     params(("slug" = String, Path, description = "competition slug"),
         ("round" = Option<i32>, Query, description = "rounds mode: the round (default the current one)"),
-        ("format" = Option<String>, Query, description = "`json` (default) or `csv`"),
-        ("board" = Option<String>, Query, description = "csv: `detection` (default), `creation` or `ratings`")),
-    responses((status = 200, description = "`{competition, mode, round, provisional, detection, creation, ratings}`, or CSV", body = serde_json::Value),
+        ("format" = Option<String>, Query, pattern = "^(json|csv)$", description = "`json` (default) or `csv`"),
+        ("board" = Option<String>, Query, pattern = "^(detection|creation|ratings)$", description = "csv: `detection` (default), `creation` or `ratings`")),
+    responses((status = 200, description = "`{competition, mode, round, provisional, detection, creation, ratings}`, or CSV",
+            content((serde_json::Value = "application/json"), (String = "text/csv"))),
         (status = 400, description = "`bad_query`", body = crate::openapi::ErrorDoc),
         (status = 404, description = "`competition_not_found`", body = crate::openapi::ErrorDoc)))]
 pub async fn get(
@@ -31,6 +32,27 @@ pub async fn get(
     slug: web::Path<String>,
     q: web::Query<Query>,
 ) -> Result<HttpResponse, ApiError> {
+    // Both are checked whatever the format, so a typo is an error rather than ignored.
+    if let Some(other) = q
+        .format
+        .as_deref()
+        .filter(|f| !matches!(*f, "json" | "csv"))
+    {
+        return Err(ApiError::bad_request(
+            "bad_query",
+            format!("unknown format {other:?}"),
+        ));
+    }
+    if let Some(other) = q
+        .board
+        .as_deref()
+        .filter(|b| !matches!(*b, "detection" | "creation" | "ratings"))
+    {
+        return Err(ApiError::bad_request(
+            "bad_query",
+            format!("unknown board {other:?}"),
+        ));
+    }
     let comp = competition(&ctx, &slug).await?;
     let (snapshot, computed);
     let boards = match q.round {

@@ -9,17 +9,24 @@ use arena::rules::CompetitionSettings;
 use serde::Deserialize;
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = CompetitionCreate)]
 #[serde(deny_unknown_fields)]
 pub struct Body {
+    /// 1–64 lowercase letters, digits and '-', not starting with '-'.
+    #[schema(pattern = "^[a-z0-9][a-z0-9-]{0,63}$", min_length = 1, max_length = 64)]
     slug: String,
+    /// 1–200 characters once trimmed.
+    #[schema(pattern = "\\S", min_length = 1, max_length = 200)]
     title: String,
+    /// `live` (default) or `rounds`.
     #[serde(default)]
+    #[schema(value_type = Option<String>, pattern = "^(live|rounds)?$")]
     mode: Option<String>,
+    /// `dfgc2021` (default) or `dfgc2022`.
     #[serde(default)]
+    #[schema(value_type = Option<String>, pattern = "^(dfgc2021|dfgc2022)?$")]
     preset: Option<String>,
-    /// `{board: "best"|"last", daily_limit, total_limit, frame_tolerance, …}`.
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
     settings: Option<CompetitionSettings>,
 }
 

@@ -21,7 +21,7 @@ pub struct Query {
     security(("bearer" = [])),
     params(("slug" = String, Path, description = "competition slug"),
         ("round" = Option<i32>, Query, description = "rounds mode: the round (default the current one)"),
-        ("board" = Option<String>, Query, description = "whose scope: `detection` (default) or `creation` (they differ in rounds mode)")),
+        ("board" = Option<String>, Query, pattern = "^(detection|creation)$", description = "whose scope: `detection` (default) or `creation` (they differ in rounds mode)")),
     responses((status = 200, description = "CSV `detector,creation,video,label,score`: detectors and creations named `<team>#<submission>`, videos `video-<id>`, label 1 = fake, an empty score = the detector failed on the video", body = String, content_type = "text/csv"),
         (status = 400, description = "`bad_query`", body = crate::openapi::ErrorDoc),
         (status = 401, description = "`missing_token`, `invalid_token`", body = crate::openapi::ErrorDoc),

@@ -8,11 +8,19 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = PhaseCreate)]
 #[serde(deny_unknown_fields)]
 pub struct Body {
+    /// `creation` or `detection`.
+    #[schema(pattern = "^(creation|detection)$")]
     kind: String,
+    #[serde(deserialize_with = "arena::json::integer")]
+    #[schema(minimum = 1, maximum = 2147483647)]
     round: i32,
+    /// Unix milliseconds; `closes_at_ms` must be later.
+    #[serde(deserialize_with = "arena::json::integer")]
     opens_at_ms: i64,
+    #[serde(deserialize_with = "arena::json::integer")]
     closes_at_ms: i64,
 }
 
