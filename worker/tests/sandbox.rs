@@ -730,6 +730,14 @@ async fn the_ingest_model_inspection_runs_in_a_child_with_the_in_process_answers
         .await
         .unwrap();
     assert_eq!(info, inspect_model(&bytes, 1 << 20).unwrap());
+    // The child parsed it confined, as every child is.
+    let task = sandbox::protocol::Task::Inspect(sandbox::protocol::InspectTask {
+        model: model.clone(),
+        max_bytes: 1 << 20,
+        test_faults: false,
+    });
+    let (isolation, _, _) = sandbox::run(&config(), task, dir.path()).await.unwrap();
+    assert!(isolation.landlock && isolation.seccomp, "{isolation:?}");
     // The model's errors come back with their codes and messages, as the API answers them.
     let same = |e: &JobError, code: &str, message: String| {
         assert_eq!((e.code, e.permanent), (code, true), "{e}");
@@ -822,6 +830,14 @@ async fn the_ingest_unzip_runs_in_a_child_with_the_in_process_answers() {
     assert_eq!(tasks, ["g01", "g02"]);
     assert_eq!(std::fs::read(&entries[0].1).unwrap(), one);
     assert_eq!(std::fs::read(&entries[1].1).unwrap(), two);
+    let again = tempfile::tempdir().unwrap();
+    let task = sandbox::protocol::Task::Unzip(sandbox::protocol::UnzipTask {
+        archive: zip.clone(),
+        out_dir: again.path().to_owned(),
+        limits,
+    });
+    let (isolation, _, _) = sandbox::run(&config(), task, again.path()).await.unwrap();
+    assert!(isolation.landlock && isolation.seccomp, "{isolation:?}");
     // Refusals come back with the in-process codes and messages.
     let refused = |bytes: Vec<u8>, code: &'static str| {
         let (dir, limits) = (dir.path().to_owned(), limits);
