@@ -1,6 +1,8 @@
 //! Ingest: validate an upload completely (probe the video; parse the manifest and the model and
 //! load it in onnxruntime), store the object, then create its rows and jobs in one transaction.
-//! A refused upload leaves no row; an object is only written for a valid upload.
+//! A refused upload leaves no row; an object is only written for a valid upload. With
+//! `evaluation.isolate` the server parses no upload itself: the model's protobuf is inspected and
+//! its session checked in `arena-sandbox` children (docs/SANDBOX.md).
 
 use crate::context::AppContext;
 use crate::error::ApiError;
@@ -11,7 +13,7 @@ use arena::entities::{competitions, submissions};
 use arena::queue::{self, JobPayload};
 use arena::repo;
 use arena::storage;
-use arena_worker::onnx_model::{check_manifest_against_model, inspect_model};
+use arena_worker::onnx_model::{ModelInfo, check_manifest_against_model, inspect_model};
 use arena_worker::sandbox;
 use arena_worker::{CheckOptions, Manifest, MediaError, ModelError, check_detector};
 
@@ -71,16 +73,12 @@ pub async fn ingest_detector(
         crate::admission::admit(ctx, competition, team_id, SubmissionKind::Detector).await?;
     let manifest = Manifest::parse(manifest_text)
         .map_err(|e| ApiError::unprocessable(e.code(), e.to_string()))?;
-    let bytes = tokio::fs::read(model.path())
-        .await
-        .map_err(ApiError::internal)?;
-    let cap = usize::try_from(ctx.settings().limits.max_model_bytes).unwrap_or(usize::MAX);
-    let info = inspect_model(&bytes, cap).map_err(model_error)?;
+    let info = inspect(ctx, &model).await?;
     check_manifest_against_model(&manifest, &info).map_err(model_error)?;
-    run_upload_checks(ctx, &model, &bytes, &manifest).await?;
+    run_upload_checks(ctx, &model, &manifest).await?;
 
     let key = storage::model_key(&model.sha256);
-    ctx.storage().put(&key, bytes.into()).await?;
+    ctx.storage().put_file(&key, model.path()).await?;
     let manifest_json = serde_json::to_string(&manifest).map_err(ApiError::internal)?;
     let txn = arena::db::begin_write(ctx.db()).await?;
     let sub = repo::submissions::create(
@@ -124,13 +122,65 @@ pub async fn ingest_detector(
     Ok(sub)
 }
 
+/// The longest an inspection child may run: it reads the model once and walks its graph.
+const INSPECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Parses the uploaded model's protobuf and refuses what the arena never runs (oversize, external
+/// data, foreign op domains; [`inspect_model`]): in an `arena-sandbox` child when evaluation is
+/// isolated, so a file that crashes or exhausts the parser costs the child, not the server; else
+/// in a blocking thread.
+async fn inspect(ctx: &AppContext, model: &UploadedFile) -> Result<ModelInfo, ApiError> {
+    let settings = ctx.settings();
+    let max_bytes = settings.limits.max_model_bytes;
+    if !settings.evaluation.isolate {
+        let path = model.path().to_owned();
+        let cap = usize::try_from(max_bytes).unwrap_or(usize::MAX);
+        return actix_web::web::block(move || {
+            let bytes = std::fs::read(&path).map_err(ApiError::internal)?;
+            inspect_model(&bytes, cap).map_err(model_error)
+        })
+        .await
+        .map_err(ApiError::internal)?;
+    }
+    let mut config = sandbox::SandboxConfig::from_settings(settings).map_err(ApiError::internal)?;
+    config.timeout = config.timeout.min(INSPECT_TIMEOUT);
+    let scratch = settings.data_dir.join("scratch");
+    std::fs::create_dir_all(&scratch).map_err(ApiError::internal)?;
+    let work = tempfile::tempdir_in(&scratch).map_err(ApiError::internal)?;
+    let faults = settings.evaluation.sandbox_test_faults;
+    sandbox::inspect(&config, model.path(), max_bytes, faults, work.path())
+        .await
+        .map_err(inspect_error)
+}
+
+/// A refused inspection: the model errors with their in-process status (413 / 422); a child that
+/// died on the file (a crash, a forbidden system call, a limit) is the file's doing too (422, the
+/// sandbox's code); a missing binary or a garbled answer is ours (500).
+fn inspect_error(e: arena_worker::pipeline::JobError) -> ApiError {
+    let died = matches!(
+        e.code,
+        sandbox::CRASHED | sandbox::SYSCALL | sandbox::KILLED
+    );
+    if e.permanent {
+        let status = match e.code {
+            "model_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        ApiError::new(status, e.code, e.message)
+    } else if died || sandbox::blames_upload(e.code) {
+        let message = format!("the model could not be inspected: {}", e.message);
+        ApiError::unprocessable(e.code, message)
+    } else {
+        ApiError::internal(e)
+    }
+}
+
 /// Loads the model, scores the probe frames twice and at two batch sizes, under the time limit —
 /// in an `arena-sandbox` child when evaluation is isolated (a model that crashes or blows up
 /// memory takes down the child, not the server), else in a blocking thread.
 async fn run_upload_checks(
     ctx: &AppContext,
     model: &UploadedFile,
-    bytes: &[u8],
     manifest: &Manifest,
 ) -> Result<(), ApiError> {
     let settings = ctx.settings();
@@ -154,15 +204,19 @@ async fn run_upload_checks(
     }
     let (ort, m) = (ctx.ort().clone(), manifest.clone());
     let opts = CheckOptions::from_settings(&settings.evaluation);
-    let load_bytes = bytes.to_vec();
-    actix_web::web::block(move || check_detector(&ort, &load_bytes, &m, &opts).map(drop))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(|e| {
-            if e.is_client_error() {
-                ApiError::unprocessable(e.code(), e.to_string())
-            } else {
-                ApiError::internal(e)
-            }
-        })
+    let path = model.path().to_owned();
+    actix_web::web::block(move || {
+        let bytes = std::fs::read(&path).map_err(ApiError::internal)?;
+        check_detector(&ort, &bytes, &m, &opts)
+            .map(drop)
+            .map_err(|e| {
+                if e.is_client_error() {
+                    ApiError::unprocessable(e.code(), e.to_string())
+                } else {
+                    ApiError::internal(e)
+                }
+            })
+    })
+    .await
+    .map_err(ApiError::internal)?
 }

@@ -33,8 +33,10 @@ pub fn archive_limits(ctx: &AppContext) -> ArchiveLimits {
     }
 }
 
-/// Splits an uploaded creation into (task, file) items: a zip's entries, or the one video.
-pub fn creation_items(
+/// Splits an uploaded creation into (task, file) items: a zip's entries, or the one video. A zip
+/// is listed and inflated in an `arena-sandbox` child when evaluation is isolated (its entries
+/// come back as files the server hashes and keeps); else in a blocking thread.
+pub async fn creation_items(
     ctx: &AppContext,
     file: UploadedFile,
     task: Option<String>,
@@ -48,12 +50,47 @@ pub fn creation_items(
             "a zip names its tasks itself; do not send `task`",
         ));
     }
-    let entries = extract_zip(
-        file.path(),
-        &ctx.settings().upload_dir(),
-        archive_limits(ctx),
-    )?;
+    let settings = ctx.settings();
+    let (limits, upload_dir) = (archive_limits(ctx), settings.upload_dir());
+    let entries = if settings.evaluation.isolate {
+        let mut config =
+            sandbox::SandboxConfig::from_settings(settings).map_err(ApiError::internal)?;
+        config.timeout = config.timeout.min(PROBE_TIMEOUT);
+        let scratch = settings.data_dir.join("scratch");
+        std::fs::create_dir_all(&scratch).map_err(ApiError::internal)?;
+        let work = tempfile::tempdir_in(&scratch).map_err(ApiError::internal)?;
+        let inflated = sandbox::unzip(&config, file.path(), &limits, work.path())
+            .await
+            .map_err(unzip_error)?;
+        inflated
+            .into_iter()
+            .map(|(task, path)| Ok((task, UploadedFile::adopt(&path, &upload_dir)?)))
+            .collect::<Result<Vec<_>, ApiError>>()?
+    } else {
+        let path = file.path().to_owned();
+        actix_web::web::block(move || extract_zip(&path, &upload_dir, limits))
+            .await
+            .map_err(ApiError::internal)??
+    };
     Ok(entries.into_iter().map(|(t, f)| (Some(t), f)).collect())
+}
+
+/// A refused zip: the archive's codes as in-process (422); a child that died on it (a crash, a
+/// forbidden system call, a limit) is the zip's doing too (422, the sandbox's code); a missing
+/// binary or a garbled answer is ours (500).
+fn unzip_error(e: arena_worker::pipeline::JobError) -> ApiError {
+    let died = matches!(
+        e.code,
+        sandbox::CRASHED | sandbox::SYSCALL | sandbox::KILLED
+    );
+    if e.permanent {
+        ApiError::unprocessable(e.code, e.message)
+    } else if died || sandbox::blames_upload(e.code) {
+        let message = format!("the zip could not be read: {}", e.message);
+        ApiError::unprocessable(e.code, message)
+    } else {
+        ApiError::internal(e)
+    }
 }
 
 /// The longest an ingest probe child may run: it demuxes the file once and decodes one frame.

@@ -22,6 +22,26 @@ impl UploadedFile {
         self.file.path()
     }
 
+    /// Moves a file the server did not receive itself (an entry a zip child inflated) into the
+    /// upload dir and hashes it there; copies it when it is on another file system.
+    pub fn adopt(src: &Path, upload_dir: &Path) -> Result<UploadedFile, ApiError> {
+        std::fs::create_dir_all(upload_dir).map_err(ApiError::internal)?;
+        let target = NamedTempFile::new_in(upload_dir)
+            .map_err(ApiError::internal)?
+            .into_temp_path();
+        if std::fs::rename(src, &target).is_err() {
+            return UploadedFile::from_path(src, upload_dir, u64::MAX);
+        }
+        let mut file = std::fs::File::open(&target).map_err(ApiError::internal)?;
+        let mut hasher = Sha256::new();
+        let len = std::io::copy(&mut file, &mut hasher).map_err(ApiError::internal)?;
+        Ok(UploadedFile {
+            file: NamedTempFile::from_parts(file, target),
+            sha256: hex::encode(hasher.finalize()),
+            len,
+        })
+    }
+
     /// Copies a local file into the upload dir (CLI and demo use the same ingest as HTTP).
     pub fn from_path(src: &Path, upload_dir: &Path, cap: u64) -> Result<UploadedFile, ApiError> {
         let mut input = std::fs::File::open(src).map_err(|e| {
@@ -178,13 +198,7 @@ pub fn read_form_from_chunks(
     futures::executor::block_on(read_form(Multipart::new(&headers, stream), spec, dir))
 }
 
-/// Caps applied while reading a zip: counted on bytes actually inflated, not on headers.
-#[derive(Debug, Clone, Copy)]
-pub struct ArchiveLimits {
-    pub max_entries: usize,
-    pub max_total_bytes: u64,
-    pub max_ratio: u64,
-}
+pub use arena_worker::archive::ArchiveLimits;
 
 /// True when the file starts like a zip archive.
 pub fn looks_like_zip(path: &Path) -> bool {
@@ -195,11 +209,9 @@ pub fn looks_like_zip(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
-const VIDEO_EXTENSIONS: &[&str] = &["mp4", "mov", "m4v", "mkv", "webm"];
-
-/// Extracts a creation zip of `<task_id>.<ext>` files into `dir`: refuses links, directories,
-/// `..` or absolute names, nested archives and unknown extensions, and stops as soon as the
-/// inflated bytes pass a cap. Returns (task id, file) pairs.
+/// Extracts a creation zip of `<task_id>.<ext>` files into `dir`, in this process (without
+/// `evaluation.isolate`; isolated ingest unzips in a child, `crate::ingest_video`): see
+/// [`arena_worker::archive::extract_zip_from`]. Returns (task id, file) pairs.
 pub fn extract_zip(
     zip_path: &Path,
     dir: &Path,
@@ -207,7 +219,7 @@ pub fn extract_zip(
 ) -> Result<Vec<(String, UploadedFile)>, ApiError> {
     let file = std::fs::File::open(zip_path).map_err(ApiError::internal)?;
     let compressed_len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    extract_zip_from(file, compressed_len, dir, limits)
+    extract_zip_from(std::io::BufReader::new(file), compressed_len, dir, limits)
 }
 
 /// [`extract_zip`] over any seekable reader of `compressed_len` bytes (the fuzz target's entry).
@@ -217,108 +229,22 @@ pub fn extract_zip_from<R: std::io::Read + std::io::Seek>(
     dir: &Path,
     limits: ArchiveLimits,
 ) -> Result<Vec<(String, UploadedFile)>, ApiError> {
-    let bad = |code: &'static str, msg: String| ApiError::unprocessable(code, msg);
-    let compressed_len = compressed_len.max(1);
-    let mut archive = zip::ZipArchive::new(reader)
-        .map_err(|e| bad("bad_archive", format!("not a readable zip: {e}")))?;
-    if archive.len() > limits.max_entries {
-        return Err(bad(
-            "archive_too_many_entries",
-            format!(
-                "the zip has {} entries; at most {} are allowed",
-                archive.len(),
-                limits.max_entries
-            ),
-        ));
-    }
-    let mut out = Vec::new();
-    let mut total = 0u64;
-    for i in 0..archive.len() {
-        let mut entry = archive
-            .by_index(i)
-            .map_err(|e| bad("bad_archive", e.to_string()))?;
-        let name = entry.name().to_owned();
-        if entry.is_symlink() || entry.is_dir() {
-            return Err(bad(
-                "archive_unsafe_path",
-                format!("{name:?}: links and folders are not allowed"),
-            ));
-        }
-        let (stem, ext) = safe_entry_name(&name).ok_or_else(|| {
-            bad(
-                "archive_unsafe_path",
-                format!("{name:?}: entries must be plain `<task_id>.<ext>` names"),
-            )
-        })?;
-        if matches!(ext.as_str(), "zip" | "gz" | "tar" | "7z" | "rar") {
-            return Err(bad(
-                "nested_archive",
-                format!("{name:?}: archives inside archives are not allowed"),
-            ));
-        }
-        if !VIDEO_EXTENSIONS.contains(&ext.as_str()) {
-            return Err(bad(
-                "unsupported_media",
-                format!("{name:?}: expected one of {}", VIDEO_EXTENSIONS.join(", ")),
-            ));
-        }
-        let remaining = limits.max_total_bytes.saturating_sub(total);
-        let cap = remaining.min(limits.max_ratio.saturating_mul(compressed_len));
-        let mut sink = Sink::new(dir, cap)?;
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            let n = std::io::Read::read(&mut entry, &mut buf)
-                .map_err(|e| bad("bad_archive", format!("{name:?}: {e}")))?;
-            if n == 0 {
-                break;
-            }
-            sink.write(&buf[..n]).map_err(|_| {
-                bad(
-                    "archive_too_large",
-                    format!(
-                        "the zip inflates past {} bytes (or {}× its size)",
-                        limits.max_total_bytes, limits.max_ratio
-                    ),
-                )
-            })?;
-        }
-        total += sink.len;
-        out.push((stem, sink.finish()));
-    }
-    if out.is_empty() {
-        return Err(bad("bad_archive", "the zip is empty".to_owned()));
-    }
-    Ok(out)
+    std::fs::create_dir_all(dir).map_err(ApiError::internal)?;
+    let out = tempfile::tempdir_in(dir).map_err(ApiError::internal)?;
+    let entries =
+        arena_worker::archive::extract_zip_from(reader, compressed_len, out.path(), limits)
+            .map_err(archive_error)?;
+    entries
+        .into_iter()
+        .map(|e| Ok((e.task, UploadedFile::adopt(&out.path().join(&e.file), dir)?)))
+        .collect()
 }
 
-/// `task.ext` with a plain task id, or None for anything path-like.
-fn safe_entry_name(name: &str) -> Option<(String, String)> {
-    if name.contains(['/', '\\', '\0']) || name.starts_with('.') {
-        return None;
-    }
-    let (stem, ext) = name.rsplit_once('.')?;
-    let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-');
-    if stem.is_empty() || stem.len() > 64 || !stem.chars().all(ok) {
-        return None;
-    }
-    Some((stem.to_owned(), ext.to_ascii_lowercase()))
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::safe_entry_name;
-
-    #[test]
-    fn entry_names() {
-        assert_eq!(
-            safe_entry_name("g01_id1_0003.mp4"),
-            Some(("g01_id1_0003".into(), "mp4".into()))
-        );
-        assert_eq!(safe_entry_name("../x.mp4"), None);
-        assert_eq!(safe_entry_name("/etc/x.mp4"), None);
-        assert_eq!(safe_entry_name("a/b.mp4"), None);
-        assert_eq!(safe_entry_name(".hidden.mp4"), None);
-        assert_eq!(safe_entry_name("noext"), None);
+/// A refused zip is a 422 with the archive's code; failing to write its entries is ours.
+pub fn archive_error(e: arena_worker::archive::ArchiveError) -> ApiError {
+    if e.client {
+        ApiError::unprocessable(e.code, e.message)
+    } else {
+        ApiError::internal(e)
     }
 }

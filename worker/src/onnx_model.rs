@@ -2,6 +2,7 @@
 //! and the declared input against the manifest.
 
 use prost::Message;
+use serde::{Deserialize, Serialize};
 
 use crate::manifest::{Layout, Manifest};
 
@@ -218,7 +219,7 @@ const DATA_LOCATION_EXTERNAL: i32 = 1;
 /// Op domains any model may use.
 const ALLOWED_DOMAINS: [&str; 2] = ["", "ai.onnx"];
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TensorInfo {
     pub name: String,
     /// ONNX element type (1 = float32); 0 when not a tensor or undeclared.
@@ -227,7 +228,9 @@ pub struct TensorInfo {
     pub dims: Vec<Option<i64>>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// The facts an inspection finds: all the server needs to check a manifest against the model
+/// (sent over the pipe by an `arena-sandbox` child that inspected an upload).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelInfo {
     /// Graph inputs that are not initializers.
     pub inputs: Vec<TensorInfo>,

@@ -75,6 +75,16 @@ impl From<MediaError> for JobError {
     }
 }
 
+impl From<crate::onnx_model::ModelError> for JobError {
+    fn from(e: crate::onnx_model::ModelError) -> Self {
+        JobError {
+            code: e.code(),
+            message: e.to_string(),
+            permanent: e.is_client_error(),
+        }
+    }
+}
+
 impl From<FaceError> for JobError {
     fn from(e: FaceError) -> Self {
         JobError {

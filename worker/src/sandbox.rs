@@ -23,17 +23,19 @@ use nix::sys::signal::Signal;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
+use crate::archive::ArchiveLimits;
 use crate::checks::CheckReport;
 use crate::crops::Crops;
 use crate::detector::{OrtRuntime, SessionOptions};
 use crate::faces;
 use crate::manifest::Manifest;
 use crate::media::{ProbeFacts, ProbeLimits};
+use crate::onnx_model::ModelInfo;
 use crate::pipeline::{JobError, PreparePlan, PreparedVideo};
 use protocol::{
-    Attempt, CheckTask, Isolation, Limits, Output, PROTOCOL_VERSION, PrepareTask, ProbeTask,
-    Request, Response, SERVE_CPU_BUDGETS, SERVE_FLAG, ScoreInput, ScoreTask, ScoredVideo,
-    SelftestTask, Task, Timings,
+    Attempt, CheckTask, InspectTask, Isolation, Limits, Output, PROTOCOL_VERSION, PrepareTask,
+    ProbeTask, Request, Response, SERVE_CPU_BUDGETS, SERVE_FLAG, ScoreInput, ScoreTask,
+    ScoredVideo, SelftestTask, Task, Timings, UnzipTask,
 };
 
 /// File name of the child binary.
@@ -121,7 +123,13 @@ impl SandboxConfig {
                 let bytes = (t.plan.frames as u64).saturating_mul(side * side * 3 + 17) + 8;
                 bytes.div_ceil(1 << 20) + 1
             }
-            Task::Score(_) | Task::Check(_) | Task::Probe(_) | Task::Selftest(_) => 1,
+            // Every entry together stays under the archive's inflated cap.
+            Task::Unzip(t) => t.limits.max_total_bytes.div_ceil(1 << 20) + 1,
+            Task::Score(_)
+            | Task::Check(_)
+            | Task::Probe(_)
+            | Task::Inspect(_)
+            | Task::Selftest(_) => 1,
         };
         self.limits(file_size_mb)
     }
@@ -631,6 +639,74 @@ pub async fn probe(
     }
 }
 
+/// Inspects an uploaded ONNX model ([`crate::onnx_model::inspect_model`]) in a child, so a file
+/// that crashes or exhausts the protobuf parser costs the child, not the caller (the web server).
+/// A file over `max_bytes` is refused (`model_too_large`) unread; `test_faults` is for tests only
+/// ([`InspectTask::test_faults`]).
+#[tracing::instrument(skip_all, err(level = "info"))]
+pub async fn inspect(
+    config: &SandboxConfig,
+    model: &Path,
+    max_bytes: u64,
+    test_faults: bool,
+    work_dir: &Path,
+) -> Result<ModelInfo, JobError> {
+    let task = InspectTask {
+        model: absolute(model),
+        max_bytes,
+        test_faults,
+    };
+    match run(config, Task::Inspect(task), work_dir).await?.2 {
+        Output::Inspected(info) => Ok(info),
+        _ => Err(protocol_error(
+            "answered an inspect request with something else",
+        )),
+    }
+}
+
+/// Lists and inflates a creation zip ([`crate::archive::extract_zip_from`]) in a child, into
+/// `work_dir` (its job folder; one `entry-<n>` file per entry), so the zip and deflate parsers
+/// never run on a team's bytes in the caller (the web server). The answer is checked against
+/// what the child left: plain files of the stated sizes, together within the cap.
+#[tracing::instrument(skip_all, err(level = "info"))]
+pub async fn unzip(
+    config: &SandboxConfig,
+    archive: &Path,
+    limits: &ArchiveLimits,
+    work_dir: &Path,
+) -> Result<Vec<(String, PathBuf)>, JobError> {
+    let work_dir = absolute(work_dir);
+    let task = UnzipTask {
+        archive: absolute(archive),
+        out_dir: work_dir.clone(),
+        limits: *limits,
+    };
+    let Output::Unzipped { entries } = run(config, Task::Unzip(task), &work_dir).await?.2 else {
+        return Err(protocol_error(
+            "answered an unzip request with something else",
+        ));
+    };
+    let mut out = Vec::with_capacity(entries.len());
+    let mut total = 0u64;
+    for (i, entry) in entries.into_iter().enumerate() {
+        let path = work_dir.join(&entry.file);
+        let plain = entry.file == format!("entry-{i}")
+            && std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file() && m.len() == entry.len)
+            && crate::archive::safe_entry_name(&format!("{}.mp4", entry.task)).is_some();
+        total = total.saturating_add(entry.len);
+        if !plain || total > limits.max_total_bytes || i >= limits.max_entries {
+            return Err(protocol_error(
+                "answered with entries that do not match its files",
+            ));
+        }
+        out.push((entry.task, path));
+    }
+    if out.is_empty() {
+        return Err(protocol_error("answered an unzip request with no entry"));
+    }
+    Ok(out)
+}
+
 /// Runs a [`SelftestTask`] in a child confined as a job's child in `work_dir` is: what it could
 /// and could not do.
 pub async fn selftest(
@@ -658,6 +734,8 @@ pub async fn run(
         Task::Score(_) => "score",
         Task::Check(_) => "check",
         Task::Probe(_) => "probe",
+        Task::Inspect(_) => "inspect",
+        Task::Unzip(_) => "unzip",
         Task::Selftest(_) => "selftest",
     };
     metrics::counter!(crate::fleet::CHILD_STARTS, "task" => label).increment(1);

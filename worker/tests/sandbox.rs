@@ -714,6 +714,161 @@ async fn the_ingest_probe_runs_in_a_child_with_the_in_process_answers() {
     assert_eq!(e.code, "unsupported_media", "{e}");
 }
 
+#[tokio::test]
+async fn the_ingest_model_inspection_runs_in_a_child_with_the_in_process_answers() {
+    use arena_worker::onnx_model::{inspect_model, proto};
+    use prost::Message;
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    let (bytes, _) = redblue();
+    let model = write("model.onnx", &bytes);
+    let info = sandbox::inspect(&config(), &model, 1 << 20, false, dir.path())
+        .await
+        .unwrap();
+    assert_eq!(info, inspect_model(&bytes, 1 << 20).unwrap());
+    // The child parsed it confined, as every child is.
+    let task = sandbox::protocol::Task::Inspect(sandbox::protocol::InspectTask {
+        model: model.clone(),
+        max_bytes: 1 << 20,
+        test_faults: false,
+    });
+    let (isolation, _, _) = sandbox::run(&config(), task, dir.path()).await.unwrap();
+    assert!(isolation.landlock && isolation.seccomp, "{isolation:?}");
+    // The model's errors come back with their codes and messages, as the API answers them.
+    let same = |e: &JobError, code: &str, message: String| {
+        assert_eq!((e.code, e.permanent), (code, true), "{e}");
+        assert_eq!(e.message, message);
+    };
+    let e = sandbox::inspect(&config(), &model, 10, false, dir.path())
+        .await
+        .unwrap_err();
+    same(
+        &e,
+        "model_too_large",
+        inspect_model(&bytes, 10).unwrap_err().to_string(),
+    );
+    let garbage = b"\xff\xff\xff\xff definitely not protobuf";
+    let e = sandbox::inspect(
+        &config(),
+        &write("garbage.onnx", garbage),
+        1 << 20,
+        false,
+        dir.path(),
+    )
+    .await
+    .unwrap_err();
+    same(
+        &e,
+        "invalid_model",
+        inspect_model(garbage, 1 << 20).unwrap_err().to_string(),
+    );
+    let mut external = proto::ModelProto::decode(bytes.as_slice()).unwrap();
+    let weights = &mut external.graph.as_mut().unwrap().initializer[0];
+    weights.data_location = 1;
+    weights.external_data = vec![proto::StringStringEntryProto {
+        key: "location".into(),
+        value: "/etc/passwd".into(),
+    }];
+    let external = external.encode_to_vec();
+    let path = write("external.onnx", &external);
+    let e = sandbox::inspect(&config(), &path, 1 << 20, false, dir.path())
+        .await
+        .unwrap_err();
+    same(
+        &e,
+        "model_external_data",
+        inspect_model(&external, 1 << 20).unwrap_err().to_string(),
+    );
+    // A file that crashes the inspection costs the child; this process carries on.
+    let crashing = write("crash.onnx", b"ARENA-TEST-ABORT and then some");
+    let e = sandbox::inspect(&config(), &crashing, 1 << 20, true, dir.path())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, sandbox::CRASHED, "{e}");
+    // Without the test switch the marker is just a file that is not a model.
+    let e = sandbox::inspect(&config(), &crashing, 1 << 20, false, dir.path())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "invalid_model", "{e}");
+}
+
+/// A zip of `(name, bytes)` entries, deflated.
+fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    use std::io::Write;
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, bytes) in entries {
+        writer.start_file(*name, options).unwrap();
+        writer.write_all(bytes).unwrap();
+    }
+    writer.finish().unwrap().into_inner()
+}
+
+#[tokio::test]
+async fn the_ingest_unzip_runs_in_a_child_with_the_in_process_answers() {
+    use arena_worker::archive::{ArchiveLimits, extract_zip_from};
+    let dir = tempfile::tempdir().unwrap();
+    let limits = ArchiveLimits {
+        max_entries: 4,
+        max_total_bytes: 1 << 20,
+        max_ratio: 100,
+    };
+    let one = std::fs::read(video("face_moving.mp4")).unwrap();
+    let two = vec![7u8; 5000];
+    let zip = dir.path().join("creation.zip");
+    std::fs::write(&zip, zip_of(&[("g01.mp4", &one), ("g02.MOV", &two)])).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let entries = sandbox::unzip(&config(), &zip, &limits, work.path())
+        .await
+        .unwrap();
+    let tasks: Vec<&str> = entries.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(tasks, ["g01", "g02"]);
+    assert_eq!(std::fs::read(&entries[0].1).unwrap(), one);
+    assert_eq!(std::fs::read(&entries[1].1).unwrap(), two);
+    let again = tempfile::tempdir().unwrap();
+    let task = sandbox::protocol::Task::Unzip(sandbox::protocol::UnzipTask {
+        archive: zip.clone(),
+        out_dir: again.path().to_owned(),
+        limits,
+    });
+    let (isolation, _, _) = sandbox::run(&config(), task, again.path()).await.unwrap();
+    assert!(isolation.landlock && isolation.seccomp, "{isolation:?}");
+    // Refusals come back with the in-process codes and messages.
+    let refused = |bytes: Vec<u8>, code: &'static str| {
+        let (dir, limits) = (dir.path().to_owned(), limits);
+        async move {
+            let path = dir.join("bad.zip");
+            std::fs::write(&path, &bytes).unwrap();
+            let here = tempfile::tempdir().unwrap();
+            let cursor = std::io::Cursor::new(bytes.clone());
+            let local =
+                extract_zip_from(cursor, bytes.len() as u64, here.path(), limits).unwrap_err();
+            let work = tempfile::tempdir().unwrap();
+            let e = sandbox::unzip(&config(), &path, &limits, work.path())
+                .await
+                .unwrap_err();
+            assert_eq!((e.code, e.permanent), (code, true), "{e}");
+            assert_eq!((e.code, e.message), (local.code, local.message));
+        }
+    };
+    refused(zip_of(&[("../g01.mp4", b"x")]), "archive_unsafe_path").await;
+    refused(zip_of(&[("inner.zip", b"x")]), "nested_archive").await;
+    refused(
+        zip_of(&[("g01.mp4", &vec![0u8; 2 << 20])]),
+        "archive_too_large",
+    )
+    .await;
+    let many: Vec<(String, &[u8])> = (0..5).map(|i| (format!("t{i}.mp4"), &b"x"[..])).collect();
+    let many: Vec<(&str, &[u8])> = many.iter().map(|(n, b)| (n.as_str(), *b)).collect();
+    refused(zip_of(&many), "archive_too_many_entries").await;
+    refused(b"PK\x03\x04 but nothing after".to_vec(), "bad_archive").await;
+}
+
 /// What confinement costs a prepare + score round (docs/SANDBOX.md, "Cost"): the same children
 /// with and without Landlock and seccomp, interleaved so machine load hits both alike. Prints the
 /// totals and the ratio; run it alone:

@@ -144,6 +144,115 @@ async fn a_video_that_crashes_its_probe_costs_a_child_not_the_server() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_that_crashes_its_inspection_costs_a_child_not_the_server() {
+    let app = spawn_app_with(AppOptions {
+        workers: 0,
+        tweak: |s| s.evaluation.sandbox_test_faults = true,
+        ..AppOptions::default()
+    })
+    .await;
+    app.competition("crash").await;
+    let dana = app.team("dana", "detector").await;
+    let resp = app
+        .post_detector_bytes(
+            "crash",
+            Some(&dana),
+            b"ARENA-TEST-ABORT: the protobuf parser dies here".to_vec(),
+            test_models::FRAME_MANIFEST.as_bytes().to_vec(),
+        )
+        .await;
+    let status = resp.status().as_u16();
+    let body: Value = resp.json().await.unwrap_or_default();
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["code"], "sandbox_crashed", "{body}");
+    assert_eq!(
+        body["message"].as_str().unwrap_or_default(),
+        "the model could not be inspected: evaluation child killed by signal 6 (SIGABRT)"
+    );
+    // Nothing of it is kept: no row, no object, no upload file, no scratch folder.
+    assert_eq!(app.submission_count().await, 0);
+    let stored = app.stored_objects();
+    assert!(stored.is_empty(), "objects stored: {stored:?}");
+    let uploads = app.ctx.settings().upload_dir();
+    let left = std::fs::read_dir(&uploads).map_or(0, Iterator::count);
+    assert_eq!(left, 0, "uploads left in {}", uploads.display());
+    let scratch = app.ctx.settings().data_dir.join("scratch");
+    let left = std::fs::read_dir(&scratch).map_or(0, Iterator::count);
+    assert_eq!(left, 0, "inspection folders left in {}", scratch.display());
+    // The same server inspects, checks and stores the team's next, valid model.
+    let (status, _) = app.get_json("/healthz", None).await;
+    assert_eq!(status, 200);
+    let id = accepted(app.post_detector("crash", Some(&dana), "redblue").await).await;
+    assert!(id > 0);
+    assert_eq!(app.submission_count().await, 1);
+    assert_eq!(app.stored_objects().len(), 1, "{:?}", app.stored_objects());
+}
+
+/// A zip of `(name, file)` entries.
+fn zip_of(dir: &std::path::Path, entries: &[(&str, &std::path::Path)]) -> std::path::PathBuf {
+    use std::io::Write;
+    let path = dir.join(format!("c{}.zip", entries.len()));
+    let file = std::fs::File::create(&path).unwrap_or_else(|e| panic!("{e}"));
+    let mut zip = zip::ZipWriter::new(file);
+    for (name, src) in entries {
+        zip.start_file(*name, zip::write::SimpleFileOptions::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let bytes = std::fs::read(src).unwrap_or_else(|e| panic!("{e}"));
+        zip.write_all(&bytes).unwrap_or_else(|e| panic!("{e}"));
+    }
+    zip.finish().unwrap_or_else(|e| panic!("{e}"));
+    path
+}
+
+/// With and without `evaluation.isolate`, a model and a zip get the same answers (in children,
+/// or in the server's blocking threads).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn models_and_zips_get_the_same_answers_with_or_without_isolation() {
+    for isolate in [true, false] {
+        let app = spawn_app_with(AppOptions {
+            workers: 0,
+            isolate,
+            ..AppOptions::default()
+        })
+        .await;
+        app.competition("same").await;
+        let dana = app.team("dana", "detector").await;
+        let carl = app.team("carl", "creator").await;
+        let answer = |resp: reqwest::Response| async move {
+            let status = resp.status().as_u16();
+            let body: Value = resp.json().await.unwrap_or_default();
+            (status, body["code"].as_str().unwrap_or_default().to_owned())
+        };
+        let garbage = b"\xff\xff\xff\xff definitely not protobuf".to_vec();
+        let manifest = test_models::FRAME_MANIFEST.as_bytes().to_vec();
+        let resp = app
+            .post_detector_bytes("same", Some(&dana), garbage, manifest)
+            .await;
+        assert_eq!(
+            answer(resp).await,
+            (422, "invalid_model".to_owned()),
+            "{isolate}"
+        );
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let real = video("real_1.mp4");
+        let slip = zip_of(dir.path(), &[("../t1.mp4", &real)]);
+        let resp = app.post_creation("same", Some(&carl), &slip).await;
+        let expected = (422, "archive_unsafe_path".to_owned());
+        assert_eq!(answer(resp).await, expected, "{isolate}");
+        // A sound zip is inflated and its entry probed; its task is not one of this competition.
+        let sound = zip_of(dir.path(), &[("t1.mp4", &real), ("t2.mp4", &real)]);
+        let resp = app.post_creation("same", Some(&carl), &sound).await;
+        let expected = (422, "unknown_task".to_owned());
+        assert_eq!(answer(resp).await, expected, "{isolate}");
+        assert_eq!(app.submission_count().await, 0);
+        let uploads = app.ctx.settings().upload_dir();
+        let left = std::fs::read_dir(&uploads).map_or(0, Iterator::count);
+        assert_eq!(left, 0, "uploads left in {}", uploads.display());
+        accepted(app.post_detector("same", Some(&dana), "redblue").await).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_child_over_its_cpu_limit_fails_its_job_after_retries_and_the_worker_lives_on() {
     for backend in backends() {
         let app = spawn_app_with(AppOptions {

@@ -14,8 +14,9 @@ use nix::sys::signal::Signal;
 use super::confine::{self, Access};
 use super::protocol::{
     ABORT_MARKER, Attempt, CheckOutcome, CheckTask, ChildError, EXIT_BAD_REQUEST, EXIT_JOB_ERROR,
-    EXIT_OK, Isolation, Limits, Output, PROTOCOL_VERSION, PrepareTask, ProbeTask, Request,
-    Response, SERVE_CPU_BUDGETS, SERVE_FLAG, ScoreTask, ScoredVideo, SelftestTask, Task, Timings,
+    EXIT_OK, InspectTask, Isolation, Limits, Output, PROTOCOL_VERSION, PrepareTask, ProbeTask,
+    Request, Response, SERVE_CPU_BUDGETS, SERVE_FLAG, ScoreTask, ScoredVideo, SelftestTask, Task,
+    Timings, UnzipTask,
 };
 use crate::checks::{self, CheckOptions};
 use crate::crops::Crops;
@@ -364,7 +365,10 @@ fn access_for(request: &Request) -> Access {
         cuda: request.session.execution_provider == ExecutionProvider::Cuda,
         ..Access::default()
     };
-    let uses_ort = !matches!(request.task, Task::Probe(_) | Task::Selftest(_));
+    let uses_ort = !matches!(
+        request.task,
+        Task::Probe(_) | Task::Inspect(_) | Task::Unzip(_) | Task::Selftest(_)
+    );
     if uses_ort {
         access.read_folder_of(&request.ort_lib);
         if request
@@ -392,6 +396,11 @@ fn access_for(request: &Request) -> Access {
         }
         Task::Check(t) => access.read.push(t.model.clone()),
         Task::Probe(t) => access.read.push(t.video.clone()),
+        Task::Inspect(t) => access.read.push(t.model.clone()),
+        Task::Unzip(t) => {
+            access.read.push(t.archive.clone());
+            access.write.push(t.out_dir.clone());
+        }
         // Its job folder, as a prepare child has it.
         Task::Selftest(_) => access.write.extend(std::env::current_dir().ok()),
     }
@@ -402,6 +411,8 @@ fn handle(request: &Request) -> Result<(Timings, Output), JobError> {
     let started = Instant::now();
     let rt = match &request.task {
         Task::Probe(task) => return probe(task, started),
+        Task::Inspect(task) => return inspect(task, started),
+        Task::Unzip(task) => return unzip(task, started),
         Task::Selftest(task) => return Ok((Timings::default(), selftest(task))),
         _ => OrtRuntime::init(&request.ort_lib)?,
     };
@@ -409,22 +420,67 @@ fn handle(request: &Request) -> Result<(Timings, Output), JobError> {
         Task::Prepare(task) => prepare(&rt, &request.session, task, started),
         Task::Score(task) => score(&rt, &request.session, task, started),
         Task::Check(task) => check(&rt, &request.session, task, started),
-        Task::Probe(_) | Task::Selftest(_) => {
+        Task::Probe(_) | Task::Inspect(_) | Task::Unzip(_) | Task::Selftest(_) => {
             Err(JobError::infra("sandbox_bad_request", "handled above"))
         }
     }
 }
 
+/// Aborts the process when tests asked for faults and `path` begins with [`ABORT_MARKER`], as a
+/// crashing parser would.
+fn abort_on_marker(test_faults: bool, path: &Path, what: &str) {
+    if !test_faults {
+        return;
+    }
+    let mut head = [0u8; ABORT_MARKER.len()];
+    let read = File::open(path).and_then(|mut f| f.read_exact(&mut head));
+    if read.is_ok() && head == ABORT_MARKER {
+        tracing::error!("test fault: aborting mid-{what}");
+        std::process::abort();
+    }
+}
+
+/// The ingest inspection of an uploaded model: its protobuf is parsed here, not in the web server.
+fn inspect(task: &InspectTask, started: Instant) -> Result<(Timings, Output), JobError> {
+    abort_on_marker(task.test_faults, &task.model, "inspection");
+    let max = usize::try_from(task.max_bytes).unwrap_or(usize::MAX);
+    let size = std::fs::metadata(&task.model)
+        .map_err(|e| io_error("reading the model", e))?
+        .len();
+    let size = usize::try_from(size).unwrap_or(usize::MAX);
+    if size > max {
+        return Err(crate::onnx_model::ModelError::TooLarge { size, max }.into());
+    }
+    let bytes = std::fs::read(&task.model).map_err(|e| io_error("reading the model", e))?;
+    let info = crate::onnx_model::inspect_model(&bytes, max)?;
+    let timings = Timings {
+        load_ms: 0,
+        work_ms: since(started),
+        cpu_ms: cpu_used_ms(),
+    };
+    Ok((timings, Output::Inspected(info)))
+}
+
+/// A creation zip at ingest: its central directory is read and its entries inflated here.
+fn unzip(task: &UnzipTask, started: Instant) -> Result<(Timings, Output), JobError> {
+    let file = File::open(&task.archive).map_err(|e| io_error("reading the zip", e))?;
+    let len = file
+        .metadata()
+        .map_err(|e| io_error("reading the zip", e))?
+        .len();
+    let reader = std::io::BufReader::new(file);
+    let entries = crate::archive::extract_zip_from(reader, len, &task.out_dir, task.limits)?;
+    let timings = Timings {
+        load_ms: 0,
+        work_ms: since(started),
+        cpu_ms: cpu_used_ms(),
+    };
+    Ok((timings, Output::Unzipped { entries }))
+}
+
 /// The ingest probe of an uploaded video: FFmpeg demuxes it here, not in the web server.
 fn probe(task: &ProbeTask, started: Instant) -> Result<(Timings, Output), JobError> {
-    if task.test_faults {
-        let mut head = [0u8; ABORT_MARKER.len()];
-        let read = File::open(&task.video).and_then(|mut f| f.read_exact(&mut head));
-        if read.is_ok() && head == ABORT_MARKER {
-            tracing::error!("test fault: aborting mid-probe");
-            std::process::abort();
-        }
-    }
+    abort_on_marker(task.test_faults, &task.video, "probe");
     let facts = crate::media::probe_video(&task.video, &task.limits)?;
     let timings = Timings {
         load_ms: 0,

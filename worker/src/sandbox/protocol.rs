@@ -6,13 +6,15 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::archive::{ArchiveLimits, Entry};
 use crate::detector::{ExecutionProvider, SessionOptions};
 use crate::manifest::Manifest;
 use crate::media::{ProbeFacts, ProbeLimits};
+use crate::onnx_model::ModelInfo;
 use crate::pipeline::{PreparePlan, VideoScore};
 
 /// Bumped whenever a message changes; a child from another build refuses the request.
-pub const PROTOCOL_VERSION: u32 = 5;
+pub const PROTOCOL_VERSION: u32 = 6;
 
 /// The work was done; the response is [`Response::Ok`].
 pub const EXIT_OK: u8 = 0;
@@ -119,6 +121,11 @@ pub enum Task {
     Check(CheckTask),
     /// Probe an uploaded video at ingest ([`crate::media::probe_video`]).
     Probe(ProbeTask),
+    /// Inspect an uploaded ONNX model at ingest ([`crate::onnx_model::inspect_model`]): the
+    /// protobuf parse happens here, not in the web server.
+    Inspect(InspectTask),
+    /// List and inflate a creation zip at ingest ([`crate::archive::extract_zip_from`]).
+    Unzip(UnzipTask),
     /// Try what the confinement must refuse (or allow), for the tests and for operators checking
     /// a host: the worker is trusted, so this request gives an upload nothing.
     Selftest(SelftestTask),
@@ -134,7 +141,28 @@ pub struct ProbeTask {
     pub test_faults: bool,
 }
 
-/// See [`ProbeTask::test_faults`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InspectTask {
+    /// The uploaded `model.onnx`.
+    pub model: PathBuf,
+    /// A larger file is refused (`model_too_large`) without being read.
+    pub max_bytes: u64,
+    /// Tests only (`evaluation.sandbox_test_faults`): a file that begins with [`ABORT_MARKER`]
+    /// makes the child abort mid-inspection, as a parser crash would.
+    #[serde(default)]
+    pub test_faults: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UnzipTask {
+    /// The uploaded zip.
+    pub archive: PathBuf,
+    /// Where the entries go (`entry-<n>`): the child's job folder.
+    pub out_dir: PathBuf,
+    pub limits: ArchiveLimits,
+}
+
+/// See [`ProbeTask::test_faults`] and [`InspectTask::test_faults`].
 pub const ABORT_MARKER: &[u8] = b"ARENA-TEST-ABORT";
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -262,6 +290,10 @@ pub enum Output {
     },
     Checked(CheckOutcome),
     Probed(ProbeFacts),
+    Inspected(ModelInfo),
+    Unzipped {
+        entries: Vec<Entry>,
+    },
     Selftested {
         attempts: Vec<Attempt>,
     },

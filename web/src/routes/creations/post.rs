@@ -45,7 +45,7 @@ pub async fn post(
     let mut form = read_form(payload, &spec, &ctx.settings().upload_dir()).await?;
     let file = form.take_file("file")?;
     let task = form.texts.remove("task").filter(|t| !t.trim().is_empty());
-    let items = creation_items(&ctx, file, task)?;
+    let items = creation_items(&ctx, file, task).await?;
     let sub = ingest_creation(&ctx, &comp, caller.id(), items).await?;
     Ok(HttpResponse::Accepted().json(serde_json::json!({ "id": sub.id, "status": sub.status })))
 }

@@ -34,7 +34,7 @@ async fn accept(
     let comp = competition_of(ctx, &form.texts).await?;
     let file = form.take_file("file")?;
     let task = form.texts.remove("task").filter(|t| !t.trim().is_empty());
-    let items = creation_items(ctx, file, task)?;
+    let items = creation_items(ctx, file, task).await?;
     ingest_creation(ctx, &comp, team.id(), items).await
 }
 
