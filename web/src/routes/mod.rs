@@ -28,8 +28,20 @@ pub fn config(cfg: &mut web::ServiceConfig) {
         .route("/static/{name}", web::get().to(assets::get::get))
         .route("/c/{slug}", web::get().to(pages::competition::get))
         .route("/c/{slug}/matrix", web::get().to(pages::matrix::get))
+        .route(
+            "/c/{slug}/tasks/{task_id}/target",
+            web::get().to(pages::team::task_target),
+        )
         .route("/submissions/{id}", web::get().to(pages::submission::get))
         .route("/teams/{name}", web::get().to(pages::team::get))
+        .route(
+            "/teams/{name}/token/rotate",
+            web::post().to(forms::token_post::rotate),
+        )
+        .route(
+            "/teams/{name}/token/revoke",
+            web::post().to(forms::token_post::revoke),
+        )
         .route("/login", web::get().to(session::login_get::get))
         .route("/login", web::post().to(session::login_post::post))
         .route("/logout", web::post().to(session::logout_post::post))
@@ -97,6 +109,7 @@ pub fn config(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/api/v1")
                 .route("/teams", web::post().to(admin::teams_post::post))
+                .route("/teams/{name}", web::delete().to(teams::delete::delete))
                 .route(
                     "/teams/{name}/token",
                     web::post().to(teams::token_post::post),
@@ -110,6 +123,10 @@ pub fn config(cfg: &mut web::ServiceConfig) {
                 .route(
                     "/competitions/{slug}",
                     web::get().to(competitions::get::get),
+                )
+                .route(
+                    "/competitions/{slug}",
+                    web::delete().to(competitions::delete::delete),
                 )
                 .route(
                     "/competitions/{slug}/leaderboard",
