@@ -365,3 +365,86 @@ async fn purge_exports_then_erases_a_finished_competitions_uploads() {
     assert_eq!(subs.len(), 7);
     assert!(subs.iter().all(|s| s.status == "withdrawn"), "{subs:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rounds_competition_is_purged_once_its_last_phase_closed() {
+    let app = spawn_app_with(AppOptions::default()).await;
+    let (status, _) = app
+        .admin_post(
+            "/api/v1/competitions",
+            json!({ "slug": "r", "title": "r", "mode": "rounds" }),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let now = arena::time::now_ms();
+    let phase = json!({ "kind": "creation", "round": 1, "opens_at_ms": now - 1000,
+        "closes_at_ms": now + 3_600_000 });
+    let (status, body) = app.admin_post("/api/v1/competitions/r/phases", phase).await;
+    assert_eq!(status, 201, "{body}");
+    let form = reqwest::multipart::Form::new()
+        .part("target", arena_tests::part(&video("real_1.mp4")))
+        .text("task_id", "t1")
+        .text("round", "1")
+        .text("donor", "id1");
+    let resp = app
+        .client
+        .post(app.url("/api/v1/competitions/r/tasks"))
+        .bearer_auth(&app.admin_token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(resp.status().as_u16(), 201);
+    let alice = app.team("alice", "creator").await;
+    let form = reqwest::multipart::Form::new()
+        .part("file", arena_tests::part(&video("fake_1.mp4")))
+        .text("task", "t1");
+    let resp = app
+        .client
+        .post(app.url("/api/v1/competitions/r/creations"))
+        .bearer_auth(&alice)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let id = accepted(resp).await;
+    assert_eq!(app.wait_submission(id, WAIT).await["status"], "finished");
+    app.wait_idle(WAIT).await;
+    let out = app.dir.path().join("export");
+    let out_s = out.to_string_lossy().into_owned();
+
+    // C1 is open: not finished.
+    let refused = arena_cli(&app, &["purge", "--competition", "r", "--out", &out_s]);
+    assert!(!refused.status.success());
+    assert!(!left_of(&app, &video("fake_1.mp4")).await.is_empty());
+    let (status, body) = app
+        .admin_post("/api/v1/competitions/r/phases/advance", json!({}))
+        .await;
+    assert_eq!(
+        (status, body["closed"].as_str()),
+        (200, Some("C1")),
+        "{body}"
+    );
+    let done = arena_cli(&app, &["purge", "--competition", "r", "--out", &out_s]);
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    for file in [
+        "r-round1-leaderboard.json",
+        "r-round1-scores-detection.csv",
+        "r-round1-scores-creation.csv",
+    ] {
+        assert!(out.join(file).is_file(), "{file} not exported");
+    }
+    // The fake and the task's target clip are erased; the task is gone with its target.
+    for fixture in [video("fake_1.mp4"), video("real_1.mp4")] {
+        let left = left_soon(&app, &fixture).await;
+        assert!(left.is_empty(), "{}: {left:?}", fixture.display());
+    }
+    let (status, tasks) = app
+        .get_json("/api/v1/competitions/r/tasks", Some(&app.admin_token))
+        .await;
+    assert_eq!((status, tasks), (200, json!([])));
+}
