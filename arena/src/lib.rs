@@ -4,6 +4,7 @@
 pub mod boards;
 pub mod config;
 pub mod db;
+pub mod deletion;
 pub mod domain;
 pub mod entities;
 pub mod error;

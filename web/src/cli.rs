@@ -145,9 +145,25 @@ enum Command {
     /// Manage competitions.
     #[command(subcommand)]
     Competition(CompetitionCommand),
+    /// Erase a finished competition's uploads after exporting its boards: writes each round's
+    /// leaderboard JSON and scores CSVs into --out, then erases every submission's stored bytes
+    /// (kept where another competition's submission holds the same content).
+    Purge {
+        #[arg(long)]
+        competition: String,
+        /// Folder for the export (created; written before anything is erased).
+        #[arg(long)]
+        out: PathBuf,
+        /// Purge even if a phase is still open or to come (a live competition has none).
+        #[arg(long)]
+        force: bool,
+    },
     /// Submit to a running server.
     #[command(subcommand)]
     Submit(SubmitCommand),
+    /// A competition's creation tasks on a running server (creator teams, organizers).
+    #[command(subcommand)]
+    Tasks(TasksCommand),
     /// Show a submission's status and progress.
     Status {
         id: i64,
@@ -224,6 +240,25 @@ enum TeamCommand {
         #[arg(long)]
         baseline: bool,
     },
+    /// Rotate or revoke a team's token on a running server (the team itself or an organizer).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Issue a new token (printed as the last line, once); the old one stops working.
+    Rotate {
+        name: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Revoke the token: no request with it is accepted any more.
+    Revoke {
+        name: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -293,6 +328,29 @@ enum DatasetCommand {
         sampler_frames: usize,
         #[arg(required = true)]
         videos: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TasksCommand {
+    /// Print the tasks of the creation rounds that have opened: id, round, donor identity.
+    List {
+        #[arg(long)]
+        competition: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Download each task's target clip into DIR as `<task_id>.mp4`, with `tasks.json` (the list).
+    Download {
+        #[arg(long)]
+        competition: String,
+        #[arg(long)]
+        out: PathBuf,
+        /// Only this task.
+        #[arg(long)]
+        task: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
     },
 }
 
@@ -477,6 +535,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             say(&token);
             Ok(())
         }
+        Command::Team(TeamCommand::Token(TokenCommand::Rotate { name, client })) => {
+            client::rotate_token(&client.server, client.token.as_deref(), &name).await
+        }
+        Command::Team(TeamCommand::Token(TokenCommand::Revoke { name, client })) => {
+            client::revoke_token(&client.server, client.token.as_deref(), &name).await
+        }
+        Command::Tasks(TasksCommand::List {
+            competition,
+            client,
+        }) => client::tasks_list(&client.server, client.token.as_deref(), &competition).await,
+        Command::Tasks(TasksCommand::Download {
+            competition,
+            out,
+            task,
+            client,
+        }) => {
+            let tok = client.token.as_deref();
+            client::tasks_download(&client.server, tok, &competition, &out, task.as_deref()).await
+        }
+        Command::Purge {
+            competition,
+            out,
+            force,
+        } => crate::purge::run(&open(&g).await?, &competition, &out, force).await,
         Command::Competition(CompetitionCommand::Add { slug, title }) => {
             let ctx = open(&g).await?;
             let comp =

@@ -197,3 +197,112 @@ pub async fn leaderboard(server: &str, slug: &str) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// `arena team token rotate NAME`: prints the new token as the last line.
+pub async fn rotate_token(server: &str, tok: Option<&str>, name: &str) -> anyhow::Result<()> {
+    let resp = reqwest::Client::new()
+        .post(format!("{server}/api/v1/teams/{name}/token"))
+        .bearer_auth(token(tok)?)
+        .send()
+        .await?;
+    let body = answer(resp).await?;
+    say(&format!(
+        "new token for team {name} (the old one no longer works):"
+    ));
+    say(body["token"].as_str().context("the server sent no token")?);
+    Ok(())
+}
+
+/// `arena team token revoke NAME`.
+pub async fn revoke_token(server: &str, tok: Option<&str>, name: &str) -> anyhow::Result<()> {
+    let resp = reqwest::Client::new()
+        .delete(format!("{server}/api/v1/teams/{name}/token"))
+        .bearer_auth(token(tok)?)
+        .send()
+        .await?;
+    answer(resp).await?;
+    say(&format!("the token of team {name} is revoked"));
+    Ok(())
+}
+
+async fn tasks(server: &str, tok: Option<&str>, slug: &str) -> anyhow::Result<Vec<Value>> {
+    let resp = reqwest::Client::new()
+        .get(format!("{server}/api/v1/competitions/{slug}/tasks"))
+        .bearer_auth(token(tok)?)
+        .send()
+        .await?;
+    let body = answer(resp).await?;
+    body.as_array()
+        .cloned()
+        .context("the server sent no task list")
+}
+
+/// `arena tasks list --competition S`: one line per task, `task_id round donor`.
+pub async fn tasks_list(server: &str, tok: Option<&str>, slug: &str) -> anyhow::Result<()> {
+    let tasks = tasks(server, tok, slug).await?;
+    if tasks.is_empty() {
+        say("no task is open yet");
+    }
+    for t in &tasks {
+        say(&format!(
+            "{}\t{}\t{}",
+            t["task_id"].as_str().unwrap_or(""),
+            t["round"],
+            t["donor"].as_str().unwrap_or("")
+        ));
+    }
+    Ok(())
+}
+
+/// `arena tasks download --competition S --out DIR [--task T]`: the target clips and `tasks.json`.
+pub async fn tasks_download(
+    server: &str,
+    tok: Option<&str>,
+    slug: &str,
+    out: &Path,
+    only: Option<&str>,
+) -> anyhow::Result<()> {
+    let mut tasks = tasks(server, tok, slug).await?;
+    if let Some(id) = only {
+        tasks.retain(|t| t["task_id"] == id);
+        if tasks.is_empty() {
+            bail!("task_not_found: {id} is not an open task of {slug}");
+        }
+    }
+    tokio::fs::create_dir_all(out)
+        .await
+        .with_context(|| format!("cannot create {}", out.display()))?;
+    let client = reqwest::Client::new();
+    for t in &tasks {
+        let id = t["task_id"].as_str().context("a task without an id")?;
+        // Task ids are letters, digits, '_' and '-' (checked when the task is created).
+        anyhow::ensure!(
+            id.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-')),
+            "unexpected task id {id:?}"
+        );
+        let resp = client
+            .get(format!(
+                "{server}/api/v1/competitions/{slug}/tasks/{id}/target"
+            ))
+            .bearer_auth(token(tok)?)
+            .send()
+            .await?;
+        if !resp.status().is_success() {
+            answer(resp).await?;
+            bail!("the target of {id} could not be downloaded");
+        }
+        let bytes = resp.bytes().await?;
+        let path = out.join(format!("{id}.mp4"));
+        tokio::fs::write(&path, &bytes)
+            .await
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        say(&format!("{id}: {} ({} bytes)", path.display(), bytes.len()));
+    }
+    let index = out.join("tasks.json");
+    tokio::fs::write(&index, serde_json::to_vec_pretty(&tasks)?)
+        .await
+        .with_context(|| format!("cannot write {}", index.display()))?;
+    say(&format!("{} task(s) in {}", tasks.len(), out.display()));
+    Ok(())
+}

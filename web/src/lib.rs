@@ -17,6 +17,7 @@ pub mod live;
 pub mod metrics;
 pub mod observe;
 pub mod openapi;
+pub mod purge;
 pub mod rate_limit;
 pub mod routes;
 pub mod security_headers;

@@ -107,6 +107,8 @@ impl Modify for BearerAuth {
         routes::submissions::get::get,
         routes::submissions::delete::delete,
         routes::teams::token_post::post,
+        routes::teams::delete::delete,
+        routes::competitions::delete::delete,
         routes::teams::token_delete::delete,
         routes::tasks::list::get,
         routes::tasks::post::post,

@@ -26,6 +26,11 @@ fn every_subcommand_has_help() {
         vec!["competition", "import", "--help"],
         vec!["backup", "--help"],
         vec!["restore", "--help"],
+        vec!["purge", "--help"],
+        vec!["team", "token", "rotate", "--help"],
+        vec!["team", "token", "revoke", "--help"],
+        vec!["tasks", "list", "--help"],
+        vec!["tasks", "download", "--help"],
     ] {
         let out = arena().args(&args).output().unwrap();
         assert!(out.status.success(), "{args:?}");

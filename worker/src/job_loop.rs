@@ -193,7 +193,14 @@ async fn fail_job(ctx: &WorkerContext, worker_id: &str, job: &ClaimedJob, err: J
         Ok(FailOutcome::Dead) => {
             // Our failures refund the team; an upload that kept blowing its child's limits does not.
             let refund = !err.permanent && !sandbox::blames_upload(err.code);
-            if let Err(e) = on_dead(ctx, &job.payload, &err.to_string(), refund).await {
+            // The team reads this on its submission: our failures by code only (their messages
+            // may name server paths; the job's last error keeps them for the organizers).
+            let told = if refund {
+                failure_reason(&err)
+            } else {
+                err.to_string()
+            };
+            if let Err(e) = on_dead(ctx, &job.payload, &told, refund).await {
                 tracing::error!(error = %e, "could not record the dead job");
             }
         }

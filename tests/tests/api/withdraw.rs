@@ -30,13 +30,13 @@ async fn delete(app: &TestApp, id: i64, token: Option<&str>) -> (u16, Value) {
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
-fn sha256_of(path: &Path) -> String {
+pub(crate) fn sha256_of(path: &Path) -> String {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     format!("{:x}", Sha256::digest(&bytes))
 }
 
 /// Every file under `dir` whose path names `sha` or whose bytes are exactly `content`'s.
-fn traces(dir: &Path, sha: &str, content: &[u8]) -> Vec<String> {
+pub(crate) fn traces(dir: &Path, sha: &str, content: &[u8]) -> Vec<String> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {

@@ -33,8 +33,20 @@ pub fn config(cfg: &mut web::ServiceConfig) {
         .service(resource("/static/{name}", [get(assets::get::get)]))
         .service(resource("/c/{slug}", [get(pages::competition::get)]))
         .service(resource("/c/{slug}/matrix", [get(pages::matrix::get)]))
+        .service(resource(
+            "/c/{slug}/tasks/{task_id}/target",
+            [get(pages::team::task_target)],
+        ))
         .service(resource("/submissions/{id}", [get(pages::submission::get)]))
         .service(resource("/teams/{name}", [get(pages::team::get)]))
+        .service(resource(
+            "/teams/{name}/token/rotate",
+            [post(forms::token_post::rotate)],
+        ))
+        .service(resource(
+            "/teams/{name}/token/revoke",
+            [post(forms::token_post::revoke)],
+        ))
         .service(resource(
             "/login",
             [
@@ -112,6 +124,7 @@ pub fn config(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/api/v1")
                 .service(resource("/teams", [post(admin::teams_post::post)]))
+                .service(resource("/teams/{name}", [delete(teams::delete::delete)]))
                 .service(resource(
                     "/teams/{name}/token",
                     [
@@ -125,7 +138,10 @@ pub fn config(cfg: &mut web::ServiceConfig) {
                 ))
                 .service(resource(
                     "/competitions/{slug}",
-                    [get(competitions::get::get)],
+                    [
+                        get(competitions::get::get),
+                        delete(competitions::delete::delete),
+                    ],
                 ))
                 .service(resource(
                     "/competitions/{slug}/leaderboard",

@@ -21,6 +21,15 @@ pub struct HistoryRow {
     pub error: String,
 }
 
+/// A creation task the team can answer now, with its target clip's download link.
+pub struct TaskRow {
+    pub competition: String,
+    pub task_id: String,
+    pub round: i32,
+    pub donor: String,
+    pub url: String,
+}
+
 pub struct CompetitionOption {
     pub slug: String,
     pub title: String,
@@ -31,6 +40,13 @@ pub struct CompetitionOption {
 pub enum FormKind {
     Detector,
     Creation,
+    Token,
+}
+
+/// What a token form did, shown above it (a new token is shown this once).
+pub struct TokenNotice {
+    pub message: String,
+    pub token: Option<String>,
 }
 
 /// The outcome of a form post, shown above its form.
@@ -57,6 +73,33 @@ struct TeamPage {
     max_video: String,
     detector_error: Option<String>,
     creation_error: Option<String>,
+    /// The team itself or an organizer: the token forms are shown.
+    may_manage_token: bool,
+    token_error: Option<String>,
+    token_notice: Option<TokenNotice>,
+    /// The open tasks of every competition (the team's own page, creator teams).
+    tasks: Vec<TaskRow>,
+}
+
+/// The tasks of every competition's opened creation rounds, as the tasks API lists them.
+async fn open_tasks(ctx: &AppContext, admin: bool) -> Result<Vec<TaskRow>, ApiError> {
+    let mut out = Vec::new();
+    for comp in repo::competitions::list(ctx.db()).await? {
+        let rounds = crate::routes::tasks::list::visible_rounds(ctx, &comp, admin).await?;
+        for t in repo::tasks::list(ctx.db(), comp.id).await? {
+            if rounds.as_ref().is_some_and(|r| !r.contains(&t.round)) {
+                continue;
+            }
+            out.push(TaskRow {
+                url: format!("/c/{}/tasks/{}/target", comp.slug, t.task_id),
+                competition: comp.slug.clone(),
+                task_id: t.task_id,
+                round: t.round,
+                donor: t.donor_identity,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// A form error in plain words.
@@ -111,6 +154,17 @@ pub async fn render_team(
     name: &str,
     flash: Option<Flash>,
 ) -> Result<HttpResponse, PageError> {
+    render_team_with(ctx, browser, name, flash, None).await
+}
+
+/// [`render_team`], with what a token form did.
+pub async fn render_team_with(
+    ctx: &AppContext,
+    browser: &Browser,
+    name: &str,
+    flash: Option<Flash>,
+    token_notice: Option<TokenNotice>,
+) -> Result<HttpResponse, PageError> {
     let team = repo::teams::find_by_name(ctx.db(), name)
         .await?
         .ok_or_else(|| ApiError::not_found("team_not_found", format!("no team {name:?}")))?;
@@ -153,6 +207,14 @@ pub async fn render_team(
         max_video: views::bytes(limits.max_video_bytes),
         detector_error: error_for(FormKind::Detector),
         creation_error: error_for(FormKind::Creation),
+        may_manage_token: own || admin,
+        token_error: error_for(FormKind::Token),
+        token_notice,
+        tasks: if own && role.may_create() {
+            open_tasks(ctx, team.is_admin).await?
+        } else {
+            Vec::new()
+        },
     };
     render_with(status, &page, browser)
 }
@@ -163,4 +225,16 @@ pub async fn get(
     name: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     render_team(&ctx, &browser, &name, None).await
+}
+
+/// `GET /c/{slug}/tasks/{task_id}/target`: a task's target clip for a signed-in browser (the team
+/// page's task links), under the same rules as the API's download.
+pub async fn task_target(
+    ctx: web::Data<AppContext>,
+    browser: Browser,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, PageError> {
+    let team = browser.require_team()?;
+    let (slug, task_id) = path.into_inner();
+    Ok(crate::routes::tasks::target::target(&ctx, team, &slug, &task_id).await?)
 }

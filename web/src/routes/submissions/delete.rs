@@ -35,15 +35,27 @@ pub async fn delete(
             "submission_not_found",
             "no such submission",
         )),
-        Err(WithdrawError::Refused {
+        Err(e) => Err(withdraw_error(e)),
+    }
+}
+
+/// The API error of a refused or failed erasure (shared by the team and competition deletions).
+pub(crate) fn withdraw_error(e: WithdrawError) -> ApiError {
+    match e {
+        WithdrawError::NotFound(_) => {
+            ApiError::not_found("submission_not_found", "no such submission")
+        }
+        WithdrawError::Refused {
             code,
             message,
             conflict,
-        }) => Err(if conflict {
-            ApiError::conflict(code, message)
-        } else {
-            ApiError::forbidden(code, message)
-        }),
-        Err(e) => Err(ApiError::internal(e)),
+        } => {
+            if conflict {
+                ApiError::conflict(code, message)
+            } else {
+                ApiError::forbidden(code, message)
+            }
+        }
+        e => ApiError::internal(e),
     }
 }

@@ -21,19 +21,30 @@ pub async fn get(
     caller: AuthTeam,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
+    let (slug, task_id) = path.into_inner();
+    target(&ctx, &caller, &slug, &task_id).await
+}
+
+/// The target clip of a task the caller may see (also served to the team page's browser at
+/// `/c/{slug}/tasks/{task_id}/target`).
+pub(crate) async fn target(
+    ctx: &AppContext,
+    caller: &AuthTeam,
+    slug: &str,
+    task_id: &str,
+) -> Result<HttpResponse, ApiError> {
     if !caller.role.may_create() && !caller.is_admin() {
         return Err(ApiError::forbidden(
             "wrong_role",
             "tasks are for creator teams",
         ));
     }
-    let (slug, task_id) = path.into_inner();
-    let comp = competition(&ctx, &slug).await?;
+    let comp = competition(ctx, slug).await?;
     let not_found = || ApiError::not_found("task_not_found", format!("no task {task_id:?}"));
-    let task = repo::tasks::find(ctx.db(), comp.id, &task_id)
+    let task = repo::tasks::find(ctx.db(), comp.id, task_id)
         .await?
         .ok_or_else(not_found)?;
-    let rounds = visible_rounds(&ctx, &comp, caller.is_admin()).await?;
+    let rounds = visible_rounds(ctx, &comp, caller.is_admin()).await?;
     if rounds.is_some_and(|r| !r.contains(&task.round)) {
         return Err(not_found());
     }

@@ -1,5 +1,6 @@
-//! A team's own token: rotate and revoke.
+//! A team: its own token (rotate, revoke), and its deletion by the organizers.
 
+pub mod delete;
 pub mod token_delete;
 pub mod token_post;
 
