@@ -693,6 +693,8 @@ mod tests {
         let mut boxes = vec![0.0; 32];
         // Anchor 0: centre moved by (+12.8, -6.4) px = (+0.1, -0.05), size 32x16 px.
         boxes[..4].copy_from_slice(&[12.8, -6.4, 32.0, 16.0]);
+        // Eyes: (+6.4, 0) and (-6.4, +12.8) px from the anchor centre (32, 64).
+        boxes[4..8].copy_from_slice(&[6.4, 0.0, -6.4, 12.8]);
         // logit 0 -> 0.5 passes the threshold; -1 -> 0.27 does not.
         let found = decode_detections(&[0.0, -1.0], &boxes, &anchors, 0.5);
         assert_eq!(found.len(), 1);
@@ -707,6 +709,10 @@ mod tests {
             "{f:?}"
         );
         assert_eq!(f.score, 0.5);
+        let eyes = f.eyes.unwrap();
+        for (got, want) in eyes.iter().zip([38.4, 64.0, 25.6, 76.8]) {
+            assert!((got - want).abs() < 1e-4, "{eyes:?}");
+        }
         // Huge logits are clipped, never NaN.
         assert_eq!(sigmoid(1e30), 1.0);
         assert!(sigmoid(-1e30) >= 0.0);
@@ -727,8 +733,28 @@ mod tests {
         assert!((merged[0].x0 - 1.2).abs() < 1e-5, "{merged:?}");
         assert!((merged[0].x1 - 11.2).abs() < 1e-5);
         assert_eq!(merged[0].score, 0.9);
+        // No eyes among them: none merged.
+        assert_eq!(merged[0].eyes, None);
         assert!((merged[1].x0 - 50.0).abs() < 1e-4 && (merged[1].y1 - 60.0).abs() < 1e-4);
         assert_eq!(merged[1].score, 0.7);
+        // Eyes average by score over the boxes that have them.
+        let with = |x: f32, s: f32, eyes| FaceBox {
+            eyes,
+            ..b(x, 0.0, x + 10.0, 10.0, s)
+        };
+        let merged = weighted_nms(
+            vec![
+                with(0.0, 0.6, Some([2.0, 3.0, 6.0, 3.0])),
+                with(2.0, 0.9, Some([4.0, 4.0, 8.0, 5.0])),
+                with(1.0, 0.5, None),
+            ],
+            0.3,
+        );
+        let eyes = merged[0].eyes.unwrap();
+        // x of the right eye: (4 * 0.9 + 2 * 0.6) / 1.5 = 3.2.
+        for (got, want) in eyes.iter().zip([3.2, 3.6, 7.2, 4.2]) {
+            assert!((got - want).abs() < 1e-5, "{eyes:?}");
+        }
     }
 
     #[test]
