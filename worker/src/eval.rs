@@ -241,6 +241,15 @@ pub struct DetectorSummary {
     pub batch: usize,
     pub frames: u32,
     pub crop: CropMode,
+    /// The manifest's face-crop `margin` and `align`.
+    #[serde(default = "default_margin")]
+    pub margin: f32,
+    #[serde(default)]
+    pub align: bool,
+}
+
+fn default_margin() -> f32 {
+    crate::manifest::DEFAULT_MARGIN
 }
 
 /// Everything `evaluate_offline` measured; what `arena eval` prints as JSON.
@@ -505,6 +514,8 @@ pub fn evaluate_offline(
                     batch: l.detector.batch_size(),
                     frames: m.frames,
                     crop: m.crop,
+                    margin: m.margin,
+                    align: m.align,
                 }
             })
             .collect(),
@@ -756,6 +767,10 @@ mod tests {
                 .find(|v| v.path.ends_with("face_moving.mp4"))
                 .unwrap();
             assert_eq!(astronaut.face_frames, 8);
+            assert_eq!(
+                (report.detectors[3].margin, report.detectors[3].align),
+                (2.0, true)
+            );
             // The two greenish crops differ.
             assert_ne!(astronaut.scores[1].per_frame, astronaut.scores[3].per_frame);
         }
