@@ -185,8 +185,8 @@ impl From<DetectorError> for StageError {
 }
 
 /// Wall milliseconds per stage. Decode includes sampling and the RGB conversion of the kept
-/// frames (the whole frames come out of it); inference includes each detector's resize and
-/// normalisation.
+/// frames (the whole frames come out of it); crops is cutting the face contexts; inference
+/// includes each detector's crop cut from them, resize and normalisation.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct StageTimings {
     pub decode_ms: f64,
@@ -391,10 +391,10 @@ fn load_detectors(
 /// images the manifest asks for, `frames` of them evenly picked and cut per its crop rule
 /// ([`crate::crops::CropsView::for_detector`]), batched, then aggregated.
 pub fn score_prepared(detector: &mut Detector, prepared: &PreparedVideo) -> PairScore {
+    let started = Instant::now();
     let manifest = detector.manifest();
     let frames = prepared.images_for(manifest.crop).for_detector(manifest);
     let (name, kind) = (manifest.name.clone(), manifest.aggregate);
-    let started = Instant::now();
     let result = detector.score_frames(&frames);
     let inference_ms = ms(started.elapsed());
     match result {

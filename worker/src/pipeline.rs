@@ -589,15 +589,16 @@ pub struct VideoScore {
     /// P(fake) of the video, aggregated per the manifest.
     pub score: f32,
     pub per_frame: Vec<f32>,
-    /// Inference time (preprocessing included).
+    /// Inference time (cutting the crops and preprocessing included).
     pub elapsed_ms: i64,
 }
 
 /// Scores one video from its cached images: the manifest's `frames` of them, evenly spaced, cut
-/// per its crop rule ([`CropsView::for_detector`]), run through the detector and aggregated. Blocking: call it off the async executor.
+/// per its crop rule ([`CropsView::for_detector`]), run through the detector and aggregated.
+/// Blocking: call it off the async executor.
 pub fn score_images(detector: &mut Detector, images: &CropsView) -> Result<VideoScore, JobError> {
-    let frames = images.for_detector(detector.manifest());
     let started = Instant::now();
+    let frames = images.for_detector(detector.manifest());
     let per_frame = detector.score_frames(&frames)?;
     Ok(VideoScore {
         score: aggregate(detector.manifest().aggregate, &per_frame),
@@ -612,11 +613,11 @@ pub fn score_images_many(
     detector: &mut Detector,
     videos: &[CropsView],
 ) -> Result<Vec<VideoScore>, JobError> {
+    let started = Instant::now();
     let frames: Vec<Vec<_>> = videos
         .iter()
         .map(|v| v.for_detector(detector.manifest()))
         .collect();
-    let started = Instant::now();
     let per_video = detector.score_videos(&frames)?;
     let total_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
     let all = frames.iter().map(Vec::len).sum::<usize>().max(1) as i64;
