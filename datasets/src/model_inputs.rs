@@ -1,5 +1,5 @@
 //! Detector inputs of videos exactly as the worker builds them (one decode, K evenly spaced
-//! frames, BlazeFace, 1.3× face crops, then the detector's own resize and normalisation), written
+//! frames, BlazeFace, face crops cut per the manifest's `margin` and `align`, then the detector's own resize and normalisation), written
 //! as a NumPy `.npy` array so baseline detectors are trained on the tensors they will be scored on.
 
 use std::fs::File;
@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use arena_worker::detector::model_input;
 use arena_worker::faces::FaceDetector;
-use arena_worker::manifest::{CropMode, Layout, Manifest};
+use arena_worker::manifest::{Layout, Manifest};
+use arena_worker::media::{AsRgb, RgbImage};
 use arena_worker::pipeline::{PreparePlan, prepare_frames};
 use serde::Serialize;
 
@@ -93,11 +94,12 @@ pub fn export(
             path: path.clone(),
             message: e.to_string(),
         })?;
-        let images = match manifest.crop {
-            CropMode::Face => &prepared.faces,
-            CropMode::Frame => &prepared.frames,
-        };
-        let picked = images.pick(manifest.frames as usize);
+        let picked: Vec<RgbImage> = prepared
+            .images_for(manifest.crop)
+            .for_detector(manifest)
+            .iter()
+            .map(|c| c.rgb().to_image())
+            .collect();
         let input =
             model_input(manifest, &picked).map_err(|e| ModelInputsError::Input(e.to_string()))?;
         let bytes: Vec<u8> = input.iter().flat_map(|v| v.to_le_bytes()).collect();
@@ -167,7 +169,13 @@ mod tests {
         let bytes = std::fs::read(&out).unwrap();
         assert_eq!(bytes.len(), NPY_HEADER + 4 * 3 * 32 * 32 * 4);
         let prepared = prepare_frames(&video, &plan, &mut faces).unwrap();
-        let want = model_input(&manifest, &prepared.faces.pick(4)).unwrap();
+        let picked: Vec<RgbImage> = prepared
+            .faces
+            .for_detector(&manifest)
+            .iter()
+            .map(|c| c.rgb().to_image())
+            .collect();
+        let want = model_input(&manifest, &picked).unwrap();
         let first = f32::from_le_bytes(bytes[NPY_HEADER..NPY_HEADER + 4].try_into().unwrap());
         assert_eq!(first, want[0]);
         assert!(dir.path().join("x.json").is_file());

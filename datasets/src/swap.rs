@@ -347,6 +347,7 @@ mod tests {
             x1: 30.0,
             y1: 30.0,
             score: 1.0,
+            eyes: None,
         };
         let r = (10, 10, 20, 20);
         let (mut crude, mut careful) = (frame.clone(), frame.clone());

@@ -19,17 +19,29 @@ import python_pipeline as pp  # noqa: E402
 
 
 def read_crops(path: pathlib.Path):
-    """The crop cache format of worker/src/crops.rs (ARC2)."""
+    """The crop cache format of worker/src/crops.rs (ARC3; ARC2 has no contexts): per image
+    (index, detected, image, context) with context = (frame w, frame h, (x, y, side), face box
+    [x0, y0, x1, y1, score, eyes]) or None."""
     b = path.read_bytes()
-    assert b[:4] == b"ARC2", b[:4]
+    assert b[:4] in (b"ARC2", b"ARC3"), b[:4]
+    v3 = b[:4] == b"ARC3"
     (n,) = struct.unpack_from("<I", b, 4)
     pos, out = 8, []
     for _ in range(n):
-        index, flags, w, h = struct.unpack_from("<QBII", b, pos)
-        pos += 17
+        index, flags = struct.unpack_from("<QB", b, pos)
+        pos += 9
+        context = None
+        if v3 and flags & 2:
+            fw, fh, x, y, side = struct.unpack_from("<5I", b, pos)
+            f = [np.float32(v) for v in struct.unpack_from("<9f", b, pos + 20)]
+            pos += 56
+            eyes = f[5:] if all(np.isfinite(f[5:])) else None
+            context = (fw, fh, (x, y, side), f[:5] + [eyes])
+        w, h = struct.unpack_from("<II", b, pos)
+        pos += 8
         img = np.frombuffer(b, dtype=np.uint8, count=w * h * 3, offset=pos).reshape(h, w, 3)
         pos += w * h * 3
-        out.append((index, bool(flags & 1), img))
+        out.append((index, bool(flags & 1), img, context))
     return out
 
 
@@ -58,8 +70,8 @@ def main() -> None:
     faces_r = read_crops(args.dir / "faces.bin")
     frames_r = read_crops(args.dir / "frames.bin")
     indices, (large, small) = pp.decode(args.video, args.frames, [1920, args.max_side])
-    print(f"frame indices equal: {indices == [i for i, _, _ in frames_r]}")
-    diff("whole frames (decode + swscale to the cache cap)", [f for _, _, f in frames_r], small)
+    print(f"frame indices equal: {indices == [i for i, _, _, _ in frames_r]}")
+    diff("whole frames (decode + swscale to the cache cap)", [f for _, _, f, _ in frames_r], small)
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -67,12 +79,19 @@ def main() -> None:
     faces = pp.Faces(args.face_model, opts)
     finder = pp.FaceFinder()
     found = [finder.find(faces, s, g) for s, g in zip(small, large)]
-    crops, detected = pp.cut_crops(large, found, args.max_side)
-    print(f"detections equal: {detected == [d for _, d, _ in faces_r]}")
-    diff("face crops", [c for _, _, c in faces_r], crops)
+    images, contexts, detected = pp.cut_contexts(large, found, args.max_side)
+    print(f"detections equal: {detected == [d for _, d, _, _ in faces_r]}")
+    diff("face contexts (the cache)", [c for _, _, c, _ in faces_r], images)
+    for margin, align in [(1.3, False), (1.3, True), (2.0, False)]:
+        m = np.float32(margin)
+        diff(
+            f"crops at margin {margin}{' aligned' if align else ''} (each cut from its own side's contexts)",
+            [pp.cut(c, ctx, m, align) for _, _, c, ctx in faces_r],
+            [pp.cut(c, ctx, m, align) for c, ctx in zip(images, contexts)],
+        )
     # Faces again, from the worker's own small frames: isolates the decode from the face stage.
     finder = pp.FaceFinder()
-    found_r = [finder.find(faces, np.ascontiguousarray(f), g) for (_, _, f), g in zip(frames_r, large)]
+    found_r = [finder.find(faces, np.ascontiguousarray(f), g) for (_, _, f, _), g in zip(frames_r, large)]
     same_boxes = sum(
         (a is None and b is None) or (a is not None and b is not None and np.allclose(a[:4], b[:4], atol=1e-6))
         for a, b in zip(found, found_r)

@@ -10,9 +10,13 @@ Per video, the same steps and rules as the Rust worker (worker/src/pipeline.rs a
   faces    BlazeFace 128x128 through onnxruntime-python: letterbox, anchors, sigmoid, weighted
            NMS (worker/src/faces.rs); one subject per video, small faces by tiles of the large
            frame and a region around the tracked face (worker/src/face_search.rs)
-  crops    square of 1.3x the face box's longer side, clamped to the frame, fallbacks to the
-           previous/next box or the centre, shrunk to the cache cap
-  detect   per detector: `frames` crops evenly picked, bilinear resize to the model input,
+  crops    the cache's contexts (worker/src/face_crop.rs): the square of 2.5x the face box's
+           longer side, clamped to the frame, fallbacks to the previous/next box or the centre,
+           shrunk to the cache cap, with the box and BlazeFace's eye keypoints; each detector's
+           crop is cut from them per its manifest: `margin` (default 1.3) x the box's longer
+           side, clamped to the frame, mapped into the context; with `align`, turned about its
+           centre so the eyes are level (bilinear, black outside)
+  detect   per detector: `frames` contexts evenly picked and cut, bilinear resize to the model input,
            (x/255 - mean)/std in the manifest's colour order and layout, batched
            onnxruntime-python runs, sigmoid/softmax, the manifest's aggregate
 
@@ -54,7 +58,8 @@ F32 = np.float32
 SIDE = 128
 SCORE_THRESHOLD = F32(0.5)
 NMS_IOU = F32(0.3)
-CROP_MARGIN = F32(1.3)
+CROP_MARGIN = F32(1.3)  # a manifest's default `margin`
+CONTEXT_MARGIN = F32(2.5)  # the largest `margin`: what the cache keeps
 # The face search (worker/src/face_search.rs).
 TRUST_INPUT_PX = F32(20.0)
 MIN_TILE = 160
@@ -225,7 +230,8 @@ def iou(a, b) -> F32:
 
 
 def weighted_nms(boxes: list) -> list:
-    """boxes: [x0, y0, x1, y1, score] as f32; MediaPipe's WEIGHTED suppression."""
+    """boxes: [x0, y0, x1, y1, score, eyes] as f32 (eyes: [rx, ry, lx, ly] or None); MediaPipe's
+    WEIGHTED suppression (eyes averaged over the boxes that have them)."""
     boxes = sorted(boxes, key=lambda b: -b[4])  # stable, like Rust's sort_by
     out = []
     while boxes:
@@ -241,7 +247,19 @@ def weighted_nms(boxes: list) -> list:
             for b in cluster:
                 s = s + b[i] * b[4]
             merged.append(s / total)
-        out.append(merged + [top[4]])
+        with_eyes = [b for b in cluster if b[5] is not None]
+        eyes = None
+        if with_eyes:
+            eye_total = F32(0)
+            for b in with_eyes:
+                eye_total = eye_total + b[4]
+            eyes = []
+            for i in range(4):
+                e = F32(0)
+                for b in with_eyes:
+                    e = e + b[5][i] * b[4]
+                eyes.append(e / eye_total)
+        out.append(merged + [top[4], eyes])
     return out
 
 
@@ -251,7 +269,7 @@ class Faces:
         self.runs = 0
 
     def run_model(self, x: np.ndarray) -> list:
-        """Merged boxes in input pixels, best first: [x0, y0, x1, y1, score] as f32."""
+        """Merged boxes in input pixels, best first: [x0, y0, x1, y1, score, eyes] as f32."""
         self.runs += 1
         s8, s16, b8, b16 = self.session.run(["Identity:0", "Identity_1:0", "Identity_2:0", "Identity_3:0"], {"input:0": x})
         scores = np.concatenate([s8.reshape(-1), s16.reshape(-1)]).astype(F32)
@@ -267,7 +285,12 @@ class Faces:
             if not all(np.isfinite([cx, cy, w, h])) or w <= 0 or h <= 0:
                 continue
             half_w, half_h = w / F32(2), h / F32(2)
-            found.append([(cx - half_w) * side, (cy - half_h) * side, (cx + half_w) * side, (cy + half_h) * side, probs[i]])
+            # Keypoints 0 and 1 (right eye, left eye), offsets from the anchor centre too.
+            eyes = [(b[4] / side + ax) * side, (b[5] / side + ay) * side,
+                    (b[6] / side + ax) * side, (b[7] / side + ay) * side]
+            eyes = eyes if all(np.isfinite(eyes)) else None
+            found.append([(cx - half_w) * side, (cy - half_h) * side, (cx + half_w) * side, (cy + half_h) * side,
+                          probs[i], eyes])
         return weighted_nms(found)
 
     def letterboxed(self, frame: np.ndarray) -> list:
@@ -281,8 +304,7 @@ class Faces:
         x = np.full((1, SIDE, SIDE, 3), -1.0, dtype=F32)
         small = resize_triangle(frame, lw, lh)
         x[0, oy : oy + lh, ox : ox + lw] = small.astype(F32) / F32(127.5) - F32(1.0)
-        return [[(b[0] - F32(ox)) / sx, (b[1] - F32(oy)) / sy, (b[2] - F32(ox)) / sx, (b[3] - F32(oy)) / sy, b[4]]
-                for b in self.run_model(x)]
+        return [mapped(b, lambda v: (v - F32(ox)) / sx, lambda v: (v - F32(oy)) / sy) for b in self.run_model(x)]
 
     def region(self, frame: np.ndarray, rect) -> list:
         """Faces in the square region (x, y, side), frame pixels, cut ones dropped (detect_region)."""
@@ -294,7 +316,7 @@ class Faces:
         x1, y1 = x0 + F32(side), y0 + F32(side)
         slack = F32(side) * EDGE_SLACK
         for b in self.letterboxed(tile):
-            t = [b[0] + x0, b[1] + y0, b[2] + x0, b[3] + y0, b[4]]
+            t = mapped(b, lambda v: v + x0, lambda v: v + y0)
             cut = ((t[0] < x0 + slack and rx > 0) or (t[1] < y0 + slack and ry > 0)
                    or (t[2] > x1 - slack and rx + side < fw) or (t[3] > y1 - slack and ry + side < fh))
             if not cut:
@@ -302,7 +324,7 @@ class Faces:
         return found
 
     def largest_face(self, frame: np.ndarray):
-        """The largest face as fractions of the frame: [x0, y0, x1, y1, score], or None."""
+        """The largest face as fractions of the frame: [x0, y0, x1, y1, score, eyes], or None."""
         fh, fw = frame.shape[:2]
         best = largest(self.letterboxed(frame))
         if best is None:
@@ -311,8 +333,14 @@ class Faces:
         return scaled(best, rx, ry)
 
 
+def mapped(b, fx, fy):
+    """The box and its eyes with fx applied to every x and fy to every y (FaceBox::mapped)."""
+    eyes = None if b[5] is None else [fx(b[5][0]), fy(b[5][1]), fx(b[5][2]), fy(b[5][3])]
+    return [fx(b[0]), fy(b[1]), fx(b[2]), fy(b[3]), b[4], eyes]
+
+
 def scaled(b, sx, sy):
-    return [b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy, b[4]]
+    return mapped(b, lambda v: v * sx, lambda v: v * sy)
 
 
 def largest(boxes: list):
@@ -460,9 +488,11 @@ def centre_crop(w: int, h: int):
     return max(w - side, 0) // 2, max(h - side, 0) // 2, side
 
 
-def cut_crops(large: list, faces: list, max_side: int):
-    """The FaceCropper rule: previous box, else the next detected one, else the centre."""
-    crops, detected = [None] * len(large), [False] * len(large)
+def cut_contexts(large: list, faces: list, max_side: int):
+    """The FaceCropper rule: previous box, else the next detected one, else the centre. Per frame
+    the cached image (the face's CONTEXT_MARGIN square, or the centre square) and its context:
+    (frame w, frame h, (x, y, side) of the context, the face box in frame pixels) or None."""
+    images, contexts, detected = [None] * len(large), [None] * len(large), [False] * len(large)
     last = None
     first = next((f for f in faces if f is not None), None)
     for i, (frame, face) in enumerate(zip(large, faces)):
@@ -473,22 +503,77 @@ def cut_crops(large: list, faces: list, max_side: int):
         if box is None:
             x, y, side = centre_crop(w, h)
         else:
-            x, y, side = square_crop([box[0] * F32(w), box[1] * F32(h), box[2] * F32(w), box[3] * F32(h)], w, h)
-        crops[i] = downscale_to(np.ascontiguousarray(frame[y : y + side, x : x + side]), max_side)
+            px = scaled(box, F32(w), F32(h))
+            x, y, side = square_crop(px, w, h, CONTEXT_MARGIN)
+            contexts[i] = (w, h, (x, y, side), px)
+        images[i] = downscale_to(np.ascontiguousarray(frame[y : y + side, x : x + side]), max_side)
         detected[i] = face is not None
-    return crops, detected
+    return images, contexts, detected
+
+
+def eye_angle(face):
+    """Radians from the right eye to the left one, clockwise (image y down); None without eyes."""
+    if face[5] is None:
+        return None
+    rx, ry, lx, ly = face[5]
+    dx, dy = lx - rx, ly - ry
+    angle = float(F32(math.atan2(float(dy), float(dx))))  # f32, like the worker's
+    return angle if math.isfinite(angle) and math.hypot(float(dx), float(dy)) > 0 else None
+
+
+def cut(image: np.ndarray, context, margin, align: bool) -> np.ndarray:
+    """A detector's crop from a cached image (worker/src/face_crop.rs cut_for + cut)."""
+    if context is None:
+        return image
+    fw, fh, (cx0, cy0, cside), face = context
+    ih, iw = image.shape[:2]
+    rx, ry, rside = square_crop(face, fw, fh, margin)
+    scale = iw / cside
+    x, y, side = (rx - cx0) * scale, (ry - cy0) * scale, rside * scale
+    theta = eye_angle(face) if align else None
+    if theta is None:
+        n = min(max(round_half_away(side), 1), iw, ih)
+        px = int(min(max(round_half_away(x), 0), iw - n))
+        py = int(min(max(round_half_away(y), 0), ih - n))
+        return np.ascontiguousarray(image[py : py + n, px : px + n])
+    n = int(min(max(round_half_away(side), 1), max(iw, ih)))
+    sin, cos = math.sin(theta), math.cos(theta)
+    step, half = side / n, side / 2.0
+    centre = (x + half, y + half)
+    d = (np.arange(n, dtype=np.float64) + 0.5) * step - half
+    dx, dy = d[None, :], d[:, None]
+    sx = centre[0] + cos * dx - sin * dy - 0.5
+    sy = centre[1] + sin * dx + cos * dy - 0.5
+    fx, fy = np.floor(sx), np.floor(sy)
+    ax, ay = (sx - fx)[..., None], (sy - fy)[..., None]
+    x0, y0 = fx.astype(np.int64), fy.astype(np.int64)
+    src = image.astype(np.float64)
+
+    def pixel(px, py):
+        inside = (px >= 0) & (py >= 0) & (px < iw) & (py < ih)
+        out = src[np.clip(py, 0, ih - 1), np.clip(px, 0, iw - 1)]
+        return np.where(inside[..., None], out, 0.0)
+
+    top = pixel(x0, y0) * (1.0 - ax) + pixel(x0 + 1, y0) * ax
+    bottom = pixel(x0, y0 + 1) * (1.0 - ax) + pixel(x0 + 1, y0 + 1) * ax
+    value = top * (1.0 - ay) + bottom * ay
+    # Rust's f64::round: half away from zero (values are >= 0 here).
+    return np.clip(np.floor(value + 0.5), 0, 255).astype(np.uint8)
 
 
 # --- detectors (worker/src/detector.rs) --------------------------------------------------------
 
 
-def pick(images: list, k: int) -> list:
-    n = len(images)
+def pick_positions(n: int, k: int) -> list:
     if k == 0 or n == 0:
         return []
     if n <= k:
-        return list(images)
-    return [images[min(round_half_away(i * (n - 1) / max(k - 1, 1)), n - 1)] for i in range(k)]
+        return list(range(n))
+    return [min(round_half_away(i * (n - 1) / max(k - 1, 1)), n - 1) for i in range(k)]
+
+
+def pick(images: list, k: int) -> list:
+    return [images[i] for i in pick_positions(len(images), k)]
 
 
 def bilinear_taps(src: int, dst: int):
@@ -605,12 +690,20 @@ def run(args) -> dict:
         found = [finder.find(faces, s, g) for s, g in zip(small, large)]
         t["faces_ms"] = (time.perf_counter() - c) * 1000
         c = time.perf_counter()
-        crops, detected = cut_crops(large, found, args.max_side)
+        contexts_images, contexts, detected = cut_contexts(large, found, args.max_side)
         t["crops_ms"] = (time.perf_counter() - c) * 1000
         t["preprocess_ms"], t["inference_ms"] = 0.0, 0.0
         scores = {}
         for d in dets:
-            images = pick(crops if d.m.get("crop", "face") == "face" else small, int(d.m.get("frames", 32)))
+            at = pick_positions(len(small), int(d.m.get("frames", 32)))
+            if d.m.get("crop", "face") == "face":
+                # Cutting is part of the score step, as in the worker (timed with preprocessing).
+                c = time.perf_counter()
+                margin, align = F32(d.m.get("margin", 1.3)), bool(d.m.get("align", False))
+                images = [cut(contexts_images[i], contexts[i], margin, align) for i in at]
+                t["preprocess_ms"] += (time.perf_counter() - c) * 1000
+            else:
+                images = [small[i] for i in at]
             per_frame = []
             for b in range(0, len(images), d.batch):
                 c = time.perf_counter()

@@ -1,5 +1,5 @@
-//! Upload-time checks of a detector (DESIGN §5): it loads, scores deterministic probe frames with
-//! finite outputs, gives the same scores twice and at two batch sizes (within [`TOLERANCE`]), and
+//! Upload-time checks of a detector (DESIGN §5): it loads, scores deterministic probe frames (cut
+//! per its manifest's crop rule, [`probe_inputs`]) with finite outputs, gives the same scores twice and at two batch sizes (within [`TOLERANCE`]), and
 //! does all that within a wall-clock limit enforced with `RunOptions::terminate`.
 
 use std::sync::Arc;
@@ -7,9 +7,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::crops::Crops;
 use crate::detector::{Detector, DetectorError, ExecutionProvider, OrtRuntime, SessionOptions};
+use crate::face_crop::{CONTEXT_MARGIN, FaceContext};
+use crate::faces::FaceBox;
 use crate::manifest::Manifest;
-use crate::media::RgbImage;
+use crate::media::{AsRgb, RgbImage};
 
 /// Largest difference allowed between two scorings of the same probe frame (DFGC's rule).
 pub const TOLERANCE: f32 = 1e-4;
@@ -75,6 +78,54 @@ pub fn probe_frames() -> Vec<RgbImage> {
         .collect()
 }
 
+/// The probe frames as the detector reads them, by the score job's rule
+/// ([`crate::crops::CropsView::cut_all`]): as they are for `crop = "frame"`; for face crops each
+/// probe frame is taken as a face's context (the frame is the [`crate::face_crop::CONTEXT_MARGIN`]
+/// square around a face box at its centre, whose eyes are turned by a different angle per frame)
+/// and the crop is cut per the manifest's `margin` and `align`.
+pub fn probe_inputs(manifest: &Manifest) -> Vec<RgbImage> {
+    let frames = probe_frames();
+    let n = frames.len();
+    let contexts = (0..n)
+        .map(|i| {
+            let half = PROBE_SIDE as f32 / CONTEXT_MARGIN / 2.0;
+            let c = PROBE_SIDE as f32 / 2.0;
+            let t = (i as f32 - 3.5) * 6f32.to_radians();
+            let turn = |dx: f32, dy: f32| {
+                [
+                    c + dx * t.cos() - dy * t.sin(),
+                    c + dx * t.sin() + dy * t.cos(),
+                ]
+            };
+            let ([rx, ry], [lx, ly]) = (
+                turn(-0.4 * half, -0.3 * half),
+                turn(0.4 * half, -0.3 * half),
+            );
+            let face = FaceBox {
+                x0: c - half,
+                y0: c - half,
+                x1: c + half,
+                y1: c + half,
+                score: 1.0,
+                eyes: Some([rx, ry, lx, ly]),
+            };
+            Some(FaceContext::around(face, PROBE_SIDE, PROBE_SIDE))
+        })
+        .collect();
+    let probes = Crops {
+        indices: (0..n as u64).collect(),
+        images: frames,
+        detected: vec![true; n],
+        contexts,
+    };
+    probes
+        .view()
+        .cut_all(manifest)
+        .iter()
+        .map(|c| c.rgb().to_image())
+        .collect()
+}
+
 /// Loads the detector and runs the probe checks. Client errors: the load and run failures of
 /// [`Detector`], `model_output_not_finite`, `model_nondeterministic`, `model_too_slow`.
 pub fn check_detector(
@@ -84,7 +135,7 @@ pub fn check_detector(
     opts: &CheckOptions,
 ) -> Result<CheckReport, DetectorError> {
     let mut det = Detector::load(rt, model_bytes, manifest.clone(), &opts.session)?;
-    let frames = probe_frames();
+    let frames = probe_inputs(manifest);
     let batch_sizes = [det.batch_size(), 1];
     let watchdog = Watchdog::start(&det, opts.time_limit);
     let started = Instant::now();
@@ -179,6 +230,7 @@ impl Watchdog {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use crate::manifest::CropMode;
     use crate::onnx_model::proto;
     use crate::test_support::{
         detector_fixture, int_attr, means_model, model, node, runtime, tensor_f32, value_info,
@@ -209,6 +261,42 @@ mod tests {
         assert!(
             a.iter()
                 .all(|f| (f.width, f.height, f.data.len()) == (256, 256, 256 * 256 * 3))
+        );
+    }
+
+    #[test]
+    fn probes_are_cut_by_the_score_jobs_rule() {
+        let (_, base) = detector_fixture("redblue");
+        let with = |crop, margin, align| Manifest {
+            crop,
+            margin,
+            align,
+            ..base.clone()
+        };
+        let frames = probe_frames();
+        // Whole frames as they are.
+        assert_eq!(probe_inputs(&with(CropMode::Frame, 1.3, false)), frames);
+        // Face crops: margin x the 102.4-px face box, centred; 2.5 is the whole probe.
+        for (margin, side) in [(1.0, 102), (1.3, 133), (2.0, 205), (2.5, 256)] {
+            let probes = probe_inputs(&with(CropMode::Face, margin, false));
+            assert_eq!(probes.len(), PROBE_FRAMES);
+            let start = (128.0 - side as f32 / 2.0).round() as u32;
+            for (p, f) in probes.iter().zip(&frames) {
+                assert_eq!(
+                    *p,
+                    crate::media::resize::crop(f, start, start, side, side).unwrap(),
+                    "margin {margin}"
+                );
+            }
+        }
+        // Aligned: turned by each probe's eye angle (0 for none of them), so unlike the plain.
+        let plain = probe_inputs(&with(CropMode::Face, 1.3, false));
+        let aligned = probe_inputs(&with(CropMode::Face, 1.3, true));
+        assert!(
+            plain
+                .iter()
+                .zip(&aligned)
+                .all(|(a, b)| a != b && a.width == b.width)
         );
     }
 

@@ -185,8 +185,8 @@ impl From<DetectorError> for StageError {
 }
 
 /// Wall milliseconds per stage. Decode includes sampling and the RGB conversion of the kept
-/// frames (the whole frames come out of it); inference includes each detector's resize and
-/// normalisation.
+/// frames (the whole frames come out of it); crops is cutting the face contexts; inference
+/// includes each detector's crop cut from them, resize and normalisation.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct StageTimings {
     pub decode_ms: f64,
@@ -241,6 +241,15 @@ pub struct DetectorSummary {
     pub batch: usize,
     pub frames: u32,
     pub crop: CropMode,
+    /// The manifest's face-crop `margin` and `align`.
+    #[serde(default = "default_margin")]
+    pub margin: f32,
+    #[serde(default)]
+    pub align: bool,
+}
+
+fn default_margin() -> f32 {
+    crate::manifest::DEFAULT_MARGIN
 }
 
 /// Everything `evaluate_offline` measured; what `arena eval` prints as JSON.
@@ -299,11 +308,7 @@ pub fn prepare_timed(
     let (mut face_time, mut crop_time) = (Duration::ZERO, Duration::ZERO);
     let mut cropper = faces::FaceCropper::new(plan.max_side);
     let mut finder = crate::face_search::FaceFinder::new();
-    let mut frames = Crops {
-        indices: Vec::new(),
-        images: Vec::new(),
-        detected: Vec::new(),
-    };
+    let mut frames = Crops::empty();
     let sizes = [plan.decode_max_side, plan.max_side];
     media::sample_frames_each(path, plan.frames, &sizes, |index, mut images| {
         let (Some(small), Some(large)) = (images.pop(), images.pop()) else {
@@ -322,28 +327,15 @@ pub fn prepare_timed(
         frames.indices.push(index);
         frames.images.push(small);
         frames.detected.push(false);
+        frames.contexts.push(None);
         Ok(())
     })?;
-    if frames.indices.is_empty() {
-        return Err(JobError {
-            code: "invalid_video",
-            message: "no frame could be decoded".to_owned(),
-            permanent: true,
-        });
-    }
     let t = Instant::now();
-    let crops = cropper.finish();
+    let prepared = PreparedVideo::new(frames, cropper.finish())?;
     crop_time += t.elapsed();
     let total = started.elapsed();
     Ok(TimedPrepare {
-        prepared: PreparedVideo {
-            faces: Crops {
-                indices: frames.indices.clone(),
-                images: crops.images,
-                detected: crops.detected,
-            },
-            frames,
-        },
+        prepared,
         timings: StageTimings {
             decode_ms: ms(total.saturating_sub(face_time + crop_time)),
             faces_ms: ms(face_time),
@@ -396,16 +388,13 @@ fn load_detectors(
 }
 
 /// Scores one prepared video with every detector, the way the `score` job does: the cached
-/// images the manifest asks for, `frames` of them evenly picked, batched, then aggregated.
+/// images the manifest asks for, `frames` of them evenly picked and cut per its crop rule
+/// ([`crate::crops::CropsView::for_detector`]), batched, then aggregated.
 pub fn score_prepared(detector: &mut Detector, prepared: &PreparedVideo) -> PairScore {
-    let manifest = detector.manifest();
-    let images = match manifest.crop {
-        CropMode::Face => &prepared.faces,
-        CropMode::Frame => &prepared.frames,
-    };
-    let frames = images.pick(manifest.frames as usize);
-    let (name, kind) = (manifest.name.clone(), manifest.aggregate);
     let started = Instant::now();
+    let manifest = detector.manifest();
+    let frames = prepared.images_for(manifest.crop).for_detector(manifest);
+    let (name, kind) = (manifest.name.clone(), manifest.aggregate);
     let result = detector.score_frames(&frames);
     let inference_ms = ms(started.elapsed());
     match result {
@@ -525,6 +514,8 @@ pub fn evaluate_offline(
                     batch: l.detector.batch_size(),
                     frames: m.frames,
                     crop: m.crop,
+                    margin: m.margin,
+                    align: m.align,
                 }
             })
             .collect(),
@@ -708,7 +699,18 @@ mod tests {
         let _guard = decode_lock();
         let videos = mp4_fixtures();
         assert!(videos.len() >= 6, "{videos:?}");
-        let detectors = vec![model("redblue"), model("greenish"), model("constant")];
+        // greenish again with another crop policy: its crops are cut from the same contexts.
+        let dir = tempfile::tempdir().unwrap();
+        let (greenish, manifest) = model("greenish");
+        let aligned = dir.path().join("greenish-aligned.toml");
+        let text = std::fs::read_to_string(manifest).unwrap();
+        std::fs::write(&aligned, format!("{text}margin = 2.0\nalign = true\n")).unwrap();
+        let detectors = vec![
+            model("redblue"),
+            model("greenish"),
+            model("constant"),
+            (greenish, aligned),
+        ];
         // One video at a time (overlapped or not), and several at once on their own threads.
         for (parallel, overlap) in [(1, true), (1, false), (2, true), (3, false)] {
             let opts = EvalOptions {
@@ -719,8 +721,8 @@ mod tests {
             let report = evaluate_offline(&videos, &detectors, &opts).unwrap();
             assert_eq!(report.parallel, parallel);
             assert_eq!(report.overlap, overlap && parallel == 1);
-            assert_eq!(report.detectors.len(), 3);
-            // Three detectors, one decode per video.
+            assert_eq!(report.detectors.len(), 4);
+            // Four detectors, one decode per video.
             assert_eq!(report.decodes, videos.len() as u64);
             assert_eq!(media::decode_count(), before + videos.len() as u64);
             assert_eq!(report.videos.len(), videos.len());
@@ -738,13 +740,9 @@ mod tests {
                 for ((model_path, manifest_path), pair) in detectors.iter().zip(&got.scores) {
                     let manifest =
                         Manifest::parse(&std::fs::read_to_string(manifest_path).unwrap()).unwrap();
-                    let cached = match manifest.crop {
-                        CropMode::Face => prepared.faces.encode(),
-                        CropMode::Frame => prepared.frames.encode(),
-                    };
-                    let frames = Crops::decode(&cached)
-                        .unwrap()
-                        .pick(manifest.frames as usize);
+                    let cached = prepared.images_for(manifest.crop).encode();
+                    let view = Crops::parse(&cached).unwrap();
+                    let frames = view.for_detector(&manifest);
                     let kind = manifest.aggregate;
                     let bytes = std::fs::read(model_path).unwrap();
                     let mut det = Detector::load(&rt, &bytes, manifest, &session).unwrap();
@@ -769,6 +767,12 @@ mod tests {
                 .find(|v| v.path.ends_with("face_moving.mp4"))
                 .unwrap();
             assert_eq!(astronaut.face_frames, 8);
+            assert_eq!(
+                (report.detectors[3].margin, report.detectors[3].align),
+                (2.0, true)
+            );
+            // The two greenish crops differ.
+            assert_ne!(astronaut.scores[1].per_frame, astronaut.scores[3].per_frame);
         }
     }
 

@@ -268,6 +268,7 @@ mod tests {
             x1,
             y1,
             score: 0.9,
+            eyes: None,
         }
     }
 

@@ -4,11 +4,12 @@
 //! One model run: letterbox a frame or a square region of it into 128×128 (scaled to [-1, 1],
 //! NHWC), decode the 896 anchors, keep scores ≥ [`SCORE_THRESHOLD`], merge overlaps by weighted
 //! NMS ([`NMS_IOU`]) and map back to frame pixels. Which face of which frame is the video's subject
-//! (whole frame, tiles, the track) is [`crate::face_search`]'s job. Its crop is a square of
-//! [`CROP_MARGIN`] × the box's
-//! longer side around the box centre, shifted inside the frame (and shrunk to the frame's shorter
-//! side when larger). A frame without a detection reuses the previous frame's box, else the next
-//! detected box, else (no face anywhere in the video) a centre square of the frame's shorter side.
+//! (whole frame, tiles, the track) is [`crate::face_search`]'s job. A detector's crop is a square
+//! of its manifest's `margin` (default [`CROP_MARGIN`]) × the box's longer side around the box
+//! centre, shifted inside the frame (and shrunk to the frame's shorter side when larger); the
+//! cache keeps the 2.5× context it is cut from ([`crate::face_crop`]). A frame without a
+//! detection reuses the previous frame's box, else the next detected box, else (no face anywhere
+//! in the video) a centre square of the frame's shorter side.
 
 use std::path::{Path, PathBuf};
 
@@ -16,18 +17,22 @@ use ort::session::Session;
 use ort::value::TensorRef;
 
 use crate::detector::{ExecutionProvider, OrtRuntime, SessionOptions, build_session};
+use crate::face_crop::FaceContext;
 use crate::media::RgbImage;
 use crate::media::resize::{crop, downscale_to, resize};
 
-/// Version of the face stage (model, decoding, crop rule); part of the crop cache key.
-pub const FACE_DETECTOR_VERSION: i32 = 2;
+/// Version of the face stage (model, decoding, crop rule, what the cache keeps); part of the crop
+/// cache key. 3: the cache keeps each face's 2.5× context and its geometry
+/// ([`crate::face_crop`]) instead of the 1.3× crop.
+pub const FACE_DETECTOR_VERSION: i32 = 3;
 /// Minimum face probability. MediaPipe's own default for this model (`min_score_thresh` 0.5):
 /// the astronaut portrait scores 0.92, faceless frames stay far below.
 pub const SCORE_THRESHOLD: f32 = 0.5;
 /// IoU above which overlapping detections are merged (MediaPipe's `min_suppression_threshold`).
 pub const NMS_IOU: f32 = 0.3;
-/// Crop side over the face box's longer side (the DFGC baseline's margin).
-pub const CROP_MARGIN: f32 = 1.3;
+/// Crop side over the face box's longer side of a manifest without `margin` (the DFGC
+/// baseline's margin).
+pub const CROP_MARGIN: f32 = crate::manifest::DEFAULT_MARGIN;
 /// Boxes within this fraction of a region's side from one of its inner edges are cut faces.
 const EDGE_SLACK: f32 = 0.02;
 /// Where scripts/bootstrap installs the model, relative to the workspace root.
@@ -108,6 +113,9 @@ pub struct FaceBox {
     pub x1: f32,
     pub y1: f32,
     pub score: f32,
+    /// BlazeFace's first two keypoints, in the box's units: the subject's right eye (x, y)
+    /// (on the image's left in an upright face), then the left eye. `None` for boxes made by hand.
+    pub eyes: Option<[f32; 4]>,
 }
 
 impl FaceBox {
@@ -137,13 +145,34 @@ impl FaceBox {
 
     /// The box with x multiplied by `sx` and y by `sy`.
     pub fn scaled(&self, sx: f32, sy: f32) -> FaceBox {
+        self.mapped(|x| x * sx, |y| y * sy)
+    }
+
+    /// The box moved by (`dx`, `dy`).
+    pub fn shifted(&self, dx: f32, dy: f32) -> FaceBox {
+        self.mapped(|x| x + dx, |y| y + dy)
+    }
+
+    /// The box (and its eyes) with `fx` applied to every x and `fy` to every y.
+    pub fn mapped(&self, fx: impl Fn(f32) -> f32, fy: impl Fn(f32) -> f32) -> FaceBox {
         FaceBox {
-            x0: self.x0 * sx,
-            y0: self.y0 * sy,
-            x1: self.x1 * sx,
-            y1: self.y1 * sy,
+            x0: fx(self.x0),
+            y0: fy(self.y0),
+            x1: fx(self.x1),
+            y1: fy(self.y1),
             score: self.score,
+            eyes: self
+                .eyes
+                .map(|[rx, ry, lx, ly]| [fx(rx), fy(ry), fx(lx), fy(ly)]),
         }
+    }
+
+    /// The angle of the line from the right eye to the left one, in radians clockwise from the
+    /// x axis (image y points down): 0 for level eyes; `None` without eyes.
+    pub fn eye_angle(&self) -> Option<f32> {
+        let [rx, ry, lx, ly] = self.eyes?;
+        let angle = (ly - ry).atan2(lx - rx);
+        (angle.is_finite() && (lx - rx).hypot(ly - ry) > 0.0).then_some(angle)
     }
 }
 
@@ -195,20 +224,29 @@ pub fn decode_detections(
             if values.iter().any(|v| !v.is_finite()) || w <= 0.0 || h <= 0.0 {
                 return None;
             }
+            // Keypoints are offsets from the anchor centre too.
+            let eyes = [
+                (b[4] / side + ax) * side,
+                (b[5] / side + ay) * side,
+                (b[6] / side + ax) * side,
+                (b[7] / side + ay) * side,
+            ];
             Some(FaceBox {
                 x0: (cx - w / 2.0) * side,
                 y0: (cy - h / 2.0) * side,
                 x1: (cx + w / 2.0) * side,
                 y1: (cy + h / 2.0) * side,
                 score,
+                eyes: eyes.iter().all(|v| v.is_finite()).then_some(eyes),
             })
         })
         .collect()
 }
 
 /// Weighted non-maximum suppression (MediaPipe's `WEIGHTED`): the best remaining box and every
-/// box overlapping it by more than `iou` merge into their score-weighted average, which keeps the
-/// best box's score. Returns the merged boxes, best first.
+/// box overlapping it by more than `iou` merge into their score-weighted average (eyes too, over
+/// the boxes that have them), which keeps the best box's score. Returns the merged boxes, best
+/// first.
 pub fn weighted_nms(mut boxes: Vec<FaceBox>, iou: f32) -> Vec<FaceBox> {
     boxes.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut out = Vec::new();
@@ -219,12 +257,27 @@ pub fn weighted_nms(mut boxes: Vec<FaceBox>, iou: f32) -> Vec<FaceBox> {
         let total: f32 = cluster.iter().map(|b| b.score).sum();
         let avg =
             |f: fn(&FaceBox) -> f32| cluster.iter().map(|b| f(b) * b.score).sum::<f32>() / total;
+        let with_eyes: Vec<(&FaceBox, [f32; 4])> = cluster
+            .iter()
+            .filter_map(|b| b.eyes.map(|e| (b, e)))
+            .collect();
+        let eye_total: f32 = with_eyes.iter().map(|(b, _)| b.score).sum();
+        let eyes = (!with_eyes.is_empty()).then(|| {
+            let mut e = [0f32; 4];
+            for (b, v) in &with_eyes {
+                for (acc, x) in e.iter_mut().zip(v) {
+                    *acc += x * b.score;
+                }
+            }
+            e.map(|v| v / eye_total)
+        });
         out.push(FaceBox {
             x0: avg(|b| b.x0),
             y0: avg(|b| b.y0),
             x1: avg(|b| b.x1),
             y1: avg(|b| b.y1),
             score: top.score,
+            eyes,
         });
         boxes = rest;
     }
@@ -263,13 +316,7 @@ impl Letterbox {
     /// A box in input pixels, in frame pixels.
     pub fn to_frame(&self, b: &FaceBox) -> FaceBox {
         let (ox, oy) = (self.offset_x as f32, self.offset_y as f32);
-        FaceBox {
-            x0: (b.x0 - ox) / self.scale_x,
-            y0: (b.y0 - oy) / self.scale_y,
-            x1: (b.x1 - ox) / self.scale_x,
-            y1: (b.y1 - oy) / self.scale_y,
-            score: b.score,
-        }
+        b.mapped(|x| (x - ox) / self.scale_x, |y| (y - oy) / self.scale_y)
     }
 }
 
@@ -352,16 +399,7 @@ impl FaceDetector {
         Ok(self
             .run()?
             .iter()
-            .map(|b| {
-                let t = letterbox.to_frame(b);
-                FaceBox {
-                    x0: t.x0 + x0,
-                    y0: t.y0 + y0,
-                    x1: t.x1 + x0,
-                    y1: t.y1 + y0,
-                    score: t.score,
-                }
-            })
+            .map(|b| letterbox.to_frame(b).shifted(x0, y0))
             .filter(|b| !cut(b))
             .collect())
     }
@@ -501,14 +539,19 @@ pub fn fill_gaps(found: &[Option<FaceBox>]) -> Vec<Option<FaceBox>> {
         .collect()
 }
 
-/// One video's face crops.
+/// One video's face contexts (what the crop cache keeps; detectors' crops are cut from them,
+/// [`crate::face_crop`]).
 #[derive(Debug, Clone)]
 pub struct FaceCrops {
-    /// uint8 RGB squares, longer side at most the cap given to [`cut_crops`].
+    /// uint8 RGB squares, longer side at most the cap given to [`cut_crops`]: the face's
+    /// context, or the centre square of a video without a face.
     pub images: Vec<RgbImage>,
     /// Whether the frame had a real detection (else its box is a fallback).
     pub detected: Vec<bool>,
-    /// Where each crop was cut, in its source frame's pixels.
+    /// Where each context lies in its frame, with the face box; `None` for centre squares.
+    pub contexts: Vec<Option<FaceContext>>,
+    /// The square of a default manifest's crop ([`CROP_MARGIN`], or the centre square), in its
+    /// source frame's pixels.
     pub rects: Vec<CropRect>,
 }
 
@@ -555,6 +598,7 @@ impl FaceCropper {
             out: FaceCrops {
                 images: Vec::new(),
                 detected: Vec::new(),
+                contexts: Vec::new(),
                 rects: Vec::new(),
             },
         }
@@ -585,15 +629,17 @@ impl FaceCropper {
 
     fn cut(&mut self, frame: &RgbImage, face: Option<FaceBox>, detected: bool) {
         let (w, h) = (frame.width, frame.height);
-        let rect = match face {
-            Some(b) => square_crop(&b.scaled(w as f32, h as f32), w, h, CROP_MARGIN),
-            None => centre_crop(w, h),
+        let context = face.map(|b| FaceContext::around(b.scaled(w as f32, h as f32), w, h));
+        let (area, rect) = match &context {
+            Some(c) => (c.rect, c.crop_rect(CROP_MARGIN)),
+            None => (centre_crop(w, h), centre_crop(w, h)),
         };
-        let image = crop(frame, rect.x, rect.y, rect.side, rect.side)
+        let image = crop(frame, area.x, area.y, area.side, area.side)
             .map(|c| downscale_to(&c, self.max_side))
             .unwrap_or_else(|| downscale_to(frame, self.max_side));
         self.out.images.push(image);
         self.out.detected.push(detected);
+        self.out.contexts.push(context);
         self.out.rects.push(rect);
     }
 }
@@ -621,6 +667,7 @@ mod tests {
             x1,
             y1,
             score,
+            eyes: None,
         }
     }
 
@@ -646,6 +693,8 @@ mod tests {
         let mut boxes = vec![0.0; 32];
         // Anchor 0: centre moved by (+12.8, -6.4) px = (+0.1, -0.05), size 32x16 px.
         boxes[..4].copy_from_slice(&[12.8, -6.4, 32.0, 16.0]);
+        // Eyes: (+6.4, 0) and (-6.4, +12.8) px from the anchor centre (32, 64).
+        boxes[4..8].copy_from_slice(&[6.4, 0.0, -6.4, 12.8]);
         // logit 0 -> 0.5 passes the threshold; -1 -> 0.27 does not.
         let found = decode_detections(&[0.0, -1.0], &boxes, &anchors, 0.5);
         assert_eq!(found.len(), 1);
@@ -660,6 +709,10 @@ mod tests {
             "{f:?}"
         );
         assert_eq!(f.score, 0.5);
+        let eyes = f.eyes.unwrap();
+        for (got, want) in eyes.iter().zip([38.4, 64.0, 25.6, 76.8]) {
+            assert!((got - want).abs() < 1e-4, "{eyes:?}");
+        }
         // Huge logits are clipped, never NaN.
         assert_eq!(sigmoid(1e30), 1.0);
         assert!(sigmoid(-1e30) >= 0.0);
@@ -680,8 +733,28 @@ mod tests {
         assert!((merged[0].x0 - 1.2).abs() < 1e-5, "{merged:?}");
         assert!((merged[0].x1 - 11.2).abs() < 1e-5);
         assert_eq!(merged[0].score, 0.9);
+        // No eyes among them: none merged.
+        assert_eq!(merged[0].eyes, None);
         assert!((merged[1].x0 - 50.0).abs() < 1e-4 && (merged[1].y1 - 60.0).abs() < 1e-4);
         assert_eq!(merged[1].score, 0.7);
+        // Eyes average by score over the boxes that have them.
+        let with = |x: f32, s: f32, eyes| FaceBox {
+            eyes,
+            ..b(x, 0.0, x + 10.0, 10.0, s)
+        };
+        let merged = weighted_nms(
+            vec![
+                with(0.0, 0.6, Some([2.0, 3.0, 6.0, 3.0])),
+                with(2.0, 0.9, Some([4.0, 4.0, 8.0, 5.0])),
+                with(1.0, 0.5, None),
+            ],
+            0.3,
+        );
+        let eyes = merged[0].eyes.unwrap();
+        // x of the right eye: (4 * 0.9 + 2 * 0.6) / 1.5 = 3.2.
+        for (got, want) in eyes.iter().zip([3.2, 3.6, 7.2, 4.2]) {
+            assert!((got - want).abs() < 1e-5, "{eyes:?}");
+        }
     }
 
     #[test]

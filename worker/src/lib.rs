@@ -6,6 +6,7 @@ pub mod checks;
 pub mod crops;
 pub mod detector;
 pub mod eval;
+pub mod face_crop;
 pub mod face_search;
 pub mod faces;
 pub mod fleet;

@@ -55,6 +55,13 @@ pub struct Manifest {
     pub std: [f32; 3],
     #[serde(default)]
     pub crop: CropMode,
+    /// Face crops: the crop's side over the face box's longer side, within
+    /// [[`MIN_MARGIN`], [`MAX_MARGIN`]].
+    #[serde(default = "default_margin")]
+    pub margin: f32,
+    /// Face crops: rotate each crop so the eyes are level (BlazeFace's eye keypoints).
+    #[serde(default)]
+    pub align: bool,
     pub output_kind: OutputKind,
     /// Index of the fake class when the output is two-wide (default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -65,6 +72,17 @@ pub struct Manifest {
     pub aggregate: Aggregate,
     #[serde(default = "default_batch")]
     pub batch: u32,
+}
+
+/// The crop margin of a manifest without `margin` (the DFGC baseline's, and the DFDC winners').
+pub const DEFAULT_MARGIN: f32 = 1.3;
+/// Smallest `margin`: the face box itself.
+pub const MIN_MARGIN: f32 = 1.0;
+/// Largest `margin`; the crop cache keeps this much context around each face.
+pub const MAX_MARGIN: f32 = 2.5;
+
+fn default_margin() -> f32 {
+    DEFAULT_MARGIN
 }
 
 fn default_frames() -> u32 {
@@ -130,6 +148,12 @@ impl Manifest {
         if self.fake_index.is_some_and(|i| i > 1) {
             return bad("`fake_index` must be 0 or 1".into());
         }
+        if !self.margin.is_finite() || !(MIN_MARGIN..=MAX_MARGIN).contains(&self.margin) {
+            return bad(format!(
+                "`margin` {} must be within [{MIN_MARGIN}, {MAX_MARGIN}]",
+                self.margin
+            ));
+        }
         if !(1..=256).contains(&self.frames) {
             return bad(format!("`frames` {} must be within [1, 256]", self.frames));
         }
@@ -168,6 +192,7 @@ output_kind = "logit"
     fn defaults_apply() {
         let m = Manifest::parse(BASE).unwrap();
         assert_eq!(m.crop, CropMode::Face);
+        assert_eq!((m.margin, m.align), (1.3, false));
         assert_eq!(m.aggregate, Aggregate::Mean);
         assert_eq!((m.frames, m.batch, m.fake_class()), (32, 8, 1));
         assert_eq!((m.height(), m.width()), (299, 299));
@@ -200,5 +225,33 @@ output_kind = "logit"
         assert!(err(&format!("{BASE}batch = 1000\n")).contains("batch"));
         assert!(err(&BASE.replace("\"xception-c23\"", "\"\"")).contains("name"));
         assert!(err(&BASE.replace("output = \"logits\"\n", "")).contains("output"));
+    }
+
+    #[test]
+    fn margin_and_align_are_checked() {
+        let m = Manifest::parse(&format!("{BASE}margin = 2.5\nalign = true\n")).unwrap();
+        assert_eq!((m.margin, m.align), (2.5, true));
+        // An integer is a float to TOML's reader too.
+        assert_eq!(
+            Manifest::parse(&format!("{BASE}margin = 1\n"))
+                .unwrap()
+                .margin,
+            1.0
+        );
+        for bad in ["0.99", "2.51", "-1.3", "nan", "inf", "\"1.3\"", "[1.3]"] {
+            let e = err(&format!("{BASE}margin = {bad}\n"));
+            assert!(e.contains("margin"), "{bad}: {e}");
+        }
+        for bad in ["1", "\"yes\"", "\"true\""] {
+            let e = err(&format!("{BASE}align = {bad}\n"));
+            assert!(e.contains("align"), "{bad}: {e}");
+        }
+        // Manifests stored before these keys existed read back with the defaults.
+        let mut old = serde_json::to_value(Manifest::parse(BASE).unwrap()).unwrap();
+        let obj = old.as_object_mut().unwrap();
+        obj.remove("margin");
+        obj.remove("align");
+        let back: Manifest = serde_json::from_value(old).unwrap();
+        assert_eq!((back.margin, back.align), (1.3, false));
     }
 }

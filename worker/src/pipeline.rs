@@ -177,7 +177,8 @@ impl SessionCache {
 /// What `prepare_video` caches for one video.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PreparedVideo {
-    /// Square face crops, native resolution capped at `max_side`.
+    /// Square face contexts (each detector's crop is cut from them), native resolution capped at
+    /// `max_side`.
     pub faces: Crops,
     /// Whole frames capped at `max_side`, for `crop = "frame"` detectors.
     pub frames: Crops,
@@ -214,11 +215,7 @@ pub fn prepare_frames(
 ) -> Result<PreparedVideo, JobError> {
     let mut cropper = faces::FaceCropper::new(plan.max_side);
     let mut finder = crate::face_search::FaceFinder::new();
-    let mut frames = Crops {
-        indices: Vec::new(),
-        images: Vec::new(),
-        detected: Vec::new(),
-    };
+    let mut frames = Crops::empty();
     let sizes = [plan.decode_max_side, plan.max_side];
     media::sample_frames_each(path, plan.frames, &sizes, |index, mut images| {
         let (Some(small), Some(large)) = (images.pop(), images.pop()) else {
@@ -229,29 +226,47 @@ pub fn prepare_frames(
         frames.indices.push(index);
         frames.images.push(small);
         frames.detected.push(false);
+        frames.contexts.push(None);
         Ok(())
     })?;
-    if frames.indices.is_empty() {
-        return Err(JobError {
-            code: "invalid_video",
-            message: "no frame could be decoded".to_owned(),
-            permanent: true,
-        });
-    }
-    let crops = cropper.finish();
+    let prepared = PreparedVideo::new(frames, cropper.finish())?;
     tracing::debug!(
-        frames = frames.indices.len(),
-        face_frames = crops.face_frames(),
+        frames = prepared.frames.indices.len(),
+        face_frames = prepared.faces.face_frames(),
         "faces found"
     );
-    Ok(PreparedVideo {
-        faces: Crops {
-            indices: frames.indices.clone(),
-            images: crops.images,
-            detected: crops.detected,
-        },
-        frames,
-    })
+    Ok(prepared)
+}
+
+impl PreparedVideo {
+    /// The cache a detector with `crop` reads.
+    pub fn images_for(&self, crop: CropMode) -> &Crops {
+        match crop {
+            CropMode::Face => &self.faces,
+            CropMode::Frame => &self.frames,
+        }
+    }
+
+    /// The whole frames and the face contexts cut from the same frames; an error when no frame
+    /// could be decoded.
+    pub fn new(frames: Crops, faces: faces::FaceCrops) -> Result<PreparedVideo, JobError> {
+        if frames.indices.is_empty() {
+            return Err(JobError {
+                code: "invalid_video",
+                message: "no frame could be decoded".to_owned(),
+                permanent: true,
+            });
+        }
+        Ok(PreparedVideo {
+            faces: Crops {
+                indices: frames.indices.clone(),
+                images: faces.images,
+                detected: faces.detected,
+                contexts: faces.contexts,
+            },
+            frames,
+        })
+    }
 }
 
 /// What `prepare_video` did, for the job's log lines.
@@ -542,6 +557,31 @@ pub async fn score(
         .into_iter()
         .filter(|v| v.crops_key.is_some())
         .collect();
+    if manifest.crop == CropMode::Face
+        && crate::face_crop::CropPolicy::of(&manifest) != Default::default()
+    {
+        // Caches of an older face stage hold 1.3x crops, not contexts: they are read as they are.
+        let current = |v: &videos::Model| {
+            v.crops_key.as_deref()
+                == Some(&storage::crops_key(
+                    &v.sha256,
+                    SAMPLER_VERSION,
+                    FACE_DETECTOR_VERSION,
+                ))
+        };
+        let stale: Vec<i64> = videos
+            .iter()
+            .filter(|v| !current(v))
+            .map(|v| v.id)
+            .collect();
+        if !stale.is_empty() {
+            tracing::warn!(
+                detector_id,
+                videos = ?stale,
+                "videos prepared by an older face stage: their cached 1.3x crops are scored as they are, without the manifest's margin/align"
+            );
+        }
+    }
     match sandbox_config(ctx)? {
         Some(config) => score_isolated(ctx, cache, &config, &det, &manifest, &videos).await?,
         None => score_in_process(ctx, cache, &det, &manifest, &videos).await?,
@@ -559,15 +599,16 @@ pub struct VideoScore {
     /// P(fake) of the video, aggregated per the manifest.
     pub score: f32,
     pub per_frame: Vec<f32>,
-    /// Inference time (preprocessing included).
+    /// Inference time (cutting the crops and preprocessing included).
     pub elapsed_ms: i64,
 }
 
-/// Scores one video from its cached images: the manifest's `frames` of them, evenly spaced, run
-/// through the detector and aggregated. Blocking: call it off the async executor.
+/// Scores one video from its cached images: the manifest's `frames` of them, evenly spaced, cut
+/// per its crop rule ([`CropsView::for_detector`]), run through the detector and aggregated.
+/// Blocking: call it off the async executor.
 pub fn score_images(detector: &mut Detector, images: &CropsView) -> Result<VideoScore, JobError> {
-    let frames = images.pick(detector.manifest().frames as usize);
     let started = Instant::now();
+    let frames = images.for_detector(detector.manifest());
     let per_frame = detector.score_frames(&frames)?;
     Ok(VideoScore {
         score: aggregate(detector.manifest().aggregate, &per_frame),
@@ -582,9 +623,11 @@ pub fn score_images_many(
     detector: &mut Detector,
     videos: &[CropsView],
 ) -> Result<Vec<VideoScore>, JobError> {
-    let k = detector.manifest().frames as usize;
-    let frames: Vec<Vec<_>> = videos.iter().map(|v| v.pick(k)).collect();
     let started = Instant::now();
+    let frames: Vec<Vec<_>> = videos
+        .iter()
+        .map(|v| v.for_detector(detector.manifest()))
+        .collect();
     let per_video = detector.score_videos(&frames)?;
     let total_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
     let all = frames.iter().map(Vec::len).sum::<usize>().max(1) as i64;
@@ -765,6 +808,7 @@ async fn publish(
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use crate::media::AsRgb;
     use crate::test_support::{decode_lock, runtime, video};
     use arena::domain::{CompetitionMode, Preset, Slug, VideoRole};
     use arena::queue::QueueConfig;
@@ -792,7 +836,8 @@ mod tests {
         assert_eq!(media::decode_count(), before + 1);
         assert_eq!(p.faces.indices, vec![0, 2, 4, 7, 9, 11]);
         assert_eq!(p.faces.face_frames(), 6);
-        // Crops of ~85 px cut from the 320x240 decode, shrunk to the 64 px cap; frames at 64x48.
+        // Contexts of ~160 px cut from the 320x240 decode, shrunk to the 64 px cap; frames at
+        // 64x48.
         assert!(
             p.faces
                 .images
@@ -806,7 +851,8 @@ mod tests {
                 .all(|i| (i.width, i.height) == (64, 48))
         );
         assert_eq!(p.frames.face_frames(), 0);
-        // Each crop is centred on the face: the detector finds it again in the middle.
+        // Each default crop (cut from its context) is centred on the face: the detector finds
+        // it again in the middle.
         let big = prepare_frames(
             &video("face_moving.mp4"),
             &PreparePlan {
@@ -816,8 +862,17 @@ mod tests {
             &mut det,
         )
         .unwrap();
-        for crop in &big.faces.images {
-            let face = det.largest_face(crop).unwrap().expect("a face in the crop");
+        for (context, ctx) in big.faces.images.iter().zip(&big.faces.contexts) {
+            let ctx = ctx.as_ref().expect("a context");
+            assert!(ctx.face.eyes.is_some(), "{ctx:?}");
+            // Not shrunk at 512: the context is its square of the frame.
+            assert_eq!(context.width, ctx.rect.side);
+            let crop =
+                crate::face_crop::cut(context.rgb(), ctx, crate::face_crop::CropPolicy::DEFAULT);
+            let face = det
+                .largest_face(&crop)
+                .unwrap()
+                .expect("a face in the crop");
             let (cx, cy) = face.centre();
             let mid = crop.width as f32 / 2.0;
             assert!((cx - mid).abs() < 6.0 && (cy - mid).abs() < 6.0, "{face:?}");
@@ -959,10 +1014,27 @@ mod tests {
                 .iter()
                 .all(|i| (i.width, i.height) == (320, 240))
         );
+        // The faces' 2.5x contexts (the 240-px frame height at most), each with its geometry;
+        // a default manifest's crop is the 1.3x square, under 120 px.
         assert!(
             faces
                 .images
                 .iter()
+                .all(|i| i.width == i.height && i.width <= 240)
+        );
+        assert!(faces.contexts.iter().all(Option::is_some));
+        let manifest = Manifest::parse(
+            "name = \"t\"\ninput = \"i\"\noutput = \"o\"\nsize = [32, 32]\n\
+             layout = \"nchw\"\ncolor = \"rgb\"\nmean = [0.0, 0.0, 0.0]\n\
+             std = [1.0, 1.0, 1.0]\noutput_kind = \"logit\"\nframes = 8\n",
+        )
+        .unwrap();
+        let crops = faces.for_detector(&manifest);
+        assert_eq!(crops.len(), 8);
+        assert!(
+            crops
+                .iter()
+                .map(AsRgb::rgb)
                 .all(|i| i.width == i.height && i.width < 120)
         );
         for id in [first, again] {

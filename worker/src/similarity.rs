@@ -102,6 +102,7 @@ mod tests {
             indices: indices.to_vec(),
             images: indices.iter().map(|i| img(*i)).collect(),
             detected: vec![false; indices.len()],
+            contexts: vec![None; indices.len()],
         }
     }
 
@@ -141,6 +142,7 @@ mod reference {
             indices: (0..range.len() as u64).collect(),
             images: sampled.frames[range.clone()].to_vec(),
             detected: vec![false; range.len()],
+            contexts: vec![None; range.len()],
         };
         let (fake, target) = (pick(1..n), pick(0..n - 1));
         let ours = mean_ssim(&fake, &target).expect("ssim");

@@ -77,6 +77,29 @@ async fn garbage_models_and_manifests_are_refused() {
         .await;
     expect(resp, 422, "invalid_manifest").await;
 
+    // The crop keys: `margin` within 1.0..=2.5 and a number, `align` a boolean.
+    for bad in [
+        "margin = 2.6\n",
+        "margin = 0.5\n",
+        "margin = \"wide\"\n",
+        "align = \"yes\"\n",
+        "align = 1\n",
+    ] {
+        let mut m = manifest.clone();
+        m.extend_from_slice(format!("\n{bad}").as_bytes());
+        let resp = app
+            .post_detector_bytes("c", Some(&team), model.clone(), m)
+            .await;
+        assert_eq!(resp.status().as_u16(), 422, "{bad}");
+        let body: Value = resp.json().await.unwrap_or_default();
+        assert_eq!(body["code"], "invalid_manifest", "{bad}: {body}");
+        let key = bad.split(' ').next().unwrap_or_default();
+        assert!(
+            body["message"].as_str().is_some_and(|m| m.contains(key)),
+            "{bad}: {body}"
+        );
+    }
+
     let wrong_input =
         String::from_utf8_lossy(&manifest).replace("input = \"input\"", "input = \"pixels\"");
     let resp = app

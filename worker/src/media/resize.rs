@@ -1,6 +1,6 @@
 //! Antialiased RGB resizing (separable triangle filter, like Pillow's `BILINEAR`) and cropping.
 
-use super::RgbImage;
+use super::{AsRgb, RgbImage, RgbView};
 
 /// One output sample's source taps: first source index and the normalized weights from there.
 struct Taps {
@@ -101,6 +101,11 @@ pub fn downscale_to(img: &RgbImage, max_side: u32) -> RgbImage {
 
 /// The `w` x `h` region of `img` at (`x`, `y`); `None` when it does not fit inside.
 pub fn crop(img: &RgbImage, x: u32, y: u32, w: u32, h: u32) -> Option<RgbImage> {
+    crop_view(img.rgb(), x, y, w, h)
+}
+
+/// [`crop`] of a borrowed image.
+pub fn crop_view(img: RgbView<'_>, x: u32, y: u32, w: u32, h: u32) -> Option<RgbImage> {
     if w == 0 || h == 0 || x.checked_add(w)? > img.width || y.checked_add(h)? > img.height {
         return None;
     }

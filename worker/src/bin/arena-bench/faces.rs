@@ -74,6 +74,7 @@ fn truth_box(square: [f32; 3], in_head: &FaceBox) -> FaceBox {
         x1: x + in_head.x1 * side,
         y1: y + in_head.y1 * side,
         score: 1.0,
+        eyes: None,
     }
 }
 

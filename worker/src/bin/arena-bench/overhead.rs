@@ -7,7 +7,8 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use arena_worker::crops::Crops;
 use arena_worker::detector::{Detector, aggregate, cuda_fallback_reason};
-use arena_worker::manifest::{CropMode, Manifest};
+use arena_worker::manifest::Manifest;
+use arena_worker::media::{AsRgb, RgbImage};
 use arena_worker::pipeline::PreparedVideo;
 use serde::Serialize;
 
@@ -106,18 +107,19 @@ impl Bench {
                 cuda_fallback_reason().unwrap_or_default()
             );
         }
-        let images = match manifest.crop {
-            CropMode::Face => &prepared.faces,
-            CropMode::Frame => &prepared.frames,
-        };
+        let images = prepared.images_for(manifest.crop);
         // What the score job reads from the object store.
         let cached = images.encode();
-        let frames = images.pick(manifest.frames as usize);
+        let frames: Vec<RgbImage> = images
+            .for_detector(&manifest)
+            .iter()
+            .map(|c| c.rgb().to_image())
+            .collect();
         let batch = det.batch_size();
         let platform = |det: &mut Detector| -> Result<(f64, Vec<f32>)> {
             let t = Instant::now();
             let crops = Crops::parse(&cached)?;
-            let picked = crops.pick(det.manifest().frames as usize);
+            let picked = crops.for_detector(det.manifest());
             let per_frame = det.score_frames(&picked)?;
             std::hint::black_box(aggregate(det.manifest().aggregate, &per_frame));
             Ok((ms_since(t), per_frame))
