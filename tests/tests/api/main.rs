@@ -5,6 +5,7 @@ mod auth;
 mod authz_matrix;
 mod browser_auth;
 mod browser_chromium;
+mod detector_page;
 mod game;
 mod health;
 mod import;

@@ -28,6 +28,18 @@ pub fn config(cfg: &mut web::ServiceConfig) {
         .route("/static/{name}", web::get().to(assets::get::get))
         .route("/c/{slug}", web::get().to(pages::competition::get))
         .route("/c/{slug}/matrix", web::get().to(pages::matrix::get))
+        .route(
+            "/c/{slug}/detectors/{submission}",
+            web::get().to(pages::detector::get),
+        )
+        .route(
+            "/c/{slug}/creations/{submission}",
+            web::get().to(pages::creation::get),
+        )
+        .route(
+            "/videos/{id}/crops/{n}",
+            web::get().to(pages::creation::thumbnail),
+        )
         .route("/submissions/{id}", web::get().to(pages::submission::get))
         .route("/teams/{name}", web::get().to(pages::team::get))
         .route("/login", web::get().to(session::login_get::get))
@@ -122,6 +134,10 @@ pub fn config(cfg: &mut web::ServiceConfig) {
                 .route(
                     "/competitions/{slug}/matrix",
                     web::get().to(competitions::matrix::get),
+                )
+                .route(
+                    "/competitions/{slug}/detectors/{submission}",
+                    web::get().to(competitions::detector::get),
                 )
                 .route(
                     "/competitions/{slug}/scores.csv",

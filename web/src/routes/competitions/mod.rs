@@ -1,5 +1,6 @@
 //! Competitions, their boards and matrix.
 
+pub mod detector;
 pub mod events;
 pub mod get;
 pub mod leaderboard;
