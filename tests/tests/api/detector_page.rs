@@ -279,6 +279,71 @@ async fn detector_page_curve_integrates_to_the_boards_auc_and_cli_prints_aligned
             .any(|l| l.contains(&format!("{pooled:.4}"))),
         "{text}"
     );
+
+    // Uploads stream through the CLI (its bar is hidden: stderr is no terminal here), and
+    // `status --watch` follows the new submission to its end with plain lines.
+    let cli = |args: Vec<String>| async move {
+        let out = tokio::process::Command::new(arena_tests::arena_bin())
+            .args(&args)
+            .output()
+            .await
+            .expect("run arena");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{args:?}: {stdout} {stderr}");
+        assert!(
+            !stderr.contains("uploading"),
+            "no bar off a terminal: {stderr}"
+        );
+        stdout
+    };
+    let server = app.address.clone();
+    let said = cli(vec![
+        "submit".into(),
+        "creation".into(),
+        video("fake_2.mp4").display().to_string(),
+        "--competition".into(),
+        "game".into(),
+        "--server".into(),
+        server.clone(),
+        "--token".into(),
+        alice.clone(),
+    ])
+    .await;
+    let id: i64 = said
+        .split_whitespace()
+        .nth(1)
+        .and_then(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("no id in {said}"));
+    let (model, manifest) = arena_datasets::detector("redblue");
+    let said = cli(vec![
+        "submit".into(),
+        "detector".into(),
+        model.display().to_string(),
+        manifest.display().to_string(),
+        "--competition".into(),
+        "game".into(),
+        "--server".into(),
+        server.clone(),
+        "--token".into(),
+        dana.clone(),
+    ])
+    .await;
+    assert!(said.starts_with("submission "), "{said}");
+    let watched = cli(vec![
+        "status".into(),
+        id.to_string(),
+        "--watch".into(),
+        "--server".into(),
+        server,
+        "--token".into(),
+        alice.clone(),
+    ])
+    .await;
+    let last = watched.lines().last().unwrap_or_default();
+    assert!(last.starts_with(&format!("#{id} finished")), "{watched}");
+    let stored = app.wait_submission(id, WAIT).await;
+    assert_eq!(stored["status"], "finished", "{stored}");
 }
 
 /// The `data-key` of the first row of the table `id`.
