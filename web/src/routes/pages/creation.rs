@@ -161,6 +161,10 @@ pub async fn thumbnail(
     {
         storage.get(&thumb_key).await.map_err(ApiError::internal)?
     } else {
+        // A withdrawn fake's crops are erased: nothing to show.
+        if !storage.exists(&key).await.map_err(ApiError::internal)? {
+            return Err(not_found());
+        }
         let bin = storage.get(&key).await.map_err(ApiError::internal)?;
         let jpeg = web::block(move || encode_thumbnail(&bin, n))
             .await
