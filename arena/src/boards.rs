@@ -180,6 +180,157 @@ pub async fn pairs_csv<C: ConnectionTrait>(
     Ok(scoring::offline::write_pairs_csv(&input, &extras.failed))
 }
 
+/// A detector's page: its submission and team, the false-positive rate fixing its threshold,
+/// and its [`scoring::DetectorReport`] over the detection board's scope.
+#[derive(Debug, Clone, Serialize)]
+pub struct DetectorPage {
+    pub submission: i64,
+    pub team: String,
+    pub baseline: bool,
+    /// Rounds mode: the round shown.
+    pub round: Option<i32>,
+    pub fpr: f64,
+    pub report: scoring::DetectorReport,
+}
+
+/// How many misses of each kind a detector page lists.
+pub const WORST_MISSES: usize = 10;
+
+/// The page of detector submission `submission` over the detection board's scope (rounds mode:
+/// the current round) after the best/last policy; `None` when it is no detector in that scope.
+pub async fn detector_page<C: ConnectionTrait>(
+    db: &C,
+    comp: &competitions::Model,
+    submission: i64,
+) -> Result<Option<DetectorPage>, RepoError> {
+    let (input, round) = if CompetitionMode::parse(&comp.mode) == Some(CompetitionMode::Rounds) {
+        let view = evaluation::view(db, comp.id).await?;
+        match evaluation::current_round(&view, now_ms()) {
+            Some(k) => (evaluation::round_boards(db, comp.id, k).await?.0, Some(k)),
+            None => (BoardInput::default(), None),
+        }
+    } else {
+        (evaluation::board_input(db, comp.id).await?, None)
+    };
+    let s = settings(comp)?;
+    let input = apply_policy(&input, s.board);
+    let Some(entry) = input
+        .detectors
+        .iter()
+        .find(|d| d.submission_id == submission)
+        .cloned()
+    else {
+        return Ok(None);
+    };
+    let rules = scoring_rules(db, comp, &s).await?;
+    let extras = evaluation::board_extras(db, comp.id, &input).await?;
+    let view = scoring::ScoredBoard::new(&input, &extras.failed);
+    let report = view.detector_report(entry.detector_id, rules.fpr, WORST_MISSES);
+    Ok(report.map(|report| DetectorPage {
+        submission,
+        team: entry.team,
+        baseline: entry.baseline,
+        round,
+        fpr: rules.fpr,
+        report,
+    }))
+}
+
+/// A board's scope after the best/last policy: its input, failures and false-positive rate.
+async fn scoped<C: ConnectionTrait>(
+    db: &C,
+    comp: &competitions::Model,
+    scope: BoardScope,
+) -> Result<(BoardInput, scoring::BoardExtras, f64), RepoError> {
+    let input = if CompetitionMode::parse(&comp.mode) == Some(CompetitionMode::Rounds) {
+        let view = evaluation::view(db, comp.id).await?;
+        match evaluation::current_round(&view, now_ms()) {
+            Some(k) => {
+                let (det, creation, _) = evaluation::round_boards(db, comp.id, k).await?;
+                match scope {
+                    BoardScope::Detection => det,
+                    BoardScope::Creation => creation,
+                }
+            }
+            None => BoardInput::default(),
+        }
+    } else {
+        evaluation::board_input(db, comp.id).await?
+    };
+    let s = settings(comp)?;
+    let input = apply_policy(&input, s.board);
+    let rules = scoring_rules(db, comp, &s).await?;
+    let extras = evaluation::board_extras(db, comp.id, &input).await?;
+    Ok((input, extras, rules.fpr))
+}
+
+/// A creation on the creation board: its fakes with the detectors each fooled at their
+/// thresholds, and the detectors in scope (submission id, team) to name them.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreationPage {
+    pub submission: i64,
+    pub team: String,
+    pub baseline: bool,
+    pub fpr: f64,
+    pub fakes: Vec<scoring::Fooled>,
+    pub detectors: Vec<(i64, String)>,
+}
+
+/// The page of creation submission `submission` over the creation board's scope; `None` when
+/// it is no creation in that scope.
+pub async fn creation_page<C: ConnectionTrait>(
+    db: &C,
+    comp: &competitions::Model,
+    submission: i64,
+) -> Result<Option<CreationPage>, RepoError> {
+    let (input, extras, fpr) = scoped(db, comp, BoardScope::Creation).await?;
+    let Some(entry) = input
+        .creations
+        .iter()
+        .find(|c| c.submission_id == submission)
+    else {
+        return Ok(None);
+    };
+    let view = scoring::ScoredBoard::new(&input, &extras.failed);
+    Ok(Some(CreationPage {
+        submission,
+        team: entry.team.clone(),
+        baseline: entry.baseline,
+        fpr,
+        fakes: view.fooled(submission, fpr),
+        detectors: (input.detectors.iter())
+            .map(|d| (d.submission_id, d.team.clone()))
+            .collect(),
+    }))
+}
+
+/// How many fakes the board's "hardest fakes" lists.
+pub const HARDEST_FAKES: usize = 10;
+
+/// The fakes of the creation board's scope that fooled the most detectors, each with its
+/// creation's team.
+pub async fn hardest_fakes<C: ConnectionTrait>(
+    db: &C,
+    comp: &competitions::Model,
+) -> Result<Vec<(scoring::Fooled, String)>, RepoError> {
+    let (input, extras, fpr) = scoped(db, comp, BoardScope::Creation).await?;
+    let view = scoring::ScoredBoard::new(&input, &extras.failed);
+    let team = |c: i64| {
+        (input.creations.iter())
+            .find(|e| e.submission_id == c)
+            .map(|e| e.team.clone())
+            .unwrap_or_default()
+    };
+    Ok(view
+        .hardest_fakes(fpr, HARDEST_FAKES)
+        .into_iter()
+        .map(|f| {
+            let t = team(f.creation);
+            (f, t)
+        })
+        .collect())
+}
+
 /// The detectors × creations AUC matrix of the same scope as the boards.
 pub async fn matrix<C: ConnectionTrait>(
     db: &C,

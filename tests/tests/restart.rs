@@ -112,7 +112,7 @@ fn video_form(name: &str) -> PostBody {
     )
 }
 
-/// Uploads 3 reals, 2 creations and 2 detectors; returns the submission ids.
+/// Uploads 2 detectors, 3 reals and 2 creations; returns the submission ids.
 async fn seed(s: &Server, client: &reqwest::Client, admin: &str) -> Vec<i64> {
     let comp = json!({"slug": "r", "title": "restart"});
     post(
@@ -134,6 +134,18 @@ async fn seed(s: &Server, client: &reqwest::Client, admin: &str) -> Vec<i64> {
         tokens.push(r["token"].as_str().unwrap_or_default().to_owned());
     }
     let mut subs = Vec::new();
+    // Detectors first: their upload checks take longer than a decode, so videos sent before them
+    // could all be prepared before the test looks; sent last, the videos' decodes are queued
+    // behind each other when the uploads end, and the test catches one in flight.
+    for (token, fixture) in tokens[2..].iter().zip(["redblue", "constant"]) {
+        let (model, manifest) = arena_datasets::detector(fixture);
+        let form = reqwest::multipart::Form::new()
+            .part("model", arena_tests::part(&model))
+            .part("manifest", arena_tests::part(&manifest));
+        let url = s.url("/api/v1/competitions/r/detectors");
+        let r = post(client, url, token, PostBody::Form(form)).await;
+        subs.push(r["id"].as_i64().unwrap_or(0));
+    }
     for name in ["real_1.mp4", "real_2.mp4", "real_3.mp4"] {
         let r = post(
             client,
@@ -151,15 +163,6 @@ async fn seed(s: &Server, client: &reqwest::Client, admin: &str) -> Vec<i64> {
                 .as_i64()
                 .unwrap_or(0),
         );
-    }
-    for (token, fixture) in tokens[2..].iter().zip(["redblue", "constant"]) {
-        let (model, manifest) = arena_datasets::detector(fixture);
-        let form = reqwest::multipart::Form::new()
-            .part("model", arena_tests::part(&model))
-            .part("manifest", arena_tests::part(&manifest));
-        let url = s.url("/api/v1/competitions/r/detectors");
-        let r = post(client, url, token, PostBody::Form(form)).await;
-        subs.push(r["id"].as_i64().unwrap_or(0));
     }
     subs
 }

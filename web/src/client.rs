@@ -1,17 +1,47 @@
-//! The teams' command-line client: submit, watch a submission, print a leaderboard.
+//! The teams' command-line client: submit (with an upload progress bar), watch a submission
+//! (a live bar), print a leaderboard (aligned tables).
+//!
+//! Bars are drawn on stderr, and only when stderr is a terminal: piped or captured output gets
+//! plain lines on stdout, as before.
 
 use crate::cli::say;
 use anyhow::{Context, bail};
+use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
+use indicatif::{ProgressBar, ProgressStyle};
+use reqwest::Body;
 use reqwest::multipart::{Form, Part};
 use serde_json::Value;
+use std::io::IsTerminal;
 use std::path::Path;
 use std::time::Duration;
+
+/// Upload chunk size: the bar moves once per chunk handed to the connection.
+const CHUNK: usize = 64 * 1024;
 
 fn token(token: Option<&str>) -> anyhow::Result<&str> {
     token.context("a team token is needed: pass --token or set ARENA_TOKEN")
 }
 
-async fn file_part(path: &Path) -> anyhow::Result<Part> {
+/// Whether bars are drawn at all.
+fn interactive() -> bool {
+    std::io::stderr().is_terminal()
+}
+
+/// A byte-counting upload bar over `total` bytes (hidden unless stderr is a terminal).
+fn upload_bar(total: u64) -> ProgressBar {
+    if !interactive() {
+        return ProgressBar::hidden();
+    }
+    let style = ProgressStyle::with_template(
+        "uploading [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+    )
+    .map(|s| s.progress_chars("=> "))
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    ProgressBar::new(total).with_style(style)
+}
+
+/// A file read whole, as a multipart part streamed in chunks that advance `bar`.
+async fn file_part(path: &Path, bar: &ProgressBar) -> anyhow::Result<Part> {
     let bytes = tokio::fs::read(path)
         .await
         .with_context(|| format!("cannot read {}", path.display()))?;
@@ -19,7 +49,23 @@ async fn file_part(path: &Path) -> anyhow::Result<Part> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    Ok(Part::bytes(bytes).file_name(name))
+    let len = bytes.len() as u64;
+    let chunks: Vec<Vec<u8>> = bytes.chunks(CHUNK).map(<[u8]>::to_vec).collect();
+    let bar = bar.clone();
+    let stream = futures::stream::iter(chunks.into_iter().map(move |c| {
+        bar.inc(c.len() as u64);
+        Ok::<_, std::io::Error>(c)
+    }));
+    Ok(Part::stream_with_length(Body::wrap_stream(stream), len).file_name(name))
+}
+
+/// The total size of the files to upload (0 for unreadable ones: reading them reports the error).
+async fn total_size(paths: &[&Path]) -> u64 {
+    let mut total = 0;
+    for p in paths {
+        total += tokio::fs::metadata(p).await.map(|m| m.len()).unwrap_or(0);
+    }
+    total
 }
 
 async fn answer(resp: reqwest::Response) -> anyhow::Result<Value> {
@@ -40,17 +86,20 @@ pub async fn submit_creation(
     file: &Path,
     task: Option<&str>,
 ) -> anyhow::Result<()> {
-    let mut form = Form::new().part("file", file_part(file).await?);
+    let tok = token(tok)?;
+    let bar = upload_bar(total_size(&[file]).await);
+    let mut form = Form::new().part("file", file_part(file, &bar).await?);
     if let Some(t) = task {
         form = form.text("task", t.to_owned());
     }
     let resp = reqwest::Client::new()
         .post(format!("{server}/api/v1/competitions/{slug}/creations"))
-        .bearer_auth(token(tok)?)
+        .bearer_auth(tok)
         .multipart(form)
         .send()
-        .await?;
-    let body = answer(resp).await?;
+        .await;
+    bar.finish_and_clear();
+    let body = answer(resp?).await?;
     say(&format!(
         "submission {} {}",
         body["id"],
@@ -66,16 +115,19 @@ pub async fn submit_detector(
     model: &Path,
     manifest: &Path,
 ) -> anyhow::Result<()> {
+    let tok = token(tok)?;
+    let bar = upload_bar(total_size(&[model, manifest]).await);
     let form = Form::new()
-        .part("model", file_part(model).await?)
-        .part("manifest", file_part(manifest).await?);
+        .part("model", file_part(model, &bar).await?)
+        .part("manifest", file_part(manifest, &bar).await?);
     let resp = reqwest::Client::new()
         .post(format!("{server}/api/v1/competitions/{slug}/detectors"))
-        .bearer_auth(token(tok)?)
+        .bearer_auth(tok)
         .multipart(form)
         .send()
-        .await?;
-    let body = answer(resp).await?;
+        .await;
+    bar.finish_and_clear();
+    let body = answer(resp?).await?;
     say(&format!(
         "submission {} {}",
         body["id"],
@@ -84,116 +136,208 @@ pub async fn submit_detector(
     Ok(())
 }
 
+/// Whether a submission's status is final (watching stops there).
+fn is_final(status: &str) -> bool {
+    matches!(status, "finished" | "failed" | "rejected" | "disqualified")
+}
+
+/// `#12 running   [#########.....] 9/15`, with the failure when there is one.
+fn status_line(id: i64, status: &str, done: u64, total: u64, error: Option<&Value>) -> String {
+    let width = 30usize;
+    let filled = if total == 0 {
+        width
+    } else {
+        ((done as usize * width) / total as usize).min(width)
+    };
+    let mut line = format!(
+        "#{id} {status:<9} [{}{}] {done}/{total}",
+        "#".repeat(filled),
+        ".".repeat(width - filled)
+    );
+    if let Some(err) = error.and_then(Value::as_object) {
+        line.push_str(&format!(
+            " — {}: {}",
+            err.get("code").and_then(Value::as_str).unwrap_or(""),
+            err.get("message").and_then(Value::as_str).unwrap_or("")
+        ));
+    }
+    line
+}
+
+/// Prints a submission's status; with `watch`, polls until it is final: on a terminal a live bar
+/// on stderr (then the final line), otherwise a new line each time something moved.
 pub async fn status(server: &str, tok: Option<&str>, id: i64, watch: bool) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
+    let bar = if watch && interactive() {
+        let style = ProgressStyle::with_template(
+            "#{prefix} {spinner} {msg:<9} [{bar:30}] {pos}/{len} {elapsed}",
+        )
+        .map(|s| s.progress_chars("#>."))
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+        let bar = ProgressBar::new(0)
+            .with_style(style)
+            .with_prefix(id.to_string());
+        bar.enable_steady_tick(Duration::from_millis(200));
+        Some(bar)
+    } else {
+        None
+    };
     let mut last = String::new();
     loop {
         let resp = client
             .get(format!("{server}/api/v1/submissions/{id}"))
             .bearer_auth(token(tok)?)
             .send()
-            .await?;
-        let body = answer(resp).await?;
+            .await;
+        let body = match resp {
+            Ok(resp) => answer(resp).await,
+            Err(e) => Err(e.into()),
+        };
+        let body = match body {
+            Ok(b) => b,
+            Err(e) => {
+                if let Some(bar) = &bar {
+                    bar.finish_and_clear();
+                }
+                return Err(e);
+            }
+        };
         let status = body["status"].as_str().unwrap_or("?").to_owned();
         let (done, total) = (
             body["progress"]["done"].as_u64().unwrap_or(0),
             body["progress"]["total"].as_u64().unwrap_or(0),
         );
-        let width = 30usize;
-        let filled = if total == 0 {
-            width
-        } else {
-            (done as usize * width) / total as usize
-        };
-        let mut line = format!(
-            "#{id} {status:<9} [{}{}] {done}/{total}",
-            "#".repeat(filled),
-            ".".repeat(width - filled.min(width))
-        );
-        if let Some(err) = body["error"].as_object() {
-            line.push_str(&format!(
-                " — {}: {}",
-                err["code"].as_str().unwrap_or(""),
-                err["message"].as_str().unwrap_or("")
-            ));
+        let line = status_line(id, &status, done, total, body.get("error"));
+        let finished = !watch || is_final(&status);
+        match &bar {
+            Some(bar) if !finished => {
+                bar.set_length(total);
+                bar.set_position(done);
+                bar.set_message(status.clone());
+            }
+            Some(bar) => {
+                bar.finish_and_clear();
+                say(&line);
+            }
+            // Without a terminal, a new line only when something moved.
+            None if line != last => {
+                say(&line);
+                last = line;
+            }
+            None => {}
         }
-        // Watching prints a new bar only when something moved.
-        if line != last {
-            say(&line);
-            last = line;
-        }
-        if !watch
-            || matches!(
-                status.as_str(),
-                "finished" | "failed" | "rejected" | "disqualified"
-            )
-        {
+        if finished {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 
-fn cell(v: &Value) -> String {
+/// A JSON value as a table cell: integers as they are, other numbers with `decimals`, `–` for
+/// null (pending or unranked).
+fn cell(v: &Value, decimals: usize) -> String {
     match v {
         Value::Null => "–".to_owned(),
-        Value::Number(n) => n
-            .as_f64()
-            .map(|f| {
-                if f.fract() == 0.0 {
-                    format!("{f}")
-                } else {
-                    format!("{f:.4}")
-                }
-            })
-            .unwrap_or_default(),
+        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => i.to_string(),
+            (None, Some(f)) => format!("{f:.decimals$}"),
+            _ => n.to_string(),
+        },
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
 }
 
+/// One board's columns: JSON key, header, right-aligned (numbers).
+type Columns = &'static [(&'static str, &'static str, bool)];
+
+const BOARDS: [(&str, &str, Columns); 3] = [
+    (
+        "detection",
+        "Detection",
+        &[
+            ("rank", "#", true),
+            ("team", "Team", false),
+            ("submission", "Submission", true),
+            ("score", "Score (mean AUC)", true),
+            ("pooled_auc", "Pooled AUC", true),
+            ("worst_auc", "Worst AUC", true),
+            ("threshold", "Threshold", true),
+        ],
+    ),
+    (
+        "creation",
+        "Creation",
+        &[
+            ("rank", "#", true),
+            ("team", "Team", false),
+            ("submission", "Submission", true),
+            ("score", "Score", true),
+            ("anti_detection", "Anti-detection", true),
+            ("detectors_scored", "Detectors", true),
+            ("videos", "Videos", true),
+        ],
+    ),
+    (
+        "ratings",
+        "Game ratings",
+        &[
+            ("rank", "#", true),
+            ("team", "Team", false),
+            ("role", "Role", false),
+            ("rating", "Rating", true),
+            ("ci_low", "95 % low", true),
+            ("ci_high", "95 % high", true),
+            ("matches", "Matches", true),
+            ("wins", "Wins", true),
+        ],
+    ),
+];
+
+/// A board as an aligned table: every row, numbers right-aligned, baselines marked.
+pub fn board_table(rows: &[Value], columns: Columns) -> Table {
+    let mut table = Table::new();
+    table
+        .load_style(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(columns.iter().map(|(_, h, _)| *h));
+    for row in rows {
+        table.add_row(columns.iter().map(|(key, _, _)| {
+            let decimals = if matches!(*key, "rating" | "ci_low" | "ci_high") {
+                1
+            } else {
+                4
+            };
+            let v = cell(&row[*key], decimals);
+            if *key == "team" && row["baseline"] == Value::Bool(true) {
+                format!("{v} (baseline)")
+            } else {
+                v
+            }
+        }));
+    }
+    for (i, (_, _, right)) in columns.iter().enumerate() {
+        if let Some(col) = table.column_mut(i) {
+            col.set_cell_alignment(if *right {
+                CellAlignment::Right
+            } else {
+                CellAlignment::Left
+            });
+        }
+    }
+    table
+}
+
 pub async fn leaderboard(server: &str, slug: &str) -> anyhow::Result<()> {
     let resp = reqwest::get(format!("{server}/api/v1/competitions/{slug}/leaderboard")).await?;
     let body = answer(resp).await?;
-    let boards = [
-        (
-            "detection",
-            &[
-                "rank",
-                "team",
-                "submission",
-                "score",
-                "pooled_auc",
-                "worst_auc",
-            ][..],
-        ),
-        (
-            "creation",
-            &[
-                "rank",
-                "team",
-                "submission",
-                "score",
-                "anti_detection",
-                "detectors_scored",
-            ][..],
-        ),
-        (
-            "ratings",
-            &[
-                "rank", "team", "role", "rating", "ci_low", "ci_high", "matches", "wins",
-            ][..],
-        ),
-    ];
-    for (board, cols) in boards {
-        say(&format!("== {board} =="));
-        say(&cols.iter().map(|c| format!("{c:<16}")).collect::<String>());
-        for row in body[board].as_array().into_iter().flatten() {
-            say(&cols
-                .iter()
-                .map(|c| format!("{:<16}", cell(&row[*c])))
-                .collect::<String>());
+    for (i, (key, title, columns)) in BOARDS.iter().enumerate() {
+        let rows = body[*key].as_array().cloned().unwrap_or_default();
+        if i > 0 {
+            say("");
         }
+        say(&format!("{title} ({} rows)", rows.len()));
+        say(&board_table(&rows, columns).to_string());
     }
     Ok(())
 }
@@ -305,4 +449,45 @@ pub async fn tasks_download(
         .with_context(|| format!("cannot write {}", index.display()))?;
     say(&format!("{} task(s) in {}", tasks.len(), out.display()));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn tables_align_every_row() {
+        let rows = vec![
+            json!({"rank": 1, "team": "a-long-team-name", "submission": 12, "score": 0.66666,
+                   "pooled_auc": 0.5, "worst_auc": null, "threshold": 0.25, "baseline": false}),
+            json!({"rank": null, "team": "b", "submission": 3, "score": null,
+                   "pooled_auc": null, "worst_auc": null, "threshold": null, "baseline": true}),
+        ];
+        let text = board_table(&rows, BOARDS[0].2).to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        // Top border, header, separator, two rows, bottom border.
+        assert_eq!(lines.len(), 6, "{text}");
+        let width = lines[0].chars().count();
+        assert!(lines.iter().all(|l| l.chars().count() == width), "{text}");
+        assert!(lines[3].contains("a-long-team-name") && lines[3].contains("0.6667"));
+        assert!(lines[4].contains("b (baseline)") && lines[4].contains('–'));
+        // Numbers end at the same column: right-aligned.
+        let end = |l: &str, s: &str| {
+            l.find(s)
+                .map(|i| l[..i].chars().count() + s.chars().count())
+        };
+        assert_eq!(end(lines[3], "12"), end(lines[4], "3"));
+    }
+
+    #[test]
+    fn status_lines_show_progress_and_failures() {
+        assert_eq!(
+            status_line(7, "running", 1, 3, None),
+            format!("#7 running   [{}{}] 1/3", "#".repeat(10), ".".repeat(20))
+        );
+        let err = json!({"code": "bad_video", "message": "no frames"});
+        assert!(status_line(7, "failed", 0, 0, Some(&err)).ends_with("— bad_video: no frames"));
+        assert!(is_final("rejected") && !is_final("queued"));
+    }
 }

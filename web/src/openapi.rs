@@ -100,6 +100,7 @@ impl Modify for BearerAuth {
         routes::competitions::get::get,
         routes::competitions::leaderboard::get,
         routes::competitions::matrix::get,
+        routes::competitions::detector::get,
         routes::competitions::scores_csv::get,
         routes::competitions::events::get,
         routes::creations::post::post,

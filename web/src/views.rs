@@ -249,12 +249,19 @@ pub struct HeatCell {
 pub struct AxisLabel {
     pub at: usize,
     pub text: String,
+    /// The detector's or creation's submission id (the label links to its page).
+    pub submission: i64,
+    pub team: String,
 }
 
 /// The detectors × creations heatmap laid out in SVG units.
 pub struct Heatmap {
     pub width: usize,
     pub height: usize,
+    /// Where the cells start: room for the longest row label on the left and the longest
+    /// (slanted) column label above, so no label is clipped.
+    pub left: usize,
+    pub top: usize,
     pub cells: Vec<HeatCell>,
     pub rows: Vec<AxisLabel>,
     pub columns: Vec<AxisLabel>,
@@ -266,6 +273,18 @@ const LEFT: usize = 180;
 const TOP: usize = 110;
 const CELL_W: usize = 64;
 const CELL_H: usize = 30;
+/// A generous width per character of an 11 px label, in SVG units.
+const CHAR_W: f64 = 7.0;
+/// Column labels are turned 35° up from the horizontal.
+const SLANT_DEG: f64 = 35.0;
+
+/// The longest label's width estimate, in SVG units.
+fn label_width(labels: &[AxisLabel]) -> f64 {
+    labels
+        .iter()
+        .map(|l| l.text.chars().count() as f64 * CHAR_W)
+        .fold(0.0, f64::max)
+}
 
 /// Blue for detectors beating the creation (AUC → 1), white at chance, red below it.
 pub fn heat_color(auc: Option<f64>) -> String {
@@ -281,6 +300,18 @@ pub fn heat_color(auc: Option<f64>) -> String {
 }
 
 pub fn heatmap(m: &Matrix) -> Heatmap {
+    let label = |a: &arena::scoring::leaderboard::MatrixAxis| AxisLabel {
+        at: 0,
+        text: format!("{} #{}", a.team, a.submission),
+        submission: a.submission,
+        team: a.team.clone(),
+    };
+    let mut rows: Vec<AxisLabel> = m.detectors.iter().map(label).collect();
+    let mut columns: Vec<AxisLabel> = m.creations.iter().map(label).collect();
+    let (sin, cos) = SLANT_DEG.to_radians().sin_cos();
+    let column_w = label_width(&columns);
+    let left = LEFT.max((label_width(&rows) + 18.0).ceil() as usize);
+    let top = TOP.max((column_w * sin + 16.0).ceil() as usize);
     let mut cells = Vec::new();
     for (i, det) in m.detectors.iter().enumerate() {
         for (j, cre) in m.creations.iter().enumerate() {
@@ -293,8 +324,8 @@ pub fn heatmap(m: &Matrix) -> Heatmap {
                 .unwrap_or(false);
             let star = if incomplete { " (incomplete)" } else { "" };
             cells.push(HeatCell {
-                x: LEFT + j * CELL_W,
-                y: TOP + i * CELL_H,
+                x: left + j * CELL_W,
+                y: top + i * CELL_H,
                 fill: heat_color(auc),
                 label: auc.map_or_else(|| "…".to_owned(), |a| format!("{a:.2}")),
                 title: format!(
@@ -308,27 +339,20 @@ pub fn heatmap(m: &Matrix) -> Heatmap {
             });
         }
     }
-    let rows = m
-        .detectors
-        .iter()
-        .enumerate()
-        .map(|(i, d)| AxisLabel {
-            at: TOP + i * CELL_H + CELL_H / 2,
-            text: format!("{} #{}", d.team, d.submission),
-        })
-        .collect();
-    let columns = m
-        .creations
-        .iter()
-        .enumerate()
-        .map(|(j, c)| AxisLabel {
-            at: LEFT + j * CELL_W + CELL_W / 2,
-            text: format!("{} #{}", c.team, c.submission),
-        })
-        .collect();
+    for (i, r) in rows.iter_mut().enumerate() {
+        r.at = top + i * CELL_H + CELL_H / 2;
+    }
+    for (j, c) in columns.iter_mut().enumerate() {
+        c.at = left + j * CELL_W + CELL_W / 2;
+    }
+    let cells_right = left + m.creations.len() * CELL_W;
+    // The last column label starts at its column's centre and runs up and to the right.
+    let label_right = columns.last().map_or(0.0, |c| c.at as f64 + column_w * cos);
     Heatmap {
-        width: LEFT + m.creations.len() * CELL_W + 10,
-        height: TOP + m.detectors.len() * CELL_H + 10,
+        width: cells_right.max(label_right.ceil() as usize) + 10,
+        height: top + m.detectors.len() * CELL_H + 10,
+        left,
+        top,
         cells,
         rows,
         columns,
@@ -356,6 +380,39 @@ mod tests {
         assert_eq!(heat_color(Some(1.0)), "hsl(215, 70%, 45%)");
         assert_eq!(heat_color(Some(0.0)), "hsl(5, 70%, 45%)");
         assert_eq!(heat_color(None), "#e4e4e8");
+    }
+
+    #[test]
+    fn long_matrix_labels_get_room() {
+        use arena::scoring::leaderboard::MatrixAxis;
+        let axis = |team: &str, submission| MatrixAxis {
+            submission,
+            team: team.to_owned(),
+        };
+        let long = "a-team-with-a-really-long-name-indeed";
+        let m = Matrix {
+            detectors: vec![axis(long, 1)],
+            creations: vec![axis("b", 2), axis(long, 3)],
+            auc: vec![vec![Some(0.5), None]],
+            incomplete: vec![vec![false, false]],
+        };
+        let h = heatmap(&m);
+        let text_w = (long.len() + 3) as f64 * CHAR_W;
+        // Row labels end at left − 8 and fit from x = 0; slanted columns fit above and right.
+        assert!(h.left as f64 - 8.0 >= text_w);
+        assert!(h.top as f64 >= text_w * 35f64.to_radians().sin());
+        assert!(h.width as f64 >= h.columns[1].at as f64 + text_w * 35f64.to_radians().cos());
+        assert_eq!(h.cells[1].x, h.left + CELL_W);
+        assert_eq!(h.rows[0].submission, 1);
+        // Short names keep the usual layout.
+        let short = Matrix {
+            detectors: vec![axis("d", 1)],
+            creations: vec![axis("c", 2)],
+            auc: vec![vec![None]],
+            incomplete: vec![vec![false]],
+        };
+        let h = heatmap(&short);
+        assert_eq!((h.left, h.top), (LEFT, TOP));
     }
 
     #[test]

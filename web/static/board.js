@@ -20,13 +20,15 @@
   }
   function td(v, n) { return '<td' + (n ? ' class="num"' : '') + '>' + v + '</td>'; }
   function detectionRow(r) {
-    return td(rank(r.rank)) + td(team(r)) + td(r.submission) + td(num(r.score), 1) +
-      td(num(r.pooled_auc), 1) + td(num(r.worst_auc), 1) +
+    var page = '/c/' + encodeURIComponent(slug) + '/detectors/' + r.submission;
+    return td(rank(r.rank)) + td(team(r)) + td('<a href="' + page + '">' + r.submission + '</a>') +
+      td(num(r.score), 1) + td(num(r.pooled_auc), 1) + td(num(r.worst_auc), 1) +
       td(r.videos_scored + '/' + r.videos_total, 1);
   }
   function creationRow(r) {
-    return td(rank(r.rank)) + td(team(r)) + td(r.submission) + td(num(r.score), 1) +
-      td(num(r.anti_detection), 1) + td(r.detectors_scored, 1) + td(r.videos, 1);
+    var page = '/c/' + encodeURIComponent(slug) + '/creations/' + r.submission;
+    return td(rank(r.rank)) + td(team(r)) + td('<a href="' + page + '">' + r.submission + '</a>') +
+      td(num(r.score), 1) + td(num(r.anti_detection), 1) + td(r.detectors_scored, 1) + td(r.videos, 1);
   }
   function ratingRows(rows) {
     var lo = Infinity, hi = -Infinity;

@@ -2,13 +2,16 @@
 
 pub mod auc;
 pub mod detection;
+pub mod fooled;
 pub mod leaderboard;
 pub mod offline;
 pub mod presets;
+pub mod roc;
 pub mod ssim;
 
 pub use auc::auc;
 pub use detection::{DEFAULT_FPR, FAILED_SCORE, Pair, ScoredBoard, threshold_at_fpr};
+pub use fooled::Fooled;
 pub use leaderboard::{
     BoardExtras, BoardInput, CreationEntry, CreationRow, DetectionRow, DetectorEntry, Leaderboard,
     Matrix, ScoringRules, compute, compute_with,
@@ -17,4 +20,5 @@ pub use offline::{OfflineError, OfflineOptions, OfflineReport, score_pairs_csv};
 pub use presets::{
     CreationParts, Dfgc2021Weights, Dfgc2022Weights, Eligibility, HumanRatings, Preset,
 };
+pub use roc::{CreationCurve, Curve, DetectorReport, Miss, RocPoint, roc, trapezoid_area};
 pub use ssim::{ssim_gray, ssim_rgb};

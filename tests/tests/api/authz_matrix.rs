@@ -339,6 +339,13 @@ async fn every_role_against_every_endpoint() {
         (Page, "/", [200, 200, 200, 200, 200]),
         (Page, "/c/m", [200, 200, 200, 200, 200]),
         (Page, "/c/m/matrix", [200, 200, 200, 200, 200]),
+        // Detector pages are public; an unknown one is a 404 for everyone.
+        (Page, "/c/m/detectors/999999", [404, 404, 404, 404, 404]),
+        (
+            Get,
+            "/api/v1/competitions/m/detectors/999999",
+            [404, 404, 404, 404, 404],
+        ),
         (Page, "/teams/alice", [200, 200, 200, 200, 200]),
         (Page, sub_page, [303, 200, 403, 403, 200]),
         (Page, "/login", [200, 200, 200, 200, 200]),

@@ -6,6 +6,7 @@ mod authz_matrix;
 mod browser_auth;
 mod browser_chromium;
 mod deletion;
+mod detector_page;
 mod dfgc_rules;
 mod game;
 mod health;

@@ -34,6 +34,18 @@ pub fn config(cfg: &mut web::ServiceConfig) {
         .service(resource("/c/{slug}", [get(pages::competition::get)]))
         .service(resource("/c/{slug}/matrix", [get(pages::matrix::get)]))
         .service(resource(
+            "/c/{slug}/detectors/{submission}",
+            [get(pages::detector::get)],
+        ))
+        .service(resource(
+            "/c/{slug}/creations/{submission}",
+            [get(pages::creation::get)],
+        ))
+        .service(resource(
+            "/videos/{id}/crops/{n}",
+            [get(pages::creation::thumbnail)],
+        ))
+        .service(resource(
             "/c/{slug}/tasks/{task_id}/target",
             [get(pages::team::task_target)],
         ))
@@ -142,6 +154,10 @@ pub fn config(cfg: &mut web::ServiceConfig) {
                         get(competitions::get::get),
                         delete(competitions::delete::delete),
                     ],
+                ))
+                .service(resource(
+                    "/competitions/{slug}/detectors/{submission}",
+                    [get(competitions::detector::get)],
                 ))
                 .service(resource(
                     "/competitions/{slug}/leaderboard",

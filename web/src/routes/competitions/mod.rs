@@ -1,6 +1,7 @@
 //! Competitions, their boards and matrix.
 
 pub mod delete;
+pub mod detector;
 pub mod events;
 pub mod get;
 pub mod leaderboard;

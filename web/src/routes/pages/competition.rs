@@ -1,5 +1,7 @@
 //! `GET /c/{slug}`: the detection and creation boards, the ratings with interval bars and the
 //! phases with countdowns, from the boards cache; an inline script keeps them live over SSE.
+//! The "hardest fakes" (those that fooled the most detectors at their thresholds) are computed
+//! per request.
 
 use super::{Nav, PageError, render};
 use crate::admin::competition;
@@ -26,6 +28,16 @@ struct CompetitionPage {
     creation: Vec<CreationView>,
     ratings: Vec<RatingView>,
     bar_width: f64,
+    hardest: Vec<HardestView>,
+}
+
+/// A fake of the "hardest fakes" table.
+struct HardestView {
+    video: i64,
+    creation: i64,
+    team: String,
+    fooled: usize,
+    judged: usize,
 }
 
 pub async fn get(
@@ -36,6 +48,17 @@ pub async fn get(
     let comp = competition(&ctx, &slug).await?;
     let snap = ctx.live().cache().get(ctx.db(), &comp).await?;
     let b = &snap.boards;
+    let hardest = arena::boards::hardest_fakes(ctx.db(), &comp)
+        .await?
+        .into_iter()
+        .map(|(f, team)| HardestView {
+            video: f.video,
+            creation: f.creation,
+            team,
+            fooled: f.fooled.len(),
+            judged: f.judged,
+        })
+        .collect();
     let page = CompetitionPage {
         nav: Nav::of(&browser),
         slug: comp.slug.clone(),
@@ -51,6 +74,7 @@ pub async fn get(
         creation: views::creation(b),
         ratings: views::ratings(b),
         bar_width: views::BAR_WIDTH,
+        hardest,
     };
     render(&page, &browser)
 }

@@ -3,6 +3,8 @@
 //! words, with the API's status and code.
 
 pub mod competition;
+pub mod creation;
+pub mod detector;
 pub mod index;
 pub mod matrix;
 pub mod submission;
