@@ -39,6 +39,34 @@ pub struct Settings {
     pub evaluation: EvaluationSettings,
     pub rate_limits: RateLimitSettings,
     pub metrics: MetricsSettings,
+    pub webhooks: WebhookSettings,
+}
+
+/// Team webhooks (`PUT /api/v1/teams/{name}/webhook`), sent by the `serve` process.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Accept URLs whose host is loopback, private, link-local, unique-local or unspecified
+    /// (off in production: such a webhook would let a team probe the server's own network).
+    pub allow_private: bool,
+    /// Seconds to wait before retry 1, 2, …; a delivery gives up after `backoff_s.len() + 1`
+    /// attempts.
+    pub backoff_s: Vec<f64>,
+    /// Per-attempt timeout in seconds.
+    pub timeout_s: f64,
+    /// How often the sender looks for due deliveries, in milliseconds.
+    pub poll_ms: u64,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            allow_private: false,
+            backoff_s: vec![5.0, 30.0, 120.0, 600.0, 3600.0],
+            timeout_s: 5.0,
+            poll_ms: 1000,
+        }
+    }
 }
 
 /// `GET /metrics`: on by default; behind a bearer token when one is set (env
@@ -211,6 +239,7 @@ impl Default for Settings {
             evaluation: EvaluationSettings::default(),
             rate_limits: RateLimitSettings::default(),
             metrics: MetricsSettings::default(),
+            webhooks: WebhookSettings::default(),
         }
     }
 }

@@ -24,4 +24,5 @@ mod scoring;
 mod security_headers;
 mod tasks_cli;
 mod tokens;
+mod webhooks;
 mod withdraw;
