@@ -183,3 +183,27 @@ pub async fn recent_for_team<C: ConnectionTrait>(
         .all(db)
         .await?)
 }
+
+/// Drops a deleted team's webhook and every delivery of it.
+pub async fn delete_for_team<C: ConnectionTrait>(db: &C, team_id: i64) -> Result<(), RepoError> {
+    team_webhooks::Entity::delete_by_id(team_id)
+        .exec(db)
+        .await?;
+    webhook_deliveries::Entity::delete_many()
+        .filter(webhook_deliveries::Column::TeamId.eq(team_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Drops every delivery about these (deleted) submissions.
+pub async fn delete_for_submissions<C: ConnectionTrait>(
+    db: &C,
+    submission_ids: &[i64],
+) -> Result<(), RepoError> {
+    webhook_deliveries::Entity::delete_many()
+        .filter(webhook_deliveries::Column::SubmissionId.is_in(submission_ids.iter().copied()))
+        .exec(db)
+        .await?;
+    Ok(())
+}

@@ -416,4 +416,89 @@ async fn a_removed_webhook_is_not_called() {
     app.wait_submission(d, WAIT).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert!(got(&rx).is_empty());
+    // A deleted team takes its webhook with it.
+    let (status, _) = call(
+        &app,
+        reqwest::Method::PUT,
+        "dana",
+        &dana,
+        Some(json!({ "url": url })),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let resp = app
+        .client
+        .delete(app.url("/api/v1/teams/dana"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(resp.status().is_success(), "{}", resp.status());
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let hooks = arena::entities::team_webhooks::Entity::find()
+        .count(app.ctx.db())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(hooks, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_creation_notifies_its_team() {
+    for backend in backends() {
+        let app = spawn_app_with(AppOptions {
+            backend,
+            workers: 0,
+            tweak: |s| {
+                fast(s);
+                s.queue.max_attempts = 1;
+            },
+            ..AppOptions::default()
+        })
+        .await;
+        let (url, rx) = receiver(&[]).await;
+        app.competition("w").await;
+        let alice = app.team("alice", "creator").await;
+        let (status, body) = call(
+            &app,
+            reqwest::Method::PUT,
+            "alice",
+            &alice,
+            Some(json!({ "url": url })),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let secret = body["secret"].as_str().unwrap_or_default().to_owned();
+        let a = accepted(
+            app.post_creation("w", Some(&alice), &arena_datasets::video("fake_1.mp4"))
+                .await,
+        )
+        .await;
+        // Its stored video goes missing before any worker runs: preparing it fails.
+        let videos = arena::repo::videos::list_for_submission(app.ctx.db(), a)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let key = &videos
+            .first()
+            .unwrap_or_else(|| panic!("a video"))
+            .storage_key;
+        std::fs::remove_file(app.dir.path().join("objects").join(key))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let pool = arena_web::spawn_workers(&app.ctx, 1);
+        let failed = app.wait_submission(a, WAIT).await;
+        assert_eq!(failed["status"], "failed", "{failed}");
+        let all = wait_for(&rx, 1, Duration::from_secs(20)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(got(&rx).len(), 1, "{all:?}");
+        let r = &all[0];
+        assert_eq!(
+            r.signature,
+            format!("sha256={}", hmac_hex(&secret, &r.body))
+        );
+        let payload: Value = serde_json::from_slice(&r.body).unwrap_or_default();
+        assert_eq!(payload["event"], "submission.failed", "{payload}");
+        assert_eq!(payload["status"], "failed", "{payload}");
+        assert_eq!(payload["submission"], a);
+        assert_eq!(payload["team"], "alice");
+        pool.stop().await;
+    }
 }
