@@ -424,6 +424,20 @@ mod tests {
     }
 
     #[test]
+    fn webhooks_parse_and_default_as_documented() {
+        let d = WebhookSettings::default();
+        assert!(!d.allow_private);
+        assert_eq!(d.backoff_s, vec![5.0, 30.0, 120.0, 600.0, 3600.0]);
+        assert_eq!((d.timeout_s, d.poll_ms), (5.0, 1000));
+        let text = "[webhooks]\nallow_private = true\nbackoff_s = [1, 2.5]\ntimeout_s = 3\n";
+        let s: Settings = toml::from_str(text).unwrap();
+        assert!(s.webhooks.allow_private);
+        assert_eq!(s.webhooks.backoff_s, vec![1.0, 2.5]);
+        assert_eq!(s.webhooks.timeout_s, 3.0);
+        assert!(toml::from_str::<Settings>("[webhooks]\nallow_privat = true\n").is_err());
+    }
+
+    #[test]
     fn gpus_parse_and_go_round_robin_to_slots() {
         assert_eq!(parse_gpus("0,1").unwrap(), vec![0, 1]);
         assert_eq!(parse_gpus(" 3 ").unwrap(), vec![3]);
