@@ -77,8 +77,8 @@ fn refused_v4(v4: Ipv4Addr) -> bool {
 /// Parses a webhook URL: http or https with a host.
 pub fn parse_url(raw: &str) -> Result<Url, ApiError> {
     let bad = |why: &str| ApiError::unprocessable("invalid_webhook_url", why.to_owned());
-    if raw.len() > 2048 {
-        return Err(bad("the URL is longer than 2048 bytes"));
+    if raw.chars().count() > 2048 {
+        return Err(bad("the URL is longer than 2048 characters"));
     }
     let url = Url::parse(raw).map_err(|e| bad(&format!("not a URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -112,8 +112,10 @@ pub async fn resolve(url: &Url, settings: &WebhookSettings) -> Result<SocketAddr
         .trim_matches(['[', ']'])
         .to_owned();
     let port = url.port_or_known_default().unwrap_or(80);
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+    let lookup = tokio::net::lookup_host((host.as_str(), port));
+    let addrs: Vec<SocketAddr> = tokio::time::timeout(Duration::from_secs(5), lookup)
         .await
+        .map_err(|_| AddressError::Unresolved(host.clone(), "lookup timed out".to_owned()))?
         .map_err(|e| AddressError::Unresolved(host.clone(), e.to_string()))?
         .collect();
     let Some(first) = addrs.first().copied() else {

@@ -17,7 +17,7 @@ pub struct Body {
     /// link-local, unique-local or unspecified address (unless the server allows it).
     #[schema(max_length = 2048)]
     url: String,
-    /// Signing secret (16–256 bytes); generated and returned once when omitted.
+    /// Signing secret (16–256 characters); generated and returned once when omitted.
     #[serde(default)]
     #[schema(min_length = 16, max_length = 256)]
     secret: Option<String>,
@@ -62,10 +62,10 @@ pub async fn put(
     let team = team_for(&ctx, &caller, &name).await?;
     let url = crate::webhooks::check_url(&body.url, &ctx.settings().webhooks).await?;
     let (secret, generated) = match &body.secret {
-        Some(s) if !(16..=256).contains(&s.len()) => {
+        Some(s) if !(16..=256).contains(&s.chars().count()) => {
             return Err(ApiError::bad_request(
                 "invalid_webhook_secret",
-                "the secret must be 16 to 256 bytes",
+                "the secret must be 16 to 256 characters",
             ));
         }
         Some(s) => (s.clone(), false),
