@@ -381,6 +381,14 @@ async fn private_addresses_are_refused_and_other_teams_are_kept_out() {
             "{method}: {resp}"
         );
     }
+    // Nor can anyone without a token.
+    let resp = app
+        .client
+        .get(app.url("/api/v1/teams/dana/webhook"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(resp.status().as_u16(), 401);
     let (status, body) = call(&app, reqwest::Method::DELETE, "dana", &dana, None).await;
     assert_eq!(
         (status, body["code"].as_str()),
