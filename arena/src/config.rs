@@ -39,6 +39,34 @@ pub struct Settings {
     pub evaluation: EvaluationSettings,
     pub rate_limits: RateLimitSettings,
     pub metrics: MetricsSettings,
+    pub webhooks: WebhookSettings,
+}
+
+/// Team webhooks (`PUT /api/v1/teams/{name}/webhook`), sent by the `serve` process.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Accept URLs whose host is loopback, private, link-local, unique-local or unspecified
+    /// (off in production: such a webhook would let a team probe the server's own network).
+    pub allow_private: bool,
+    /// Seconds to wait before retry 1, 2, …; a delivery gives up after `backoff_s.len() + 1`
+    /// attempts.
+    pub backoff_s: Vec<f64>,
+    /// Per-attempt timeout in seconds.
+    pub timeout_s: f64,
+    /// How often the sender looks for due deliveries, in milliseconds.
+    pub poll_ms: u64,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            allow_private: false,
+            backoff_s: vec![5.0, 30.0, 120.0, 600.0, 3600.0],
+            timeout_s: 5.0,
+            poll_ms: 1000,
+        }
+    }
 }
 
 /// `GET /metrics`: on by default; behind a bearer token when one is set (env
@@ -211,6 +239,7 @@ impl Default for Settings {
             evaluation: EvaluationSettings::default(),
             rate_limits: RateLimitSettings::default(),
             metrics: MetricsSettings::default(),
+            webhooks: WebhookSettings::default(),
         }
     }
 }
@@ -392,6 +421,20 @@ mod tests {
         assert_eq!(s.rate_limits.uploads, RateLimits::OFF);
         assert_eq!(s.rate_limits.auth, d.auth);
         assert!(toml::from_str::<Settings>("[rate_limits]\nauth = { burst = 1 }\n").is_err());
+    }
+
+    #[test]
+    fn webhooks_parse_and_default_as_documented() {
+        let d = WebhookSettings::default();
+        assert!(!d.allow_private);
+        assert_eq!(d.backoff_s, vec![5.0, 30.0, 120.0, 600.0, 3600.0]);
+        assert_eq!((d.timeout_s, d.poll_ms), (5.0, 1000));
+        let text = "[webhooks]\nallow_private = true\nbackoff_s = [1, 2.5]\ntimeout_s = 3\n";
+        let s: Settings = toml::from_str(text).unwrap();
+        assert!(s.webhooks.allow_private);
+        assert_eq!(s.webhooks.backoff_s, vec![1.0, 2.5]);
+        assert_eq!(s.webhooks.timeout_s, 3.0);
+        assert!(toml::from_str::<Settings>("[webhooks]\nallow_privat = true\n").is_err());
     }
 
     #[test]

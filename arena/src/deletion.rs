@@ -104,6 +104,7 @@ pub async fn delete_team(
         .filter(submissions::Column::TeamId.eq(team.id))
         .exec(&txn)
         .await?;
+    repo::webhooks::delete_for_team(&txn, team.id).await?;
     teams::Entity::delete_by_id(team.id).exec(&txn).await?;
     txn.commit().await?;
     tracing::info!(team = %team.name, submissions = out.submissions_erased, "team deleted");
@@ -129,6 +130,8 @@ pub async fn delete_competition(
         .filter(tasks::Column::CompetitionId.eq(comp.id))
         .exec(&txn)
         .await?;
+    let ids: Vec<i64> = subs.iter().map(|s| s.id).collect();
+    repo::webhooks::delete_for_submissions(&txn, &ids).await?;
     submissions::Entity::delete_many()
         .filter(submissions::Column::CompetitionId.eq(comp.id))
         .exec(&txn)

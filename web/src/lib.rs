@@ -26,6 +26,7 @@ pub mod startup;
 pub mod telemetry;
 pub mod upload;
 pub mod views;
+pub mod webhooks;
 
 pub use context::AppContext;
 pub use startup::{Application, WorkerPool, spawn_workers};

@@ -111,6 +111,9 @@ impl Modify for BearerAuth {
         routes::teams::delete::delete,
         routes::competitions::delete::delete,
         routes::teams::token_delete::delete,
+        routes::teams::webhook::get,
+        routes::teams::webhook::put,
+        routes::teams::webhook::delete,
         routes::tasks::list::get,
         routes::tasks::post::post,
         routes::tasks::target::get,
@@ -311,6 +314,14 @@ mod tests {
                 "{schema} lacks {field}: {props}"
             );
         }
+        let webhook = &doc["paths"]["/api/v1/teams/{name}/webhook"]["put"]["requestBody"]["content"]
+            ["application/json"]["schema"]["$ref"];
+        assert_eq!(webhook, "#/components/schemas/WebhookSet");
+        let props = &doc["components"]["schemas"]["WebhookSet"]["properties"];
+        assert!(
+            props.get("url").is_some() && props.get("secret").is_some(),
+            "{props}"
+        );
         let competition = &doc["components"]["schemas"]["CompetitionCreate"]["properties"];
         assert!(competition.get("opens_at_ms").is_none());
     }

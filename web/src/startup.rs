@@ -27,6 +27,7 @@ impl Application {
         let data = web::Data::new(ctx.clone());
         // Events appended by any process (workers elsewhere included) reach this server's clients.
         ctx.live().start_poller(ctx.db().clone());
+        crate::webhooks::start_sender(ctx.clone());
         let http_workers = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2)

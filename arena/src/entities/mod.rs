@@ -12,8 +12,10 @@ pub mod phases;
 pub mod scores;
 pub mod submissions;
 pub mod tasks;
+pub mod team_webhooks;
 pub mod teams;
 pub mod videos;
+pub mod webhook_deliveries;
 pub mod worker_slots;
 
 pub mod prelude {

@@ -15,4 +15,5 @@ pub mod submissions;
 pub mod tasks;
 pub mod teams;
 pub mod videos;
+pub mod webhooks;
 pub mod worker_slots;

@@ -71,7 +71,8 @@ pub async fn list_for_competition<C: ConnectionTrait>(
 }
 
 /// Sets the status; a failed or rejected submission keeps its state (final). False when the
-/// row was final (or gone) and nothing changed.
+/// row was final, already had this status (or is gone) and nothing changed. Turning `finished`
+/// records a webhook delivery for the team (see [`crate::repo::webhooks`]).
 pub async fn set_status<C: ConnectionTrait>(
     db: &C,
     id: i64,
@@ -82,9 +83,21 @@ pub async fn set_status<C: ConnectionTrait>(
         .col_expr(submissions::Column::UpdatedAtMs, Expr::value(now_ms()))
         .filter(submissions::Column::Id.eq(id))
         .filter(submissions::Column::Status.is_not_in(final_statuses()))
+        // Only a real transition counts (two refreshes racing to `finished` notify once).
+        .filter(submissions::Column::Status.ne(status.as_str()))
         .exec(db)
         .await?;
-    Ok(res.rows_affected == 1)
+    let changed = res.rows_affected == 1;
+    if changed && status == SubmissionStatus::Finished {
+        crate::repo::webhooks::enqueue(
+            db,
+            id,
+            crate::repo::webhooks::SUBMISSION_FINISHED,
+            status.as_str(),
+        )
+        .await?;
+    }
+    Ok(changed)
 }
 
 /// Fails the submission with a stable code and a message for its team.
@@ -94,7 +107,9 @@ pub async fn fail<C: ConnectionTrait>(
     code: &str,
     message: &str,
 ) -> Result<(), RepoError> {
-    submissions::Entity::update_many()
+    // Only the first failure notifies (a second job dying rewrites the message, nothing more).
+    let before = find(db, id).await?.map(|s| s.status);
+    let res = submissions::Entity::update_many()
         .col_expr(
             submissions::Column::Status,
             Expr::value(SubmissionStatus::Failed.as_str()),
@@ -107,6 +122,11 @@ pub async fn fail<C: ConnectionTrait>(
         .filter(submissions::Column::Status.ne(SubmissionStatus::Disqualified.as_str()))
         .exec(db)
         .await?;
+    let failed = SubmissionStatus::Failed.as_str();
+    if res.rows_affected == 1 && before.as_deref().is_some_and(|b| b != failed) {
+        crate::repo::webhooks::enqueue(db, id, crate::repo::webhooks::SUBMISSION_FAILED, failed)
+            .await?;
+    }
     Ok(())
 }
 

@@ -25,4 +25,5 @@ mod scoring;
 mod security_headers;
 mod tasks_cli;
 mod tokens;
+mod webhooks;
 mod withdraw;

@@ -138,6 +138,14 @@ pub fn config(cfg: &mut web::ServiceConfig) {
                 .service(resource("/teams", [post(admin::teams_post::post)]))
                 .service(resource("/teams/{name}", [delete(teams::delete::delete)]))
                 .service(resource(
+                    "/teams/{name}/webhook",
+                    [
+                        get(teams::webhook::get),
+                        put(teams::webhook::put),
+                        delete(teams::webhook::delete),
+                    ],
+                ))
+                .service(resource(
                     "/teams/{name}/token",
                     [
                         post(teams::token_post::post),
@@ -267,6 +275,15 @@ where
     F::Output: Responder + 'static,
 {
     (Method::POST, web::post().to(handler))
+}
+
+fn put<F, Args>(handler: F) -> (Method, Route)
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    (Method::PUT, web::put().to(handler))
 }
 
 fn delete<F, Args>(handler: F) -> (Method, Route)

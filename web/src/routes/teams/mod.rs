@@ -3,6 +3,7 @@
 pub mod delete;
 pub mod token_delete;
 pub mod token_post;
+pub mod webhook;
 
 use crate::auth::AuthTeam;
 use crate::context::AppContext;

@@ -1,0 +1,141 @@
+//! `GET|PUT|DELETE /api/v1/teams/{name}/webhook`: the team's webhook, notified (signed with
+//! HMAC-SHA256) when one of its submissions finishes or fails. See `crate::webhooks`.
+
+use crate::auth::AuthTeam;
+use crate::context::AppContext;
+use crate::error::ApiError;
+use actix_web::{HttpResponse, web};
+use arena::entities::teams;
+use serde::Deserialize;
+use serde_json::json;
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = WebhookSet)]
+#[serde(deny_unknown_fields)]
+pub struct Body {
+    /// `http://` or `https://` URL; its host may not resolve to a loopback, private,
+    /// link-local, unique-local or unspecified address (unless the server allows it).
+    #[schema(max_length = 2048)]
+    url: String,
+    /// Signing secret (16–256 characters); generated and returned once when omitted.
+    #[serde(default)]
+    #[schema(min_length = 16, max_length = 256)]
+    secret: Option<String>,
+}
+
+/// The team named `name`, when the caller is that team or an organizer.
+async fn team_for(
+    ctx: &AppContext,
+    caller: &AuthTeam,
+    name: &str,
+) -> Result<teams::Model, ApiError> {
+    let team = arena::repo::teams::find_by_name(ctx.db(), name)
+        .await?
+        .ok_or_else(|| ApiError::not_found("team_not_found", format!("no team {name:?}")))?;
+    if team.id != caller.id() && !caller.is_admin() {
+        return Err(ApiError::forbidden(
+            "not_yours",
+            "only the team itself or an organizer can see or change its webhook",
+        ));
+    }
+    Ok(team)
+}
+
+/// Sets the team's webhook (the team itself or an organizer); a generated secret is in the
+/// answer, once.
+#[utoipa::path(put, path = "/api/v1/teams/{name}/webhook", tag = "teams",
+    security(("bearer" = [])),
+    params(("name" = String, Path, description = "team name")),
+    request_body = Body,
+    responses((status = 200, description = "`{team, url, secret?}`: `secret` only when it was generated", body = serde_json::Value),
+        (status = 400, description = "`invalid_webhook_secret`", body = crate::openapi::ErrorDoc),
+        (status = 401, description = "`missing_token`, `invalid_token`", body = crate::openapi::ErrorDoc),
+        (status = 403, description = "`not_yours`", body = crate::openapi::ErrorDoc),
+        (status = 404, description = "`team_not_found`", body = crate::openapi::ErrorDoc),
+        (status = 422, description = "`invalid_webhook_url`, `webhook_address_refused`", body = crate::openapi::ErrorDoc)))]
+pub async fn put(
+    ctx: web::Data<AppContext>,
+    caller: AuthTeam,
+    name: web::Path<String>,
+    body: web::Json<Body>,
+) -> Result<HttpResponse, ApiError> {
+    let team = team_for(&ctx, &caller, &name).await?;
+    let url = crate::webhooks::check_url(&body.url, &ctx.settings().webhooks).await?;
+    let (secret, generated) = match &body.secret {
+        Some(s) if !(16..=256).contains(&s.chars().count()) => {
+            return Err(ApiError::bad_request(
+                "invalid_webhook_secret",
+                "the secret must be 16 to 256 characters",
+            ));
+        }
+        Some(s) => (s.clone(), false),
+        None => (crate::webhooks::new_secret(), true),
+    };
+    let hook = arena::repo::webhooks::set(ctx.db(), team.id, url.as_str(), &secret).await?;
+    let mut answer = json!({ "team": team.name, "url": hook.url });
+    if generated {
+        answer["secret"] = json!(secret);
+    }
+    Ok(HttpResponse::Ok().json(answer))
+}
+
+/// The team's webhook URL (never its secret) and its latest deliveries.
+#[utoipa::path(get, path = "/api/v1/teams/{name}/webhook", tag = "teams",
+    security(("bearer" = [])),
+    params(("name" = String, Path, description = "team name")),
+    responses((status = 200, description = "`{team, url, deliveries: [{id, event, submission, attempts, last_status, last_error, delivered_at_ms, gave_up_at_ms, next_at_ms}]}`", body = serde_json::Value),
+        (status = 401, description = "`missing_token`, `invalid_token`", body = crate::openapi::ErrorDoc),
+        (status = 403, description = "`not_yours`", body = crate::openapi::ErrorDoc),
+        (status = 404, description = "`team_not_found`, `webhook_not_found`", body = crate::openapi::ErrorDoc)))]
+pub async fn get(
+    ctx: web::Data<AppContext>,
+    caller: AuthTeam,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let team = team_for(&ctx, &caller, &name).await?;
+    let hook = arena::repo::webhooks::find(ctx.db(), team.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("webhook_not_found", "the team has no webhook"))?;
+    let deliveries: Vec<_> = arena::repo::webhooks::recent_for_team(ctx.db(), team.id, 50)
+        .await?
+        .into_iter()
+        .map(|d| {
+            json!({
+                "id": d.id,
+                "event": d.event,
+                "submission": d.submission_id,
+                "attempts": d.attempts,
+                "last_status": d.last_status,
+                "last_error": d.last_error,
+                "delivered_at_ms": d.delivered_at_ms,
+                "gave_up_at_ms": d.gave_up_at_ms,
+                "next_at_ms": d.next_at_ms,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok()
+        .json(json!({ "team": team.name, "url": hook.url, "deliveries": deliveries })))
+}
+
+/// Removes the team's webhook; deliveries still owed to it are dropped.
+#[utoipa::path(delete, path = "/api/v1/teams/{name}/webhook", tag = "teams",
+    security(("bearer" = [])),
+    params(("name" = String, Path, description = "team name")),
+    responses((status = 204, description = "removed"),
+        (status = 401, description = "`missing_token`, `invalid_token`", body = crate::openapi::ErrorDoc),
+        (status = 403, description = "`not_yours`", body = crate::openapi::ErrorDoc),
+        (status = 404, description = "`team_not_found`, `webhook_not_found`", body = crate::openapi::ErrorDoc)))]
+pub async fn delete(
+    ctx: web::Data<AppContext>,
+    caller: AuthTeam,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let team = team_for(&ctx, &caller, &name).await?;
+    if !arena::repo::webhooks::remove(ctx.db(), team.id).await? {
+        return Err(ApiError::not_found(
+            "webhook_not_found",
+            "the team has no webhook",
+        ));
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
