@@ -241,20 +241,21 @@ fn client_submits_watches_and_prints_the_boards() {
     );
 
     let board = run_ok(d, &["leaderboard", "cli", "--server", &server_url]);
+    // Three aligned tables (comfy-table), each titled with its row count.
     for needle in [
-        "== detection ==",
-        "== creation ==",
-        "== ratings ==",
-        "ci_low",
+        "Detection (1 rows)",
+        "Creation (1 rows)",
+        "Game ratings (2 rows)",
+        "95 % low",
     ] {
         assert!(board.contains(needle), "{needle} missing:\n{board}");
     }
     let ratings: Vec<&str> = board
-        .split("== ratings ==")
+        .split("Game ratings")
         .nth(1)
         .unwrap_or_default()
         .lines()
-        .skip(2)
+        .skip(4)
         .collect();
     assert!(
         ratings
