@@ -485,8 +485,11 @@ async fn apply_progress<C: ConnectionTrait>(
     } else {
         SubmissionStatus::Running
     };
-    if next != read.current && !repo::submissions::set_status(db, read.sub.id, next).await? {
-        // It turned final meanwhile (a job died): report what is stored, not our guess.
+    if next != read.current
+        && !repo::submissions::set_status(db, read.sub.id, read.current, next).await?
+    {
+        // It changed meanwhile (another refresh, or it turned final because a job died):
+        // report what is stored, not our guess.
         let stored = repo::submissions::find(db, read.sub.id)
             .await?
             .ok_or(RepoError::NotFound("submission"))?;

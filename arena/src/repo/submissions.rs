@@ -70,21 +70,29 @@ pub async fn list_for_competition<C: ConnectionTrait>(
         .await?)
 }
 
-/// Sets the status; a failed or rejected submission keeps its state (final). False when the
-/// row was final, already had this status (or is gone) and nothing changed. Turning `finished`
-/// records a webhook delivery for the team (see [`crate::repo::webhooks`]).
+/// Moves the status from `from` (what the caller read) to `to`: a compare-and-set, so a refresh
+/// that read an older status cannot write over a newer one (a request's refresh that read
+/// `queued` before the detector was activated would otherwise turn a `finished` submission back
+/// to `running`, and it would finish — and notify — twice). A failed or rejected submission
+/// keeps its state (final). False when the row no longer had `from` (or is gone) and nothing
+/// changed. Turning `finished` records a webhook delivery for the team (see
+/// [`crate::repo::webhooks`]).
 pub async fn set_status<C: ConnectionTrait>(
     db: &C,
     id: i64,
-    status: SubmissionStatus,
+    from: SubmissionStatus,
+    to: SubmissionStatus,
 ) -> Result<bool, RepoError> {
+    let status = to;
+    if from == to {
+        return Ok(false);
+    }
     let res = submissions::Entity::update_many()
         .col_expr(submissions::Column::Status, Expr::value(status.as_str()))
         .col_expr(submissions::Column::UpdatedAtMs, Expr::value(now_ms()))
         .filter(submissions::Column::Id.eq(id))
         .filter(submissions::Column::Status.is_not_in(final_statuses()))
-        // Only a real transition counts (two refreshes racing to `finished` notify once).
-        .filter(submissions::Column::Status.ne(status.as_str()))
+        .filter(submissions::Column::Status.eq(from.as_str()))
         .exec(db)
         .await?;
     let changed = res.rows_affected == 1;
