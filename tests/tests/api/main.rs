@@ -7,6 +7,7 @@ mod browser_auth;
 mod browser_chromium;
 mod deletion;
 mod dfgc_rules;
+mod finals;
 mod game;
 mod health;
 mod import;

@@ -198,6 +198,14 @@ pub fn config(cfg: &mut web::ServiceConfig) {
                         delete(submissions::delete::delete),
                     ],
                 ))
+                .service(resource(
+                    "/submissions/{id}/final",
+                    [put(submissions::final_put::put)],
+                ))
+                .service(resource(
+                    "/submissions/{id}/note",
+                    [put(submissions::note_put::put)],
+                ))
                 .default_service(web::to(not_found)),
         )
         .default_service(web::to(not_found));
@@ -260,4 +268,13 @@ where
     F::Output: Responder + 'static,
 {
     (Method::DELETE, web::delete().to(handler))
+}
+
+fn put<F, Args>(handler: F) -> (Method, Route)
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    (Method::PUT, web::put().to(handler))
 }
