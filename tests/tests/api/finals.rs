@@ -2,6 +2,7 @@
 //! decide which of its submissions the board ranks, at most `settings.final_picks` of them.
 
 use arena_datasets::video;
+use arena_tests::web::WebClient;
 use arena_tests::{TestApp, backends, spawn_app_with};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -229,4 +230,49 @@ async fn finals(app: &TestApp) {
     assert_eq!(sub["note"], "resnet, 3 epochs", "refusals leave it: {sub}");
     let (status, body) = put(app, &note_path, &dana, json!({ "note": "" })).await;
     assert_eq!((status, &body["note"]), (200, &Value::Null), "{body}");
+
+    // The submission page: its team sets both with the page's forms (CSRF-checked).
+    let mut browser = WebClient::new(&app.address);
+    assert_eq!(browser.login(&dana).await.status, 303);
+    let page_path = format!("/submissions/{worst}");
+    let page = browser.get(&page_path).await;
+    assert!(!page.body.contains("id=\"final-badge\""), "{}", page.body);
+    assert!(page.body.contains("Mark as final pick"), "{}", page.body);
+    let csrf = page.csrf().unwrap_or_default();
+    let forged = browser
+        .post_form(
+            &format!("/submissions/{worst}/note"),
+            &[("csrf", "forged"), ("note", "nope")],
+        )
+        .await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    let done = browser
+        .post_form(
+            &format!("/submissions/{worst}/note"),
+            &[("csrf", &csrf), ("note", "the <constant> one")],
+        )
+        .await;
+    assert_eq!(
+        (done.status, done.location.as_deref()),
+        (303, Some(page_path.as_str()))
+    );
+    let done = browser
+        .post_form(
+            &format!("/submissions/{worst}/final"),
+            &[("csrf", &csrf), ("final", "true")],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let page = browser.get(&page_path).await;
+    assert!(page.body.contains("id=\"final-badge\""), "{}", page.body);
+    assert!(
+        page.body.contains("the &#60;constant&#62; one"),
+        "the note, escaped: {}",
+        page.body
+    );
+    assert!(page.body.contains("Unmark as final pick"), "{}", page.body);
+    row(app, "f", "f-dana", |r| {
+        r["submission"] == worst && r["final"] == true
+    })
+    .await;
 }
