@@ -276,3 +276,77 @@ async fn finals(app: &TestApp) {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rounds_mode_counts_picks_per_phase_and_settles_them_at_its_close() {
+    let app = spawn_app_with(arena_tests::AppOptions::default()).await;
+    let (status, body) = app
+        .admin_post(
+            "/api/v1/competitions",
+            json!({ "slug": "r", "title": "r", "mode": "rounds",
+                "settings": { "final_picks": 1 } }),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let now = arena::time::now_ms();
+    let phase = json!({ "kind": "creation", "round": 1, "opens_at_ms": now - 1000,
+        "closes_at_ms": now + 3_600_000 });
+    let (status, body) = app.admin_post("/api/v1/competitions/r/phases", phase).await;
+    assert_eq!(status, 201, "{body}");
+    for task in ["t1", "t2"] {
+        let form = reqwest::multipart::Form::new()
+            .part("target", arena_tests::part(&video("real_1.mp4")))
+            .text("task_id", task)
+            .text("round", "1")
+            .text("donor", "id1");
+        let resp = app
+            .client
+            .post(app.url("/api/v1/competitions/r/tasks"))
+            .bearer_auth(&app.admin_token)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(resp.status().as_u16(), 201);
+    }
+    let alice = app.team("alice", "creator").await;
+    let mut ids = Vec::new();
+    for (task, fake) in [("t1", "fake_1.mp4"), ("t2", "fake_2.mp4")] {
+        let form = reqwest::multipart::Form::new()
+            .part("file", arena_tests::part(&video(fake)))
+            .text("task", task);
+        let resp = app
+            .client
+            .post(app.url("/api/v1/competitions/r/creations"))
+            .bearer_auth(&alice)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let id = accepted(resp).await;
+        assert_eq!(app.wait_submission(id, WAIT).await["status"], "finished");
+        ids.push(id);
+    }
+    let (first, second) = (ids[0], ids[1]);
+    assert_eq!(pick(&app, first, &alice, true).await.0, 200);
+    let (status, body) = pick(&app, second, &alice, true).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("final_picks_exceeded")),
+        "{body}"
+    );
+    let (status, body) = app
+        .admin_post("/api/v1/competitions/r/phases/advance", json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // C1 closed: its picks are settled for the team, organizers can still change them.
+    let (status, body) = pick(&app, first, &alice, false).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("phase_closed")),
+        "{body}"
+    );
+    let admin = app.admin_token.clone();
+    let (status, body) = pick(&app, first, &admin, false).await;
+    assert_eq!((status, &body["final"]), (200, &json!(false)), "{body}");
+}
