@@ -265,7 +265,6 @@ async fn every_role_against_every_endpoint() {
     let sub_page = format!("/submissions/{alice_sub}");
     let sub_api: &'static str = Box::leak(sub_api.into_boxed_str());
     let sub_page: &'static str = Box::leak(sub_page.into_boxed_str());
-    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
     let final_api = leak(format!("/api/v1/submissions/{alice_sub}/final"));
     let note_api = leak(format!("/api/v1/submissions/{alice_sub}/note"));
     let final_form_path = leak(format!("/submissions/{alice_sub}/final"));
