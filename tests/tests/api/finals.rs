@@ -275,6 +275,8 @@ async fn finals(app: &TestApp) {
         r["submission"] == worst && r["final"] == true
     })
     .await;
+    let board = WebClient::new(&app.address).get("/c/f").await;
+    assert!(board.body.contains("(final pick)"), "{}", board.body);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
