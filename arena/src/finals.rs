@@ -207,13 +207,6 @@ pub async fn set_note(
             Refusal::Invalid,
         ));
     }
-    if note.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(refused(
-            "invalid_note",
-            "a note cannot hold control characters".to_owned(),
-            Refusal::Invalid,
-        ));
-    }
     let txn = crate::db::begin_write(db).await?;
     let sub = repo::submissions::find(&txn, id)
         .await?
