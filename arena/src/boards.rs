@@ -13,7 +13,7 @@ use crate::scoring::{self, BoardInput, CreationRow, DetectionRow, Leaderboard, S
 use crate::time::now_ms;
 use sea_orm::ConnectionTrait;
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Boards {
@@ -53,21 +53,47 @@ async fn scoring_rules<C: ConnectionTrait>(
     Ok(r)
 }
 
-/// Keeps each team's last submission when the policy says so (best is the scorer's default).
-fn apply_policy(input: &BoardInput, policy: BoardPolicy) -> BoardInput {
-    if policy == BoardPolicy::Best {
-        return input.clone();
+/// The final picks in force: none when the competition has no finals.
+async fn final_picks<C: ConnectionTrait>(
+    db: &C,
+    comp: &competitions::Model,
+    s: &CompetitionSettings,
+) -> Result<HashSet<i64>, RepoError> {
+    if s.final_picks.is_none() {
+        return Ok(HashSet::new());
     }
-    let last = |items: Vec<(String, i64)>| {
-        let mut by_team: HashMap<String, i64> = HashMap::new();
-        for (team, id) in items {
-            let e = by_team.entry(team).or_insert(id);
-            *e = (*e).max(id);
+    repo::submissions::final_pick_ids(db, comp.id).await
+}
+
+/// Chooses each team's entries: a team with final picks among a kind's entries keeps just those
+/// (the scorer then shows the best of them), any other keeps its last submission when the policy
+/// says so, or all of them for the scorer's best.
+fn apply_policy(input: &BoardInput, policy: BoardPolicy, finals: &HashSet<i64>) -> BoardInput {
+    let choose = |items: Vec<(String, i64)>| -> HashSet<i64> {
+        let picked: HashSet<&String> = items
+            .iter()
+            .filter(|(_, id)| finals.contains(id))
+            .map(|(team, _)| team)
+            .collect();
+        let mut last: HashMap<&String, i64> = HashMap::new();
+        let mut keep = HashSet::new();
+        for (team, id) in &items {
+            if picked.contains(team) {
+                if finals.contains(id) {
+                    keep.insert(*id);
+                }
+            } else if policy == BoardPolicy::Best {
+                keep.insert(*id);
+            } else {
+                let e = last.entry(team).or_insert(*id);
+                *e = (*e).max(*id);
+            }
         }
-        by_team.into_values().collect::<Vec<i64>>()
+        keep.extend(last.into_values());
+        keep
     };
     let mut out = input.clone();
-    let dets = last(
+    let dets = choose(
         input
             .detectors
             .iter()
@@ -75,7 +101,7 @@ fn apply_policy(input: &BoardInput, policy: BoardPolicy) -> BoardInput {
             .collect(),
     );
     out.detectors.retain(|d| dets.contains(&d.submission_id));
-    let subs = last(
+    let subs = choose(
         input
             .creations
             .iter()
@@ -86,6 +112,16 @@ fn apply_policy(input: &BoardInput, policy: BoardPolicy) -> BoardInput {
     out
 }
 
+/// Marks the rows that show a final pick.
+fn mark_finals(lb: &mut Leaderboard, finals: &HashSet<i64>) {
+    for r in &mut lb.detection {
+        r.final_pick = finals.contains(&r.submission);
+    }
+    for r in &mut lb.creation {
+        r.final_pick = finals.contains(&r.submission);
+    }
+}
+
 async fn board<C: ConnectionTrait>(
     db: &C,
     comp: &competitions::Model,
@@ -93,9 +129,11 @@ async fn board<C: ConnectionTrait>(
 ) -> Result<(Leaderboard, Vec<RatingRow>), RepoError> {
     let s = settings(comp)?;
     let rules = scoring_rules(db, comp, &s).await?;
-    let input = apply_policy(input, s.board);
+    let finals = final_picks(db, comp, &s).await?;
+    let input = apply_policy(input, s.board, &finals);
     let extras = evaluation::board_extras(db, comp.id, &input).await?;
-    let lb = scoring::compute_with(&input, &extras, &rules);
+    let mut lb = scoring::compute_with(&input, &extras, &rules);
+    mark_finals(&mut lb, &finals);
     let opts = RatingOptions {
         seed: u64::try_from(comp.id).unwrap_or(0),
         ..RatingOptions::default()
@@ -175,7 +213,9 @@ pub async fn pairs_csv<C: ConnectionTrait>(
     } else {
         evaluation::board_input(db, comp.id).await?
     };
-    let input = apply_policy(&input, settings(comp)?.board);
+    let s = settings(comp)?;
+    let finals = final_picks(db, comp, &s).await?;
+    let input = apply_policy(&input, s.board, &finals);
     let extras = evaluation::board_extras(db, comp.id, &input).await?;
     Ok(scoring::offline::write_pairs_csv(&input, &extras.failed))
 }
@@ -213,7 +253,9 @@ pub async fn detector_page<C: ConnectionTrait>(
         (evaluation::board_input(db, comp.id).await?, None)
     };
     let s = settings(comp)?;
-    let input = apply_policy(&input, s.board);
+    // The same entries as the board: a team's final picks when it made any.
+    let finals = final_picks(db, comp, &s).await?;
+    let input = apply_policy(&input, s.board, &finals);
     let Some(entry) = input
         .detectors
         .iter()
@@ -258,7 +300,9 @@ async fn scoped<C: ConnectionTrait>(
         evaluation::board_input(db, comp.id).await?
     };
     let s = settings(comp)?;
-    let input = apply_policy(&input, s.board);
+    // The same entries as the board: a team's final picks when it made any.
+    let finals = final_picks(db, comp, &s).await?;
+    let input = apply_policy(&input, s.board, &finals);
     let rules = scoring_rules(db, comp, &s).await?;
     let extras = evaluation::board_extras(db, comp.id, &input).await?;
     Ok((input, extras, rules.fpr))
@@ -375,7 +419,7 @@ mod tests {
             creations: vec![cre(10, "c"), cre(11, "c")],
             ..BoardInput::default()
         };
-        let last = apply_policy(&input, BoardPolicy::Last);
+        let last = apply_policy(&input, BoardPolicy::Last, &HashSet::new());
         let mut dets: Vec<i64> = last.detectors.iter().map(|d| d.submission_id).collect();
         dets.sort_unstable();
         assert_eq!(dets, vec![2, 3]);
@@ -386,6 +430,62 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec![11]
         );
-        assert_eq!(apply_policy(&input, BoardPolicy::Best).detectors.len(), 3);
+        assert_eq!(
+            apply_policy(&input, BoardPolicy::Best, &HashSet::new())
+                .detectors
+                .len(),
+            3
+        );
+    }
+
+    #[test]
+    fn a_team_with_final_picks_keeps_only_them_others_keep_the_policy() {
+        let det = |id: i64, team: &str| DetectorEntry {
+            detector_id: id,
+            submission_id: id,
+            team: team.into(),
+            baseline: false,
+        };
+        let cre = |id: i64, team: &str| CreationEntry {
+            submission_id: id,
+            team: team.into(),
+            baseline: false,
+            video_ids: vec![id],
+        };
+        let input = BoardInput {
+            detectors: vec![
+                det(1, "a"),
+                det(2, "a"),
+                det(3, "a"),
+                det(4, "b"),
+                det(5, "b"),
+            ],
+            creations: vec![cre(10, "a"), cre(11, "a")],
+            ..BoardInput::default()
+        };
+        let ids = |b: &BoardInput| {
+            let mut d: Vec<i64> = b.detectors.iter().map(|d| d.submission_id).collect();
+            d.sort_unstable();
+            let mut c: Vec<i64> = b.creations.iter().map(|c| c.submission_id).collect();
+            c.sort_unstable();
+            (d, c)
+        };
+        // Team a picked detectors 1 and 2 (not creations): its detectors narrow to the picks,
+        // its creations and team b keep the policy.
+        let finals: HashSet<i64> = [1, 2].into();
+        assert_eq!(
+            ids(&apply_policy(&input, BoardPolicy::Best, &finals)),
+            (vec![1, 2, 4, 5], vec![10, 11])
+        );
+        assert_eq!(
+            ids(&apply_policy(&input, BoardPolicy::Last, &finals)),
+            (vec![1, 2, 5], vec![11])
+        );
+        // A creation pick narrows the creations only.
+        let finals: HashSet<i64> = [10].into();
+        assert_eq!(
+            ids(&apply_policy(&input, BoardPolicy::Last, &finals)),
+            (vec![3, 5], vec![10])
+        );
     }
 }

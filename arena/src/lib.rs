@@ -9,6 +9,7 @@ pub mod domain;
 pub mod entities;
 pub mod error;
 pub mod evaluation;
+pub mod finals;
 pub mod incarnation;
 pub mod json;
 pub mod moderation;

@@ -17,6 +17,11 @@ pub struct CompetitionSettings {
     #[serde(deserialize_with = "crate::json::optional_integer")]
     #[schema(maximum = 4294967295_u64)]
     pub total_limit: Option<u32>,
+    /// Final picks per team and kind (rounds mode: per phase); a team that picked any is ranked
+    /// by its best final pick (None = no finals; every team ranks by `board`).
+    #[serde(deserialize_with = "crate::json::optional_integer")]
+    #[schema(maximum = 4294967295_u64)]
+    pub final_picks: Option<u32>,
     /// Allowed relative difference between a fake's frame count and its target clip's.
     pub frame_tolerance: f64,
     /// Weights of the `dfgc2021` creation score (default SSIM 1, ID 1, anti-detection 2).
@@ -33,6 +38,7 @@ impl Default for CompetitionSettings {
             board: BoardPolicy::Best,
             daily_limit: None,
             total_limit: None,
+            final_picks: None,
             frame_tolerance: 0.02,
             dfgc2021: None,
             dfgc2022: None,

@@ -13,6 +13,7 @@ mod m20261129_000008_add_ssim_and_human_ratings;
 mod m20261129_000009_create_decode_claims;
 mod m20261129_000010_add_team_status;
 mod m20261129_000011_create_job_logs;
+mod m20261201_001605_add_submission_finals;
 mod m20261201_001801_create_worker_slots;
 mod m20261201_001802_add_video_display_size;
 mod m20261201_001803_create_webhooks;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_001801_create_worker_slots::Migration),
             Box::new(m20261201_001802_add_video_display_size::Migration),
             Box::new(m20261201_001803_create_webhooks::Migration),
+            Box::new(m20261201_001605_add_submission_finals::Migration),
         ]
     }
 }

@@ -107,6 +107,8 @@ impl Modify for BearerAuth {
         routes::detectors::post::post,
         routes::submissions::get::get,
         routes::submissions::delete::delete,
+        routes::submissions::final_put::put,
+        routes::submissions::note_put::put,
         routes::teams::token_post::post,
         routes::teams::delete::delete,
         routes::competitions::delete::delete,
@@ -322,6 +324,24 @@ mod tests {
             props.get("url").is_some() && props.get("secret").is_some(),
             "{props}"
         );
+        for (path, schema, field) in [
+            ("/api/v1/submissions/{id}/final", "FinalPick", "final"),
+            ("/api/v1/submissions/{id}/note", "SubmissionNote", "note"),
+        ] {
+            let body = &doc["paths"][path]["put"]["requestBody"]["content"]["application/json"];
+            assert_eq!(
+                body["schema"]["$ref"],
+                format!("#/components/schemas/{schema}"),
+                "{path}"
+            );
+            let props = &doc["components"]["schemas"][schema]["properties"];
+            assert!(
+                props.get(field).is_some(),
+                "{schema} lacks {field}: {props}"
+            );
+        }
+        let note = &doc["components"]["schemas"]["SubmissionNote"]["properties"]["note"];
+        assert_eq!(note["maxLength"], 280, "{note}");
         let competition = &doc["components"]["schemas"]["CompetitionCreate"]["properties"];
         assert!(competition.get("opens_at_ms").is_none());
     }

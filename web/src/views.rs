@@ -63,6 +63,8 @@ pub struct DetectionView {
     pub worst_auc: String,
     pub progress: String,
     pub baseline: bool,
+    /// A final pick of its team.
+    pub final_pick: bool,
 }
 
 pub struct CreationView {
@@ -74,6 +76,8 @@ pub struct CreationView {
     pub detectors: usize,
     pub videos: usize,
     pub baseline: bool,
+    /// A final pick of its team.
+    pub final_pick: bool,
 }
 
 /// A rating row with its 95 % interval drawn on a shared scale.
@@ -124,6 +128,7 @@ pub fn detection(b: &Boards) -> Vec<DetectionView> {
             worst_auc: num(r.worst_auc),
             progress: format!("{}/{}", r.videos_scored, r.videos_total),
             baseline: r.baseline,
+            final_pick: r.final_pick,
         })
         .collect()
 }
@@ -140,6 +145,7 @@ pub fn creation(b: &Boards) -> Vec<CreationView> {
             detectors: r.detectors_scored,
             videos: r.videos,
             baseline: r.baseline,
+            final_pick: r.final_pick,
         })
         .collect()
 }

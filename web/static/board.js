@@ -16,7 +16,7 @@
   function rank(r) { return r === null || r === undefined ? '\u2013' : String(r); }
   function team(r) {
     return '<a href="/teams/' + encodeURIComponent(r.team) + '">' + esc(r.team) + '</a>' +
-      (r.baseline ? ' (baseline)' : '');
+      (r.baseline ? ' (baseline)' : '') + (r['final'] ? ' (final pick)' : '');
   }
   function td(v, n) { return '<td' + (n ? ' class="num"' : '') + '>' + v + '</td>'; }
   function detectionRow(r) {

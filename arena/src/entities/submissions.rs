@@ -17,6 +17,10 @@ pub struct Model {
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
     pub phase_id: Option<i64>,
+    /// A final pick of its team (the board ranks the team's best final pick when it has any).
+    pub final_pick: bool,
+    /// The team's short free-text note (at most 280 characters).
+    pub note: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

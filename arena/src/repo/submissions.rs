@@ -269,3 +269,83 @@ pub async fn refund<C: ConnectionTrait>(db: &C, id: i64) -> Result<(), RepoError
         .await?;
     Ok(())
 }
+
+/// Statuses whose submissions can be a final pick (and count as one): everything but the
+/// failed, rejected, disqualified and withdrawn.
+fn pickable_statuses() -> [&'static str; 4] {
+    [
+        SubmissionStatus::Queued.as_str(),
+        SubmissionStatus::Validating.as_str(),
+        SubmissionStatus::Running.as_str(),
+        SubmissionStatus::Finished.as_str(),
+    ]
+}
+
+/// Marks or unmarks a submission as a final pick of its team.
+pub async fn set_final_pick<C: ConnectionTrait>(
+    db: &C,
+    id: i64,
+    pick: bool,
+) -> Result<(), RepoError> {
+    submissions::Entity::update_many()
+        .col_expr(submissions::Column::FinalPick, Expr::value(pick))
+        .col_expr(submissions::Column::UpdatedAtMs, Expr::value(now_ms()))
+        .filter(submissions::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Sets (or clears, with `None`) a submission's note.
+pub async fn set_note<C: ConnectionTrait>(
+    db: &C,
+    id: i64,
+    note: Option<String>,
+) -> Result<(), RepoError> {
+    submissions::Entity::update_many()
+        .col_expr(submissions::Column::Note, Expr::value(note))
+        .col_expr(submissions::Column::UpdatedAtMs, Expr::value(now_ms()))
+        .filter(submissions::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// A team's live final picks of one kind in a competition (in one phase, if given).
+pub async fn count_final_picks<C: ConnectionTrait>(
+    db: &C,
+    competition_id: i64,
+    team_id: i64,
+    kind: SubmissionKind,
+    phase_id: Option<i64>,
+) -> Result<u64, RepoError> {
+    use sea_orm::PaginatorTrait;
+    let mut q = submissions::Entity::find()
+        .filter(submissions::Column::CompetitionId.eq(competition_id))
+        .filter(submissions::Column::TeamId.eq(team_id))
+        .filter(submissions::Column::Kind.eq(kind.as_str()))
+        .filter(submissions::Column::FinalPick.eq(true))
+        .filter(submissions::Column::Status.is_in(pickable_statuses()));
+    if let Some(p) = phase_id {
+        q = q.filter(submissions::Column::PhaseId.eq(p));
+    }
+    Ok(q.count(db).await?)
+}
+
+/// The ids of a competition's live final picks (every team, kind and phase).
+pub async fn final_pick_ids<C: ConnectionTrait>(
+    db: &C,
+    competition_id: i64,
+) -> Result<std::collections::HashSet<i64>, RepoError> {
+    use sea_orm::QuerySelect;
+    let ids: Vec<i64> = submissions::Entity::find()
+        .select_only()
+        .column(submissions::Column::Id)
+        .filter(submissions::Column::CompetitionId.eq(competition_id))
+        .filter(submissions::Column::FinalPick.eq(true))
+        .filter(submissions::Column::Status.is_in(pickable_statuses()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(ids.into_iter().collect())
+}

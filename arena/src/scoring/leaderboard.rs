@@ -60,6 +60,9 @@ pub struct DetectionRow {
     pub incomplete: bool,
     /// `None` without an eligibility rule; else whether it clears the baseline creation.
     pub eligible: Option<bool>,
+    /// A final pick of its team (set by the boards, see `crate::finals`).
+    #[serde(rename = "final")]
+    pub final_pick: bool,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -86,6 +89,9 @@ pub struct CreationRow {
     pub preset_score: Option<f64>,
     /// Some pair with a detector in scope is incomplete (a failure scored 0.5).
     pub incomplete: bool,
+    /// A final pick of its team (set by the boards, see `crate::finals`).
+    #[serde(rename = "final")]
+    pub final_pick: bool,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
@@ -270,6 +276,7 @@ fn detection_rows(
             threshold: view.threshold(d.detector_id, rules.fpr),
             incomplete: pooled.incomplete,
             eligible: *eligible,
+            final_pick: false,
         }
     })
     .collect()
@@ -321,6 +328,7 @@ fn creation_rows(
             human_ratings: (!parts.human.is_empty()).then_some(parts.human),
             preset_score,
             incomplete: in_scope.iter().any(|row| row[j].incomplete),
+            final_pick: false,
         }
     })
     .collect()

@@ -28,6 +28,7 @@ struct Caller {
 enum Call {
     Get,
     PostJson(fn(usize) -> Value),
+    PutJson(fn(usize) -> Value),
     PostCsv,
     Creation,
     Detector,
@@ -85,6 +86,7 @@ async fn status(app: &TestApp, c: &mut Caller, call: Call, path: &str, n: usize)
     match call {
         Call::Get => send(authed(app.client.get(&url))).await,
         Call::PostJson(body) => send(authed(app.client.post(&url)).json(&body(n))).await,
+        Call::PutJson(body) => send(authed(app.client.put(&url)).json(&body(n))).await,
         Call::PostCsv => {
             let req = authed(app.client.post(&url)).header("Content-Type", "text/csv");
             send(req.body("creation,axis,value\n")).await
@@ -119,6 +121,18 @@ fn team(n: usize) -> Value {
 }
 fn phase(_: usize) -> Value {
     json!({ "kind": "creation", "round": 1, "opens_at_ms": 0, "closes_at_ms": 1 })
+}
+fn final_pick(_: usize) -> Value {
+    json!({ "final": true })
+}
+fn note(n: usize) -> Value {
+    json!({ "note": format!("note {n}") })
+}
+fn note_form(n: usize) -> Vec<(&'static str, String)> {
+    vec![("note", format!("form note {n}"))]
+}
+fn final_form(_: usize) -> Vec<(&'static str, String)> {
+    vec![("final", "true".to_owned())]
 }
 fn no_fields(_: usize) -> Vec<(&'static str, String)> {
     Vec::new()
@@ -251,6 +265,10 @@ async fn every_role_against_every_endpoint() {
     let sub_page = format!("/submissions/{alice_sub}");
     let sub_api: &'static str = Box::leak(sub_api.into_boxed_str());
     let sub_page: &'static str = Box::leak(sub_page.into_boxed_str());
+    let final_api = leak(format!("/api/v1/submissions/{alice_sub}/final"));
+    let note_api = leak(format!("/api/v1/submissions/{alice_sub}/note"));
+    let final_form_path = leak(format!("/submissions/{alice_sub}/final"));
+    let note_form_path = leak(format!("/submissions/{alice_sub}/note"));
     let dq_api = leak(format!(
         "/api/admin/submissions/{}/disqualify",
         disqualify[0]
@@ -302,6 +320,9 @@ async fn every_role_against_every_endpoint() {
             [401, 403, 403, 403, 202],
         ),
         (Get, sub_api, [401, 200, 403, 403, 200]),
+        // Finals are off in `m`: past every check, refused on the competition's settings.
+        (PutJson(final_pick), final_api, [401, 409, 403, 403, 409]),
+        (PutJson(note), note_api, [401, 200, 403, 403, 200]),
         (PostJson(team), "/api/v1/teams", [401, 403, 403, 403, 201]),
         (
             PostCsv,
@@ -348,6 +369,16 @@ async fn every_role_against_every_endpoint() {
         ),
         (Page, "/teams/alice", [200, 200, 200, 200, 200]),
         (Page, sub_page, [303, 200, 403, 403, 200]),
+        (
+            UrlForm(note_form),
+            note_form_path,
+            [401, 303, 403, 403, 303],
+        ),
+        (
+            UrlForm(final_form),
+            final_form_path,
+            [401, 409, 403, 403, 409],
+        ),
         (Page, "/login", [200, 200, 200, 200, 200]),
         (Page, "/api/docs", [200, 200, 200, 200, 200]),
         (FormDetector, "/forms/detectors", [401, 403, 403, 303, 303]),

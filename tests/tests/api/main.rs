@@ -8,6 +8,7 @@ mod browser_chromium;
 mod deletion;
 mod detector_page;
 mod dfgc_rules;
+mod finals;
 mod game;
 mod health;
 mod import;

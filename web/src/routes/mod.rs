@@ -50,6 +50,14 @@ pub fn config(cfg: &mut web::ServiceConfig) {
             [get(pages::team::task_target)],
         ))
         .service(resource("/submissions/{id}", [get(pages::submission::get)]))
+        .service(resource(
+            "/submissions/{id}/final",
+            [post(forms::finals_post::final_post)],
+        ))
+        .service(resource(
+            "/submissions/{id}/note",
+            [post(forms::finals_post::note_post)],
+        ))
         .service(resource("/teams/{name}", [get(pages::team::get)]))
         .service(resource(
             "/teams/{name}/token/rotate",
@@ -221,6 +229,14 @@ pub fn config(cfg: &mut web::ServiceConfig) {
                         get(submissions::get::get),
                         delete(submissions::delete::delete),
                     ],
+                ))
+                .service(resource(
+                    "/submissions/{id}/final",
+                    [put(submissions::final_put::put)],
+                ))
+                .service(resource(
+                    "/submissions/{id}/note",
+                    [put(submissions::note_put::put)],
                 ))
                 .default_service(web::to(not_found)),
         )

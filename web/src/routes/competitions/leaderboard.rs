@@ -112,12 +112,12 @@ fn flag(b: Option<bool>) -> String {
 fn detection_csv(lb: &Boards) -> String {
     let mut out = String::from(
         "rank,team,submission,score,pooled_auc,worst_auc,creations_scored,videos_scored,\
-         videos_total,baseline,threshold,incomplete,eligible\n",
+         videos_total,baseline,threshold,incomplete,eligible,final\n",
     );
     for r in &lb.detection {
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             rank(r.rank),
             r.team,
             r.submission,
@@ -130,7 +130,8 @@ fn detection_csv(lb: &Boards) -> String {
             r.baseline,
             num(r.threshold),
             r.incomplete,
-            flag(r.eligible)
+            flag(r.eligible),
+            r.final_pick
         );
     }
     out
@@ -140,13 +141,13 @@ fn detection_csv(lb: &Boards) -> String {
 fn creation_csv(lb: &Boards) -> String {
     let mut out = String::from(
         "rank,team,submission,score,anti_detection,detectors_scored,videos,baseline,ssim,id,\
-         human,realism,quality,expression,mouth,identity,preset_score,incomplete\n",
+         human,realism,quality,expression,mouth,identity,preset_score,incomplete,final\n",
     );
     for r in &lb.creation {
         let h = r.human_ratings.unwrap_or_default();
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             rank(r.rank),
             r.team,
             r.submission,
@@ -164,7 +165,8 @@ fn creation_csv(lb: &Boards) -> String {
             num(h.mouth),
             num(h.identity),
             num(r.preset_score),
-            r.incomplete
+            r.incomplete,
+            r.final_pick
         );
     }
     out

@@ -4,6 +4,7 @@
 
 pub mod creations_post;
 pub mod detectors_post;
+pub mod finals_post;
 pub mod token_post;
 
 use crate::context::AppContext;

@@ -62,6 +62,14 @@ struct SubmissionPage {
     logs: Vec<LogView>,
     /// No more changes to wait for: the page stops refreshing.
     settled: bool,
+    /// One of its team's final picks.
+    final_pick: bool,
+    /// The competition has final picks (`settings.final_picks`).
+    finals_on: bool,
+    /// Its team's note.
+    note: Option<String>,
+    /// The final pick and note forms are shown (not after a withdrawal).
+    editable: bool,
 }
 
 async fn count(
@@ -213,10 +221,13 @@ pub async fn get(
         .await?
         .map(|t| t.name)
         .unwrap_or_default();
-    let competition = repo::competitions::find(ctx.db(), sub.competition_id)
-        .await?
-        .map(|c| c.slug)
-        .unwrap_or_default();
+    let comp = repo::competitions::find(ctx.db(), sub.competition_id).await?;
+    let finals_on = match &comp {
+        Some(c) => arena::boards::settings(c)?.final_picks.is_some(),
+        None => false,
+    };
+    let competition = comp.map(|c| c.slug).unwrap_or_default();
+    let kind = repo::submissions::kind(&sub)?;
     let page = SubmissionPage {
         nav: Nav::of(&browser),
         id: sub.id,
@@ -235,6 +246,10 @@ pub async fn get(
         jobs: jobs_of(ctx.db(), sub.id, caller.is_admin()).await?,
         logs: logs_of(ctx.db(), sub.id).await?,
         settled: status.is_final() || status.as_str() == "finished",
+        final_pick: sub.final_pick,
+        finals_on: finals_on && matches!(kind, SubmissionKind::Creation | SubmissionKind::Detector),
+        note: sub.note.clone(),
+        editable: status.as_str() != "withdrawn",
     };
     render(&page, &browser)
 }

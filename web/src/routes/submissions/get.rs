@@ -10,7 +10,7 @@ use arena::{evaluation, repo};
 #[utoipa::path(get, path = "/api/v1/submissions/{id}", tag = "submissions",
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "submission id")),
-    responses((status = 200, description = "`{id, kind, team, status, error, progress: {done, total}, logs: [{at_ms, job, level, message}]}`: status `queued|validating|running|finished|failed|rejected|disqualified`; `logs` are the latest 50 worker log lines", body = serde_json::Value),
+    responses((status = 200, description = "`{id, kind, team, status, error, progress: {done, total}, logs: [{at_ms, job, level, message}], final, note}`: status `queued|validating|running|finished|failed|rejected|disqualified`; `logs` are the latest 50 worker log lines; `final`: a final pick of its team; `note`: its team's note or null", body = serde_json::Value),
         (status = 401, description = "`missing_token`, `invalid_token`", body = crate::openapi::ErrorDoc),
         (status = 403, description = "`not_yours`", body = crate::openapi::ErrorDoc),
         (status = 404, description = "`submission_not_found`", body = crate::openapi::ErrorDoc)))]
@@ -62,5 +62,7 @@ pub async fn get(
         "error": error,
         "progress": progress,
         "logs": logs,
+        "final": sub.final_pick,
+        "note": sub.note,
     })))
 }
