@@ -15,7 +15,7 @@ use serde_json::json;
 pub struct Body {
     /// `http://` or `https://` URL; its host may not resolve to a loopback, private,
     /// link-local, unique-local or unspecified address (unless the server allows it).
-    #[schema(max_length = 2048)]
+    #[schema(max_length = 2048, pattern = "^[Hh][Tt][Tt][Pp][Ss]?://")]
     url: String,
     /// Signing secret (16–256 characters); generated and returned once when omitted.
     #[serde(default)]
@@ -83,19 +83,18 @@ pub async fn put(
 #[utoipa::path(get, path = "/api/v1/teams/{name}/webhook", tag = "teams",
     security(("bearer" = [])),
     params(("name" = String, Path, description = "team name")),
-    responses((status = 200, description = "`{team, url, deliveries: [{id, event, submission, attempts, last_status, last_error, delivered_at_ms, gave_up_at_ms, next_at_ms}]}`", body = serde_json::Value),
+    responses((status = 200, description = "`{team, url, deliveries: [{id, event, submission, attempts, last_status, last_error, delivered_at_ms, gave_up_at_ms, next_at_ms}]}`; `url` is null when the team has no webhook", body = serde_json::Value),
         (status = 401, description = "`missing_token`, `invalid_token`", body = crate::openapi::ErrorDoc),
         (status = 403, description = "`not_yours`", body = crate::openapi::ErrorDoc),
-        (status = 404, description = "`team_not_found`, `webhook_not_found`", body = crate::openapi::ErrorDoc)))]
+        (status = 404, description = "`team_not_found`", body = crate::openapi::ErrorDoc)))]
 pub async fn get(
     ctx: web::Data<AppContext>,
     caller: AuthTeam,
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let team = team_for(&ctx, &caller, &name).await?;
-    let hook = arena::repo::webhooks::find(ctx.db(), team.id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("webhook_not_found", "the team has no webhook"))?;
+    // A team without a webhook has one set to nothing (`url: null`), not a missing resource.
+    let hook = arena::repo::webhooks::find(ctx.db(), team.id).await?;
     let deliveries: Vec<_> = arena::repo::webhooks::recent_for_team(ctx.db(), team.id, 50)
         .await?
         .into_iter()
@@ -114,7 +113,7 @@ pub async fn get(
         })
         .collect();
     Ok(HttpResponse::Ok()
-        .json(json!({ "team": team.name, "url": hook.url, "deliveries": deliveries })))
+        .json(json!({ "team": team.name, "url": hook.map(|h| h.url), "deliveries": deliveries })))
 }
 
 /// Removes the team's webhook; deliveries still owed to it are dropped.
