@@ -83,18 +83,19 @@ pub async fn put(
 #[utoipa::path(get, path = "/api/v1/teams/{name}/webhook", tag = "teams",
     security(("bearer" = [])),
     params(("name" = String, Path, description = "team name")),
-    responses((status = 200, description = "`{team, url, deliveries: [{id, event, submission, attempts, last_status, last_error, delivered_at_ms, gave_up_at_ms, next_at_ms}]}`; `url` is null when the team has no webhook", body = serde_json::Value),
+    responses((status = 200, description = "`{team, url, deliveries: [{id, event, submission, attempts, last_status, last_error, delivered_at_ms, gave_up_at_ms, next_at_ms}]}`", body = serde_json::Value),
         (status = 401, description = "`missing_token`, `invalid_token`", body = crate::openapi::ErrorDoc),
         (status = 403, description = "`not_yours`", body = crate::openapi::ErrorDoc),
-        (status = 404, description = "`team_not_found`", body = crate::openapi::ErrorDoc)))]
+        (status = 404, description = "`team_not_found`, `webhook_not_found`", body = crate::openapi::ErrorDoc)))]
 pub async fn get(
     ctx: web::Data<AppContext>,
     caller: AuthTeam,
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let team = team_for(&ctx, &caller, &name).await?;
-    // A team without a webhook has one set to nothing (`url: null`), not a missing resource.
-    let hook = arena::repo::webhooks::find(ctx.db(), team.id).await?;
+    let hook = arena::repo::webhooks::find(ctx.db(), team.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("webhook_not_found", "the team has no webhook"))?;
     let deliveries: Vec<_> = arena::repo::webhooks::recent_for_team(ctx.db(), team.id, 50)
         .await?
         .into_iter()
@@ -113,28 +114,24 @@ pub async fn get(
         })
         .collect();
     Ok(HttpResponse::Ok()
-        .json(json!({ "team": team.name, "url": hook.map(|h| h.url), "deliveries": deliveries })))
+        .json(json!({ "team": team.name, "url": hook.url, "deliveries": deliveries })))
 }
 
-/// Removes the team's webhook; deliveries still owed to it are dropped.
+/// Removes the team's webhook, if any; deliveries still owed to it are dropped.
 #[utoipa::path(delete, path = "/api/v1/teams/{name}/webhook", tag = "teams",
     security(("bearer" = [])),
     params(("name" = String, Path, description = "team name")),
-    responses((status = 204, description = "removed"),
+    responses((status = 204, description = "removed (or there was none)"),
         (status = 401, description = "`missing_token`, `invalid_token`", body = crate::openapi::ErrorDoc),
         (status = 403, description = "`not_yours`", body = crate::openapi::ErrorDoc),
-        (status = 404, description = "`team_not_found`, `webhook_not_found`", body = crate::openapi::ErrorDoc)))]
+        (status = 404, description = "`team_not_found`", body = crate::openapi::ErrorDoc)))]
 pub async fn delete(
     ctx: web::Data<AppContext>,
     caller: AuthTeam,
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let team = team_for(&ctx, &caller, &name).await?;
-    if !arena::repo::webhooks::remove(ctx.db(), team.id).await? {
-        return Err(ApiError::not_found(
-            "webhook_not_found",
-            "the team has no webhook",
-        ));
-    }
+    // Idempotent: removing a webhook that is not there leaves none, as asked.
+    arena::repo::webhooks::remove(ctx.db(), team.id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
