@@ -384,10 +384,12 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Restarts the machine's PostgreSQL cluster (as CI's root can); None when no cluster is managed
-/// by pg_ctlcluster here. A restart that fails (a slow shutdown checkpoint on a loaded machine can
-/// outlast pg_ctl's wait) is not left at that: the cluster is started again, and the test fails
-/// if it cannot be, rather than leaving every later PostgreSQL test without a server.
+/// Restarts the machine's PostgreSQL cluster (as CI's root can) and waits until it accepts
+/// connections again; None when no cluster is managed by pg_ctlcluster here. On a loaded machine
+/// the shutdown checkpoint can outlast pg_ctl's wait, and `restart` then returns with the cluster
+/// still shutting down and never started: the cluster is started again here whenever it is not
+/// running, and the test fails if it does not come back, rather than leaving every later
+/// PostgreSQL test without a server.
 fn restart_postgres() -> Option<()> {
     let version = std::fs::read_dir("/etc/postgresql")
         .ok()?
@@ -401,12 +403,24 @@ fn restart_postgres() -> Option<()> {
             .status()
             .is_ok_and(|s| s.success())
     };
-    if !ctl("restart") {
-        // `status` succeeds while the cluster runs; start it when it does not.
+    let ready = || {
+        Command::new("pg_isready")
+            .args(["-q", "-h", "127.0.0.1", "-p", "5432"])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    ctl("restart");
+    let start = Instant::now();
+    while !ready() {
         assert!(
-            ctl("status") || ctl("start"),
+            start.elapsed() < Duration::from_secs(300),
             "PostgreSQL did not come back after a restart"
         );
+        // `status` fails once the cluster is down (not while it is still shutting down).
+        if !ctl("status") {
+            ctl("start");
+        }
+        std::thread::sleep(Duration::from_secs(1));
     }
     Some(())
 }
