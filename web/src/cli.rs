@@ -520,7 +520,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             baseline,
         }) => {
             let ctx = open(&g).await?;
-            let role = Role::parse(&role).context("role must be creator, detector or both")?;
+            let role = Role::parse_team(&role).context("role must be creator, detector or both")?;
             let spec = TeamSpec {
                 name,
                 role,
