@@ -93,7 +93,11 @@ mod tests {
 
     #[test]
     fn the_least_rated_fake_not_rated_by_me_comes_next() {
-        let cs = [cand(1, 1, 0, false), cand(2, 0, 0, true), cand(3, 0, 1, false)];
+        let cs = [
+            cand(1, 1, 0, false),
+            cand(2, 0, 0, true),
+            cand(3, 0, 1, false),
+        ];
         // 2 is mine already; 1 and 3 both have load 1: the lower id.
         assert_eq!(pick_next(&cs, 3), Some(1));
         let cs = [cand(1, 2, 0, false), cand(3, 0, 1, false)];
@@ -133,6 +137,10 @@ mod tests {
         assert_eq!(krippendorff_alpha_interval(&[vec![3.0], vec![4.0]]), None);
         assert_eq!(krippendorff_alpha_interval(&[vec![3.0, 3.0]]), None);
         let per_axis = agreement(&[(1, [1.0; 5]), (1, [1.0; 5]), (2, [5.0; 5]), (2, [5.0; 5])]);
-        assert!(per_axis.iter().all(|a| a.is_some_and(|a| (a - 1.0).abs() < 1e-12)));
+        assert!(
+            per_axis
+                .iter()
+                .all(|a| a.is_some_and(|a| (a - 1.0).abs() < 1e-12))
+        );
     }
 }

@@ -61,7 +61,11 @@ pub async fn rateable_fakes<C: ConnectionTrait>(
         .await?
         .into_iter()
         .filter(|v| v.role == VideoRole::Fake.as_str())
-        .filter_map(|v| v.submission_id.filter(|s| live.contains(s)).map(|s| (v.id, s)))
+        .filter_map(|v| {
+            v.submission_id
+                .filter(|s| live.contains(s))
+                .map(|s| (v.id, s))
+        })
         .collect())
 }
 

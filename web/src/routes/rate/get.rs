@@ -19,11 +19,31 @@ pub struct AxisView {
 pub fn axes() -> Vec<AxisView> {
     let axis = |name, label, help| AxisView { name, label, help };
     vec![
-        axis("realism", "Realism", "does it look like a real, unedited video?"),
-        axis("quality", "Quality", "sharpness, no blur, blocks or flicker"),
-        axis("expression", "Expression", "does the face follow the target's expressions?"),
-        axis("mouth", "Mouth", "lips, teeth and speech movements look natural"),
-        axis("identity", "Identity", "does the face look like the donor identity?"),
+        axis(
+            "realism",
+            "Realism",
+            "does it look like a real, unedited video?",
+        ),
+        axis(
+            "quality",
+            "Quality",
+            "sharpness, no blur, blocks or flicker",
+        ),
+        axis(
+            "expression",
+            "Expression",
+            "does the face follow the target's expressions?",
+        ),
+        axis(
+            "mouth",
+            "Mouth",
+            "lips, teeth and speech movements look natural",
+        ),
+        axis(
+            "identity",
+            "Identity",
+            "does the face look like the donor identity?",
+        ),
     ]
 }
 

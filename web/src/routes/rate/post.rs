@@ -37,9 +37,7 @@ fn value(axis: &str, raw: &str) -> Result<i16, ApiError> {
         .parse::<i16>()
         .ok()
         .filter(|v| (1..=5).contains(v))
-        .ok_or_else(|| {
-            ApiError::bad_request("invalid_rating", format!("{axis} must be 1 to 5"))
-        })
+        .ok_or_else(|| ApiError::bad_request("invalid_rating", format!("{axis} must be 1 to 5")))
 }
 
 impl RatingForm {
@@ -61,7 +59,12 @@ fn stale() -> ApiError {
     )
 }
 
-async fn accept(ctx: &AppContext, browser: &Browser, slug: &str, form: &RatingForm) -> Result<(), ApiError> {
+async fn accept(
+    ctx: &AppContext,
+    browser: &Browser,
+    slug: &str,
+    form: &RatingForm,
+) -> Result<(), ApiError> {
     let (comp, rater) = rater_of(ctx, browser, slug).await?;
     browser.check_csrf(Some(&form.csrf))?;
     let values = form.values()?;

@@ -87,7 +87,11 @@ pub async fn summary(
         competition: comp.slug.clone(),
         ratings_per_video: arena::boards::settings(comp)?.ratings_per_video.max(1),
         ratings: n,
-        raters: ratings.iter().map(|r| r.rater_id).collect::<HashSet<_>>().len(),
+        raters: ratings
+            .iter()
+            .map(|r| r.rater_id)
+            .collect::<HashSet<_>>()
+            .len(),
         videos_rated: per_video.len(),
         videos_pairable: per_video.values().filter(|&&c| c >= 2).count(),
         axes,

@@ -64,7 +64,10 @@ async fn home_of(ctx: &AppContext, team: &crate::auth::AuthTeam) -> Result<Strin
     if team.role == arena::domain::Role::Rater {
         for r in arena::repo::video_ratings::enrolments(ctx.db(), team.id()).await? {
             if let Some(c) = arena::repo::competitions::find(ctx.db(), r.competition_id).await? {
-                return Ok(format!("/rate/{}", crate::routes::pages::urlencode(&c.slug)));
+                return Ok(format!(
+                    "/rate/{}",
+                    crate::routes::pages::urlencode(&c.slug)
+                ));
             }
         }
     }
