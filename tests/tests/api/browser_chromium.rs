@@ -487,10 +487,11 @@ async fn the_pages_fit_a_phone_screen_in_chromium() {
             .await
             .expect("sizes");
         let (scroll, inner) = (sizes[0].as_u64(), sizes[1].as_u64());
-        assert_eq!(inner, Some(375), "the phone emulation holds");
         shot(&c, &format!("phone-{name}.png")).await;
-        if scroll > inner {
-            wide.push(format!("{path}: {scroll:?} px wide"));
+        // A phone browser widens its layout viewport (innerWidth) to fit content wider than
+        // the screen, so both numbers are checked against the screen's 375 px.
+        if inner != Some(375) || scroll > inner {
+            wide.push(format!("{path}: scrollWidth {scroll:?}, innerWidth {inner:?}"));
         }
     }
     assert!(wide.is_empty(), "pages scroll sideways at 375 px: {wide:?}");
