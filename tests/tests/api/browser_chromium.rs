@@ -428,7 +428,10 @@ async fn a_rater_rates_in_chromium_and_the_creation_score_moves() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let html = c.source().await.expect("source");
-    assert!(!html.contains("rc-alice") && !html.contains("rc-bob"), "blind");
+    assert!(
+        !html.contains("rc-alice") && !html.contains("rc-bob"),
+        "blind"
+    );
     shot(&c, "rating-03-rate-page.png").await;
 
     // Four on every axis, through the form.
@@ -462,7 +465,9 @@ async fn the_pages_fit_a_phone_screen_in_chromium() {
     let (_, board) = app
         .get_json("/api/v1/competitions/phone/leaderboard", None)
         .await;
-    let detector = board["detection"][0]["submission"].as_i64().expect("a detector");
+    let detector = board["detection"][0]["submission"]
+        .as_i64()
+        .expect("a detector");
 
     let (_driver, driver_url) = start_driver(&driver).await;
     let profile = tempfile::tempdir().expect("profile dir");
@@ -491,7 +496,9 @@ async fn the_pages_fit_a_phone_screen_in_chromium() {
         // A phone browser widens its layout viewport (innerWidth) to fit content wider than
         // the screen, so both numbers are checked against the screen's 375 px.
         if inner != Some(375) || scroll > inner {
-            wide.push(format!("{path}: scrollWidth {scroll:?}, innerWidth {inner:?}"));
+            wide.push(format!(
+                "{path}: scrollWidth {scroll:?}, innerWidth {inner:?}"
+            ));
         }
     }
     assert!(wide.is_empty(), "pages scroll sideways at 375 px: {wide:?}");
