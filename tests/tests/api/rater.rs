@@ -10,8 +10,8 @@
 
 use crate::scoring::game;
 use arena_datasets::video;
-use arena_tests::spawn_app;
 use arena_tests::web::WebClient;
+use arena_tests::{AppOptions, TestApp, backends, spawn_app_with};
 use serde_json::{Value, json};
 
 fn hidden(html: &str, name: &str) -> Option<String> {
@@ -41,10 +41,21 @@ async fn rate(b: &mut WebClient, values: [&str; 5]) -> u16 {
     b.post_form("/rate/r", &fields).await.status
 }
 
+/// On SQLite, and on PostgreSQL when `ARENA_TEST_POSTGRES_URL` is set.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn raters_stream_rate_and_move_the_creation_score() {
-    let app = spawn_app().await;
-    let (alice_sub, _bob_sub) = game(&app, "r", "dfgc2022").await;
+    for backend in backends() {
+        let app = spawn_app_with(AppOptions {
+            backend,
+            ..AppOptions::default()
+        })
+        .await;
+        rating_flow(&app).await;
+    }
+}
+
+async fn rating_flow(app: &TestApp) {
+    let (alice_sub, _bob_sub) = game(app, "r", "dfgc2022").await;
     let (_, board) = app
         .get_json("/api/v1/competitions/r/leaderboard", None)
         .await;
@@ -153,7 +164,7 @@ async fn raters_stream_rate_and_move_the_creation_score() {
     let refused = rita_b.post_form("/rate/r", &bad).await;
     assert_eq!(refused.status, 400);
     assert!(refused.body.contains("invalid_rating"));
-    let stored = arena::repo::video_ratings::list(app.ctx.db(), comp_id(&app).await).await;
+    let stored = arena::repo::video_ratings::list(app.ctx.db(), comp_id(app).await).await;
     assert!(stored.expect("list").is_empty());
 
     // Rita rates alice's fake 5 on every axis: the score moves from none to 25 + 5·(1 − s_d),
@@ -225,7 +236,7 @@ async fn raters_stream_rate_and_move_the_creation_score() {
     );
 }
 
-async fn comp_id(app: &arena_tests::TestApp) -> i64 {
+async fn comp_id(app: &TestApp) -> i64 {
     arena::repo::competitions::find_by_slug(app.ctx.db(), "r")
         .await
         .expect("db")
