@@ -243,3 +243,45 @@ async fn comp_id(app: &TestApp) -> i64 {
         .expect("competition")
         .id
 }
+
+/// `arena rater add` on the server's database prints a token that logs in to the rating page;
+/// an unknown competition is refused with nothing made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arena_rater_add_prints_a_working_token() {
+    let app = spawn_app_with(AppOptions {
+        workers: 0,
+        ..AppOptions::default()
+    })
+    .await;
+    app.competition("cli").await;
+    let cli = |args: &[&str]| {
+        std::process::Command::new(arena_tests::arena_bin())
+            .arg("--data")
+            .arg(app.dir.path())
+            .arg("--database-url")
+            .arg(app.ctx.settings().database_url())
+            .args(args)
+            .env("ARENA_LOG_FORMAT", "text")
+            .output()
+            .expect("arena runs")
+    };
+    let refused = cli(&["rater", "add", "rosa", "--competition", "nope"]);
+    assert!(!refused.status.success());
+    let made = cli(&["rater", "add", "rosa", "--competition", "cli"]);
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&made.stdout);
+    let token = stdout.lines().last().unwrap_or_default().trim().to_owned();
+    let mut b = WebClient::new(&app.address);
+    let login = b.login(&token).await;
+    assert_eq!(
+        (login.status, login.location.as_deref()),
+        (303, Some("/rate/cli"))
+    );
+    let page = b.get("/rate/cli").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("id=\"nothing-left\""), "no fakes yet");
+}
