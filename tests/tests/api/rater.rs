@@ -228,6 +228,16 @@ async fn rating_flow(app: &TestApp) {
         realism["alpha"].as_f64().is_some_and(|a| a.abs() < 1e-12),
         "{agreement}"
     );
+    let mut admin_b = WebClient::new(&app.address);
+    admin_b.login(&app.admin_token).await;
+    let admin_page = admin_b.get("/admin").await;
+    assert!(
+        admin_page
+            .body
+            .contains("3 ratings by 2 raters of 2 fakes (1 rated twice or more)"),
+        "the admin page shows the agreement"
+    );
+    assert!(admin_page.body.contains("realism 0.00"));
     assert!(
         realism["mean"]
             .as_f64()
