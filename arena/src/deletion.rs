@@ -105,6 +105,7 @@ pub async fn delete_team(
         .exec(&txn)
         .await?;
     repo::webhooks::delete_for_team(&txn, team.id).await?;
+    repo::video_ratings::delete_for_rater(&txn, team.id).await?;
     teams::Entity::delete_by_id(team.id).exec(&txn).await?;
     txn.commit().await?;
     tracing::info!(team = %team.name, submissions = out.submissions_erased, "team deleted");
@@ -126,6 +127,7 @@ pub async fn delete_competition(
         .filter(human_ratings::Column::CompetitionId.eq(comp.id))
         .exec(&txn)
         .await?;
+    repo::video_ratings::delete_for_competition(&txn, comp.id).await?;
     tasks::Entity::delete_many()
         .filter(tasks::Column::CompetitionId.eq(comp.id))
         .exec(&txn)

@@ -84,11 +84,15 @@ macro_rules! string_enum {
 }
 
 string_enum!(
-    /// What a team may submit.
-    Role { Creator => "creator", Detector => "detector", Both => "both" }
+    /// What a team may submit; a `rater` account submits nothing and rates fakes.
+    Role { Creator => "creator", Detector => "detector", Both => "both", Rater => "rater" }
 );
 
 impl Role {
+    /// A role a competing team may have (`rater` accounts are made per competition).
+    pub fn parse_team(s: &str) -> Option<Role> {
+        Role::parse(s).filter(|r| *r != Role::Rater)
+    }
     pub fn may_create(self) -> bool {
         matches!(self, Role::Creator | Role::Both)
     }

@@ -677,6 +677,13 @@ pub async fn board_extras<C: ConnectionTrait>(
         let e = sums.entry((r.submission_id, r.axis)).or_default();
         *e = (e.0 + r.value, e.1 + 1.0);
     }
+    // In-platform ratings count like imported rows: one value per axis and rating.
+    for r in repo::video_ratings::list(db, competition_id).await? {
+        for (axis, value) in r.values() {
+            let e = sums.entry((r.submission_id, axis.to_owned())).or_default();
+            *e = (e.0 + value, e.1 + 1.0);
+        }
+    }
     for ((sub, axis), (sum, n)) in sums {
         let Some(p) = parts.get_mut(&sub) else {
             continue;

@@ -10,6 +10,7 @@ pub mod entities;
 pub mod error;
 pub mod evaluation;
 pub mod finals;
+pub mod human_rating;
 pub mod incarnation;
 pub mod json;
 pub mod moderation;

@@ -30,6 +30,12 @@ pub struct CompetitionSettings {
     pub dfgc2022: Option<crate::scoring::presets::Dfgc2022Weights>,
     /// A detector is ranked only with AUC ≥ this on the organizers' baseline creation(s).
     pub eligibility_min_auc: Option<f64>,
+    /// In-platform human rating: ratings each fake should get before raters move on (raters
+    /// are shown the least-rated fake they have not rated; see `arena::human_rating`; 0 counts
+    /// as 1).
+    #[serde(deserialize_with = "crate::json::integer")]
+    #[schema(maximum = 4294967295_u64)]
+    pub ratings_per_video: u32,
 }
 
 impl Default for CompetitionSettings {
@@ -43,6 +49,7 @@ impl Default for CompetitionSettings {
             dfgc2021: None,
             dfgc2022: None,
             eligibility_min_auc: None,
+            ratings_per_video: 3,
         }
     }
 }

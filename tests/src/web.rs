@@ -161,6 +161,30 @@ impl WebClient {
             .await
     }
 
+    /// GETs raw bytes with an optional `Range` header: (status, `Content-Range`, body).
+    pub async fn get_range(
+        &mut self,
+        path: &str,
+        range: Option<&str>,
+    ) -> (u16, Option<String>, Vec<u8>) {
+        let mut req = self.client.get(format!("{}{path}", self.base));
+        if let Some(r) = range {
+            req = req.header(reqwest::header::RANGE, r);
+        }
+        if !self.cookies.is_empty() {
+            req = req.header(reqwest::header::COOKIE, self.cookie_header());
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let content_range = resp
+            .headers()
+            .get(reqwest::header::CONTENT_RANGE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+        (status, content_range, body)
+    }
+
     /// The CSRF token of a page this browser can see.
     pub async fn csrf(&mut self, path: &str) -> String {
         self.get(path).await.csrf().expect("page has a CSRF token")

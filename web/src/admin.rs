@@ -28,12 +28,21 @@ pub async fn create_team(
     ctx: &AppContext,
     spec: &TeamSpec,
 ) -> Result<(teams::Model, String), ApiError> {
+    let txn = arena::db::begin_write(ctx.db()).await?;
+    let made = insert_team(&txn, spec).await?;
+    txn.commit().await?;
+    Ok(made)
+}
+
+async fn insert_team(
+    txn: &sea_orm::DatabaseTransaction,
+    spec: &TeamSpec,
+) -> Result<(teams::Model, String), ApiError> {
     let name =
         TeamName::parse(&spec.name).map_err(|e| ApiError::bad_request("invalid_name", e.0))?;
-    let txn = arena::db::begin_write(ctx.db()).await?;
     // The token embeds the team id, so the row is created first with an unusable hash.
     let team = repo::teams::create(
-        &txn,
+        txn,
         repo::teams::NewTeam {
             name: &name,
             role: spec.role,
@@ -52,7 +61,25 @@ pub async fn create_team(
     };
     let mut active = team.into_active_model();
     active.token_hash = Set(hash);
-    let team = active.update(&txn).await?;
+    let team = active.update(txn).await?;
+    Ok((team, token))
+}
+
+/// Creates a rater account enrolled in `comp` and returns it with its token (shown once).
+pub async fn create_rater(
+    ctx: &AppContext,
+    comp: &competitions::Model,
+    name: &str,
+) -> Result<(teams::Model, String), ApiError> {
+    let spec = TeamSpec {
+        name: name.to_owned(),
+        role: Role::Rater,
+        admin: false,
+        baseline: false,
+    };
+    let txn = arena::db::begin_write(ctx.db()).await?;
+    let (team, token) = insert_team(&txn, &spec).await?;
+    repo::video_ratings::enroll(&txn, comp.id, team.id).await?;
     txn.commit().await?;
     Ok((team, token))
 }
@@ -326,7 +353,7 @@ pub async fn register_team(
 ) -> Result<teams::Model, ApiError> {
     let name =
         TeamName::parse(name.trim()).map_err(|e| ApiError::bad_request("invalid_name", e.0))?;
-    let role = Role::parse(role.trim()).ok_or_else(|| {
+    let role = Role::parse_team(role.trim()).ok_or_else(|| {
         ApiError::bad_request("invalid_role", "role must be creator, detector or both")
     })?;
     Ok(repo::teams::register(ctx.db(), &name, role).await?)

@@ -142,6 +142,9 @@ enum Command {
     /// Manage teams.
     #[command(subcommand)]
     Team(TeamCommand),
+    /// Rater accounts for human rating in the browser (`/rate/{slug}`).
+    #[command(subcommand)]
+    Rater(RaterCommand),
     /// Manage competitions.
     #[command(subcommand)]
     Competition(CompetitionCommand),
@@ -243,6 +246,17 @@ enum TeamCommand {
     /// Rotate or revoke a team's token on a running server (the team itself or an organizer).
     #[command(subcommand)]
     Token(TokenCommand),
+}
+
+#[derive(Subcommand)]
+enum RaterCommand {
+    /// Create a rater account enrolled in a competition; its token is printed as the last line.
+    Add {
+        name: String,
+        /// The competition's slug.
+        #[arg(long)]
+        competition: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -520,7 +534,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             baseline,
         }) => {
             let ctx = open(&g).await?;
-            let role = Role::parse(&role).context("role must be creator, detector or both")?;
+            let role = Role::parse_team(&role).context("role must be creator, detector or both")?;
             let spec = TeamSpec {
                 name,
                 role,
@@ -531,6 +545,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!(
                 "team {} created (id {}, role {})",
                 team.name, team.id, team.role
+            );
+            say(&token);
+            Ok(())
+        }
+        Command::Rater(RaterCommand::Add { name, competition }) => {
+            let ctx = open(&g).await?;
+            let comp = admin::competition(&ctx, &competition).await?;
+            let (team, token) = admin::create_rater(&ctx, &comp, &name).await?;
+            eprintln!(
+                "rater {} created for {} (id {}); it rates at /rate/{}",
+                team.name, comp.slug, team.id, comp.slug
             );
             say(&token);
             Ok(())

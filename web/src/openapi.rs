@@ -122,6 +122,8 @@ impl Modify for BearerAuth {
         routes::admin::teams_post::post,
         routes::admin::reals_post::post,
         routes::admin::ratings_post::post,
+        routes::raters::post::post,
+        routes::raters::agreement::get,
         routes::admin::submission_rerun_post::post,
         routes::admin::submission_disqualify_post::post,
         routes::admin::submission_requalify_post::post,

@@ -4,11 +4,12 @@
 
 use actix_web::middleware::DefaultHeaders;
 
-/// Scripts, styles, fetches and the live event stream come from this origin only; forms post
-/// here only; no plugin, no `<base>`, no framing by any site (clickjacking).
+/// Scripts, styles, images, videos (the rating page), fetches and the live event stream come
+/// from this origin only; forms post here only; no plugin, no `<base>`, no framing by any site
+/// (clickjacking).
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
-     style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; \
-     base-uri 'none'; frame-ancestors 'none'";
+     style-src 'self'; img-src 'self' data:; media-src 'self'; connect-src 'self'; \
+     form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 pub fn headers() -> DefaultHeaders {
     DefaultHeaders::new()

@@ -68,6 +68,7 @@ pub async fn delete_submission_rows<C: ConnectionTrait>(
         .filter(human_ratings::Column::SubmissionId.eq(submission_id))
         .exec(db)
         .await?;
+    crate::repo::video_ratings::delete_for_submission(db, submission_id).await?;
     videos::Entity::delete_many()
         .filter(videos::Column::Id.is_in(video_ids))
         .exec(db)

@@ -14,6 +14,7 @@ pub mod scores;
 pub mod submissions;
 pub mod tasks;
 pub mod teams;
+pub mod video_ratings;
 pub mod videos;
 pub mod webhooks;
 pub mod worker_slots;

@@ -119,6 +119,15 @@ fn competition(n: usize) -> Value {
 fn team(n: usize) -> Value {
     json!({ "name": format!("team{n}"), "role": "creator" })
 }
+fn rater(n: usize) -> Value {
+    json!({ "name": format!("rater{n}") })
+}
+fn rating_form(_: usize) -> Vec<(&'static str, String)> {
+    ["realism", "quality", "expression", "mouth", "identity"]
+        .into_iter()
+        .map(|axis| (axis, "3".to_owned()))
+        .collect()
+}
 fn phase(_: usize) -> Value {
     json!({ "kind": "creation", "round": 1, "opens_at_ms": 0, "closes_at_ms": 1 })
 }
@@ -324,6 +333,21 @@ async fn every_role_against_every_endpoint() {
         (PutJson(final_pick), final_api, [401, 409, 403, 403, 409]),
         (PutJson(note), note_api, [401, 200, 403, 403, 200]),
         (PostJson(team), "/api/v1/teams", [401, 403, 403, 403, 201]),
+        // Human rating: organizers make raters and see agreement; the rating page, its video
+        // and its form are for raters only (anonymous pages go to the login form).
+        (
+            PostJson(rater),
+            "/api/v1/competitions/m/raters",
+            [401, 403, 403, 403, 201],
+        ),
+        (
+            Get,
+            "/api/v1/competitions/m/ratings/agreement",
+            [401, 403, 403, 403, 200],
+        ),
+        (Page, "/rate/m", [303, 403, 403, 403, 403]),
+        (Page, "/rate/m/video", [401, 403, 403, 403, 403]),
+        (UrlForm(rating_form), "/rate/m", [401, 403, 403, 403, 403]),
         (
             PostCsv,
             "/api/v1/competitions/m/ratings",

@@ -19,6 +19,7 @@ mod ops;
 mod pages;
 mod queue;
 mod rate_limits;
+mod rater;
 mod repo;
 mod rounds;
 mod s3;

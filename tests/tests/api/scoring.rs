@@ -16,7 +16,7 @@ async fn id_of(resp: reqwest::Response) -> i64 {
 }
 
 /// reals 1-3, alice = fake_1, bob = fake_2, dana = redblue, erin = constant.
-async fn game(app: &TestApp, slug: &str, preset: &str) -> (i64, i64) {
+pub(crate) async fn game(app: &TestApp, slug: &str, preset: &str) -> (i64, i64) {
     let (status, _) = app
         .admin_post(
             "/api/v1/competitions",

@@ -6,7 +6,7 @@ use arena_tests::{AppOptions, spawn_app_with};
 use reqwest::header::HeaderMap;
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-                   connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+                   media-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
     headers

@@ -19,6 +19,8 @@ pub mod health;
 pub mod metrics;
 pub mod pages;
 pub mod phases;
+pub mod rate;
+pub mod raters;
 pub mod register;
 pub mod session;
 pub mod submissions;
@@ -49,6 +51,11 @@ pub fn config(cfg: &mut web::ServiceConfig) {
             "/c/{slug}/tasks/{task_id}/target",
             [get(pages::team::task_target)],
         ))
+        .service(resource(
+            "/rate/{slug}",
+            [get(rate::get::get), post(rate::post::post)],
+        ))
+        .service(resource("/rate/{slug}/video", [get(rate::video::get)]))
         .service(resource("/submissions/{id}", [get(pages::submission::get)]))
         .service(resource(
             "/submissions/{id}/final",
@@ -222,6 +229,14 @@ pub fn config(cfg: &mut web::ServiceConfig) {
                 .service(resource(
                     "/competitions/{slug}/ratings",
                     [post(admin::ratings_post::post)],
+                ))
+                .service(resource(
+                    "/competitions/{slug}/ratings/agreement",
+                    [get(raters::agreement::get)],
+                ))
+                .service(resource(
+                    "/competitions/{slug}/raters",
+                    [post(raters::post::post)],
                 ))
                 .service(resource(
                     "/submissions/{id}",

@@ -36,7 +36,7 @@ pub async fn post(
     body: web::Json<Body>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
-    let role = Role::parse(&body.role).ok_or_else(|| {
+    let role = Role::parse_team(&body.role).ok_or_else(|| {
         ApiError::bad_request("invalid_role", "role must be creator, detector or both")
     })?;
     let spec = TeamSpec {

@@ -31,6 +31,8 @@ pub struct CompetitionRow {
     pub preset: String,
     pub rounds: bool,
     pub phases: Vec<PhaseRow>,
+    /// In-platform human ratings and their agreement, in a line (None before the first).
+    pub agreement: Option<String>,
 }
 
 pub struct TeamRow {
@@ -98,7 +100,9 @@ async fn competitions(ctx: &AppContext) -> Result<Vec<CompetitionRow>, ApiError>
                 },
             })
             .collect();
+        let agreement = agreement_line(ctx, &c).await?;
         out.push(CompetitionRow {
+            agreement,
             rounds: c.mode == CompetitionMode::Rounds.as_str(),
             slug: c.slug,
             title: c.title,
@@ -108,6 +112,31 @@ async fn competitions(ctx: &AppContext) -> Result<Vec<CompetitionRow>, ApiError>
         });
     }
     Ok(out)
+}
+
+/// "N ratings by R raters; α realism 0.41 · quality — · …" (Krippendorff, interval metric).
+async fn agreement_line(
+    ctx: &AppContext,
+    comp: &arena::entities::competitions::Model,
+) -> Result<Option<String>, ApiError> {
+    let s = crate::routes::raters::agreement::summary(ctx, comp).await?;
+    if s.ratings == 0 {
+        return Ok(None);
+    }
+    let alphas: Vec<String> = (s.axes.iter())
+        .map(|a| match a.alpha {
+            Some(x) => format!("{} {x:.2}", a.axis),
+            None => format!("{} —", a.axis),
+        })
+        .collect();
+    Ok(Some(format!(
+        "{} ratings by {} raters of {} fakes ({} rated twice or more); Krippendorff's α (interval): {}",
+        s.ratings,
+        s.raters,
+        s.videos_rated,
+        s.videos_pairable,
+        alphas.join(" · ")
+    )))
 }
 
 fn team_row(t: arena::entities::teams::Model) -> TeamRow {

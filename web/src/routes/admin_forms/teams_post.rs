@@ -26,7 +26,7 @@ pub struct TeamForm {
 
 async fn accept(ctx: &AppContext, browser: &Browser, form: &TeamForm) -> Result<Done, ApiError> {
     organizer(browser, &form.csrf)?;
-    let role = Role::parse(form.role.trim()).ok_or_else(|| {
+    let role = Role::parse_team(form.role.trim()).ok_or_else(|| {
         ApiError::bad_request("invalid_role", "role must be creator, detector or both")
     })?;
     let spec = TeamSpec {

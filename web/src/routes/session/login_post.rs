@@ -49,15 +49,30 @@ pub async fn post(
         }
         Err(e) => return Err(e.into()),
     };
-    let next = super::safe_next(form.next.as_deref()).unwrap_or_else(|| {
-        format!(
-            "/teams/{}",
-            crate::routes::pages::urlencode(&team.team.name)
-        )
-    });
+    let home = home_of(&ctx, &team).await?;
+    let next = super::safe_next(form.next.as_deref()).unwrap_or(home);
     tracing::info!(team = %team.team.name, "browser login");
     Ok(HttpResponse::SeeOther()
         .cookie(login_cookie(&req, ctx.session_key(), &team.team))
         .insert_header((header::LOCATION, next))
         .finish())
+}
+
+/// Where a login lands without `next`: a rater's rating page (its newest competition), else the
+/// team's page.
+async fn home_of(ctx: &AppContext, team: &crate::auth::AuthTeam) -> Result<String, PageError> {
+    if team.role == arena::domain::Role::Rater {
+        for r in arena::repo::video_ratings::enrolments(ctx.db(), team.id()).await? {
+            if let Some(c) = arena::repo::competitions::find(ctx.db(), r.competition_id).await? {
+                return Ok(format!(
+                    "/rate/{}",
+                    crate::routes::pages::urlencode(&c.slug)
+                ));
+            }
+        }
+    }
+    Ok(format!(
+        "/teams/{}",
+        crate::routes::pages::urlencode(&team.team.name)
+    ))
 }
