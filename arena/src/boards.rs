@@ -153,22 +153,28 @@ async fn in_view<C: ConnectionTrait>(
         let shown: HashSet<i64> = (lb.detection.iter().map(|r| r.submission))
             .chain(lb.creation.iter().map(|r| r.submission))
             .collect();
-        let picked_detectors: HashSet<String> = (input.detectors.iter())
-            .filter(|d| finals.contains(&d.submission_id))
-            .map(|d| d.team.clone())
-            .collect();
-        let picked_creations: HashSet<String> = (input.creations.iter())
-            .filter(|c| finals.contains(&c.submission_id))
-            .map(|c| c.team.clone())
-            .collect();
-        input.detectors.retain(|d| {
-            picked_detectors.contains(&d.team) || shown.contains(&d.submission_id)
-        });
-        input.creations.retain(|c| {
-            picked_creations.contains(&c.team) || shown.contains(&c.submission_id)
-        });
+        narrow_to_shown(&mut input, &shown, finals);
     }
     Ok(split::cut(&input, &keys, s.private_fraction, part))
+}
+
+/// Keeps, of each team without final picks of a kind, only its entry of that kind in `shown`
+/// (its row on the public board); a team's final picks all stay.
+fn narrow_to_shown(input: &mut BoardInput, shown: &HashSet<i64>, finals: &HashSet<i64>) {
+    let picked_detectors: HashSet<String> = (input.detectors.iter())
+        .filter(|d| finals.contains(&d.submission_id))
+        .map(|d| d.team.clone())
+        .collect();
+    let picked_creations: HashSet<String> = (input.creations.iter())
+        .filter(|c| finals.contains(&c.submission_id))
+        .map(|c| c.team.clone())
+        .collect();
+    input
+        .detectors
+        .retain(|d| picked_detectors.contains(&d.team) || shown.contains(&d.submission_id));
+    input
+        .creations
+        .retain(|c| picked_creations.contains(&c.team) || shown.contains(&c.submission_id));
 }
 
 async fn board<C: ConnectionTrait>(
@@ -496,6 +502,66 @@ mod tests {
                 .len(),
             3
         );
+    }
+
+    #[test]
+    fn after_the_reveal_a_team_keeps_its_best_public_entry_or_its_final_picks() {
+        let det = |id: i64, team: &str| DetectorEntry {
+            detector_id: id,
+            submission_id: id,
+            team: team.into(),
+            baseline: false,
+        };
+        // reals 1, 2 and fakes 3 (public), 4 (private) score as below per detector.
+        let mut scores = HashMap::new();
+        // Detector 10 (team a): best in public (AUC 1), worst in private (0).
+        // Detector 11 (team a): worst in public (0), best in private (1).
+        // Detectors 12, 13 (team b, both final picks): 12 better in private.
+        for (d, s) in [
+            (10, [0.1, 0.2, 0.9, 0.0]),
+            (11, [0.5, 0.6, 0.0, 0.9]),
+            (12, [0.1, 0.2, 0.0, 0.9]),
+            (13, [0.1, 0.2, 0.9, 0.0]),
+        ] {
+            for (v, x) in [1, 2, 3, 4].into_iter().zip(s) {
+                scores.insert((d, v), x);
+            }
+        }
+        let input = BoardInput {
+            detectors: vec![det(10, "a"), det(11, "a"), det(12, "b"), det(13, "b")],
+            creations: vec![crate::scoring::CreationEntry {
+                submission_id: 20,
+                team: "c".into(),
+                baseline: false,
+                video_ids: vec![3, 4],
+            }],
+            real_video_ids: vec![1, 2],
+            scores,
+        };
+        let keys = HashMap::from([(1, 0.9), (2, 0.1), (3, 0.8), (4, 0.2)]);
+        let finals: HashSet<i64> = [12, 13].into();
+        let input = apply_policy(&input, BoardPolicy::Best, &finals);
+        let public = split::cut(&input, &keys, 0.5, Part::Public);
+        let lb = scoring::compute(&public);
+        let shown: HashSet<i64> = (lb.detection.iter().map(|r| r.submission))
+            .chain(lb.creation.iter().map(|r| r.submission))
+            .collect();
+        let mut narrowed = input.clone();
+        narrow_to_shown(&mut narrowed, &shown, &finals);
+        let mut ids: Vec<i64> = narrowed.detectors.iter().map(|d| d.submission_id).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, vec![10, 12, 13], "a: its best public entry; b: its picks");
+        let private = scoring::compute(&split::cut(&narrowed, &keys, 0.5, Part::Private));
+        let row = |team: &str| {
+            (private.detection.iter())
+                .find(|r| r.team == team)
+                .map(|r| (r.submission, r.score))
+                .unwrap()
+        };
+        // Team a ranks on #10's private AUC (0), not #11's (1); team b on its best pick.
+        assert_eq!(row("a"), (10, Some(0.0)));
+        assert_eq!(row("b"), (12, Some(1.0)));
+        assert_eq!(narrowed.creations.len(), 1);
     }
 
     #[test]
