@@ -550,7 +550,11 @@ mod tests {
         narrow_to_shown(&mut narrowed, &shown, &finals);
         let mut ids: Vec<i64> = narrowed.detectors.iter().map(|d| d.submission_id).collect();
         ids.sort_unstable();
-        assert_eq!(ids, vec![10, 12, 13], "a: its best public entry; b: its picks");
+        assert_eq!(
+            ids,
+            vec![10, 12, 13],
+            "a: its best public entry; b: its picks"
+        );
         let private = scoring::compute(&split::cut(&narrowed, &keys, 0.5, Part::Private));
         let row = |team: &str| {
             (private.detection.iter())

@@ -170,7 +170,13 @@ fn competition_reveal_is_stored_once() {
     let first = run_ok(d, &["competition", "reveal", "pp"]);
     assert!(first.contains("private part revealed at"), "{first}");
     let again = run_ok(d, &["competition", "reveal", "pp"]);
-    let at = |s: &str| s.rsplit(" at ").next().unwrap_or_default().trim().to_owned();
+    let at = |s: &str| {
+        s.rsplit(" at ")
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    };
     assert!(again.contains("already revealed at"), "{again}");
     assert_eq!(at(&first), at(&again));
     for args in [

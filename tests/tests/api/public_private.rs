@@ -154,6 +154,7 @@ async fn text(app: &TestApp, path: &str, token: Option<&str>) -> String {
 struct Expected {
     auc: HashMap<i64, f64>,
     videos: HashSet<i64>,
+    fake_videos: HashSet<i64>,
     fakes: usize,
     reals: usize,
 }
@@ -183,9 +184,21 @@ fn expected(
     Expected {
         auc,
         videos: fakes.iter().chain(reals).map(|f| ids[f]).collect(),
+        fake_videos: fakes.iter().map(|f| ids[f]).collect(),
         fakes: fakes.len(),
         reals: reals.len(),
     }
+}
+
+/// The `data-key` values of the `<tr>` rows in `html` (after `from`, when given).
+fn row_keys(html: &str, from: &str) -> HashSet<i64> {
+    let part = html.split(from).nth(1).unwrap_or_default();
+    let part = part.split("</table>").next().unwrap_or_default();
+    part.split("<tr data-key=\"")
+        .skip(1)
+        .filter_map(|r| r.split('"').next())
+        .map(|k| k.parse().expect("video id"))
+        .collect()
 }
 
 fn close(v: &Value, x: f64) -> bool {
@@ -198,7 +211,12 @@ fn csv_row(csv: &str, sub: i64) -> HashMap<String, String> {
     let header: Vec<&str> = lines.next().expect("header").split(',').collect();
     let row = lines
         .map(|l| l.split(',').collect::<Vec<_>>())
-        .find(|cells| header.iter().zip(cells).any(|(h, c)| *h == "submission" && *c == sub.to_string()))
+        .find(|cells| {
+            header
+                .iter()
+                .zip(cells)
+                .any(|(h, c)| *h == "submission" && *c == sub.to_string())
+        })
         .unwrap_or_else(|| panic!("no row {sub} in {csv}"));
     header
         .iter()
@@ -227,7 +245,10 @@ async fn check(app: &TestApp, part: &str, want: &Expected, creation: i64) {
         if ready {
             break board;
         }
-        assert!(start.elapsed() < WAIT, "the {part} board never showed: {board}");
+        assert!(
+            start.elapsed() < WAIT,
+            "the {part} board never showed: {board}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     for (d, auc) in &want.auc {
@@ -286,7 +307,11 @@ async fn check(app: &TestApp, part: &str, want: &Expected, creation: i64) {
     }
     // The board page: each detector's row shows this part's AUC; the part is named.
     let html = anon.get("/c/pp").await;
-    assert!(html.body.contains(&format!("id=\"part\">{part} part<")), "{}", html.body);
+    assert!(
+        html.body.contains(&format!("id=\"part\">{part} part<")),
+        "{}",
+        html.body
+    );
     for (d, auc) in &want.auc {
         let row = html
             .body
@@ -294,8 +319,25 @@ async fn check(app: &TestApp, part: &str, want: &Expected, creation: i64) {
             .nth(1)
             .and_then(|r| r.split("</tr>").next())
             .unwrap_or_else(|| panic!("no row {d} on the board page"));
-        assert!(row.contains(&format!("{auc:.4}")), "{part}: {row} lacks {auc:.4}");
+        assert!(
+            row.contains(&format!("{auc:.4}")),
+            "{part}: {row} lacks {auc:.4}"
+        );
     }
+
+    // The creation page lists exactly this part's fakes; the hardest fakes are among them.
+    let page = anon.get(&format!("/c/pp/creations/{creation}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(
+        row_keys(&page.body, "<tbody>"),
+        want.fake_videos,
+        "{part} creation page"
+    );
+    let hardest = row_keys(&html.body, "<table id=\"hardest\">");
+    assert!(
+        hardest.is_subset(&want.fake_videos),
+        "{part} hardest fakes {hardest:?}"
+    );
 
     // The board CSVs.
     let csv = text(app, "/api/v1/competitions/pp/leaderboard?format=csv", None).await;
@@ -345,7 +387,10 @@ async fn public_private(app: &TestApp) {
                 json!({ "slug": "bad", "title": "bad", "settings": { "private_fraction": bad } }),
             )
             .await;
-        assert_eq!((status, body["code"].as_str()), (400, Some("invalid_settings")));
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (400, Some("invalid_settings"))
+        );
     }
     let (status, _) = app.get_json("/api/v1/competitions/bad", None).await;
     assert_eq!(status, 404);
@@ -386,9 +431,16 @@ async fn public_private(app: &TestApp) {
         .chain(input.creations.iter().flat_map(|c| c.video_ids.iter()))
         .copied()
         .collect();
-    let by_sha: HashMap<String, &str> = REALS.iter().chain(&FAKES).map(|f| (sha_of(f), *f)).collect();
+    let by_sha: HashMap<String, &str> = REALS
+        .iter()
+        .chain(&FAKES)
+        .map(|f| (sha_of(f), *f))
+        .collect();
     let mut ids: HashMap<String, i64> = HashMap::new();
-    for v in arena::repo::videos::find_many(db, &all_ids).await.expect("videos") {
+    for v in arena::repo::videos::find_many(db, &all_ids)
+        .await
+        .expect("videos")
+    {
         ids.insert(by_sha[&v.sha256].to_owned(), v.id);
     }
     assert_eq!(ids.len(), 5, "three reals and two fakes: {ids:?}");
@@ -411,18 +463,37 @@ async fn public_private(app: &TestApp) {
 
     check(app, "public", &public, creation).await;
 
+    // The endpoint is documented.
+    let (_, doc) = app.get_json("/api/openapi.json", None).await;
+    let op = &doc["paths"]["/api/v1/competitions/{slug}/reveal"]["post"];
+    for status in ["200", "401", "403", "404", "409"] {
+        assert!(op["responses"][status].is_object(), "{status}: {op}");
+    }
+    assert!(doc["components"]["schemas"]["Revealed"].is_object());
+
     // Reveal: organizers only, 404 for an unknown competition, 409 without a split.
     let (status, body) = post_admin(app, "/api/v1/competitions/pp/reveal", None).await;
-    assert_eq!((status, body["code"].as_str()), (401, Some("missing_token")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("missing_token"))
+    );
     let (status, body) = post_admin(app, "/api/v1/competitions/pp/reveal", Some(&dana)).await;
     assert_eq!((status, body["code"].as_str()), (403, Some("admin_only")));
     let admin = app.admin_token.clone();
     let (status, body) = post_admin(app, "/api/v1/competitions/nope/reveal", Some(&admin)).await;
-    assert_eq!((status, body["code"].as_str()), (404, Some("competition_not_found")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("competition_not_found"))
+    );
     let (status, body) = post_admin(app, "/api/v1/competitions/plain/reveal", Some(&admin)).await;
-    assert_eq!((status, body["code"].as_str()), (409, Some("no_private_part")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("no_private_part"))
+    );
     // Still the public part after the refusals.
-    let (_, board) = app.get_json("/api/v1/competitions/pp/leaderboard", None).await;
+    let (_, board) = app
+        .get_json("/api/v1/competitions/pp/leaderboard", None)
+        .await;
     assert_eq!(board["part"], "public");
 
     let mut events = EventStream::connect(
@@ -433,7 +504,10 @@ async fn public_private(app: &TestApp) {
     .await;
     let (status, first) = post_admin(app, "/api/v1/competitions/pp/reveal", Some(&admin)).await;
     assert_eq!(status, 200, "{first}");
-    assert_eq!((&first["competition"], &first["changed"]), (&json!("pp"), &json!(true)));
+    assert_eq!(
+        (&first["competition"], &first["changed"]),
+        (&json!("pp"), &json!(true))
+    );
     let (status, again) = post_admin(app, "/api/v1/competitions/pp/reveal", Some(&admin)).await;
     assert_eq!(status, 200);
     assert_eq!(again["changed"], false);
