@@ -531,4 +531,101 @@ async fn public_private(app: &TestApp) {
     }
 
     check(app, "private", &private, creation).await;
+
+    finals_after_the_reveal(app, &salt).await;
+}
+
+/// The detection row of `team` on `slug`'s board once `done` holds for it.
+async fn team_row(app: &TestApp, slug: &str, team: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let start = Instant::now();
+    loop {
+        let (_, board) = app
+            .get_json(&format!("/api/v1/competitions/{slug}/leaderboard"), None)
+            .await;
+        let row = board["detection"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["team"] == team)
+            .cloned()
+            .unwrap_or(Value::Null);
+        if done(&row) {
+            return row;
+        }
+        assert!(start.elapsed() < WAIT, "never: {board}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// After the reveal a team without final picks ranks by the entry its public row showed (best
+/// public), not by its best private score; with picks, by the best private score among them.
+/// redblue: public AUC ≤ 0.5 (fake_1 below some public real), private 1 (fake_2 above every
+/// real); constant: 0.5 everywhere, so it is the team's public row (later wins a tie).
+async fn finals_after_the_reveal(app: &TestApp, salt: &str) {
+    let settings = json!({ "private_fraction": FRACTION, "private_salt": salt, "final_picks": 2 });
+    let (status, body) = app
+        .admin_post(
+            "/api/v1/competitions",
+            json!({ "slug": "pf", "title": "finals", "settings": settings }),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    add_task(app, "pf", "t1", "real_1.mp4").await;
+    add_task(app, "pf", "t2", "real_2.mp4").await;
+    let alice = app.team("pf-alice", "creator").await;
+    let dana = app.team("pf-dana", "detector").await;
+    let mut subs = Vec::new();
+    for name in REALS {
+        subs.push(accepted(app.post_real("pf", &video(name)).await).await);
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let zip = zip_of(dir.path(), &[("t1.mp4", FAKES[0]), ("t2.mp4", FAKES[1])]);
+    subs.push(accepted(app.post_creation("pf", Some(&alice), &zip).await).await);
+    let redblue = accepted(app.post_detector("pf", Some(&dana), "redblue").await).await;
+    let constant = accepted(app.post_detector("pf", Some(&dana), "constant").await).await;
+    subs.extend([redblue, constant]);
+    for id in subs {
+        assert_eq!(app.wait_submission(id, WAIT).await["status"], "finished");
+    }
+    let public = team_row(app, "pf", "pf-dana", |r| r["score"].is_number()).await;
+    assert_eq!(public["submission"], constant, "{public}");
+    assert!(close(&public["score"], 0.5), "{public}");
+
+    let admin = app.admin_token.clone();
+    let (status, _) = post_admin(app, "/api/v1/competitions/pf/reveal", Some(&admin)).await;
+    assert_eq!(status, 200);
+    // The matrix shows redblue's private AUC of 1, yet dana ranks by constant's 0.5.
+    let start = Instant::now();
+    loop {
+        let (_, m) = app.get_json("/api/v1/competitions/pf/matrix", None).await;
+        let i = m["detectors"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .position(|d| d["submission"] == redblue);
+        if i.is_some_and(|i| close(&m["auc"][i][0], 1.0)) {
+            break;
+        }
+        assert!(start.elapsed() < WAIT, "no private matrix: {m}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let revealed = team_row(app, "pf", "pf-dana", |r| r["score"].is_number()).await;
+    assert_eq!(revealed["submission"], constant, "best public: {revealed}");
+    assert!(close(&revealed["score"], 0.5), "{revealed}");
+
+    // With both picked, the best private of the picks ranks it.
+    for id in [redblue, constant] {
+        let resp = app
+            .client
+            .put(app.url(&format!("/api/v1/submissions/{id}/final")))
+            .bearer_auth(&dana)
+            .json(&json!({ "final": true }))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status().as_u16(), 200);
+    }
+    let picked = team_row(app, "pf", "pf-dana", |r| r["submission"] == redblue).await;
+    assert!(close(&picked["score"], 1.0), "{picked}");
+    assert_eq!(picked["final"], true);
 }
