@@ -10,6 +10,7 @@ use crate::ratings::{self, RatingOptions, RatingRow};
 use crate::repo;
 use crate::rules::{self, BoardPolicy, CompetitionSettings};
 use crate::scoring::{self, BoardInput, CreationRow, DetectionRow, Leaderboard, ScoringRules};
+use crate::split::{self, Part};
 use crate::time::now_ms;
 use sea_orm::ConnectionTrait;
 use serde::Serialize;
@@ -23,6 +24,9 @@ pub struct Boards {
     pub round: Option<i32>,
     /// Rounds mode: the creation board still ranks against D(k−1) (Dk is not closed).
     pub provisional: bool,
+    /// The videos these numbers come from: `all` (no split), `public` (before the reveal) or
+    /// `private` (after it), see [`crate::split`].
+    pub part: Part,
     pub detection: Vec<DetectionRow>,
     pub creation: Vec<CreationRow>,
     pub ratings: Vec<RatingRow>,
@@ -122,6 +126,57 @@ fn mark_finals(lb: &mut Leaderboard, finals: &HashSet<i64>) {
     }
 }
 
+/// `input` (after the best/last policy and final picks) cut to the part of the videos shown now
+/// ([`crate::split`]). After the reveal, with `rules` (the boards and their pairs export), each
+/// team is narrowed first to the entry the public board showed for it ("best public", or its last
+/// submission under the `last` policy) unless it made final picks of that kind, whose best
+/// private score then ranks it: the revealed ranking never picks a team's best private score
+/// among submissions it did not choose.
+async fn in_view<C: ConnectionTrait>(
+    db: &C,
+    comp: &competitions::Model,
+    s: &CompetitionSettings,
+    input: BoardInput,
+    finals: &HashSet<i64>,
+    rules: Option<&ScoringRules>,
+) -> Result<BoardInput, RepoError> {
+    let part = split::part_in_view(comp, s);
+    if part == Part::All {
+        return Ok(input);
+    }
+    let keys = split::keys(db, &input, &s.private_salt).await?;
+    let mut input = input;
+    if let (Part::Private, Some(rules)) = (part, rules) {
+        let public = split::cut(&input, &keys, s.private_fraction, Part::Public);
+        let extras = evaluation::board_extras(db, comp.id, &public).await?;
+        let lb = scoring::compute_with(&public, &extras, rules);
+        let shown: HashSet<i64> = (lb.detection.iter().map(|r| r.submission))
+            .chain(lb.creation.iter().map(|r| r.submission))
+            .collect();
+        narrow_to_shown(&mut input, &shown, finals);
+    }
+    Ok(split::cut(&input, &keys, s.private_fraction, part))
+}
+
+/// Keeps, of each team without final picks of a kind, only its entry of that kind in `shown`
+/// (its row on the public board); a team's final picks all stay.
+fn narrow_to_shown(input: &mut BoardInput, shown: &HashSet<i64>, finals: &HashSet<i64>) {
+    let picked_detectors: HashSet<String> = (input.detectors.iter())
+        .filter(|d| finals.contains(&d.submission_id))
+        .map(|d| d.team.clone())
+        .collect();
+    let picked_creations: HashSet<String> = (input.creations.iter())
+        .filter(|c| finals.contains(&c.submission_id))
+        .map(|c| c.team.clone())
+        .collect();
+    input
+        .detectors
+        .retain(|d| picked_detectors.contains(&d.team) || shown.contains(&d.submission_id));
+    input
+        .creations
+        .retain(|c| picked_creations.contains(&c.team) || shown.contains(&c.submission_id));
+}
+
 async fn board<C: ConnectionTrait>(
     db: &C,
     comp: &competitions::Model,
@@ -131,6 +186,7 @@ async fn board<C: ConnectionTrait>(
     let rules = scoring_rules(db, comp, &s).await?;
     let finals = final_picks(db, comp, &s).await?;
     let input = apply_policy(input, s.board, &finals);
+    let input = in_view(db, comp, &s, input, &finals, Some(&rules)).await?;
     let extras = evaluation::board_extras(db, comp.id, &input).await?;
     let mut lb = scoring::compute_with(&input, &extras, &rules);
     mark_finals(&mut lb, &finals);
@@ -154,6 +210,7 @@ pub async fn compute<C: ConnectionTrait>(
         mode: comp.mode.clone(),
         round: None,
         provisional: false,
+        part: split::part_in_view(comp, &settings(comp)?),
         detection: Vec::new(),
         creation: Vec::new(),
         ratings: Vec::new(),
@@ -216,6 +273,8 @@ pub async fn pairs_csv<C: ConnectionTrait>(
     let s = settings(comp)?;
     let finals = final_picks(db, comp, &s).await?;
     let input = apply_policy(&input, s.board, &finals);
+    let rules = scoring_rules(db, comp, &s).await?;
+    let input = in_view(db, comp, &s, input, &finals, Some(&rules)).await?;
     let extras = evaluation::board_extras(db, comp.id, &input).await?;
     Ok(scoring::offline::write_pairs_csv(&input, &extras.failed))
 }
@@ -229,6 +288,8 @@ pub struct DetectorPage {
     pub baseline: bool,
     /// Rounds mode: the round shown.
     pub round: Option<i32>,
+    /// The videos these numbers come from (see [`Boards::part`]).
+    pub part: Part,
     pub fpr: f64,
     pub report: scoring::DetectorReport,
 }
@@ -256,6 +317,7 @@ pub async fn detector_page<C: ConnectionTrait>(
     // The same entries as the board: a team's final picks when it made any.
     let finals = final_picks(db, comp, &s).await?;
     let input = apply_policy(&input, s.board, &finals);
+    let input = in_view(db, comp, &s, input, &finals, None).await?;
     let Some(entry) = input
         .detectors
         .iter()
@@ -273,6 +335,7 @@ pub async fn detector_page<C: ConnectionTrait>(
         team: entry.team,
         baseline: entry.baseline,
         round,
+        part: split::part_in_view(comp, &s),
         fpr: rules.fpr,
         report,
     }))
@@ -303,6 +366,7 @@ async fn scoped<C: ConnectionTrait>(
     // The same entries as the board: a team's final picks when it made any.
     let finals = final_picks(db, comp, &s).await?;
     let input = apply_policy(&input, s.board, &finals);
+    let input = in_view(db, comp, &s, input, &finals, None).await?;
     let rules = scoring_rules(db, comp, &s).await?;
     let extras = evaluation::board_extras(db, comp.id, &input).await?;
     Ok((input, extras, rules.fpr))
@@ -390,6 +454,8 @@ pub async fn matrix<C: ConnectionTrait>(
     } else {
         evaluation::board_input(db, comp.id).await?
     };
+    let s = settings(comp)?;
+    let input = in_view(db, comp, &s, input, &HashSet::new(), None).await?;
     let extras = evaluation::board_extras(db, comp.id, &input).await?;
     Ok(scoring::ScoredBoard::new(&input, &extras.failed).matrix())
 }
@@ -436,6 +502,70 @@ mod tests {
                 .len(),
             3
         );
+    }
+
+    #[test]
+    fn after_the_reveal_a_team_keeps_its_best_public_entry_or_its_final_picks() {
+        let det = |id: i64, team: &str| DetectorEntry {
+            detector_id: id,
+            submission_id: id,
+            team: team.into(),
+            baseline: false,
+        };
+        // reals 1, 2 and fakes 3 (public), 4 (private) score as below per detector.
+        let mut scores = HashMap::new();
+        // Detector 10 (team a): best in public (AUC 1), worst in private (0).
+        // Detector 11 (team a): worst in public (0), best in private (1).
+        // Detectors 12, 13 (team b, both final picks): 12 better in private.
+        for (d, s) in [
+            (10, [0.1, 0.2, 0.9, 0.0]),
+            (11, [0.5, 0.6, 0.0, 0.9]),
+            (12, [0.1, 0.2, 0.0, 0.9]),
+            (13, [0.1, 0.2, 0.9, 0.0]),
+        ] {
+            for (v, x) in [1, 2, 3, 4].into_iter().zip(s) {
+                scores.insert((d, v), x);
+            }
+        }
+        let input = BoardInput {
+            detectors: vec![det(10, "a"), det(11, "a"), det(12, "b"), det(13, "b")],
+            creations: vec![crate::scoring::CreationEntry {
+                submission_id: 20,
+                team: "c".into(),
+                baseline: false,
+                video_ids: vec![3, 4],
+            }],
+            real_video_ids: vec![1, 2],
+            scores,
+        };
+        let keys = HashMap::from([(1, 0.9), (2, 0.1), (3, 0.8), (4, 0.2)]);
+        let finals: HashSet<i64> = [12, 13].into();
+        let input = apply_policy(&input, BoardPolicy::Best, &finals);
+        let public = split::cut(&input, &keys, 0.5, Part::Public);
+        let lb = scoring::compute(&public);
+        let shown: HashSet<i64> = (lb.detection.iter().map(|r| r.submission))
+            .chain(lb.creation.iter().map(|r| r.submission))
+            .collect();
+        let mut narrowed = input.clone();
+        narrow_to_shown(&mut narrowed, &shown, &finals);
+        let mut ids: Vec<i64> = narrowed.detectors.iter().map(|d| d.submission_id).collect();
+        ids.sort_unstable();
+        assert_eq!(
+            ids,
+            vec![10, 12, 13],
+            "a: its best public entry; b: its picks"
+        );
+        let private = scoring::compute(&split::cut(&narrowed, &keys, 0.5, Part::Private));
+        let row = |team: &str| {
+            (private.detection.iter())
+                .find(|r| r.team == team)
+                .map(|r| (r.submission, r.score))
+                .unwrap()
+        };
+        // Team a ranks on #10's private AUC (0), not #11's (1); team b on its best pick.
+        assert_eq!(row("a"), (10, Some(0.0)));
+        assert_eq!(row("b"), (12, Some(1.0)));
+        assert_eq!(narrowed.creations.len(), 1);
     }
 
     #[test]

@@ -5,9 +5,10 @@
 //! always), to organizers at any time; the limit holds for both. A note is a short free text the
 //! team keeps on a submission (its page shows it); it does not touch scoring.
 //!
-//! Today every board number is public. Once boards have a private part revealed at the end, the
-//! revealed ranking takes the same picks: [`crate::boards`] narrows each team's entries to its
-//! final picks before anything is scored, so the private scores of the picks are what rank it.
+//! With a public / private split ([`crate::split`]) the revealed ranking takes the same picks:
+//! [`crate::boards`] narrows each team's entries to its final picks before anything is scored, so
+//! the private scores of the picks are what rank it (a team without picks keeps the entry its
+//! public board row showed).
 
 use crate::domain::{SubmissionKind, SubmissionStatus};
 use crate::entities::submissions;

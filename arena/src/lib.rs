@@ -19,6 +19,7 @@ pub mod ratings;
 pub mod repo;
 pub mod rules;
 pub mod scoring;
+pub mod split;
 pub mod storage;
 pub mod time;
 pub mod wakeup;

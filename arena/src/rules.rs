@@ -22,6 +22,14 @@ pub struct CompetitionSettings {
     #[serde(deserialize_with = "crate::json::optional_integer")]
     #[schema(maximum = 4294967295_u64)]
     pub final_picks: Option<u32>,
+    /// Public / private (`crate::split`): the fraction of the hidden reals and of each
+    /// creation's fakes kept for the private part, revealed at the end (0 = no split; else
+    /// 0 < f < 1).
+    #[schema(minimum = 0.0, exclusive_maximum = 1.0)]
+    pub private_fraction: f64,
+    /// The salt of the public / private split; keep it secret (settings are not published).
+    #[schema(max_length = 200)]
+    pub private_salt: String,
     /// Allowed relative difference between a fake's frame count and its target clip's.
     pub frame_tolerance: f64,
     /// Weights of the `dfgc2021` creation score (default SSIM 1, ID 1, anti-detection 2).
@@ -45,6 +53,8 @@ impl Default for CompetitionSettings {
             daily_limit: None,
             total_limit: None,
             final_picks: None,
+            private_fraction: 0.0,
+            private_salt: String::new(),
             frame_tolerance: 0.02,
             dfgc2021: None,
             dfgc2022: None,

@@ -17,6 +17,7 @@ mod m20261201_001605_add_submission_finals;
 mod m20261201_001801_create_worker_slots;
 mod m20261201_001802_add_video_display_size;
 mod m20261201_001803_create_webhooks;
+mod m20261201_001900_add_competition_reveal;
 mod m20261201_001910_create_video_ratings;
 
 pub struct Migrator;
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_001802_add_video_display_size::Migration),
             Box::new(m20261201_001803_create_webhooks::Migration),
             Box::new(m20261201_001605_add_submission_finals::Migration),
+            Box::new(m20261201_001900_add_competition_reveal::Migration),
             Box::new(m20261201_001910_create_video_ratings::Migration),
         ]
     }

@@ -140,6 +140,19 @@ pub async fn create_competition(
             "the title must be 1-200 characters",
         ));
     }
+    let f = spec.settings.private_fraction;
+    if !(0.0..1.0).contains(&f) {
+        return Err(ApiError::bad_request(
+            "invalid_settings",
+            format!("settings.private_fraction must be 0 (no split) or within (0, 1), not {f}"),
+        ));
+    }
+    if spec.settings.private_salt.chars().count() > 200 {
+        return Err(ApiError::bad_request(
+            "invalid_settings",
+            "settings.private_salt has at most 200 characters",
+        ));
+    }
     let settings = serde_json::to_string(&spec.settings).map_err(ApiError::internal)?;
     let txn = arena::db::begin_write(ctx.db()).await?;
     let comp = repo::competitions::create(

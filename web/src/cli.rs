@@ -282,7 +282,17 @@ enum CompetitionCommand {
         slug: String,
         #[arg(long)]
         title: String,
+        /// Public / private: the fraction of the hidden reals and of each creation's fakes kept
+        /// for the private part, shown only after `arena competition reveal` (0 = no split).
+        #[arg(long, default_value_t = 0.0)]
+        private_fraction: f64,
+        /// The split's salt (keep it secret).
+        #[arg(long, default_value = "")]
+        private_salt: String,
     },
+    /// Reveal a competition's private part: the boards then show the private numbers (once; a
+    /// second reveal changes nothing).
+    Reveal { slug: String },
     /// Add hidden real videos (label 0) to a competition.
     AddReal { slug: String, files: Vec<PathBuf> },
     /// Create a competition from a dataset manifest (datasets/README.md): its hidden real clips,
@@ -584,12 +594,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             out,
             force,
         } => crate::purge::run(&open(&g).await?, &competition, &out, force).await,
-        Command::Competition(CompetitionCommand::Add { slug, title }) => {
+        Command::Competition(CompetitionCommand::Add {
+            slug,
+            title,
+            private_fraction,
+            private_salt,
+        }) => {
             let ctx = open(&g).await?;
-            let comp =
-                admin::create_competition(&ctx, &admin::CompetitionSpec::live(&slug, &title))
-                    .await?;
+            let mut spec = admin::CompetitionSpec::live(&slug, &title);
+            spec.settings.private_fraction = private_fraction;
+            spec.settings.private_salt = private_salt;
+            let comp = admin::create_competition(&ctx, &spec).await?;
             say(&format!("competition {} created", comp.slug));
+            Ok(())
+        }
+        Command::Competition(CompetitionCommand::Reveal { slug }) => {
+            let ctx = open(&g).await?;
+            let comp = admin::competition(&ctx, &slug).await?;
+            let done = arena::split::reveal(ctx.db(), comp.id).await?;
+            let at = crate::views::time(done.revealed_at_ms);
+            if done.changed {
+                say(&format!("{slug}: private part revealed at {at}"));
+            } else {
+                say(&format!("{slug}: already revealed at {at}"));
+            }
             Ok(())
         }
         Command::Competition(CompetitionCommand::AddReal { slug, files }) => {

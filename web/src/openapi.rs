@@ -102,6 +102,7 @@ impl Modify for BearerAuth {
         routes::competitions::matrix::get,
         routes::competitions::detector::get,
         routes::competitions::scores_csv::get,
+        routes::competitions::reveal::post,
         routes::competitions::events::get,
         routes::creations::post::post,
         routes::detectors::post::post,

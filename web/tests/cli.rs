@@ -24,6 +24,7 @@ fn every_subcommand_has_help() {
         vec!["leaderboard", "--help"],
         vec!["score", "--help"],
         vec!["competition", "import", "--help"],
+        vec!["competition", "reveal", "--help"],
         vec!["backup", "--help"],
         vec!["restore", "--help"],
         vec!["purge", "--help"],
@@ -143,6 +144,57 @@ fn score_recomputes_the_boards_offline() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 2"));
+}
+
+/// `arena competition add --private-fraction` and `arena competition reveal`: the reveal is
+/// stored once; a competition without a split, or a bad fraction, is refused.
+#[test]
+fn competition_reveal_is_stored_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    run_ok(
+        d,
+        &[
+            "competition",
+            "add",
+            "pp",
+            "--title",
+            "P",
+            "--private-fraction",
+            "0.3",
+            "--private-salt",
+            "s",
+        ],
+    );
+    run_ok(d, &["competition", "add", "plain", "--title", "Plain"]);
+    let first = run_ok(d, &["competition", "reveal", "pp"]);
+    assert!(first.contains("private part revealed at"), "{first}");
+    let again = run_ok(d, &["competition", "reveal", "pp"]);
+    let at = |s: &str| {
+        s.rsplit(" at ")
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    };
+    assert!(again.contains("already revealed at"), "{again}");
+    assert_eq!(at(&first), at(&again));
+    for args in [
+        vec!["competition", "reveal", "plain"],
+        vec!["competition", "reveal", "nope"],
+        vec![
+            "competition",
+            "add",
+            "bad",
+            "--title",
+            "B",
+            "--private-fraction",
+            "1.5",
+        ],
+    ] {
+        let out = arena().arg("--data").arg(d).args(&args).output().unwrap();
+        assert!(!out.status.success(), "{args:?} succeeded");
+    }
 }
 
 /// Kills the server when the test ends, however it ends.

@@ -14,6 +14,8 @@ pub struct Model {
     pub preset: String,
     pub settings: String,
     pub created_at_ms: i64,
+    /// When the organizers revealed the private part (`crate::split`); `None` before.
+    pub revealed_at_ms: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -780,7 +780,13 @@ async fn team_status_and_job_logs_migrate_up_and_down() {
             db.execute_unprepared(status).await.is_err(),
             "column dropped"
         );
+        let revealed = "SELECT revealed_at_ms FROM competitions";
+        assert!(
+            db.execute_unprepared(revealed).await.is_err(),
+            "revealed_at_ms dropped"
+        );
         Migrator::up(&db, None).await.expect("up again");
         assert!(db.execute_unprepared(status).await.is_ok());
+        assert!(db.execute_unprepared(revealed).await.is_ok());
     }
 }

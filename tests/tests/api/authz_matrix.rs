@@ -363,6 +363,12 @@ async fn every_role_against_every_endpoint() {
             "/api/v1/competitions/p/phases/advance",
             [401, 403, 403, 403, 200],
         ),
+        // `m` has no private part: past every check, refused on its settings.
+        (
+            PostJson(|_| json!({})),
+            "/api/v1/competitions/m/reveal",
+            [401, 403, 403, 403, 409],
+        ),
         (
             Get,
             "/api/v1/competitions/m/tasks",

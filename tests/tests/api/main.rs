@@ -17,6 +17,7 @@ mod isolation;
 mod live;
 mod ops;
 mod pages;
+mod public_private;
 mod queue;
 mod rate_limits;
 mod rater;

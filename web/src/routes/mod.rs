@@ -199,6 +199,10 @@ pub fn config(cfg: &mut web::ServiceConfig) {
                     [get(competitions::scores_csv::get)],
                 ))
                 .service(resource(
+                    "/competitions/{slug}/reveal",
+                    [post(competitions::reveal::post)],
+                ))
+                .service(resource(
                     "/competitions/{slug}/creations",
                     [post(creations::post::post)],
                 ))

@@ -34,7 +34,7 @@ pub struct Body {
 #[utoipa::path(post, path = "/api/v1/competitions", tag = "organizers", security(("bearer" = [])),
     request_body = Body,
     responses((status = 201, description = "created", body = serde_json::Value),
-        (status = 400, description = "`invalid_slug`, `invalid_title`, `invalid_mode`, `invalid_preset`", body = crate::openapi::ErrorDoc),
+        (status = 400, description = "`invalid_slug`, `invalid_title`, `invalid_mode`, `invalid_preset`, `invalid_settings` (`private_fraction` outside 0 or (0, 1), `private_salt` over 200 characters)", body = crate::openapi::ErrorDoc),
         (status = 401, description = "`missing_token`, `invalid_token`", body = crate::openapi::ErrorDoc),
         (status = 403, description = "`admin_only`", body = crate::openapi::ErrorDoc),
         (status = 409, description = "`conflict`: the slug is taken", body = crate::openapi::ErrorDoc)))]

@@ -21,6 +21,9 @@ struct CompetitionPage {
     preset: String,
     round: Option<i32>,
     provisional: bool,
+    /// `public` or `private` when the competition splits its videos (`arena::split`).
+    part: Option<&'static str>,
+    revealed: bool,
     real_videos: usize,
     computed_at: String,
     phases: Vec<PhaseView>,
@@ -67,6 +70,8 @@ pub async fn get(
         preset: comp.preset.clone(),
         round: b.round,
         provisional: b.provisional,
+        part: (b.part != arena::split::Part::All).then(|| b.part.as_str()),
+        revealed: b.part == arena::split::Part::Private,
         real_videos: snap.real_videos,
         computed_at: views::time(snap.computed_at_ms),
         phases: views::phases(&snap.phases, arena::time::now_ms()),

@@ -63,6 +63,8 @@ struct DetectorPage {
     submission: i64,
     baseline: bool,
     round: Option<i32>,
+    /// `public` or `private` when the competition splits its videos (`arena::split`).
+    part: Option<&'static str>,
     fpr_percent: String,
     side: f64,
     pooled_auc: String,
@@ -143,6 +145,7 @@ fn view(r: Report, nav: Nav, slug: String, title: String) -> DetectorPage {
         submission: r.submission,
         baseline: r.baseline,
         round: r.round,
+        part: (r.part != arena::split::Part::All).then(|| r.part.as_str()),
         fpr_percent: percent(r.fpr),
         side: SIDE,
         pooled_auc: num(pooled.map(|c| c.auc)),
