@@ -11,7 +11,6 @@ use arena::repo;
 use arena::repo::human_ratings::AXES;
 use arena::rules::{CompetitionSettings, PhaseKind};
 use arena::time::now_ms;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, IntoActiveModel};
 use std::collections::HashSet;
 
 /// Options of a new team.
@@ -50,9 +49,10 @@ pub async fn create_team(
             .await
             .map_err(ApiError::internal)??
     };
-    let mut active = team.into_active_model();
-    active.token_hash = Set(hash);
-    let team = active.update(&txn).await?;
+    repo::teams::set_token_hash(&txn, team.id, &hash).await?;
+    let team = repo::teams::find(&txn, team.id)
+        .await?
+        .ok_or_else(|| ApiError::internal("the new team vanished"))?;
     txn.commit().await?;
     Ok((team, token))
 }
