@@ -694,3 +694,98 @@ pub async fn board_extras<C: ConnectionTrait>(
     }
     Ok(crate::scoring::BoardExtras { failed, parts })
 }
+
+/// Progress of one side of a submission's pairs: a detector against a creation's videos (or the
+/// hidden real set), a creation against a detector.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PairProgress {
+    pub against: String,
+    pub done: u64,
+    pub total: u64,
+}
+
+async fn scored_count<C: ConnectionTrait>(
+    db: &C,
+    det: &LiveDetector,
+    ids: &[i64],
+) -> Result<u64, RepoError> {
+    Ok(repo::scores::scored_among(db, det.detector.id, ids)
+        .await?
+        .len() as u64)
+}
+
+fn pair_ids(view: &CompetitionView, det: &LiveDetector, videos: &[&LiveVideo]) -> Vec<i64> {
+    videos
+        .iter()
+        .filter(|v| view.in_scope(det, v))
+        .map(|v| v.video.id)
+        .collect()
+}
+
+fn pair_label(view: &CompetitionView, submission_id: i64) -> String {
+    let team = view
+        .submissions
+        .get(&submission_id)
+        .and_then(|s| view.teams.get(&s.team_id))
+        .map(|(name, _)| name.clone())
+        .unwrap_or_default();
+    format!("{team} #{submission_id}")
+}
+
+/// A detector's pairs grouped by creation (and the hidden real set); a creation's by detector.
+pub async fn pair_progress<C: ConnectionTrait>(
+    db: &C,
+    sub: &submissions::Model,
+) -> Result<Vec<PairProgress>, RepoError> {
+    let view = view(db, sub.competition_id).await?;
+    let mut out = Vec::new();
+    match repo::submissions::kind(sub)? {
+        SubmissionKind::Detector => {
+            let Some(det) = view.detectors.iter().find(|d| d.submission.id == sub.id) else {
+                return Ok(out);
+            };
+            let reals: Vec<&LiveVideo> = view
+                .videos
+                .iter()
+                .filter(|v| v.role == VideoRole::Real)
+                .collect();
+            let mut groups: Vec<(String, Vec<&LiveVideo>)> =
+                vec![("hidden real videos".to_owned(), reals)];
+            for v in view.videos.iter().filter(|v| v.role != VideoRole::Real) {
+                let Some(owner) = v.video.submission_id else {
+                    continue;
+                };
+                let name = pair_label(&view, owner);
+                match groups.iter_mut().find(|(n, _)| *n == name) {
+                    Some((_, list)) => list.push(v),
+                    None => groups.push((name, vec![v])),
+                }
+            }
+            for (against, videos) in groups {
+                let ids = pair_ids(&view, det, &videos);
+                out.push(PairProgress {
+                    against,
+                    done: scored_count(db, det, &ids).await?,
+                    total: ids.len() as u64,
+                });
+            }
+        }
+        SubmissionKind::Creation | SubmissionKind::Reals => {
+            let mine: Vec<&LiveVideo> = view
+                .videos
+                .iter()
+                .filter(|v| v.video.submission_id == Some(sub.id))
+                .collect();
+            for det in &view.detectors {
+                let ids = pair_ids(&view, det, &mine);
+                out.push(PairProgress {
+                    against: pair_label(&view, det.submission.id),
+                    done: scored_count(db, det, &ids).await?,
+                    total: ids.len() as u64,
+                });
+            }
+        }
+        SubmissionKind::Target => {}
+    }
+    Ok(out)
+}
