@@ -2,7 +2,7 @@
 
 use arena_migrations::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr,
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use std::time::Duration;
@@ -41,6 +41,23 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
 /// older schema is not ready).
 pub async fn pending_migrations(db: &DatabaseConnection) -> Result<usize, DbErr> {
     Ok(Migrator::get_pending_migrations(db).await?.len())
+}
+
+/// Readiness: the database answers a trivial query.
+pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
+    db.execute_unprepared("SELECT 1").await.map(drop)
+}
+
+/// Writes a consistent online copy of a SQLite database to `target`, a path that must not exist
+/// yet (`VACUUM INTO`; the backup command).
+pub async fn sqlite_snapshot(
+    db: &DatabaseConnection,
+    target: &std::path::Path,
+) -> Result<(), DbErr> {
+    let target = target.to_string_lossy().replace('\'', "''");
+    db.execute_unprepared(&format!("VACUUM INTO '{target}'"))
+        .await
+        .map(drop)
 }
 
 /// Connects and migrates.

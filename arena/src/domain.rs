@@ -107,14 +107,13 @@ string_enum!(
 );
 
 string_enum!(
-    /// A submission's life: validated at ingest, then evaluated by workers.
+    /// A submission's life: validated at ingest (a refused upload leaves no row, so there is no
+    /// `validating` or `rejected` status), then evaluated by workers.
     SubmissionStatus {
         Queued => "queued",
-        Validating => "validating",
         Running => "running",
         Finished => "finished",
         Failed => "failed",
-        Rejected => "rejected",
         Disqualified => "disqualified",
         Withdrawn => "withdrawn",
     }
@@ -125,10 +124,7 @@ impl SubmissionStatus {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            SubmissionStatus::Failed
-                | SubmissionStatus::Rejected
-                | SubmissionStatus::Disqualified
-                | SubmissionStatus::Withdrawn
+            SubmissionStatus::Failed | SubmissionStatus::Disqualified | SubmissionStatus::Withdrawn
         )
     }
 }

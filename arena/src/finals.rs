@@ -131,7 +131,7 @@ pub async fn set_final(
     if pick
         && matches!(
             status,
-            SubmissionStatus::Failed | SubmissionStatus::Rejected | SubmissionStatus::Disqualified
+            SubmissionStatus::Failed | SubmissionStatus::Disqualified
         )
     {
         return Err(refused(

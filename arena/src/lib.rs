@@ -1,6 +1,7 @@
 //! The arena's core: domain types, competition rules, scoring, the job queue, repositories
 //! over sea-orm and object storage. No web framework, no FFmpeg, no onnxruntime here.
 
+pub mod admission;
 pub mod boards;
 pub mod config;
 pub mod db;
@@ -11,9 +12,12 @@ pub mod error;
 pub mod evaluation;
 pub mod finals;
 pub mod human_rating;
+pub mod human_ratings;
 pub mod incarnation;
+pub mod intake;
 pub mod json;
 pub mod moderation;
+pub mod phases;
 pub mod queue;
 pub mod ratings;
 pub mod repo;

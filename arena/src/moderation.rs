@@ -120,9 +120,7 @@ pub async fn disqualify(
             format!("#{id} is already disqualified"),
         ));
     }
-    if !matches!(kind, SubmissionKind::Creation | SubmissionKind::Detector)
-        || status == SubmissionStatus::Rejected
-    {
+    if !matches!(kind, SubmissionKind::Creation | SubmissionKind::Detector) {
         return Err(wrong(
             "not_disqualifiable",
             format!("#{id} ({kind}, {status}) is not an entry of the game"),

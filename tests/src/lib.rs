@@ -371,7 +371,7 @@ impl TestApp {
                 .await;
             assert_eq!(status, 200, "{body}");
             let state = body["status"].as_str().unwrap_or_default();
-            if matches!(state, "finished" | "failed" | "rejected" | "disqualified") {
+            if matches!(state, "finished" | "failed" | "disqualified") {
                 return body;
             }
             assert!(start.elapsed() < timeout, "submission {id} stuck: {body}");

@@ -3,16 +3,15 @@
 use crate::auth;
 use crate::context::AppContext;
 use crate::error::ApiError;
-use arena::domain::{CompetitionMode, Preset, Role, Slug, SubmissionKind, TeamName};
+use arena::domain::{CompetitionMode, Preset, Role, Slug, TeamName};
 use arena::entities::{competitions, phases, teams};
-use arena::evaluation::{self, EnqueuePolicy};
+use arena::evaluation::EnqueuePolicy;
+use arena::human_ratings::{self, RatingsImportError};
 use arena::moderation::{self, ModerationError};
+use arena::phases::PhaseError;
 use arena::repo;
-use arena::repo::human_ratings::AXES;
-use arena::rules::{CompetitionSettings, PhaseKind};
+use arena::rules::CompetitionSettings;
 use arena::time::now_ms;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, IntoActiveModel};
-use std::collections::HashSet;
 
 /// Options of a new team.
 #[derive(Debug, Clone)]
@@ -59,9 +58,10 @@ async fn insert_team(
             .await
             .map_err(ApiError::internal)??
     };
-    let mut active = team.into_active_model();
-    active.token_hash = Set(hash);
-    let team = active.update(txn).await?;
+    repo::teams::set_token_hash(txn, team.id, &hash).await?;
+    let team = repo::teams::find(txn, team.id)
+        .await?
+        .ok_or_else(|| ApiError::internal("the new team vanished"))?;
     Ok((team, token))
 }
 
@@ -181,22 +181,14 @@ pub(crate) fn announce(ctx: &AppContext, competition_id: i64) {
     ctx.jobs_queued();
 }
 
-/// A new phase of a rounds competition.
-#[derive(Debug, Clone)]
-pub struct PhaseSpec {
-    pub kind: String,
-    pub round: i32,
-    pub opens_at_ms: i64,
-    pub closes_at_ms: i64,
-}
+pub use arena::phases::{PhaseAdvance, PhaseSpec};
 
-fn phase_name(p: &phases::Model) -> String {
-    let letter = if p.kind == PhaseKind::Creation.as_str() {
-        'C'
-    } else {
-        'D'
-    };
-    format!("{letter}{}", p.round)
+fn phase_error(e: PhaseError) -> ApiError {
+    match e {
+        PhaseError::Invalid(m) => ApiError::bad_request("invalid_phase", m),
+        PhaseError::Repo(e) => e.into(),
+        PhaseError::Evaluation(e) => e.into(),
+    }
 }
 
 /// Adds a phase (C1, D1, …) with its window; 400 `invalid_phase`, 409 when it exists.
@@ -205,36 +197,11 @@ pub async fn add_phase(
     comp: &competitions::Model,
     spec: &PhaseSpec,
 ) -> Result<phases::Model, ApiError> {
-    let kind = PhaseKind::parse(&spec.kind).ok_or_else(|| {
-        ApiError::bad_request("invalid_phase", "kind must be creation or detection")
-    })?;
-    if spec.round < 1 || spec.closes_at_ms <= spec.opens_at_ms {
-        return Err(ApiError::bad_request(
-            "invalid_phase",
-            "round ≥ 1 and closes_at_ms > opens_at_ms",
-        ));
-    }
-    let txn = arena::db::begin_write(ctx.db()).await?;
-    let p = repo::phases::create(
-        &txn,
-        comp.id,
-        kind,
-        spec.round,
-        (spec.opens_at_ms, spec.closes_at_ms),
-    )
-    .await?;
-    let payload = serde_json::json!({ "phase": p.id, "name": phase_name(&p) });
-    repo::events::append(&txn, comp.id, "phase_added", &payload).await?;
-    txn.commit().await?;
+    let p = arena::phases::add(ctx.db(), comp.id, spec)
+        .await
+        .map_err(phase_error)?;
     announce(ctx, comp.id);
     Ok(p)
-}
-
-/// What [`advance_phase`] did: the phase closed now and the one opened now, by name (`C1`, …).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct PhaseAdvance {
-    pub closed: Option<String>,
-    pub opened: Option<String>,
 }
 
 /// Closes the open phase now and opens the next one now; what the close brings into scope is
@@ -243,90 +210,15 @@ pub async fn advance_phase(
     ctx: &AppContext,
     comp: &competitions::Model,
 ) -> Result<PhaseAdvance, ApiError> {
-    let now = now_ms();
-    let txn = arena::db::begin_write(ctx.db()).await?;
-    let phases = repo::phases::list(&txn, comp.id).await?;
-    let open = phases
-        .iter()
-        .position(|p| p.opens_at_ms <= now && now < p.closes_at_ms);
-    let next_index = match open {
-        Some(i) => {
-            repo::phases::set_window(&txn, phases[i].id, phases[i].opens_at_ms, now).await?;
-            i + 1
-        }
-        None => phases
-            .iter()
-            .position(|p| p.opens_at_ms > now)
-            .unwrap_or(phases.len()),
-    };
     let policy = EnqueuePolicy {
         score_batch_videos: ctx.settings().evaluation.score_batch_videos,
         max_attempts: ctx.settings().queue.max_attempts,
     };
-    evaluation::process_due_phase_closes(&txn, policy).await?;
-    let opened = match phases.get(next_index) {
-        Some(next) => {
-            let closes = next.closes_at_ms.max(now + 1);
-            repo::phases::set_window(&txn, next.id, now, closes).await?;
-            Some(phase_name(next))
-        }
-        None => None,
-    };
-    let advanced = PhaseAdvance {
-        closed: open.map(|i| phase_name(&phases[i])),
-        opened,
-    };
-    let payload = serde_json::json!({ "closed": advanced.closed, "opened": advanced.opened });
-    repo::events::append(&txn, comp.id, "phase_advanced", &payload).await?;
-    txn.commit().await?;
+    let advanced = arena::phases::advance(ctx.db(), comp.id, now_ms(), policy)
+        .await
+        .map_err(phase_error)?;
     announce(ctx, comp.id);
     Ok(advanced)
-}
-
-/// Parses a ratings CSV `creation,axis,value`; errors name the line.
-pub fn parse_ratings(
-    text: &str,
-    creations: &HashSet<i64>,
-) -> Result<Vec<(i64, String, f64)>, String> {
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty());
-    match lines.next() {
-        Some((_, header)) if header.trim().replace(' ', "") == "creation,axis,value" => {}
-        _ => return Err("line 1: the header must be `creation,axis,value`".to_owned()),
-    }
-    let mut rows = Vec::new();
-    for (i, line) in lines {
-        let n = i + 1;
-        let cols: Vec<&str> = line.split(',').map(str::trim).collect();
-        let [creation, axis, value] = cols[..] else {
-            return Err(format!("line {n}: expected 3 columns"));
-        };
-        let sub: i64 = creation
-            .parse()
-            .map_err(|_| format!("line {n}: creation {creation:?} is not a submission id"))?;
-        if !creations.contains(&sub) {
-            return Err(format!(
-                "line {n}: {sub} is not a creation of this competition"
-            ));
-        }
-        if !AXES.contains(&axis) {
-            return Err(format!(
-                "line {n}: unknown axis {axis:?} (expected one of {})",
-                AXES.join(", ")
-            ));
-        }
-        let v: f64 = value
-            .parse()
-            .map_err(|_| format!("line {n}: value {value:?} is not a number"))?;
-        let (lo, hi) = if axis == "id" { (0.0, 1.0) } else { (1.0, 5.0) };
-        if !v.is_finite() || v < lo || v > hi {
-            return Err(format!("line {n}: {axis} must be within [{lo}, {hi}]"));
-        }
-        rows.push((sub, axis.to_owned(), v));
-    }
-    Ok(rows)
 }
 
 /// Imports human ratings, replacing the competition's previous import; a bad line refuses the
@@ -336,26 +228,14 @@ pub async fn import_ratings(
     comp: &competitions::Model,
     text: &str,
 ) -> Result<usize, ApiError> {
-    let creations: HashSet<i64> = repo::submissions::list_for_competition(ctx.db(), comp.id)
-        .await?
-        .into_iter()
-        .filter(|s| s.kind == SubmissionKind::Creation.as_str())
-        .map(|s| s.id)
-        .collect();
-    let rows = parse_ratings(text, &creations)
-        .map_err(|m| ApiError::unprocessable("invalid_ratings", m))?;
-    let txn = arena::db::begin_write(ctx.db()).await?;
-    repo::human_ratings::replace_all(&txn, comp.id, &rows).await?;
-    repo::events::append(
-        &txn,
-        comp.id,
-        "ratings_imported",
-        &serde_json::json!({ "rows": rows.len() }),
-    )
-    .await?;
-    txn.commit().await?;
+    let rows = human_ratings::import(ctx.db(), comp.id, text)
+        .await
+        .map_err(|e| match e {
+            RatingsImportError::Invalid(m) => ApiError::unprocessable("invalid_ratings", m),
+            RatingsImportError::Repo(e) => e.into(),
+        })?;
     announce(ctx, comp.id);
-    Ok(rows.len())
+    Ok(rows)
 }
 
 /// Registers a team through the public form: pending, no usable token until approved.
@@ -521,33 +401,4 @@ pub async fn competition(ctx: &AppContext, slug: &str) -> Result<competitions::M
         .ok_or_else(|| {
             ApiError::not_found("competition_not_found", format!("no competition {slug:?}"))
         })
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::parse_ratings;
-
-    #[test]
-    fn ratings_csv() {
-        let subs = [7].into_iter().collect();
-        let rows = parse_ratings("creation,axis,value\n7,realism,4.5\n7,id,0.25\n", &subs).unwrap();
-        assert_eq!(rows.len(), 2);
-        assert!(
-            parse_ratings("creation,axis,value\n8,realism,4\n", &subs)
-                .unwrap_err()
-                .contains("line 2")
-        );
-        assert!(
-            parse_ratings("creation,axis,value\n7,beauty,4\n", &subs)
-                .unwrap_err()
-                .contains("unknown axis")
-        );
-        assert!(
-            parse_ratings("creation,axis,value\n7,realism,6\n", &subs)
-                .unwrap_err()
-                .contains("[1, 5]")
-        );
-        assert!(parse_ratings("a,b,c\n", &subs).is_err());
-    }
 }

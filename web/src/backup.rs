@@ -13,7 +13,6 @@
 use anyhow::{Context, bail, ensure};
 use arena::Settings;
 use arena::storage::Storage;
-use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -66,8 +65,7 @@ pub async fn backup(settings: &Settings, out: &Path) -> anyhow::Result<Manifest>
     // VACUUM INTO wants a path that does not exist yet.
     std::fs::remove_file(&snapshot)?;
     let db = arena::db::connect(&url).await?;
-    let target = snapshot.to_string_lossy().replace('\'', "''");
-    db.execute_unprepared(&format!("VACUUM INTO '{target}'"))
+    arena::db::sqlite_snapshot(&db, &snapshot)
         .await
         .context("the SQLite online copy (VACUUM INTO) failed")?;
     db.close().await?;

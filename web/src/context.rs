@@ -1,7 +1,7 @@
 //! The application context shared by handlers, the CLI and in-process workers.
 
 use crate::live::{Live, LiveConfig};
-use crate::session::SessionKey;
+use crate::session_key::SessionKey;
 use arena::Settings;
 use arena::queue::{Queue, QueueConfig};
 use arena::storage::Storage;

@@ -8,10 +8,8 @@ use crate::context::AppContext;
 use crate::error::ApiError;
 use crate::upload::UploadedFile;
 use actix_web::http::StatusCode;
-use arena::domain::{SubmissionKind, SubmissionStatus};
+use arena::domain::SubmissionKind;
 use arena::entities::{competitions, submissions};
-use arena::queue::{self, JobPayload};
-use arena::repo;
 use arena::storage;
 use arena_worker::onnx_model::{ModelInfo, check_manifest_against_model, inspect_model};
 use arena_worker::sandbox;
@@ -39,15 +37,11 @@ fn model_error(e: ModelError) -> ApiError {
     ApiError::new(status, e.code(), e.to_string())
 }
 
-/// Appends a `submission` event in the ingest transaction: the boards gain a row, and live
-/// clients (and the boards cache of every server process) hear of it.
-pub(crate) async fn announce<C: sea_orm::ConnectionTrait>(
-    db: &C,
-    sub: &submissions::Model,
-) -> Result<(), ApiError> {
-    let payload = serde_json::json!({ "submission": sub.id, "kind": sub.kind });
-    repo::events::append(db, sub.competition_id, "submission", &payload).await?;
-    Ok(())
+pub(crate) fn intake_error(e: arena::intake::IntakeError) -> ApiError {
+    match e {
+        arena::intake::IntakeError::Repo(e) => e.into(),
+        arena::intake::IntakeError::Queue(e) => ApiError::internal(e),
+    }
 }
 
 /// Reads an uploaded `manifest.toml` as text (422 `invalid_manifest` when it is not UTF-8).
@@ -80,45 +74,22 @@ pub async fn ingest_detector(
     let key = storage::model_key(&model.sha256);
     ctx.storage().put_file(&key, model.path()).await?;
     let manifest_json = serde_json::to_string(&manifest).map_err(ApiError::internal)?;
-    let txn = arena::db::begin_write(ctx.db()).await?;
-    let sub = repo::submissions::create(
-        &txn,
-        repo::submissions::NewSubmission {
-            competition_id: competition.id,
-            team_id,
-            kind: SubmissionKind::Detector,
-            status: SubmissionStatus::Queued,
-            phase_id,
-        },
-    )
-    .await?;
-    let det = repo::detectors::create(
-        &txn,
-        repo::detectors::NewDetector {
-            submission_id: sub.id,
-            competition_id: competition.id,
-            model_sha256: model.sha256.clone(),
-            model_key: key,
-            manifest_json,
-            ort_version: arena_worker::pipeline::ORT_VERSION.to_owned(),
-        },
-    )
-    .await?;
-    let job = JobPayload::ActivateDetector {
-        detector_id: det.id,
+    let new = arena::intake::NewDetectorUpload {
+        competition_id: competition.id,
+        team_id,
+        phase_id,
+        model_sha256: model.sha256.clone(),
+        model_key: key,
+        manifest_json,
+        ort_version: arena_worker::pipeline::ORT_VERSION.to_owned(),
     };
-    queue::enqueue(&txn, &job, Some(sub.id), ctx.settings().queue.max_attempts)
+    let max_attempts = ctx.settings().queue.max_attempts;
+    let (sub, detector_id) = arena::intake::create_detector(ctx.db(), new, max_attempts)
         .await
-        .map_err(ApiError::internal)?;
-    announce(&txn, &sub).await?;
-    txn.commit().await?;
+        .map_err(intake_error)?;
     ctx.live().wake();
     ctx.jobs_queued();
-    tracing::info!(
-        submission_id = sub.id,
-        detector_id = det.id,
-        "detector accepted"
-    );
+    tracing::info!(submission_id = sub.id, detector_id, "detector accepted");
     Ok(sub)
 }
 

@@ -10,7 +10,6 @@ use crate::upload::{ArchiveLimits, UploadedFile, extract_zip, looks_like_zip};
 use actix_web::http::StatusCode;
 use arena::domain::{CompetitionMode, SubmissionKind, SubmissionStatus, VideoRole};
 use arena::entities::{competitions, submissions, tasks, videos};
-use arena::queue::{self, JobPayload};
 use arena::repo;
 use arena::storage;
 use arena_worker::media::{ProbeFacts, ProbeLimits, probe_video};
@@ -62,10 +61,15 @@ pub async fn creation_items(
         let inflated = sandbox::unzip(&config, file.path(), &limits, work.path())
             .await
             .map_err(unzip_error)?;
-        inflated
-            .into_iter()
-            .map(|(task, path)| Ok((task, UploadedFile::adopt(&path, &upload_dir)?)))
-            .collect::<Result<Vec<_>, ApiError>>()?
+        // Moving and hashing the inflated files is blocking work: off the executor.
+        actix_web::web::block(move || {
+            inflated
+                .into_iter()
+                .map(|(task, path)| Ok((task, UploadedFile::adopt(&path, &upload_dir)?)))
+                .collect::<Result<Vec<_>, ApiError>>()
+        })
+        .await
+        .map_err(ApiError::internal)??
     } else {
         let path = file.path().to_owned();
         actix_web::web::block(move || extract_zip(&path, &upload_dir, limits))
@@ -355,12 +359,6 @@ async fn store(
             .put_file(&storage::video_key(&item.file.sha256), item.file.path())
             .await?;
     }
-    let role = match kind {
-        SubmissionKind::Reals => VideoRole::Real,
-        SubmissionKind::Target => VideoRole::Target,
-        _ => VideoRole::Fake,
-    };
-    let txn = arena::db::begin_write(ctx.db()).await?;
     let new = repo::submissions::NewSubmission {
         competition_id: competition.id,
         team_id,
@@ -368,15 +366,14 @@ async fn store(
         status: SubmissionStatus::Queued,
         phase_id,
     };
-    let sub = repo::submissions::create(&txn, new).await?;
-    for item in items {
-        let f = &item.facts;
-        let video = repo::videos::create(
-            &txn,
+    let videos = items
+        .into_iter()
+        .map(|item| {
+            let f = &item.facts;
             repo::videos::NewVideo {
                 competition_id: competition.id,
-                submission_id: Some(sub.id),
-                role,
+                submission_id: None,
+                role: VideoRole::Fake,
                 sha256: item.file.sha256.clone(),
                 storage_key: storage::video_key(&item.file.sha256),
                 container: f.container.clone(),
@@ -389,19 +386,13 @@ async fn store(
                 frames: i64::try_from(f.frames).unwrap_or(i64::MAX),
                 duration_s: f.duration_s,
                 task_id: item.task.clone(),
-            },
-        )
-        .await?;
-        let job = JobPayload::PrepareVideo { video_id: video.id };
-        queue::enqueue(&txn, &job, Some(sub.id), ctx.settings().queue.max_attempts)
-            .await
-            .map_err(ApiError::internal)?;
-    }
-    // Task targets are not on the boards (and are not public before their round).
-    if kind != SubmissionKind::Target {
-        crate::ingest::announce(&txn, &sub).await?;
-    }
-    txn.commit().await?;
+            }
+        })
+        .collect();
+    let max_attempts = ctx.settings().queue.max_attempts;
+    let sub = arena::intake::create_videos(ctx.db(), new, videos, max_attempts)
+        .await
+        .map_err(crate::ingest::intake_error)?;
     ctx.live().wake();
     ctx.jobs_queued();
     tracing::info!(

@@ -22,6 +22,7 @@ pub mod rate_limit;
 pub mod routes;
 pub mod security_headers;
 pub mod session;
+pub mod session_key;
 pub mod startup;
 pub mod telemetry;
 pub mod upload;

@@ -7,7 +7,10 @@ fn main() -> std::process::ExitCode {
     if std::env::var_os("ORT_DISABLE_TELEMETRY").is_none() {
         // SAFETY: no other thread exists yet (the runtime and the loggers start below), so
         // nothing can read the environment concurrently.
-        #[allow(unsafe_code)]
+        #[expect(
+            unsafe_code,
+            reason = "set_var before any other thread exists, see SAFETY"
+        )]
         unsafe {
             std::env::set_var("ORT_DISABLE_TELEMETRY", "1");
         }

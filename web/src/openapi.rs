@@ -7,7 +7,10 @@ use utoipa::{Modify, OpenApi, ToSchema};
 
 /// Every error: a stable snake_case `code` and a message for humans.
 #[derive(ToSchema)]
-#[allow(dead_code)]
+#[expect(
+    dead_code,
+    reason = "a schema for the OpenAPI document only: never built or read"
+)]
 pub struct ErrorDoc {
     /// e.g. `invalid_token`, `wrong_role`, `invalid_manifest`, `quota_exceeded`, `internal`.
     code: String,
@@ -16,7 +19,10 @@ pub struct ErrorDoc {
 
 /// One live event: the `data:` of each event of the stream (its `id:` is `id`).
 #[derive(ToSchema)]
-#[allow(dead_code)]
+#[expect(
+    dead_code,
+    reason = "a schema for the OpenAPI document only: never built or read"
+)]
 pub struct EventDoc {
     id: i64,
     /// `submission`, `scores`, `phase_closed`, `ratings_imported`, …
@@ -29,7 +35,10 @@ pub struct EventDoc {
 
 /// A creation upload.
 #[derive(ToSchema)]
-#[allow(dead_code)]
+#[expect(
+    dead_code,
+    reason = "a schema for the OpenAPI document only: never built or read"
+)]
 pub struct CreationUpload {
     /// One video (mp4, mov, mkv, webm) or a zip of `<task_id>.<ext>` videos.
     #[schema(value_type = String, format = Binary)]
@@ -40,7 +49,10 @@ pub struct CreationUpload {
 
 /// A detector upload.
 #[derive(ToSchema)]
-#[allow(dead_code)]
+#[expect(
+    dead_code,
+    reason = "a schema for the OpenAPI document only: never built or read"
+)]
 pub struct DetectorUpload {
     /// The ONNX model.
     #[schema(value_type = String, format = Binary)]
@@ -52,7 +64,10 @@ pub struct DetectorUpload {
 
 /// A video upload.
 #[derive(ToSchema)]
-#[allow(dead_code)]
+#[expect(
+    dead_code,
+    reason = "a schema for the OpenAPI document only: never built or read"
+)]
 pub struct VideoUpload {
     #[schema(value_type = String, format = Binary)]
     file: Vec<u8>,
@@ -60,7 +75,10 @@ pub struct VideoUpload {
 
 /// A task: its target clip, id, round and donor identity.
 #[derive(ToSchema)]
-#[allow(dead_code)]
+#[expect(
+    dead_code,
+    reason = "a schema for the OpenAPI document only: never built or read"
+)]
 pub struct TaskUpload {
     #[schema(value_type = String, format = Binary)]
     target: Vec<u8>,

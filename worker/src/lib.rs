@@ -17,6 +17,7 @@ pub mod onnx_model;
 pub mod pipeline;
 pub mod sandbox;
 pub mod similarity;
+#[cfg(any(test, feature = "test-support"))]
 pub mod test_models;
 #[cfg(test)]
 mod test_support;

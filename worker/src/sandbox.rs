@@ -472,7 +472,10 @@ async fn keep_tail<R: AsyncRead + Unpin>(mut reader: R, kept: Arc<Mutex<Vec<u8>>
 /// session (a child serving `key` already holds it and never reads the file again), so a job
 /// of a served detector costs no model download.
 #[tracing::instrument(skip_all, fields(videos = videos.len()), err)]
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the slot, its key, the model stager and the job's inputs are all distinct"
+)]
 pub async fn score_serving(
     slot: &mut Vec<ScoreChild>,
     keep: usize,

@@ -24,6 +24,29 @@ pub async fn append<C: ConnectionTrait>(
     Ok(model.insert(db).await?)
 }
 
+/// The newest event id of every competition (0 for an empty log): where a poller starts.
+pub async fn latest_id<C: ConnectionTrait>(db: &C) -> Result<i64, RepoError> {
+    Ok(events::Entity::find()
+        .order_by_desc(events::Column::Id)
+        .one(db)
+        .await?
+        .map_or(0, |e| e.id))
+}
+
+/// Events of every competition with id above `after_id`, oldest first (the events poller).
+pub async fn since_all<C: ConnectionTrait>(
+    db: &C,
+    after_id: i64,
+    limit: u64,
+) -> Result<Vec<events::Model>, RepoError> {
+    Ok(events::Entity::find()
+        .filter(events::Column::Id.gt(after_id))
+        .order_by_asc(events::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?)
+}
+
 /// Events of a competition after `after_id`, oldest first.
 pub async fn since<C: ConnectionTrait>(
     db: &C,

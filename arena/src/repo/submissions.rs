@@ -271,11 +271,10 @@ pub async fn refund<C: ConnectionTrait>(db: &C, id: i64) -> Result<(), RepoError
 }
 
 /// Statuses whose submissions can be a final pick (and count as one): everything but the
-/// failed, rejected, disqualified and withdrawn.
-fn pickable_statuses() -> [&'static str; 4] {
+/// failed, disqualified and withdrawn.
+fn pickable_statuses() -> [&'static str; 3] {
     [
         SubmissionStatus::Queued.as_str(),
-        SubmissionStatus::Validating.as_str(),
         SubmissionStatus::Running.as_str(),
         SubmissionStatus::Finished.as_str(),
     ]

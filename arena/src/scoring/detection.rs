@@ -7,7 +7,7 @@
 //!   is computed but flagged (DESIGN.md §6).
 
 use super::auc::auc;
-use super::leaderboard::BoardInput;
+use super::input::BoardInput;
 use serde::Serialize;
 use std::collections::HashSet;
 
@@ -135,7 +135,7 @@ impl<'a> ScoredBoard<'a> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::scoring::leaderboard::{CreationEntry, DetectorEntry};
+    use crate::scoring::input::{CreationEntry, DetectorEntry};
     use std::collections::HashMap;
 
     /// Counts real scores at or above t: the definition of the false-positive count.

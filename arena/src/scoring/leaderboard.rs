@@ -5,37 +5,10 @@
 //! shows; failures count 0.5 and flag the pair `incomplete` (see [`super::detection`]).
 
 use super::detection::{DEFAULT_FPR, Pair, ScoredBoard};
+pub use super::input::{BoardInput, CreationEntry, DetectorEntry};
 use super::presets::{CreationParts, Eligibility, HumanRatings, Preset};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
-
-/// A detector submission in scope.
-#[derive(Debug, Clone)]
-pub struct DetectorEntry {
-    pub detector_id: i64,
-    pub submission_id: i64,
-    pub team: String,
-    pub baseline: bool,
-}
-
-/// A creation submission in scope: its fake videos.
-#[derive(Debug, Clone)]
-pub struct CreationEntry {
-    pub submission_id: i64,
-    pub team: String,
-    pub baseline: bool,
-    pub video_ids: Vec<i64>,
-}
-
-/// Everything the boards are computed from.
-#[derive(Debug, Clone, Default)]
-pub struct BoardInput {
-    pub detectors: Vec<DetectorEntry>,
-    pub creations: Vec<CreationEntry>,
-    pub real_video_ids: Vec<i64>,
-    /// s_d(v) keyed by (detector id, video id).
-    pub scores: HashMap<(i64, i64), f64>,
-}
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct DetectionRow {

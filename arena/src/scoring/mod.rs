@@ -3,6 +3,7 @@
 pub mod auc;
 pub mod detection;
 pub mod fooled;
+pub mod input;
 pub mod leaderboard;
 pub mod offline;
 pub mod presets;

@@ -334,7 +334,7 @@ async fn platform(a: &Args, round: usize) -> Result<PlatformRun> {
             .await?;
             match body["status"].as_str() {
                 Some("finished") => break,
-                Some("failed" | "rejected") => bail!("submission {id}: {body}"),
+                Some("failed") => bail!("submission {id}: {body}"),
                 _ => tokio::time::sleep(Duration::from_millis(10)).await,
             }
         }

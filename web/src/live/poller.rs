@@ -3,10 +3,9 @@
 
 use super::cursor::Cursor;
 use super::{Inner, Live, LiveEvent};
-use arena::entities::events;
-use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use arena::error::RepoError;
+use arena::repo::events::{latest_id, since_all};
+use sea_orm::DatabaseConnection;
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 use tokio::sync::Notify;
@@ -14,36 +13,17 @@ use tokio::sync::Notify;
 /// Events read per query; a full page is followed by another read at once.
 const PAGE: u64 = 500;
 
-/// The newest event id (0 for an empty log).
-pub async fn latest_id(db: &DatabaseConnection) -> Result<i64, DbErr> {
-    Ok(events::Entity::find()
-        .order_by_desc(events::Column::Id)
-        .one(db)
-        .await?
-        .map_or(0, |e| e.id))
-}
-
-/// Events of every competition with id above `after`, oldest first.
-pub async fn after(
-    db: &DatabaseConnection,
-    after: i64,
-    limit: u64,
-) -> Result<Vec<events::Model>, DbErr> {
-    events::Entity::find()
-        .filter(events::Column::Id.gt(after))
-        .order_by_asc(events::Column::Id)
-        .limit(limit)
-        .all(db)
-        .await
-}
-
 /// Reads everything new since the cursor, page by page, and publishes it.
-async fn poll_once(live: &Live, db: &DatabaseConnection, cursor: &mut Cursor) -> Result<(), DbErr> {
+async fn poll_once(
+    live: &Live,
+    db: &DatabaseConnection,
+    cursor: &mut Cursor,
+) -> Result<(), RepoError> {
     let now = Instant::now();
     cursor.expire(now);
     let mut from = cursor.low();
     loop {
-        let rows = after(db, from, PAGE).await?;
+        let rows = since_all(db, from, PAGE).await?;
         for row in &rows {
             if cursor.accept(row.id, now) {
                 live.publish(LiveEvent::from_model(row));

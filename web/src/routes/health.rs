@@ -6,7 +6,6 @@
 use crate::context::AppContext;
 use crate::error::ApiError;
 use actix_web::{HttpResponse, web};
-use sea_orm::ConnectionTrait;
 use serde_json::json;
 
 /// Liveness: the server answers.
@@ -24,7 +23,7 @@ const PROBE_KEY: &str = "readyz/probe";
     responses((status = 200, description = "`{\"status\":\"ready\",\"checks\":{\"database\":\"ok\",\"storage\":\"ok\",\"migrations\":\"ok\"}}`", body = serde_json::Value),
         (status = 503, description = "`not_ready`, with `checks` saying which failed", body = crate::openapi::ErrorDoc)))]
 pub async fn ready(ctx: web::Data<AppContext>) -> HttpResponse {
-    let database = match ctx.db().execute_unprepared("SELECT 1").await {
+    let database = match arena::db::ping(ctx.db()).await {
         Ok(_) => "ok".to_owned(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness: database unreachable");

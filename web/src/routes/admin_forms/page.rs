@@ -170,11 +170,7 @@ async fn submissions(
                 competition: slugs.get(&s.competition_id).cloned().unwrap_or_default(),
                 team: teams.get(&s.team_id).cloned().unwrap_or_default(),
                 can_rerun: status == Some(SubmissionStatus::Failed),
-                can_disqualify: game
-                    && !matches!(
-                        status,
-                        Some(SubmissionStatus::Rejected | SubmissionStatus::Disqualified)
-                    ),
+                can_disqualify: game && !matches!(status, Some(SubmissionStatus::Disqualified)),
                 kind: s.kind,
                 status: s.status,
                 created: views::time(s.created_at_ms),

@@ -6,9 +6,8 @@ use crate::context::AppContext;
 use crate::error::ApiError;
 use crate::session::Browser;
 use actix_web::{HttpResponse, web};
-use arena::domain::{SubmissionKind, VideoRole};
-use arena::entities::submissions;
-use arena::evaluation::{self, CompetitionView, LiveDetector, LiveVideo};
+use arena::domain::SubmissionKind;
+use arena::evaluation;
 use arena::repo;
 use askama::Template;
 
@@ -24,11 +23,7 @@ pub struct LogView {
 }
 
 /// Progress of one side of the submission's pairs.
-pub struct PairView {
-    pub against: String,
-    pub done: u64,
-    pub total: u64,
-}
+pub use arena::evaluation::PairProgress as PairView;
 
 pub struct FailureView {
     pub code: String,
@@ -70,92 +65,6 @@ struct SubmissionPage {
     note: Option<String>,
     /// The final pick and note forms are shown (not after a withdrawal).
     editable: bool,
-}
-
-async fn count(
-    db: &sea_orm::DatabaseConnection,
-    det: &LiveDetector,
-    ids: &[i64],
-) -> Result<u64, ApiError> {
-    Ok(repo::scores::scored_among(db, det.detector.id, ids)
-        .await?
-        .len() as u64)
-}
-
-fn ids(view: &CompetitionView, det: &LiveDetector, videos: &[&LiveVideo]) -> Vec<i64> {
-    videos
-        .iter()
-        .filter(|v| view.in_scope(det, v))
-        .map(|v| v.video.id)
-        .collect()
-}
-
-fn label(view: &CompetitionView, submission_id: i64) -> String {
-    let team = view
-        .submissions
-        .get(&submission_id)
-        .and_then(|s| view.teams.get(&s.team_id))
-        .map(|(name, _)| name.clone())
-        .unwrap_or_default();
-    format!("{team} #{submission_id}")
-}
-
-/// A detector's pairs grouped by creation (and the hidden real set); a creation's by detector.
-async fn pairs(
-    db: &sea_orm::DatabaseConnection,
-    sub: &submissions::Model,
-) -> Result<Vec<PairView>, ApiError> {
-    let view = evaluation::view(db, sub.competition_id).await?;
-    let mut out = Vec::new();
-    match repo::submissions::kind(sub)? {
-        SubmissionKind::Detector => {
-            let Some(det) = view.detectors.iter().find(|d| d.submission.id == sub.id) else {
-                return Ok(out);
-            };
-            let reals: Vec<&LiveVideo> = view
-                .videos
-                .iter()
-                .filter(|v| v.role == VideoRole::Real)
-                .collect();
-            let mut groups: Vec<(String, Vec<&LiveVideo>)> =
-                vec![("hidden real videos".to_owned(), reals)];
-            for v in view.videos.iter().filter(|v| v.role != VideoRole::Real) {
-                let Some(owner) = v.video.submission_id else {
-                    continue;
-                };
-                let name = label(&view, owner);
-                match groups.iter_mut().find(|(n, _)| *n == name) {
-                    Some((_, list)) => list.push(v),
-                    None => groups.push((name, vec![v])),
-                }
-            }
-            for (against, videos) in groups {
-                let ids = ids(&view, det, &videos);
-                out.push(PairView {
-                    against,
-                    done: count(db, det, &ids).await?,
-                    total: ids.len() as u64,
-                });
-            }
-        }
-        SubmissionKind::Creation | SubmissionKind::Reals => {
-            let mine: Vec<&LiveVideo> = view
-                .videos
-                .iter()
-                .filter(|v| v.video.submission_id == Some(sub.id))
-                .collect();
-            for det in &view.detectors {
-                let ids = ids(&view, det, &mine);
-                out.push(PairView {
-                    against: label(&view, det.submission.id),
-                    done: count(db, det, &ids).await?,
-                    total: ids.len() as u64,
-                });
-            }
-        }
-        SubmissionKind::Target => {}
-    }
-    Ok(out)
 }
 
 async fn jobs_of(
@@ -242,7 +151,7 @@ pub async fn get(
             code,
             message: sub.error_message.clone().unwrap_or_default(),
         }),
-        pairs: pairs(ctx.db(), &sub).await?,
+        pairs: evaluation::pair_progress(ctx.db(), &sub).await?,
         jobs: jobs_of(ctx.db(), sub.id, caller.is_admin()).await?,
         logs: logs_of(ctx.db(), sub.id).await?,
         settled: status.is_final() || status.as_str() == "finished",

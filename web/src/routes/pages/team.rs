@@ -130,7 +130,7 @@ async fn history(ctx: &AppContext, team_id: i64, own: bool) -> Result<Vec<Histor
         .filter(|s| {
             // The public sees a team's valid game entries only.
             own || (matches!(s.kind.as_str(), "creation" | "detector")
-                && !matches!(s.status.as_str(), "failed" | "rejected" | "disqualified"))
+                && !matches!(s.status.as_str(), "failed" | "disqualified"))
         })
         .map(|s| HistoryRow {
             id: s.id,

@@ -1,0 +1,191 @@
+//! Enqueueing: what each event (a detector accepted, a video prepared or failed, a phase closed,
+//! a score job dead) brings into scope, enqueued in the caller's transaction.
+
+use super::progress::{refresh_all, refresh_many};
+use super::scope::{CompetitionView, LiveDetector, LiveVideo, view};
+use super::{EnqueuePolicy, EvaluationError};
+use crate::domain::PrepareState;
+use crate::error::RepoError;
+use crate::queue::{self, JobPayload};
+use crate::repo;
+use crate::time::now_ms;
+use sea_orm::ConnectionTrait;
+use std::collections::HashSet;
+
+/// Enqueues every in-scope pair among `dets` × `vids` (prepared videos only) not yet scored.
+async fn enqueue_pairs<C: ConnectionTrait>(
+    db: &C,
+    view: &CompetitionView,
+    dets: &[&LiveDetector],
+    vids: &[&LiveVideo],
+    policy: EnqueuePolicy,
+) -> Result<usize, EvaluationError> {
+    let mut jobs = 0;
+    for det in dets {
+        let ids: Vec<i64> = vids
+            .iter()
+            .filter(|v| {
+                v.video.prepare_state == PrepareState::Ready.as_str() && view.in_scope(det, v)
+            })
+            .map(|v| v.video.id)
+            .collect();
+        let scored: HashSet<i64> = repo::scores::scored_among(db, det.detector.id, &ids)
+            .await?
+            .into_iter()
+            .collect();
+        let todo: Vec<i64> = ids.into_iter().filter(|v| !scored.contains(v)).collect();
+        for chunk in todo.chunks(policy.score_batch_videos.max(1)) {
+            let payload = JobPayload::Score {
+                detector_id: det.detector.id,
+                video_ids: chunk.to_vec(),
+            };
+            if queue::enqueue(db, &payload, Some(det.submission.id), policy.max_attempts)
+                .await?
+                .is_some()
+            {
+                jobs += 1;
+            }
+        }
+    }
+    Ok(jobs)
+}
+
+/// A validated detector: mark it ready and enqueue it against every prepared video in scope.
+#[tracing::instrument(skip(db, policy), err)]
+pub async fn on_detector_accepted<C: ConnectionTrait>(
+    db: &C,
+    detector_id: i64,
+    policy: EnqueuePolicy,
+) -> Result<usize, EvaluationError> {
+    repo::detectors::mark_ready(db, detector_id).await?;
+    let det = repo::detectors::find(db, detector_id)
+        .await?
+        .ok_or(RepoError::NotFound("detector"))?;
+    let view = view(db, det.competition_id).await?;
+    let Some(live) = view.detectors.iter().find(|d| d.detector.id == detector_id) else {
+        return Ok(0);
+    };
+    let vids: Vec<&LiveVideo> = view.videos.iter().collect();
+    let jobs = enqueue_pairs(db, &view, &[live], &vids, policy).await?;
+    refresh_all(db, det.competition_id, &view).await?;
+    Ok(jobs)
+}
+
+/// A video whose frames are cached: enqueue it for every detector in scope.
+#[tracing::instrument(skip(db, policy), err)]
+pub async fn on_video_prepared<C: ConnectionTrait>(
+    db: &C,
+    video_id: i64,
+    crops_key: &str,
+    policy: EnqueuePolicy,
+) -> Result<usize, EvaluationError> {
+    repo::videos::mark_ready(db, video_id, crops_key).await?;
+    let video = repo::videos::find(db, video_id)
+        .await?
+        .ok_or(RepoError::NotFound("video"))?;
+    let view = view(db, video.competition_id).await?;
+    let mut jobs = 0;
+    if let Some(live) = view.videos.iter().find(|v| v.video.id == video_id) {
+        let dets: Vec<&LiveDetector> = view.detectors.iter().collect();
+        jobs = enqueue_pairs(db, &view, &dets, &[live], policy).await?;
+    }
+    // A new video changes its own submission's progress and every detector's, no one else's.
+    let mut affected: Vec<i64> = view.detectors.iter().map(|d| d.submission.id).collect();
+    affected.extend(video.submission_id);
+    refresh_many(db, video.competition_id, &affected).await?;
+    Ok(jobs)
+}
+
+/// A phase whose close time has passed: enqueue what its close brings into scope (D(k)'s finals
+/// against C(k+1)'s fakes already prepared). Idempotent: only the first caller processes it.
+#[tracing::instrument(skip(db, policy), err)]
+pub async fn on_phase_closed<C: ConnectionTrait>(
+    db: &C,
+    phase_id: i64,
+    policy: EnqueuePolicy,
+) -> Result<usize, EvaluationError> {
+    if !repo::phases::claim_close(db, phase_id).await? {
+        return Ok(0);
+    }
+    let phase = repo::phases::find(db, phase_id)
+        .await?
+        .ok_or(RepoError::NotFound("phase"))?;
+    let view = view(db, phase.competition_id).await?;
+    let dets: Vec<&LiveDetector> = view.detectors.iter().collect();
+    let vids: Vec<&LiveVideo> = view.videos.iter().collect();
+    let jobs = enqueue_pairs(db, &view, &dets, &vids, policy).await?;
+    refresh_all(db, phase.competition_id, &view).await?;
+    repo::events::append(
+        db,
+        phase.competition_id,
+        "phase_closed",
+        &serde_json::json!({ "phase": phase_id }),
+    )
+    .await?;
+    Ok(jobs)
+}
+
+/// Processes every phase whose close time has passed (called periodically by the server).
+pub async fn process_due_phase_closes<C: ConnectionTrait>(
+    db: &C,
+    policy: EnqueuePolicy,
+) -> Result<usize, EvaluationError> {
+    let mut jobs = 0;
+    for phase in repo::phases::due_closes(db, now_ms()).await? {
+        jobs += on_phase_closed(db, phase.id, policy).await?;
+    }
+    Ok(jobs)
+}
+
+/// A video that could not be decoded: its creation fails; a real one leaves the real set.
+pub async fn on_video_failed<C: ConnectionTrait>(
+    db: &C,
+    video_id: i64,
+    reason: &str,
+    refund: bool,
+) -> Result<(), EvaluationError> {
+    repo::videos::mark_failed(db, video_id, reason).await?;
+    let video = repo::videos::find(db, video_id)
+        .await?
+        .ok_or(RepoError::NotFound("video"))?;
+    if let Some(sub) = video.submission_id {
+        repo::submissions::fail(db, sub, "video_prepare_failed", reason).await?;
+        if refund {
+            repo::submissions::refund(db, sub).await?;
+        }
+    }
+    Ok(())
+}
+
+/// A score job out of attempts: its pairs count 0.5 (flagged failed) and the detector fails.
+pub async fn on_score_job_dead<C: ConnectionTrait>(
+    db: &C,
+    detector_id: i64,
+    video_ids: &[i64],
+    reason: &str,
+    refund: bool,
+) -> Result<(), EvaluationError> {
+    for v in video_ids {
+        repo::scores::insert_once(
+            db,
+            repo::scores::NewScore {
+                detector_id,
+                video_id: *v,
+                score: 0.5,
+                failed: true,
+                per_frame: Vec::new(),
+                elapsed_ms: 0,
+                ort_version: String::new(),
+                sampler_version: 0,
+            },
+        )
+        .await?;
+    }
+    if let Some(det) = repo::detectors::find(db, detector_id).await? {
+        repo::submissions::fail(db, det.submission_id, "evaluation_failed", reason).await?;
+        if refund {
+            repo::submissions::refund(db, det.submission_id).await?;
+        }
+    }
+    Ok(())
+}
