@@ -15,6 +15,7 @@ pub mod json;
 pub mod moderation;
 pub mod queue;
 pub mod ratings;
+pub mod release;
 pub mod repo;
 pub mod rules;
 pub mod scoring;

@@ -17,6 +17,7 @@ mod m20261201_001605_add_submission_finals;
 mod m20261201_001801_create_worker_slots;
 mod m20261201_001802_add_video_display_size;
 mod m20261201_001803_create_webhooks;
+mod m20261201_001920_add_identity_similarity;
 
 pub struct Migrator;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_001801_create_worker_slots::Migration),
             Box::new(m20261201_001802_add_video_display_size::Migration),
             Box::new(m20261201_001803_create_webhooks::Migration),
+            Box::new(m20261201_001920_add_identity_similarity::Migration),
             Box::new(m20261201_001605_add_submission_finals::Migration),
         ]
     }

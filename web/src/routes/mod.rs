@@ -192,6 +192,10 @@ pub fn config(cfg: &mut web::ServiceConfig) {
                     [get(competitions::scores_csv::get)],
                 ))
                 .service(resource(
+                    "/competitions/{slug}/release",
+                    [get(competitions::release::get)],
+                ))
+                .service(resource(
                     "/competitions/{slug}/creations",
                     [post(creations::post::post)],
                 ))

@@ -8,4 +8,5 @@ pub mod leaderboard;
 pub mod list;
 pub mod matrix;
 pub mod post;
+pub mod release;
 pub mod scores_csv;
