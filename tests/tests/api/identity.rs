@@ -60,8 +60,10 @@ async fn an_identity_model_gives_each_creation_its_id_term() {
         )
         .await;
     assert_eq!(status, 201);
-    // Task t1: target real_1; the donor's reference clip is fake_1's bytes, so a fake that is
-    // exactly that clip has identical crops: every cosine is 1, ID = 1 (a hand-computed case).
+    // Task t1: target real_1; the donor's reference clip is fake_1's bytes. A fake that is
+    // exactly that clip has the reference's own crops: each of its crops meets itself among the
+    // references (cosine 1) and the others differ only by the moving box, so its ID is near 1,
+    // above any other clip's.
     let form = reqwest::multipart::Form::new()
         .part("target", arena_tests::part(&video("real_1.mp4")))
         .part("donor_reference", arena_tests::part(&video("fake_1.mp4")))
@@ -98,10 +100,10 @@ async fn an_identity_model_gives_each_creation_its_id_term() {
     let (a, b) = (row(&board, "alice"), row(&board, "bob"));
     let id_a = a["id"].as_f64().unwrap_or(f64::NAN);
     let id_b = b["id"].as_f64().unwrap_or(f64::NAN);
-    assert!((id_a - 1.0).abs() < 1e-6, "the donor's own clip: {a}");
+    assert!(id_a > 0.99 && id_a <= 1.0 + 1e-9, "the donor's own clip: {a}");
     assert!(
-        (-1.0..1.0 - 1e-6).contains(&id_b),
-        "another face is less similar: {b}"
+        (-1.0..id_a).contains(&id_b),
+        "another face is less similar: {a} {b}"
     );
     for r in [a, b] {
         let (ssim, id, anti) = (
@@ -133,7 +135,7 @@ async fn an_identity_model_gives_each_creation_its_id_term() {
             .get_json("/api/v1/competitions/idc/leaderboard", None)
             .await;
         let id = row(&board, "alice")["id"].as_f64().unwrap_or(f64::NAN);
-        assert!((id - 1.0).abs() < 1e-6, "{board}");
+        assert!((id - id_a).abs() < 1e-12, "{board}");
         if std::time::Instant::now() > deadline {
             break;
         }
