@@ -100,7 +100,10 @@ async fn an_identity_model_gives_each_creation_its_id_term() {
     let (a, b) = (row(&board, "alice"), row(&board, "bob"));
     let id_a = a["id"].as_f64().unwrap_or(f64::NAN);
     let id_b = b["id"].as_f64().unwrap_or(f64::NAN);
-    assert!(id_a > 0.99 && id_a <= 1.0 + 1e-9, "the donor's own clip: {a}");
+    assert!(
+        id_a > 0.99 && id_a <= 1.0 + 1e-9,
+        "the donor's own clip: {a}"
+    );
     assert!(
         (-1.0..id_a).contains(&id_b),
         "another face is less similar: {a} {b}"
