@@ -109,6 +109,9 @@ pub struct ReleasedTask {
     pub target_sha256: String,
     /// The target clip's path in the zip when it is published.
     pub target_file: Option<String>,
+    /// The donor's reference clip (the ID term's reference), when the task has one.
+    pub donor_reference_sha256: Option<String>,
+    pub donor_reference_file: Option<String>,
 }
 
 /// A creation or a detector: `name` is what videos and scores refer to.
@@ -130,7 +133,8 @@ pub struct ReleasedVideo {
     pub sha256: String,
     /// 1 = fake, 0 = real.
     pub label: u8,
-    /// `fake`, `real` (a hidden real) or `target` (a task's target clip, also real).
+    /// `fake`, `real` (a hidden real), `target` (a task's target clip) or `donor_reference` (a
+    /// task's donor clip); all but `fake` are real.
     pub role: String,
     pub creation: Option<String>,
     pub team: Option<String>,
@@ -188,8 +192,12 @@ pub async fn build<C: ConnectionTrait>(
         .filter(|v| v.role == VideoRole::Real)
         .map(|v| v.video.clone())
         .collect();
-    let target_ids: Vec<i64> = tasks.iter().map(|t| t.target_video_id).collect();
-    reals.extend(repo::videos::find_many(db, &target_ids).await?);
+    let mut clip_ids: Vec<i64> = tasks.iter().map(|t| t.target_video_id).collect();
+    let reference_ids: HashSet<i64> = (tasks.iter())
+        .filter_map(|t| t.donor_reference_video_id)
+        .collect();
+    clip_ids.extend(reference_ids.iter().copied());
+    reals.extend(repo::videos::find_many(db, &clip_ids).await?);
     let published_reals = choose_reals(&reals, &opts.reals)?;
 
     let names = Names::new(&view, opts.anonymise);
@@ -233,7 +241,12 @@ pub async fn build<C: ConnectionTrait>(
     let targets: HashMap<i64, &videos::Model> = reals.iter().map(|v| (v.id, v)).collect();
     for t in &tasks {
         let target = targets.get(&t.target_video_id);
+        let reference = t.donor_reference_video_id.and_then(|id| targets.get(&id));
         manifest.tasks.push(ReleasedTask {
+            donor_reference_sha256: reference.map(|v| v.sha256.clone()),
+            donor_reference_file: reference
+                .filter(|v| published_reals.contains(&v.id))
+                .map(|v| ship(v, "reals")),
             task_id: t.task_id.clone(),
             round: t.round,
             donor_identity: t.donor_identity.clone(),
@@ -256,7 +269,11 @@ pub async fn build<C: ConnectionTrait>(
         let file = ship(v, "reals");
         let role = repo::videos::role(v)?;
         let mut out = released_video(v, file, &names, &scores);
-        out.role = role.as_str().to_owned();
+        out.role = if reference_ids.contains(&v.id) {
+            "donor_reference".to_owned()
+        } else {
+            role.as_str().to_owned()
+        };
         out.round = v
             .task_id
             .as_deref()

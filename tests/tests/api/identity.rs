@@ -144,4 +144,33 @@ async fn an_identity_model_gives_each_creation_its_id_term() {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    // The release publishes the donor's reference clip with its task when reals are chosen.
+    let resp = app
+        .client
+        .get(app.url("/api/v1/competitions/idc/release?reals=all&force=true"))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(resp.status().as_u16(), 200);
+    let bytes = resp.bytes().await.unwrap_or_default();
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let manifest: Value = {
+        use std::io::Read;
+        let mut text = String::new();
+        zip.by_name("manifest.json")
+            .unwrap_or_else(|e| panic!("{e}"))
+            .read_to_string(&mut text)
+            .unwrap_or_else(|e| panic!("{e}"));
+        serde_json::from_str(&text).unwrap_or_default()
+    };
+    let task = &manifest["tasks"][0];
+    assert_eq!(
+        task["donor_reference_sha256"].as_str(),
+        Some(crate::withdraw::sha256_of(&video("fake_1.mp4")).as_str()),
+        "{manifest}"
+    );
+    let file = task["donor_reference_file"].as_str().unwrap_or_default();
+    assert!(zip.by_name(file).is_ok(), "{file} is in the zip");
 }
