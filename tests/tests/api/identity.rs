@@ -4,7 +4,7 @@
 //! ranks by S_C = SSIM + ID + 2·A through the real server.
 
 use arena_datasets::video;
-use arena_tests::{AppOptions, TestApp, spawn_app_with};
+use arena_tests::{AppOptions, Backend, TestApp, backends, spawn_app_with};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -48,7 +48,14 @@ fn row<'a>(board: &'a Value, team: &str) -> &'a Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_identity_model_gives_each_creation_its_id_term() {
+    for backend in backends() {
+        id_term(backend).await;
+    }
+}
+
+async fn id_term(backend: Backend) {
     let app = spawn_app_with(AppOptions {
+        backend,
         tweak: with_identity_model,
         ..AppOptions::default()
     })

@@ -5,7 +5,7 @@
 
 use crate::withdraw::sha256_of;
 use arena_datasets::video;
-use arena_tests::{AppOptions, TestApp, arena_bin, spawn_app_with};
+use arena_tests::{AppOptions, Backend, TestApp, arena_bin, backends, spawn_app_with};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -162,7 +162,17 @@ async fn db_scores(app: &TestApp, detector_sub: i64) -> BTreeMap<String, f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_finished_competition_is_released_with_a_manifest_that_matches_the_database() {
-    let app = spawn_app_with(AppOptions::default()).await;
+    for backend in backends() {
+        release(backend).await;
+    }
+}
+
+async fn release(backend: Backend) {
+    let app = spawn_app_with(AppOptions {
+        backend,
+        ..AppOptions::default()
+    })
+    .await;
     let (creation, detector) = game(&app).await;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let out = dir.path().join("release");
