@@ -27,6 +27,9 @@ pub struct Boards {
     /// The videos these numbers come from: `all` (no split), `public` (before the reveal) or
     /// `private` (after it), see [`crate::split`].
     pub part: Part,
+    /// Why creations are not ranked by the competition's preset (`None`: the preset applies):
+    /// `dfgc2021` without tasks has no SSIM term and ranks by anti-detection alone.
+    pub preset_fallback: Option<String>,
     pub detection: Vec<DetectionRow>,
     pub creation: Vec<CreationRow>,
     pub ratings: Vec<RatingRow>,
@@ -51,10 +54,29 @@ async fn scoring_rules<C: ConnectionTrait>(
     let preset = Preset::parse(&comp.preset)
         .ok_or_else(|| RepoError::Corrupt(format!("preset {:?}", comp.preset)))?;
     let mut r = rules::scoring_rules(preset, s);
-    if preset == Preset::Dfgc2021 && repo::tasks::list(db, comp.id).await?.is_empty() {
+    if preset_fallback(db, comp).await?.is_some() {
         r.preset = None;
     }
     Ok(r)
+}
+
+/// Why the competition's preset does not apply, if it does not: `dfgc2021` compares each fake
+/// with its task's target clip (SSIM), so without tasks it falls back to anti-detection alone.
+pub async fn preset_fallback<C: ConnectionTrait>(
+    db: &C,
+    comp: &competitions::Model,
+) -> Result<Option<String>, RepoError> {
+    if Preset::parse(&comp.preset) == Some(Preset::Dfgc2021)
+        && repo::tasks::list(db, comp.id).await?.is_empty()
+    {
+        return Ok(Some(
+            "preset dfgc2021 needs creation tasks (its SSIM term compares each fake with its \
+             task's target clip) and this competition has none: creations are ranked by \
+             anti-detection alone"
+                .to_owned(),
+        ));
+    }
+    Ok(None)
 }
 
 /// The final picks in force: none when the competition has no finals.
@@ -211,6 +233,7 @@ pub async fn compute<C: ConnectionTrait>(
         round: None,
         provisional: false,
         part: split::part_in_view(comp, &settings(comp)?),
+        preset_fallback: preset_fallback(db, comp).await?,
         detection: Vec::new(),
         creation: Vec::new(),
         ratings: Vec::new(),

@@ -40,6 +40,18 @@ pub struct Settings {
     pub rate_limits: RateLimitSettings,
     pub metrics: MetricsSettings,
     pub webhooks: WebhookSettings,
+    /// The DFGC-2021 ID term's face-embedding model (`[identity]`); none: ID from imported ratings.
+    pub identity: IdentitySettings,
+}
+
+/// `[identity] model = "embed.onnx"`, `manifest = "embed.toml"`: an organizer-supplied
+/// face-embedding ONNX model and its manifest (the detector manifest's preprocessing keys). The
+/// worker then measures each fake's identity similarity to its task's donor reference clips.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdentitySettings {
+    pub model: Option<PathBuf>,
+    pub manifest: Option<PathBuf>,
 }
 
 /// Team webhooks (`PUT /api/v1/teams/{name}/webhook`), sent by the `serve` process.
@@ -240,6 +252,7 @@ impl Default for Settings {
             rate_limits: RateLimitSettings::default(),
             metrics: MetricsSettings::default(),
             webhooks: WebhookSettings::default(),
+            identity: IdentitySettings::default(),
         }
     }
 }

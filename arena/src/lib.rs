@@ -20,6 +20,7 @@ pub mod moderation;
 pub mod phases;
 pub mod queue;
 pub mod ratings;
+pub mod release;
 pub mod repo;
 pub mod rules;
 pub mod scoring;

@@ -19,6 +19,7 @@ mod m20261201_001802_add_video_display_size;
 mod m20261201_001803_create_webhooks;
 mod m20261201_001900_add_competition_reveal;
 mod m20261201_001910_create_video_ratings;
+mod m20261201_001920_add_identity_similarity;
 
 pub struct Migrator;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_001605_add_submission_finals::Migration),
             Box::new(m20261201_001900_add_competition_reveal::Migration),
             Box::new(m20261201_001910_create_video_ratings::Migration),
+            Box::new(m20261201_001920_add_identity_similarity::Migration),
         ]
     }
 }

@@ -308,6 +308,25 @@ enum CompetitionCommand {
         #[arg(long, default_value_t = 168)]
         phase_hours: u32,
     },
+    /// Release a finished competition as a research dataset (organizers, on a running server):
+    /// writes DIR/<slug>-release.zip with manifest.json, the fakes and the chosen reals.
+    Release {
+        slug: String,
+        /// Folder the zip is written into (created).
+        #[arg(long)]
+        out: PathBuf,
+        /// Reals to publish: none, all, or a comma-separated list of video ids / sha256 digests.
+        #[arg(long, default_value = "none")]
+        reals: String,
+        /// Replace team names and submission ids (team-N, creation-N, detector-N).
+        #[arg(long)]
+        anonymise: bool,
+        /// Release a competition that has not finished (a live one never does by itself).
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -642,6 +661,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 done.phases
             ));
             Ok(())
+        }
+        Command::Competition(CompetitionCommand::Release {
+            slug,
+            out,
+            reals,
+            anonymise,
+            force,
+            client,
+        }) => {
+            let opts = client::ReleaseArgs {
+                reals,
+                anonymise,
+                force,
+            };
+            client::release(&client.server, client.token.as_deref(), &slug, &out, &opts).await
         }
         Command::Submit(SubmitCommand::Creation {
             file,

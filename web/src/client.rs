@@ -381,6 +381,47 @@ async fn tasks(server: &str, tok: Option<&str>, slug: &str) -> anyhow::Result<Ve
         .context("the server sent no task list")
 }
 
+/// What `arena competition release` asks for.
+pub struct ReleaseArgs {
+    pub reals: String,
+    pub anonymise: bool,
+    pub force: bool,
+}
+
+/// `arena competition release S --out DIR`: downloads the release zip into DIR.
+pub async fn release(
+    server: &str,
+    tok: Option<&str>,
+    slug: &str,
+    out: &Path,
+    args: &ReleaseArgs,
+) -> anyhow::Result<()> {
+    let resp = reqwest::Client::new()
+        .get(format!("{server}/api/v1/competitions/{slug}/release"))
+        .query(&[
+            ("reals", args.reals.as_str()),
+            ("anonymise", if args.anonymise { "true" } else { "false" }),
+            ("force", if args.force { "true" } else { "false" }),
+        ])
+        .bearer_auth(token(tok)?)
+        .send()
+        .await?;
+    if !resp.status().is_success() {
+        answer(resp).await?;
+        bail!("the release could not be downloaded");
+    }
+    let bytes = resp.bytes().await?;
+    tokio::fs::create_dir_all(out)
+        .await
+        .with_context(|| format!("cannot create {}", out.display()))?;
+    let path = out.join(format!("{slug}-release.zip"));
+    tokio::fs::write(&path, &bytes)
+        .await
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    say(&format!("{} ({} bytes)", path.display(), bytes.len()));
+    Ok(())
+}
+
 /// `arena tasks list --competition S`: one line per task, `task_id round donor`.
 pub async fn tasks_list(server: &str, tok: Option<&str>, slug: &str) -> anyhow::Result<()> {
     let tasks = tasks(server, tok, slug).await?;

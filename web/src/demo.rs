@@ -148,7 +148,8 @@ pub async fn seed(ctx: &AppContext) -> Result<(), ApiError> {
     for t in &set.tasks {
         let round = i32::try_from(t.round).map_err(ApiError::internal)?;
         let task = (t.task_id.as_str(), round, t.donor.as_str());
-        ingest_video::ingest_task(ctx, &comp, org.id, task, upload(ctx, &t.target, vcap)?).await?;
+        let files = (upload(ctx, &t.target, vcap)?, None);
+        ingest_video::ingest_task(ctx, &comp, org.id, task, files).await?;
     }
     let mut teams = Teams {
         by_name: HashMap::new(),

@@ -98,6 +98,9 @@ pub async fn import_dataset(
         hidden_reals += 1;
     }
     let mut tasks = 0;
+    // The ID term's reference: one clip of each donor (a non-hidden one where it has any), given
+    // with the donor's first task.
+    let mut referenced = std::collections::HashSet::new();
     for r in &rounds {
         let round = i32::try_from(r.number)?;
         for t in &r.tasks {
@@ -105,8 +108,16 @@ pub async fn import_dataset(
                 anyhow::bail!("task {}: unknown target clip {}", t.task_id, t.target);
             };
             let task = (t.task_id.as_str(), round, t.donor.as_str());
-            ingest_video::ingest_task(ctx, &competition, org.id, task, upload(&target.path)?)
-                .await?;
+            let reference = if referenced.insert(t.donor.clone()) {
+                let hidden: Vec<&str> = ds.hidden_clips().map(|c| c.id.as_str()).collect();
+                let mut clips: Vec<_> = ds.clips_of(&t.donor).collect();
+                clips.sort_by_key(|c| hidden.contains(&c.id.as_str()));
+                clips.first().map(|c| upload(&c.path)).transpose()?
+            } else {
+                None
+            };
+            let files = (upload(&target.path)?, reference);
+            ingest_video::ingest_task(ctx, &competition, org.id, task, files).await?;
             tasks += 1;
         }
     }

@@ -210,7 +210,7 @@ pub async fn ingest_task(
     competition: &competitions::Model,
     team_id: i64,
     task: (&str, i32, &str),
-    file: UploadedFile,
+    (file, reference): (UploadedFile, Option<UploadedFile>),
 ) -> Result<tasks::Model, ApiError> {
     let (task_id, round, donor) = task;
     let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-');
@@ -229,12 +229,49 @@ pub async fn ingest_task(
             format!("task {task_id} already exists"),
         ));
     }
+    // Both probed before anything is stored: a bad reference leaves no half-made task.
+    let target = checked(ctx, file).await?;
+    let reference = match reference {
+        Some(f) => Some(checked(ctx, f).await?),
+        None => None,
+    };
+    let video = store_target(ctx, competition, team_id, target).await?;
+    let donor_reference_video_id = match reference {
+        Some(item) => Some(store_target(ctx, competition, team_id, item).await?.id),
+        None => None,
+    };
+    Ok(repo::tasks::create(
+        ctx.db(),
+        repo::tasks::NewTask {
+            competition_id: competition.id,
+            round,
+            task_id,
+            target_video_id: video.id,
+            donor_identity: donor,
+            donor_reference_video_id,
+        },
+    )
+    .await?)
+}
+
+/// A task clip probed (in a sandbox child), not yet stored.
+async fn checked(ctx: &AppContext, file: UploadedFile) -> Result<Checked, ApiError> {
     let facts = probe(ctx, &file).await?;
-    let item = Checked {
+    Ok(Checked {
         task: None,
         file,
         facts,
-    };
+    })
+}
+
+/// Stores a task's clip (its target, or its donor's reference) as a target-kind
+/// upload: prepared (frames and crops cached), never scored, never shown as a real.
+async fn store_target(
+    ctx: &AppContext,
+    competition: &competitions::Model,
+    team_id: i64,
+    item: Checked,
+) -> Result<arena::entities::videos::Model, ApiError> {
     let sub = store(
         ctx,
         competition,
@@ -244,22 +281,11 @@ pub async fn ingest_task(
         vec![item],
     )
     .await?;
-    let video = repo::videos::list_for_submission(ctx.db(), sub.id)
+    repo::videos::list_for_submission(ctx.db(), sub.id)
         .await?
         .into_iter()
         .next()
-        .ok_or_else(|| ApiError::internal("target video missing"))?;
-    Ok(repo::tasks::create(
-        ctx.db(),
-        repo::tasks::NewTask {
-            competition_id: competition.id,
-            round,
-            task_id,
-            target_video_id: video.id,
-            donor_identity: donor,
-        },
-    )
-    .await?)
+        .ok_or_else(|| ApiError::internal("target video missing"))
 }
 
 /// Every file answers a task of the open round (rounds mode; optional in live mode), at most

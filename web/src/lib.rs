@@ -19,6 +19,7 @@ pub mod observe;
 pub mod openapi;
 pub mod purge;
 pub mod rate_limit;
+pub mod release;
 pub mod routes;
 pub mod security_headers;
 pub mod session;

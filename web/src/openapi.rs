@@ -88,6 +88,10 @@ pub struct TaskUpload {
     #[schema(minimum = 1, maximum = 2147483647)]
     round: i32,
     donor: String,
+    /// Optional: a clip of the donor identity, the reference of the DFGC-2021 ID term (stored as
+    /// a target-kind upload: never scored, never shown to teams).
+    #[schema(value_type = Option<String>, format = Binary)]
+    donor_reference: Option<Vec<u8>>,
 }
 
 /// Declares the `Authorization: Bearer <token>` scheme the annotated routes refer to.
@@ -121,6 +125,7 @@ impl Modify for BearerAuth {
         routes::competitions::detector::get,
         routes::competitions::scores_csv::get,
         routes::competitions::reveal::post,
+        routes::competitions::release::get,
         routes::competitions::events::get,
         routes::creations::post::post,
         routes::detectors::post::post,

@@ -10,6 +10,7 @@ pub mod face_crop;
 pub mod face_search;
 pub mod faces;
 pub mod fleet;
+pub mod identity;
 pub mod job_loop;
 pub mod manifest;
 pub mod media;

@@ -144,6 +144,8 @@ impl WorkerContext {
 #[derive(Default)]
 pub struct SessionCache {
     sessions: HashMap<i64, Detector>,
+    /// The `[identity]` face-embedding model, loaded on first use.
+    pub(crate) identity: Option<crate::identity::IdentityModel>,
     faces: Option<FaceDetector>,
     /// The slot's long-lived scoring children (one per detector), when uploads run isolated.
     score_children: Vec<sandbox::ScoreChild>,
@@ -405,6 +407,9 @@ pub async fn prepare_video(
         }
         let ssim = crate::similarity::ssim_against_target(ctx, &video, &target).await?;
         repo::videos::set_ssim(&ctx.db, video_id, ssim).await?;
+        if let Some(id) = crate::identity::measure(ctx, cache, &video).await? {
+            repo::videos::set_id_similarity(&ctx.db, video_id, id).await?;
+        }
     }
     evaluation::on_video_prepared(&ctx.db, video_id, &faces_key, ctx.policy()).await?;
     Ok(PrepareReport {
@@ -905,6 +910,7 @@ mod tests {
             ssim: None,
             display_width: None,
             display_height: None,
+            id_similarity: None,
         };
         assert_eq!(cached_images_key(&v, CropMode::Face), "crops/ab/s1-f1.bin");
         assert_eq!(cached_images_key(&v, CropMode::Frame), "frames/ab/s2.bin");

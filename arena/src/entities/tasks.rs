@@ -12,6 +12,8 @@ pub struct Model {
     pub task_id: String,
     pub target_video_id: i64,
     pub donor_identity: String,
+    /// A clip of the donor identity (a target-kind upload): the ID term's reference crops.
+    pub donor_reference_video_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -32,6 +32,9 @@ pub struct Model {
     /// The size a viewer sees (None on rows probed before it was recorded: the stored size).
     pub display_width: Option<i32>,
     pub display_height: Option<i32>,
+    /// The fake's identity similarity to its task's donor (mean cosine of face embeddings; set
+    /// by the worker when an `[identity]` model is configured).
+    pub id_similarity: Option<f64>,
 }
 
 impl Model {

@@ -281,8 +281,9 @@ pub async fn round_boards<C: ConnectionTrait>(
     Ok((detection, creation, !dk_closed))
 }
 
-/// What the boards need beyond scores: failed pairs, each creation's SSIM (mean over its fakes),
-/// and the imported human ratings (mean per axis; axis `id` is the DFGC-2021 ID term).
+/// What the boards need beyond scores: failed pairs, each creation's SSIM and measured identity
+/// similarity (means over its fakes), and the imported human ratings (mean per axis; axis `id`
+/// is the DFGC-2021 ID term where no `[identity]` model measured it).
 pub async fn board_extras<C: ConnectionTrait>(
     db: &C,
     competition_id: i64,
@@ -300,10 +301,15 @@ pub async fn board_extras<C: ConnectionTrait>(
         let ssims: Vec<f64> = videos.iter().filter_map(|v| v.ssim).collect();
         let ssim = (ssims.len() == videos.len() && !ssims.is_empty())
             .then(|| ssims.iter().sum::<f64>() / ssims.len() as f64);
+        // ID measured by the worker's `[identity]` model, once every fake has it.
+        let sims: Vec<f64> = videos.iter().filter_map(|v| v.id_similarity).collect();
+        let id = (sims.len() == videos.len() && !sims.is_empty())
+            .then(|| sims.iter().sum::<f64>() / sims.len() as f64);
         parts.insert(
             c.submission_id,
             CreationParts {
                 ssim,
+                id,
                 ..CreationParts::default()
             },
         );
@@ -331,7 +337,8 @@ pub async fn board_extras<C: ConnectionTrait>(
             "expression" => p.human.expression = mean,
             "mouth" => p.human.mouth = mean,
             "identity" => p.human.identity = mean,
-            "id" => p.id = mean,
+            // Imported ID ratings stand in only where no model measured it.
+            "id" => p.id = p.id.or(mean),
             _ => {}
         }
     }

@@ -13,6 +13,7 @@ pub struct NewTask<'a> {
     pub task_id: &'a str,
     pub target_video_id: i64,
     pub donor_identity: &'a str,
+    pub donor_reference_video_id: Option<i64>,
 }
 
 pub async fn create<C: ConnectionTrait>(
@@ -25,6 +26,7 @@ pub async fn create<C: ConnectionTrait>(
         task_id: Set(new.task_id.to_owned()),
         target_video_id: Set(new.target_video_id),
         donor_identity: Set(new.donor_identity.to_owned()),
+        donor_reference_video_id: Set(new.donor_reference_video_id),
         ..Default::default()
     };
     model.insert(db).await.map_err(|e| {
@@ -58,4 +60,24 @@ pub async fn find<C: ConnectionTrait>(
         .filter(tasks::Column::TaskId.eq(task_id))
         .one(db)
         .await?)
+}
+
+/// The reference clips of `donor` in a competition: every task's donor reference for that donor
+/// identity (video ids, each once).
+pub async fn donor_references<C: ConnectionTrait>(
+    db: &C,
+    competition_id: i64,
+    donor: &str,
+) -> Result<Vec<i64>, RepoError> {
+    let mut ids: Vec<i64> = tasks::Entity::find()
+        .filter(tasks::Column::CompetitionId.eq(competition_id))
+        .filter(tasks::Column::DonorIdentity.eq(donor))
+        .all(db)
+        .await?
+        .into_iter()
+        .filter_map(|t| t.donor_reference_video_id)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids)
 }

@@ -227,6 +227,20 @@ pub async fn set_ssim<C: ConnectionTrait>(db: &C, id: i64, ssim: f64) -> Result<
     Ok(())
 }
 
+/// Records the fake's identity similarity to its task's donor (the ID term).
+pub async fn set_id_similarity<C: ConnectionTrait>(
+    db: &C,
+    id: i64,
+    similarity: f64,
+) -> Result<(), RepoError> {
+    videos::Entity::update_many()
+        .col_expr(videos::Column::IdSimilarity, Expr::value(similarity))
+        .filter(videos::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// Puts a submission's videos that failed to prepare back to pending (a rerun decodes them
 /// again); returns how many.
 pub async fn reset_failed_for_submission<C: ConnectionTrait>(

@@ -313,6 +313,12 @@ async fn every_role_against_every_endpoint() {
             "/api/v1/competitions/m/scores.csv",
             [401, 403, 403, 403, 200],
         ),
+        // A live competition never finishes by itself: the organizer is told so.
+        (
+            Get,
+            "/api/v1/competitions/m/release",
+            [401, 403, 403, 403, 409],
+        ),
         (
             Creation,
             "/api/v1/competitions/m/creations",

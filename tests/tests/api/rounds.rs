@@ -283,6 +283,11 @@ async fn c1_d1_c2_d2_scores_exactly_the_scheduled_pairs() {
     );
     // dfgc2021 (the default preset): S_C = SSIM(c) + ID(c) + 2·A(c), SSIM computed by the worker
     // against task t1's target clip (real_1), ID 0 without imported ratings.
+    assert_eq!(
+        board["preset_fallback"],
+        Value::Null,
+        "it has tasks: {board}"
+    );
     let alice_row = &board["creation"][0];
     let ssim = alice_row["ssim"].as_f64().unwrap_or(f64::NAN);
     assert!(

@@ -63,6 +63,23 @@ async fn ratings_matrix_and_exports() {
         .get_json("/api/v1/competitions/g/leaderboard", None)
         .await;
     assert_eq!(status, 200);
+    // dfgc2021 without tasks has no SSIM term: the board says its preset fell back (JSON, page).
+    let why = board["preset_fallback"].as_str().unwrap_or_default();
+    assert!(why.contains("anti-detection alone"), "{board}");
+    for row in board["creation"].as_array().into_iter().flatten() {
+        let (score, a) = (row["score"].as_f64(), row["anti_detection"].as_f64());
+        assert!(score.is_some() && score == a, "ranked by A(c) alone: {row}");
+    }
+    let page = app
+        .client
+        .get(app.url("/c/g"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(page.contains("id=\"preset-fallback\""), "{page}");
     let ratings = board["ratings"].as_array().cloned().unwrap_or_default();
     assert_eq!(
         ratings.len(),
@@ -141,6 +158,14 @@ async fn ratings_matrix_and_exports() {
 async fn dfgc2022_scores_creations_with_imported_human_ratings() {
     let app = spawn_app().await;
     let (a, b) = game(&app, "h", "dfgc2022").await;
+    let (_, board) = app
+        .get_json("/api/v1/competitions/h/leaderboard", None)
+        .await;
+    assert_eq!(
+        board["preset_fallback"],
+        Value::Null,
+        "dfgc2022 needs no tasks"
+    );
     let post = |body: String, token: String| {
         let req = app
             .client

@@ -203,6 +203,10 @@ pub fn config(cfg: &mut web::ServiceConfig) {
                     [post(competitions::reveal::post)],
                 ))
                 .service(resource(
+                    "/competitions/{slug}/release",
+                    [get(competitions::release::get)],
+                ))
+                .service(resource(
                     "/competitions/{slug}/creations",
                     [post(creations::post::post)],
                 ))

@@ -23,7 +23,7 @@ pub struct Query {
         ("round" = Option<i32>, Query, description = "rounds mode: the round (default the current one)"),
         ("format" = Option<String>, Query, pattern = "^(json|csv)$", description = "`json` (default) or `csv`"),
         ("board" = Option<String>, Query, pattern = "^(detection|creation|ratings)$", description = "csv: `detection` (default), `creation` or `ratings`")),
-    responses((status = 200, description = "`{competition, mode, round, provisional, detection, creation, ratings}`, or CSV",
+    responses((status = 200, description = "`{competition, mode, round, provisional, preset_fallback, detection, creation, ratings}` (`preset_fallback`: why creations are not ranked by the competition's preset, null when it applies), or CSV",
             content((serde_json::Value = "application/json"), (String = "text/csv"))),
         (status = 400, description = "`bad_query`", body = crate::openapi::ErrorDoc),
         (status = 404, description = "`competition_not_found`", body = crate::openapi::ErrorDoc)))]

@@ -8,5 +8,6 @@ pub mod leaderboard;
 pub mod list;
 pub mod matrix;
 pub mod post;
+pub mod release;
 pub mod reveal;
 pub mod scores_csv;

@@ -24,6 +24,7 @@ struct CompetitionPage {
     /// `public` or `private` when the competition splits its videos (`arena::split`).
     part: Option<&'static str>,
     revealed: bool,
+    preset_fallback: Option<String>,
     real_videos: usize,
     computed_at: String,
     phases: Vec<PhaseView>,
@@ -72,6 +73,7 @@ pub async fn get(
         provisional: b.provisional,
         part: (b.part != arena::split::Part::All).then(|| b.part.as_str()),
         revealed: b.part == arena::split::Part::Private,
+        preset_fallback: b.preset_fallback.clone(),
         real_videos: snap.real_videos,
         computed_at: views::time(snap.computed_at_ms),
         phases: views::phases(&snap.phases, arena::time::now_ms()),

@@ -29,19 +29,24 @@ pub async fn post(
     caller.require_admin()?;
     let comp = competition(&ctx, &slug).await?;
     let spec = FormSpec {
-        files: &[("target", ctx.settings().limits.max_video_bytes)],
+        files: &[
+            ("target", ctx.settings().limits.max_video_bytes),
+            ("donor_reference", ctx.settings().limits.max_video_bytes),
+        ],
         texts: &["task_id", "round", "donor"],
     };
     ctx.rate_limiter().upload(caller.id())?;
     let mut form = read_form(payload, &spec, &ctx.settings().upload_dir()).await?;
     let file = form.take_file("target")?;
+    let reference = form.files.remove("donor_reference");
     let text = |name: &str| form.texts.get(name).cloned().unwrap_or_default();
     let round: i32 = text("round")
         .trim()
         .parse()
         .map_err(|_| ApiError::bad_request("invalid_round", "round must be a number ≥ 1"))?;
     let (task_id, donor) = (text("task_id"), text("donor"));
-    let task = ingest_task(&ctx, &comp, caller.id(), (&task_id, round, &donor), file).await?;
+    let files = (file, reference);
+    let task = ingest_task(&ctx, &comp, caller.id(), (&task_id, round, &donor), files).await?;
     Ok(HttpResponse::Created().json(serde_json::json!({
         "task_id": task.task_id, "round": task.round, "donor": task.donor_identity
     })))
