@@ -64,6 +64,7 @@ CONTEXT_MARGIN = F32(2.5)  # the largest `margin`: what the cache keeps
 # The face search (worker/src/face_search.rs).
 TRUST_INPUT_PX = F32(20.0)
 MIN_TILE = 160
+FINE_TILE = 270
 ROI_FACTOR = F32(6.0)
 TRACK_IOU = F32(0.1)
 TRACK_REACH = F32(3.0)
@@ -359,7 +360,9 @@ def tile_sides(w: int, h: int) -> list:
     side, out = min(w, h), []
     while side >= MIN_TILE:
         out.append(side)
-        side //= 2
+        if side <= FINE_TILE:
+            break
+        side = max(side // 2, FINE_TILE)
     return out
 
 

@@ -13,7 +13,7 @@
 //!    followed subject was just lost or, while none is followed, one frame in [`SEARCH_EVERY`]
 //!    (the first included): overlapping squares of the large frame
 //!    (half a side apart, so any face up to half a tile lies whole in one), at sides
-//!    S, S/2, S/4, … ≥ [`MIN_TILE`] (S = the frame's shorter side), coarse to fine; the first
+//!    S, S/2, S/4, … down to [`FINE_TILE`] (S = the frame's shorter side), coarse to fine; the first
 //!    side that finds a face scoring ≥ [`CONFIDENT_SCORE`] ends the search (a coarser side sees
 //!    the larger faces). Boxes cut by a tile's inner edge are dropped; the rest (of every side
 //!    searched) merge by the same weighted NMS, and when some are confident only those are kept.
@@ -41,8 +41,11 @@ use crate::media::RgbImage;
 /// 320×240 close-ups have faces of 23–30 input pixels: they stay on the whole-frame pass, so
 /// their crops are the ones the baselines were trained on.)
 pub const TRUST_INPUT_PX: f32 = 20.0;
-/// Smallest tile side, in large-frame pixels: a 40 px face is a quarter of it (32 input pixels).
+/// Smallest tile side, in large-frame pixels: frames whose shorter side is below it get no tiles.
 pub const MIN_TILE: u32 = 160;
+/// The finest tile side: a 40-px face is 19 input pixels in it, which BlazeFace finds (the
+/// benchmark's 43-px faces at 1080p, 720p and 480p are found in 270-px tiles); halving stops here.
+pub const FINE_TILE: u32 = 270;
 /// Side of the square searched around a tracked small face, over the face's longer side: wide
 /// enough for a face that moved a face height between sampled frames (21 input px at 6x).
 pub const ROI_FACTOR: f32 = 6.0;
@@ -64,13 +67,18 @@ pub const SMALL_SOURCE_PX: u32 = 128;
 /// a subject was followed before, the region around its last box.
 pub const SEARCH_EVERY: u32 = 8;
 
-/// Tile sides for a `width`×`height` frame, coarse to fine.
+/// Tile sides for a `width`×`height` frame, coarse to fine: the shorter side S, then halves,
+/// the last one raised to [`FINE_TILE`] (720p: 720, 360, 270 rather than 180, a third of the
+/// runs at the finest side).
 pub fn tile_sides(width: u32, height: u32) -> Vec<u32> {
     let mut side = width.min(height);
     let mut out = Vec::new();
     while side >= MIN_TILE {
         out.push(side);
-        side /= 2;
+        if side <= FINE_TILE {
+            break;
+        }
+        side = (side / 2).max(FINE_TILE);
     }
     out
 }
@@ -356,7 +364,10 @@ mod tests {
     #[test]
     fn tiles_cover_the_frame_with_half_side_overlaps() {
         assert_eq!(tile_sides(1920, 1080), vec![1080, 540, 270]);
-        assert_eq!(tile_sides(640, 480), vec![480, 240]);
+        assert_eq!(tile_sides(640, 480), vec![480, 270]);
+        assert_eq!(tile_sides(1280, 720), vec![720, 360, 270]);
+        assert_eq!(tile_sides(1920, 1920), vec![1920, 960, 480, 270]);
+        assert_eq!(tile_sides(320, 240), vec![240]);
         assert_eq!(tile_sides(64, 64), Vec::<u32>::new());
         let t = tiles(1920, 1080, 540);
         // x: 0, 270, ..., 1350, then 1380 flush with the right edge; y: 0, 270, 540.
