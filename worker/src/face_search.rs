@@ -11,17 +11,17 @@
 //!    [`CONFIDENT_SCORE`], so close-ups cost one run and their crops are unchanged.
 //! 3. **Tiles**, only when step 2 found nothing that large, and only on the frame where the
 //!    followed subject was just lost or, while none is followed, one frame in [`SEARCH_EVERY`]
-//!    (the first included): overlapping squares of the large frame
-//!    (half a side apart, so any face up to half a tile lies whole in one), at sides
-//!    S, S/2, S/4, … down to [`FINE_TILE`] (S = the frame's shorter side), coarse to fine; the first
-//!    side that finds a face scoring ≥ [`CONFIDENT_SCORE`] ends the search (a coarser side sees
-//!    the larger faces). Boxes cut by a tile's inner edge are dropped; the rest (of every side
-//!    searched) merge by the same weighted NMS, and when some are confident only those are kept.
+//!    (the first included): overlapping squares of the large frame (half a side apart, so any
+//!    face up to half a tile lies whole in one), at sides S, S/2, S/4, … down to [`FINE_TILE`]
+//!    (S = the frame's shorter side), coarse to fine; the first side that finds a face scoring
+//!    ≥ [`CONFIDENT_SCORE`] ends the search (a coarser side sees the larger faces). Boxes cut by
+//!    a tile's inner edge are dropped; the rest (of every side searched) merge by the same
+//!    weighted NMS, and when some are confident only those are kept.
 //!
 //! Cost: resampling a large square of a 1080p frame into the 128-px input cost more than the
-//! model run itself, so a region (tracked square or tile) spanning at least [`SMALL_SOURCE_PX`] of the
-//! small frame is read from it ([`small_region`]), and every region is resampled straight from
-//! its source frame, without a copy.
+//! model run itself, so a region (tracked square or tile) spanning at least
+//! [`SMALL_SOURCE_PX`] of the small frame is read from it ([`small_region`]), and every region
+//! is resampled straight from its source frame, without a copy.
 //!
 //! One subject per video: the largest face of the first frame with one, then in each frame the
 //! face continuing the track ([`continues`]: IoU ≥ [`TRACK_IOU`], or a centre within
