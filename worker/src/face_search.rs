@@ -504,6 +504,28 @@ mod tests {
         }
     }
 
+    #[test]
+    fn without_a_face_the_tiles_run_on_one_frame_in_search_every() {
+        let grey = |width: u32, height: u32| RgbImage {
+            width,
+            height,
+            data: vec![128; (width * height * 3) as usize],
+        };
+        let (small, large) = (grey(512, 288), grey(1920, 1080));
+        let per_search: u64 = tile_sides(1920, 1080)
+            .into_iter()
+            .map(|side| tiles(1920, 1080, side).len() as u64)
+            .sum();
+        let mut det = detector();
+        let mut finder = FaceFinder::new();
+        let frames = u64::from(SEARCH_EVERY) + 2;
+        for _ in 0..frames {
+            assert_eq!(finder.find(&mut det, &small, &large).unwrap(), None);
+        }
+        // One whole-frame run per frame; the tiles on frames 0 and SEARCH_EVERY only.
+        assert_eq!(finder.runs, frames + 2 * per_search);
+    }
+
     /// Where make_display_clips.py puts person A's face centre in frame `i` of
     /// two_faces_1080p.mp4 (a 120-px head patch at (300 + 60 i, 420); the face centre is at
     /// (60, 74) inside it, as in face_moving.mp4).
