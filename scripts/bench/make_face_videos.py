@@ -8,14 +8,14 @@ to 1080p, a patch size (the face is about 0.53 of the patch: a 76-px patch holds
 a path; `two` adds a second person (the portrait mirrored and tinted) that starts smaller and ends
 larger than the subject; `away` replaces the subject's face by the back of a head (the patch
 blurred to a blob) for a few frames, as when someone turns away. H.264 yuv420p in MP4, 25 fps,
-48 frames, single-threaded x264 with bit-exact flags.
+48 frames (or --frames N), single-threaded x264 with bit-exact flags.
 
 Writes OUT_DIR/<clip>.mp4, OUT_DIR/truth.json ({clip: {"width", "height", "frames": [per frame:
 {"subject": [x, y, side] or null, "other": [x, y, side] or null}]}}; squares in display pixels)
 and OUT_DIR/head.rgb (the 180x180 head square, raw RGB24: the bench finds where in it the face
 model puts its box, to turn the patch squares into face boxes). Existing clips are kept.
 
-Usage: make_face_videos.py OUT_DIR
+Usage: make_face_videos.py OUT_DIR [--frames N]   (N frames per clip, default 48)
 """
 
 import json
@@ -28,7 +28,10 @@ import skimage.data
 import skimage.filters
 import skimage.transform
 
-FPS, FRAMES = 25, 48
+FPS = 25
+# Frames per clip: 48 (2 s) by default; `--frames N` makes longer clips of the same paths (the
+# same motion between the K sampled frames, N / 48 times the decoding).
+FRAMES = int(sys.argv[sys.argv.index("--frames") + 1]) if "--frames" in sys.argv else 48
 HEAD = (135, 15, 180)
 # name, width, height, subject patch side, flags
 CLIPS = [
@@ -42,7 +45,7 @@ CLIPS = [
     ("p1080_face150", 1920, 1080, 283, ""),
     ("p1080_two", 1920, 1080, 113, "two"),
 ]
-AWAY = range(18, 27)
+AWAY = range(18 * FRAMES // 48, 27 * FRAMES // 48)
 
 
 def resize_u8(img: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -110,7 +113,7 @@ def encode(path: pathlib.Path, width: int, height: int, frames) -> list:
 
 
 def main() -> None:
-    out = pathlib.Path(sys.argv[1])
+    out = pathlib.Path(sys.argv[1])  # OUT_DIR [--frames N]
     out.mkdir(parents=True, exist_ok=True)
     (out / "head.rgb").write_bytes(head().tobytes())
     truth_path = out / "truth.json"

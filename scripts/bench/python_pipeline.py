@@ -8,8 +8,9 @@ Per video, the same steps and rules as the Rust worker (worker/src/pipeline.rs a
            the sample aspect ratio applied (square pixels). The display matrix's rotation is not
            applied here (PyAV 12 does not expose it): the benchmark videos carry none.
   faces    BlazeFace 128x128 through onnxruntime-python: letterbox, anchors, sigmoid, weighted
-           NMS (worker/src/faces.rs); one subject per video, small faces by tiles of the large
-           frame and a region around the tracked face (worker/src/face_search.rs)
+           NMS (worker/src/faces.rs); one subject per video, small faces by tiles and a region
+           around the tracked face, read from the small frame when they span >= 128 px of it,
+           tiles only where the worker runs them (worker/src/face_search.rs)
   crops    the cache's contexts (worker/src/face_crop.rs): the square of 2.5x the face box's
            longer side, clamped to the frame, fallbacks to the previous/next box or the centre,
            shrunk to the cache cap, with the box and BlazeFace's eye keypoints; each detector's
@@ -63,11 +64,14 @@ CONTEXT_MARGIN = F32(2.5)  # the largest `margin`: what the cache keeps
 # The face search (worker/src/face_search.rs).
 TRUST_INPUT_PX = F32(20.0)
 MIN_TILE = 160
+FINE_TILE = 270
 ROI_FACTOR = F32(6.0)
 TRACK_IOU = F32(0.1)
 TRACK_REACH = F32(3.0)
 REACQUIRE_AFTER = 2
 CONFIDENT_SCORE = F32(0.75)
+SMALL_SOURCE_PX = 128
+SEARCH_EVERY = 8
 EDGE_SLACK = F32(0.02)
 
 
@@ -356,7 +360,9 @@ def tile_sides(w: int, h: int) -> list:
     side, out = min(w, h), []
     while side >= MIN_TILE:
         out.append(side)
-        side //= 2
+        if side <= FINE_TILE:
+            break
+        side = max(side // 2, FINE_TILE)
     return out
 
 
@@ -374,6 +380,33 @@ def starts(extent: int, side: int) -> list:
 def tiles(w: int, h: int, side: int) -> list:
     side = min(side, w, h)
     return [(x, y, side) for y in starts(h, side) for x in starts(w, side)]
+
+
+def small_region(rect, large_wh, small_wh):
+    """The large frame's square (x, y, side) in the small frame, or None (face_search::small_region)."""
+    (rx, ry, side), (lw, lh), (sw, sh) = rect, large_wh, small_wh
+    if sw >= lw or sh >= lh or lw == 0 or lh == 0:
+        return None
+    fx, fy = sw / lw, sh / lh
+    s = min(round_half_away(side * fx), sw, sh)
+    if s < SMALL_SOURCE_PX:
+        return None
+
+    def place(start, extent, f, small_extent):
+        top = small_extent - s
+        return top if start + side >= extent else min(round_half_away(start * f), top)
+
+    return (place(rx, lw, fx, sw), place(ry, lh, fy, sh), s)
+
+
+def detect_square(faces, small, large, rect) -> list:
+    """Faces in the large frame's square, read from the small frame where it spans enough."""
+    (lh, lw), (sh, sw) = large.shape[:2], small.shape[:2]
+    in_small = small_region(rect, (lw, lh), (sw, sh))
+    if in_small is None:
+        return faces.region(large, rect)
+    sx, sy = F32(lw) / F32(sw), F32(lh) / F32(sh)
+    return [scaled(b, sx, sy) for b in faces.region(small, in_small)]
 
 
 def box_size(b):
@@ -416,6 +449,7 @@ class FaceFinder:
 
     def __init__(self):
         self.track, self.misses = None, 0
+        self.since_tiles = None  # sampled frames since the tiles last ran
 
     def trusted(self, b, large) -> bool:
         h, w = large.shape[:2]
@@ -425,16 +459,17 @@ class FaceFinder:
         self.track, self.misses = b, 0
         return b
 
-    def search(self, faces: Faces, small, large) -> list:
+    def search(self, faces: Faces, small, large, use_tiles: bool) -> list:
         (lh, lw), (sh, sw) = large.shape[:2], small.shape[:2]
         sx, sy = F32(lw) / F32(max(sw, 1)), F32(lh) / F32(max(sh, 1))
         whole = [scaled(b, sx, sy) for b in faces.letterboxed(small)]
-        if any(self.trusted(b, large) and b[4] >= CONFIDENT_SCORE for b in whole):
+        if any(self.trusted(b, large) and b[4] >= CONFIDENT_SCORE for b in whole) or not use_tiles:
             return whole
+        self.since_tiles = 0
         found = []
         for side in tile_sides(lw, lh):
             for rect in tiles(lw, lh, side):
-                found += faces.region(large, rect)
+                found += detect_square(faces, small, large, rect)
             if any(b[4] >= CONFIDENT_SCORE for b in found):
                 break
         if not found:
@@ -447,12 +482,19 @@ class FaceFinder:
         lh, lw = large.shape[:2]
         w, h = F32(max(lw, 1)), F32(max(lh, 1))
         to_frac = lambda b: scaled(b, F32(1) / w, F32(1) / h)  # noqa: E731
+        if self.since_tiles is not None:
+            self.since_tiles += 1
         track = None if self.track is None else scaled(self.track, w, h)
-        if track is not None and self.misses == 0 and not self.trusted(track, large):
-            m = best_match(track, faces.region(large, square_crop(track, lw, lh, ROI_FACTOR)))
+        if track is not None and not self.trusted(track, large):
+            near = detect_square(faces, small, large, square_crop(track, lw, lh, ROI_FACTOR))
+            m = best_match(track, near)
             if m is not None:
                 return self.follow(to_frac(m))
-        candidates = [to_frac(b) for b in self.search(faces, small, large)]
+        # Tiles at once when the subject followed until the last frame is lost, else one frame
+        # in SEARCH_EVERY while none is followed.
+        just_lost = self.track is not None and self.misses == 0
+        use_tiles = just_lost or self.since_tiles is None or self.since_tiles >= SEARCH_EVERY
+        candidates = [to_frac(b) for b in self.search(faces, small, large, use_tiles)]
         if self.track is None:
             b = largest(candidates)
             return None if b is None else self.follow(b)

@@ -4,17 +4,24 @@
 //! frame's longer side is a few pixels to it when the whole frame is letterboxed. Per frame:
 //!
 //! 1. **Tracked small face**: when the subject's face is small, one model run on a square of
-//!    [`ROI_FACTOR`] × its size around the last box (from the large frame); done if it finds the
-//!    subject again.
+//!    [`ROI_FACTOR`] × its size around the last box (also after a miss: a face turned away comes
+//!    back where it was); done if it finds the subject again.
 //! 2. **Whole frame** (the small frame, letterboxed; what the worker did before tiles): done if a
 //!    face is at least [`TRUST_INPUT_PX`] tall in the model's input and scores at least
 //!    [`CONFIDENT_SCORE`], so close-ups cost one run and their crops are unchanged.
-//! 3. **Tiles**, only when step 2 found nothing that large: overlapping squares of the large frame
-//!    (half a side apart, so any face up to half a tile lies whole in one), at sides
-//!    S, S/2, S/4, … ≥ [`MIN_TILE`] (S = the frame's shorter side), coarse to fine; the first
-//!    side that finds a face scoring ≥ [`CONFIDENT_SCORE`] ends the search (a coarser side sees
-//!    the larger faces). Boxes cut by a tile's inner edge are dropped; the rest (of every side
-//!    searched) merge by the same weighted NMS, and when some are confident only those are kept.
+//! 3. **Tiles**, only when step 2 found nothing that large, and only on the frame where the
+//!    followed subject was just lost or, while none is followed, one frame in [`SEARCH_EVERY`]
+//!    (the first included): overlapping squares of the large frame (half a side apart, so any
+//!    face up to half a tile lies whole in one), at sides S, S/2, S/4, … down to [`FINE_TILE`]
+//!    (S = the frame's shorter side), coarse to fine; the first side that finds a face scoring
+//!    ≥ [`CONFIDENT_SCORE`] ends the search (a coarser side sees the larger faces). Boxes cut by
+//!    a tile's inner edge are dropped; the rest (of every side searched) merge by the same
+//!    weighted NMS, and when some are confident only those are kept.
+//!
+//! Cost: resampling a large square of a 1080p frame into the 128-px input cost more than the
+//! model run itself, so a region (tracked square or tile) spanning at least
+//! [`SMALL_SOURCE_PX`] of the small frame is read from it ([`small_region`]), and every region
+//! is resampled straight from its source frame, without a copy.
 //!
 //! One subject per video: the largest face of the first frame with one, then in each frame the
 //! face continuing the track ([`continues`]: IoU ≥ [`TRACK_IOU`], or a centre within
@@ -34,8 +41,11 @@ use crate::media::RgbImage;
 /// 320×240 close-ups have faces of 23–30 input pixels: they stay on the whole-frame pass, so
 /// their crops are the ones the baselines were trained on.)
 pub const TRUST_INPUT_PX: f32 = 20.0;
-/// Smallest tile side, in large-frame pixels: a 40 px face is a quarter of it (32 input pixels).
+/// Smallest tile side, in large-frame pixels: frames whose shorter side is below it get no tiles.
 pub const MIN_TILE: u32 = 160;
+/// The finest tile side: a 40-px face is 19 input pixels in it, which BlazeFace finds (the
+/// benchmark's 43-px faces at 1080p, 720p and 480p are found in 270-px tiles); halving stops here.
+pub const FINE_TILE: u32 = 270;
 /// Side of the square searched around a tracked small face, over the face's longer side: wide
 /// enough for a face that moved a face height between sampled frames (21 input px at 6x).
 pub const ROI_FACTOR: f32 = 6.0;
@@ -48,14 +58,27 @@ pub const TRACK_REACH: f32 = 3.0;
 pub const CONFIDENT_SCORE: f32 = 0.75;
 /// Frames in a row without the subject after which the largest face in view takes over.
 pub const REACQUIRE_AFTER: u32 = 2;
+/// A region (tracked square or tile) is read from the small frame when it still spans at least
+/// this many of its pixels (the model's input side: never upsampled), else from the large one:
+/// resampling a 972-px square of a 1080p frame into the 128-px input cost more than the model.
+pub const SMALL_SOURCE_PX: u32 = 128;
+/// While no subject is followed (none found yet, or lost for more than one frame), the tiles
+/// run on one sampled frame in this many; the frames between get the whole-frame pass and, when
+/// a subject was followed before, the region around its last box.
+pub const SEARCH_EVERY: u32 = 8;
 
-/// Tile sides for a `width`×`height` frame, coarse to fine.
+/// Tile sides for a `width`×`height` frame, coarse to fine: the shorter side S, then halves,
+/// the last one raised to [`FINE_TILE`] (720p: 720, 360, 270 rather than 180, a third of the
+/// runs at the finest side).
 pub fn tile_sides(width: u32, height: u32) -> Vec<u32> {
     let mut side = width.min(height);
     let mut out = Vec::new();
     while side >= MIN_TILE {
         out.push(side);
-        side /= 2;
+        if side <= FINE_TILE {
+            break;
+        }
+        side = (side / 2).max(FINE_TILE);
     }
     out
 }
@@ -88,6 +111,58 @@ pub fn tiles(width: u32, height: u32, side: u32) -> Vec<CropRect> {
 /// The square of `factor` × the box's longer side around its centre, inside the frame.
 fn region_around(b: &FaceBox, width: u32, height: u32, factor: f32) -> CropRect {
     crate::faces::square_crop(b, width, height, factor)
+}
+
+/// `region` of the large frame (`large` = its width, height) in the small frame's pixels
+/// (`small`), when it spans at least [`SMALL_SOURCE_PX`] there: a square of the scaled side, at
+/// the scaled position, flush with each frame edge the region is flush with (so the tile's edge
+/// rule sees the same frame edges).
+pub fn small_region(region: CropRect, large: (u32, u32), small: (u32, u32)) -> Option<CropRect> {
+    let ((lw, lh), (sw, sh)) = (large, small);
+    if sw >= lw || sh >= lh || lw == 0 || lh == 0 {
+        return None;
+    }
+    let (fx, fy) = (f64::from(sw) / f64::from(lw), f64::from(sh) / f64::from(lh));
+    let side = ((f64::from(region.side) * fx).round() as u32).min(sw.min(sh));
+    if side < SMALL_SOURCE_PX {
+        return None;
+    }
+    let place = |start: u32, extent: u32, f: f64, small_extent: u32| {
+        let max = small_extent - side;
+        if start + region.side >= extent {
+            max
+        } else {
+            ((f64::from(start) * f).round() as u32).min(max)
+        }
+    };
+    Some(CropRect {
+        x: place(region.x, lw, fx, sw),
+        y: place(region.y, lh, fy, sh),
+        side,
+    })
+}
+
+/// Faces in the square `region` of the large frame (its pixels), read from the small frame
+/// where [`small_region`] allows, else from the large one.
+fn detect_square(
+    det: &mut FaceDetector,
+    small: &RgbImage,
+    large: &RgbImage,
+    region: CropRect,
+) -> Result<Vec<FaceBox>, FaceError> {
+    let sizes = ((large.width, large.height), (small.width, small.height));
+    let Some(rect) = small_region(region, sizes.0, sizes.1) else {
+        return det.detect_region(large, region);
+    };
+    let (sx, sy) = (
+        large.width as f32 / small.width as f32,
+        large.height as f32 / small.height as f32,
+    );
+    Ok(det
+        .detect_region(small, rect)?
+        .iter()
+        .map(|b| b.scaled(sx, sy))
+        .collect())
 }
 
 /// Whether `candidate` continues the track whose last box is `track` (same units).
@@ -143,6 +218,8 @@ pub struct FaceFinder {
     /// The subject's last box, in fractions of the frame.
     track: Option<FaceBox>,
     misses: u32,
+    /// Sampled frames since the tiles last ran (`None`: not yet).
+    since_tiles: Option<u32>,
     /// Face-model runs so far (the cost of the search).
     pub runs: u64,
 }
@@ -164,17 +241,25 @@ impl FaceFinder {
         let (w, h) = (large.width.max(1) as f32, large.height.max(1) as f32);
         let to_large = |b: &FaceBox| b.scaled(w, h);
         let to_frac = |b: &FaceBox| b.scaled(1.0 / w, 1.0 / h);
+        if let Some(n) = self.since_tiles.as_mut() {
+            *n += 1;
+        }
         let track = self.track.map(|t| to_large(&t));
-        if let Some(t) = track.filter(|t| self.misses == 0 && !self.trusted(t, large)) {
+        if let Some(t) = track.filter(|t| !self.trusted(t, large)) {
             let region = region_around(&t, large.width, large.height, ROI_FACTOR);
             self.runs += 1;
-            let near = det.detect_region(large, region)?;
+            let near = detect_square(det, small, large, region)?;
             if let Some(m) = best_match(&t, &near) {
                 return Ok(Some(self.follow(to_frac(&m))));
             }
         }
+        // The tiles run at once when the subject followed until the last frame is not found
+        // again; else (nothing followed yet, or lost for more than a frame) one frame in
+        // SEARCH_EVERY.
+        let just_lost = self.track.is_some() && self.misses == 0;
+        let tiles = just_lost || self.since_tiles.is_none_or(|n| n >= SEARCH_EVERY);
         let candidates: Vec<FaceBox> = self
-            .search(det, small, large)?
+            .search(det, small, large, tiles)?
             .iter()
             .map(to_frac)
             .collect();
@@ -205,12 +290,14 @@ impl FaceFinder {
         b.width().max(b.height()) * 128.0 / longer >= TRUST_INPUT_PX
     }
 
-    /// Every face the whole-frame pass and, where needed, the tiles find (large-frame pixels).
+    /// Every face the whole-frame pass and, where needed and `tiles` allows, the tiles find
+    /// (large-frame pixels).
     fn search(
         &mut self,
         det: &mut FaceDetector,
         small: &RgbImage,
         large: &RgbImage,
+        tiles: bool,
     ) -> Result<Vec<FaceBox>, FaceError> {
         let (sx, sy) = (
             large.width as f32 / small.width.max(1) as f32,
@@ -226,14 +313,16 @@ impl FaceFinder {
         if whole
             .iter()
             .any(|b| self.trusted(b, large) && b.score >= CONFIDENT_SCORE)
+            || !tiles
         {
             return Ok(whole);
         }
+        self.since_tiles = Some(0);
         let mut found = Vec::new();
         for side in tile_sides(large.width, large.height) {
-            for tile in tiles(large.width, large.height, side) {
+            for tile in self::tiles(large.width, large.height, side) {
                 self.runs += 1;
-                found.extend(det.detect_region(large, tile)?);
+                found.extend(detect_square(det, small, large, tile)?);
             }
             if found.iter().any(|b| b.score >= CONFIDENT_SCORE) {
                 break;
@@ -275,7 +364,10 @@ mod tests {
     #[test]
     fn tiles_cover_the_frame_with_half_side_overlaps() {
         assert_eq!(tile_sides(1920, 1080), vec![1080, 540, 270]);
-        assert_eq!(tile_sides(640, 480), vec![480, 240]);
+        assert_eq!(tile_sides(640, 480), vec![480, 270]);
+        assert_eq!(tile_sides(1280, 720), vec![720, 360, 270]);
+        assert_eq!(tile_sides(1920, 1920), vec![1920, 960, 480, 270]);
+        assert_eq!(tile_sides(320, 240), vec![240]);
         assert_eq!(tile_sides(64, 64), Vec::<u32>::new());
         let t = tiles(1920, 1080, 540);
         // x: 0, 270, ..., 1350, then 1380 flush with the right edge; y: 0, 270, 540.
@@ -320,6 +412,26 @@ mod tests {
                 "({x}, {y})"
             );
         }
+    }
+
+    #[test]
+    fn large_regions_are_read_from_the_small_frame() {
+        let (large, small) = ((1920, 1080), (512, 288));
+        let r = |x, y, side| CropRect { x, y, side };
+        // 540 px = 144 small px: from the small frame, at the scaled place.
+        assert_eq!(
+            small_region(r(270, 270, 540), large, small),
+            Some(r(72, 72, 144))
+        );
+        // Flush with the right and bottom edges in the large frame: flush there too.
+        assert_eq!(
+            small_region(r(1380, 540, 540), large, small),
+            Some(r(368, 144, 144))
+        );
+        // 270 px = 72 small px: too few, read from the large frame.
+        assert_eq!(small_region(r(0, 0, 270), large, small), None);
+        // A frame no larger than the small one: nothing to gain.
+        assert_eq!(small_region(r(0, 0, 240), (320, 240), (320, 240)), None);
     }
 
     #[test]
@@ -390,6 +502,28 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn without_a_face_the_tiles_run_on_one_frame_in_search_every() {
+        let grey = |width: u32, height: u32| RgbImage {
+            width,
+            height,
+            data: vec![128; (width * height * 3) as usize],
+        };
+        let (small, large) = (grey(512, 288), grey(1920, 1080));
+        let per_search: u64 = tile_sides(1920, 1080)
+            .into_iter()
+            .map(|side| tiles(1920, 1080, side).len() as u64)
+            .sum();
+        let mut det = detector();
+        let mut finder = FaceFinder::new();
+        let frames = u64::from(SEARCH_EVERY) + 2;
+        for _ in 0..frames {
+            assert_eq!(finder.find(&mut det, &small, &large).unwrap(), None);
+        }
+        // One whole-frame run per frame; the tiles on frames 0 and SEARCH_EVERY only.
+        assert_eq!(finder.runs, frames + 2 * per_search);
     }
 
     /// Where make_display_clips.py puts person A's face centre in frame `i` of

@@ -18,13 +18,15 @@ use ort::value::TensorRef;
 
 use crate::detector::{ExecutionProvider, OrtRuntime, SessionOptions, build_session};
 use crate::face_crop::FaceContext;
-use crate::media::RgbImage;
-use crate::media::resize::{crop, downscale_to, resize};
+use crate::media::resize::{crop, downscale_to, resize_region};
+use crate::media::{AsRgb, RgbImage, RgbView};
 
 /// Version of the face stage (model, decoding, crop rule, what the cache keeps); part of the crop
 /// cache key. 3: the cache keeps each face's 2.5× context and its geometry
-/// ([`crate::face_crop`]) instead of the 1.3× crop.
-pub const FACE_DETECTOR_VERSION: i32 = 3;
+/// ([`crate::face_crop`]) instead of the 1.3× crop. 4: large regions and tiles are read from the
+/// small frame, the tracked region is searched after a miss too, and the tiles run on one frame in
+/// [`crate::face_search::SEARCH_EVERY`] while no subject is followed (boxes of small faces move).
+pub const FACE_DETECTOR_VERSION: i32 = 4;
 /// Minimum face probability. MediaPipe's own default for this model (`min_score_thresh` 0.5):
 /// the astronaut portrait scores 0.92, faceless frames stay far below.
 pub const SCORE_THRESHOLD: f32 = 0.5;
@@ -383,10 +385,10 @@ impl FaceDetector {
         frame: &RgbImage,
         region: CropRect,
     ) -> Result<Vec<FaceBox>, FaceError> {
-        let Some(tile) = crop(frame, region.x, region.y, region.side, region.side) else {
+        let square = (region.x, region.y, region.side, region.side);
+        let Some(letterbox) = self.fill_input_from(frame.rgb(), square) else {
             return Ok(Vec::new());
         };
-        let letterbox = self.fill_input(&tile);
         let (x0, y0) = (region.x as f32, region.y as f32);
         let (x1, y1) = (x0 + region.side as f32, y0 + region.side as f32);
         let slack = region.side as f32 * EDGE_SLACK;
@@ -457,9 +459,22 @@ impl FaceDetector {
 
     /// Letterboxes `frame` into the NHWC input, pixels scaled to [-1, 1], padding black.
     fn fill_input(&mut self, frame: &RgbImage) -> Letterbox {
-        let lb = Letterbox::new(frame.width, frame.height, SIDE as u32);
-        let small = resize(frame, lb.width, lb.height);
+        let whole = (0, 0, frame.width, frame.height);
+        self.fill_input_from(frame.rgb(), whole)
+            .unwrap_or_else(|| Letterbox::new(frame.width, frame.height, SIDE as u32))
+    }
+
+    /// [`Self::fill_input`] of the `(x, y, w, h)` region of `frame`, resampled straight from the
+    /// frame (the same bytes as cropping it first); `None` when the region is empty or outside.
+    fn fill_input_from(
+        &mut self,
+        frame: RgbView<'_>,
+        (x, y, w, h): (u32, u32, u32, u32),
+    ) -> Option<Letterbox> {
+        let lb = Letterbox::new(w, h, SIDE as u32);
+        let small = resize_region(frame, (x, y, w, h), lb.width, lb.height);
         self.input.fill(-1.0);
+        let small = small?;
         let row = lb.width as usize * 3;
         for (y, line) in small.data.chunks_exact(row).enumerate() {
             let start = ((lb.offset_y as usize + y) * SIDE + lb.offset_x as usize) * 3;
@@ -467,7 +482,7 @@ impl FaceDetector {
                 *dst = f32::from(v) / 127.5 - 1.0;
             }
         }
-        lb
+        Some(lb)
     }
 }
 

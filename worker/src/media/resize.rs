@@ -34,10 +34,36 @@ fn taps(src: usize, dst: usize) -> Vec<Taps> {
 
 /// `img` resized to `width` x `height` (both at least 1).
 pub fn resize(img: &RgbImage, width: u32, height: u32) -> RgbImage {
-    let (sw, sh) = (img.width as usize, img.height as usize);
-    let (dw, dh) = (width.max(1) as usize, height.max(1) as usize);
-    if (sw, sh) == (dw, dh) || sw == 0 || sh == 0 {
+    if (img.width, img.height) == (width.max(1), height.max(1)) || img.width == 0 || img.height == 0
+    {
         return img.clone();
+    }
+    resize_region(img.rgb(), (0, 0, img.width, img.height), width, height)
+        .unwrap_or_else(|| img.clone())
+}
+
+/// The `w` x `h` region of `img` at (`x`, `y`) (`region` = (x, y, w, h)) resized to `width` x
+/// `height`, read straight from `img`: the same bytes as [`crop`] then [`resize`], without the
+/// copy. `None` when the region is empty or does not fit inside.
+pub fn resize_region(
+    img: RgbView<'_>,
+    region: (u32, u32, u32, u32),
+    width: u32,
+    height: u32,
+) -> Option<RgbImage> {
+    let (x, y, w, h) = region;
+    if w == 0 || h == 0 || x.checked_add(w)? > img.width || y.checked_add(h)? > img.height {
+        return None;
+    }
+    let (sw, sh) = (w as usize, h as usize);
+    let (dw, dh) = (width.max(1) as usize, height.max(1) as usize);
+    let stride = img.width as usize * 3;
+    let row_of = |r: usize| {
+        let start = (y as usize + r) * stride + x as usize * 3;
+        img.data.get(start..start + sw * 3)
+    };
+    if (sw, sh) == (dw, dh) {
+        return crop_view(img, x, y, w, h);
     }
     let xs = taps(sw, dw);
     let ys = taps(sh, dh);
@@ -45,11 +71,8 @@ pub fn resize(img: &RgbImage, width: u32, height: u32) -> RgbImage {
     // whole rows (tap-major), which adds the same products in the same order per sample as a
     // per-sample loop, over contiguous memory.
     let mut mid = vec![0f32; sh * dw * 3];
-    for (row, out) in img
-        .data
-        .chunks_exact(sw * 3)
-        .zip(mid.chunks_exact_mut(dw * 3))
-    {
+    for (r, out) in mid.chunks_exact_mut(dw * 3).enumerate() {
+        let row = row_of(r)?;
         for (t, o) in xs.iter().zip(out.chunks_exact_mut(3)) {
             let mut acc = [0f32; 3];
             let src = &row[t.start * 3..(t.start + t.weights.len()) * 3];
@@ -75,11 +98,11 @@ pub fn resize(img: &RgbImage, width: u32, height: u32) -> RgbImage {
             *o = a.round().clamp(0.0, 255.0) as u8;
         }
     }
-    RgbImage {
+    Some(RgbImage {
         width: dw as u32,
         height: dh as u32,
         data,
-    }
+    })
 }
 
 /// Size with the longer side at most `max_side`, aspect kept, never upscaled (0 = no cap).
@@ -236,6 +259,31 @@ mod tests {
                 "{sw}x{sh} -> {dw}x{dh}"
             );
         }
+    }
+
+    #[test]
+    fn a_region_resizes_like_its_crop() {
+        let mut seed = 0x1234_5678_u32;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed
+        };
+        let img = image(300, 200, |_, _| [next() as u8, next() as u8, next() as u8]);
+        for (x, y, w, h, dw, dh) in [
+            (0, 0, 300, 200, 128, 85),
+            (17, 9, 150, 150, 128, 128),
+            (150, 50, 150, 150, 128, 128),
+            (5, 5, 100, 100, 128, 128),
+            (40, 30, 64, 64, 64, 64),
+        ] {
+            let want = resize(&crop(&img, x, y, w, h).unwrap(), dw, dh);
+            let got = resize_region(img.rgb(), (x, y, w, h), dw, dh).unwrap();
+            assert_eq!(got, want, "({x}, {y}) {w}x{h} -> {dw}x{dh}");
+        }
+        assert!(resize_region(img.rgb(), (200, 0, 101, 10), 8, 8).is_none());
+        assert!(resize_region(img.rgb(), (0, 0, 0, 10), 8, 8).is_none());
     }
 
     #[test]
