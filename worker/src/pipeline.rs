@@ -184,6 +184,56 @@ pub struct PreparedVideo {
     pub frames: Crops,
 }
 
+/// A prepared video's two caches in their stored encoding ([`Crops::encode`]), checked, with
+/// what its rows record. An evaluation child's files become this as they were written (checked
+/// with [`Crops::parse_current`], not decoded and encoded again).
+#[derive(Debug, Clone)]
+pub struct PreparedCaches {
+    pub faces: Bytes,
+    pub frames: Bytes,
+    pub summary: CropsSummary,
+}
+
+/// What a video's rows record of its face cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CropsSummary {
+    /// Frames sampled (the images of the cache).
+    pub frames: usize,
+    /// Of which cut around a real face detection.
+    pub face_frames: usize,
+    /// The sampled frames' indices.
+    pub indices: Vec<u64>,
+}
+
+impl CropsSummary {
+    pub fn of(faces: &CropsView<'_>) -> CropsSummary {
+        CropsSummary {
+            frames: faces.images.len(),
+            face_frames: faces.detected.iter().filter(|&&d| d).count(),
+            indices: faces.indices.clone(),
+        }
+    }
+}
+
+impl PreparedCaches {
+    /// The caches of a video prepared in this process.
+    pub fn encode(prepared: &PreparedVideo) -> PreparedCaches {
+        PreparedCaches {
+            faces: Bytes::from(prepared.faces.encode()),
+            frames: Bytes::from(prepared.frames.encode()),
+            summary: CropsSummary::of(&prepared.faces.view()),
+        }
+    }
+
+    /// The images (a copy), as [`prepare_frames`] returns them.
+    pub fn decode(&self) -> Result<PreparedVideo, crate::crops::CropsError> {
+        Ok(PreparedVideo {
+            faces: Crops::decode(&self.faces)?,
+            frames: Crops::decode(&self.frames)?,
+        })
+    }
+}
+
 /// Sizes and counts for [`prepare_frames`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PreparePlan {
@@ -340,21 +390,18 @@ pub async fn prepare_video(
     let faces = match claim_content(ctx, &faces_key, &frames_key).await? {
         ContentClaim::Cached => {
             tracing::info!(key = faces_key, "crops already cached; not decoding again");
-            Crops::decode(&ctx.storage.get(&faces_key).await?)
-                .map_err(|e| JobError::infra("corrupt_crops", e))?
+            let bytes = ctx.storage.get(&faces_key).await?;
+            CropsSummary::of(
+                &Crops::parse(&bytes).map_err(|e| JobError::infra("corrupt_crops", e))?,
+            )
         }
         ContentClaim::Held(holder) => {
             let started = Instant::now();
             let work = async {
-                let bytes = ctx.storage.get(&video.storage_key).await?;
-                let prepared = decode_and_crop(ctx, cache, bytes).await?;
-                ctx.storage
-                    .put(&frames_key, Bytes::from(prepared.frames.encode()))
-                    .await?;
-                ctx.storage
-                    .put(&faces_key, Bytes::from(prepared.faces.encode()))
-                    .await?;
-                Ok::<_, JobError>(prepared.faces)
+                let prepared = decode_and_crop(ctx, cache, &video).await?;
+                ctx.storage.put(&frames_key, prepared.frames).await?;
+                ctx.storage.put(&faces_key, prepared.faces).await?;
+                Ok::<_, JobError>(prepared.summary)
             };
             tokio::pin!(work);
             // Heartbeat the claim while decoding: if this worker dies, the claim lapses within
@@ -387,12 +434,12 @@ pub async fn prepare_video(
             sampler_version: SAMPLER_VERSION,
             face_detector_version: FACE_DETECTOR_VERSION,
             storage_key: faces_key.clone(),
-            frames: count(faces.images.len()),
+            frames: count(faces.frames),
         },
     )
     .await?;
     let summary = repo::videos::FaceSummary {
-        face_frames: count(faces.face_frames()),
+        face_frames: count(faces.face_frames),
         frame_indices: faces.indices.clone(),
     };
     repo::videos::record_faces(&ctx.db, video_id, &summary).await?;
@@ -408,8 +455,8 @@ pub async fn prepare_video(
     }
     evaluation::on_video_prepared(&ctx.db, video_id, &faces_key, ctx.policy()).await?;
     Ok(PrepareReport {
-        frames: faces.images.len(),
-        face_frames: faces.face_frames(),
+        frames: faces.frames,
+        face_frames: faces.face_frames,
         decode_ms,
     })
 }
@@ -468,19 +515,29 @@ fn rand_suffix() -> u64 {
 async fn decode_and_crop(
     ctx: &WorkerContext,
     cache: &mut SessionCache,
-    bytes: Bytes,
-) -> Result<PreparedVideo, JobError> {
+    video: &videos::Model,
+) -> Result<PreparedCaches, JobError> {
     let sandbox = sandbox_config(ctx)?;
     let work = ctx.job_dir()?;
-    let path = work.path().join("input.video");
-    tokio::fs::write(&path, &bytes)
-        .await
-        .map_err(|e| JobError::infra("scratch", e))?;
-    drop(bytes);
+    // A local store's file is read in place (the child may only read it: docs/SANDBOX.md);
+    // from S3 the video is copied into the job folder first.
+    let path = match ctx.storage.local_path(&video.storage_key) {
+        Some(path) => path,
+        None => {
+            let path = work.path().join("input.video");
+            let bytes = ctx.storage.get(&video.storage_key).await?;
+            tokio::fs::write(&path, &bytes)
+                .await
+                .map_err(|e| JobError::infra("scratch", e))?;
+            path
+        }
+    };
     let plan = PreparePlan::from_settings(&ctx.settings.evaluation);
     match sandbox {
         Some(config) => sandbox::prepare(&config, &path, &plan, work.path()).await,
-        None => prepare_in_process(ctx, cache, path, plan).await,
+        None => prepare_in_process(ctx, cache, path, plan)
+            .await
+            .map(|p| PreparedCaches::encode(&p)),
     }
 }
 

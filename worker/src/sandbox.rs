@@ -19,19 +19,20 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arena::Settings;
+use bytes::Bytes;
 use nix::sys::signal::Signal;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 use crate::archive::ArchiveLimits;
 use crate::checks::CheckReport;
-use crate::crops::Crops;
+use crate::crops::{Crops, CropsView};
 use crate::detector::{OrtRuntime, SessionOptions};
 use crate::faces;
 use crate::manifest::Manifest;
 use crate::media::{ProbeFacts, ProbeLimits};
 use crate::onnx_model::ModelInfo;
-use crate::pipeline::{JobError, PreparePlan, PreparedVideo};
+use crate::pipeline::{CropsSummary, JobError, PreparePlan, PreparedCaches};
 use protocol::{
     Attempt, CheckTask, InspectTask, Isolation, Limits, Output, PROTOCOL_VERSION, PrepareTask,
     ProbeTask, Request, Response, SERVE_CPU_BUDGETS, SERVE_FLAG, ScoreInput, ScoreTask,
@@ -196,14 +197,16 @@ fn absolute(path: &Path) -> PathBuf {
 }
 
 /// Decodes `video` in a child: its face crops and whole frames, as [`crate::pipeline::prepare_frames`]
-/// makes them. `work_dir` receives the child's output and is its working directory.
+/// makes them, in their stored encoding. `work_dir` receives the child's output and is its
+/// working directory; `video` may lie elsewhere (a local store's file: the child may only read
+/// it).
 #[tracing::instrument(skip_all, err)]
 pub async fn prepare(
     config: &SandboxConfig,
     video: &Path,
     plan: &PreparePlan,
     work_dir: &Path,
-) -> Result<PreparedVideo, JobError> {
+) -> Result<PreparedCaches, JobError> {
     let work_dir = absolute(work_dir);
     let task = PrepareTask {
         video: absolute(video),
@@ -220,34 +223,47 @@ pub async fn prepare(
         ));
     };
     crate::media::sampler::count_child_decodes(decodes);
-    let faces = read_crops(&faces_out).await?;
-    let frames = read_crops(&frames_out).await?;
-    let too_big = |c: &Crops| {
-        c.images
-            .iter()
-            .any(|i| i.width.max(i.height) > plan.max_side)
+    // The child's files go to the store as they were written: checked in place
+    // (`Crops::parse_current`: the current encoding, nothing more), never decoded and encoded
+    // again.
+    let faces = read_cache(&faces_out).await?;
+    let frames = read_cache(&frames_out).await?;
+    let summary = {
+        let face_view = Crops::parse_current(&faces).map_err(|e| protocol_error(&e.to_string()))?;
+        let frame_view =
+            Crops::parse_current(&frames).map_err(|e| protocol_error(&e.to_string()))?;
+        let too_big = |c: &CropsView<'_>| {
+            c.images
+                .iter()
+                .any(|i| i.width.max(i.height) > plan.max_side)
+        };
+        if face_view.indices != frame_view.indices
+            || face_view.indices.is_empty()
+            || face_view.indices.len() > plan.frames
+            || too_big(&face_view)
+            || too_big(&frame_view)
+        {
+            return Err(protocol_error("wrote crops that do not match the request"));
+        }
+        CropsSummary::of(&face_view)
     };
-    if faces.indices != frames.indices
-        || faces.indices.is_empty()
-        || faces.indices.len() > plan.frames
-        || too_big(&faces)
-        || too_big(&frames)
-    {
-        return Err(protocol_error("wrote crops that do not match the request"));
-    }
     tracing::debug!(
         load_ms = timings.load_ms,
         work_ms = timings.work_ms,
         "video prepared in a child"
     );
-    Ok(PreparedVideo { faces, frames })
+    Ok(PreparedCaches {
+        faces,
+        frames,
+        summary,
+    })
 }
 
-async fn read_crops(path: &Path) -> Result<Crops, JobError> {
-    let bytes = tokio::fs::read(path)
+async fn read_cache(path: &Path) -> Result<Bytes, JobError> {
+    tokio::fs::read(path)
         .await
-        .map_err(|e| protocol_error(&format!("left no {}: {e}", path.display())))?;
-    Crops::decode(&bytes).map_err(|e| protocol_error(&e.to_string()))
+        .map(Bytes::from)
+        .map_err(|e| protocol_error(&format!("left no {}: {e}", path.display())))
 }
 
 /// Scores the cached images of `videos` with the detector `model` in a child, one score per
