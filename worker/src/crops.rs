@@ -430,11 +430,14 @@ mod tests {
     fn only_the_exact_current_encoding_is_stored_as_it_is() {
         let crops = Crops {
             indices: vec![2, 5],
-            images: vec![RgbImage {
-                width: 1,
-                height: 1,
-                data: vec![9, 8, 7],
-            }; 2],
+            images: vec![
+                RgbImage {
+                    width: 1,
+                    height: 1,
+                    data: vec![9, 8, 7],
+                };
+                2
+            ],
             detected: vec![true, false],
             contexts: vec![None; 2],
         };

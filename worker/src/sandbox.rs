@@ -29,10 +29,11 @@ use crate::checks::CheckReport;
 use crate::crops::{Crops, CropsView};
 use crate::detector::{OrtRuntime, SessionOptions};
 use crate::faces;
+use crate::job_error::JobError;
 use crate::manifest::Manifest;
 use crate::media::{ProbeFacts, ProbeLimits};
 use crate::onnx_model::ModelInfo;
-use crate::pipeline::{CropsSummary, JobError, PreparePlan, PreparedCaches};
+use crate::prepare::{CropsSummary, PreparePlan, PreparedCaches};
 use protocol::{
     Attempt, CheckTask, InspectTask, Isolation, Limits, Output, PROTOCOL_VERSION, PrepareTask,
     ProbeTask, Request, Response, SERVE_CPU_BUDGETS, SERVE_FLAG, ScoreInput, ScoreTask,
@@ -196,7 +197,7 @@ fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
 }
 
-/// Decodes `video` in a child: its face crops and whole frames, as [`crate::pipeline::prepare_frames`]
+/// Decodes `video` in a child: its face crops and whole frames, as [`crate::prepare::prepare_frames`]
 /// makes them, in their stored encoding. `work_dir` receives the child's output and is its
 /// working directory; `video` may lie elsewhere (a local store's file: the child may only read
 /// it).
@@ -267,7 +268,7 @@ async fn read_cache(path: &Path) -> Result<Bytes, JobError> {
 }
 
 /// Scores the cached images of `videos` with the detector `model` in a child, one score per
-/// video as [`crate::pipeline::score_images`] gives it.
+/// video as [`crate::scoring::score_images`] gives it.
 #[tracing::instrument(skip_all, fields(videos = videos.len()), err)]
 pub async fn score(
     config: &SandboxConfig,
