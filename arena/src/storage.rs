@@ -8,7 +8,7 @@ use object_store::{
 };
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -39,6 +39,8 @@ impl From<object_store::Error> for StorageError {
 #[derive(Clone, Debug)]
 pub struct Storage {
     store: Arc<dyn ObjectStore>,
+    /// The folder of a local store (`None` for S3 and wrapped stores): see [`Storage::local_path`].
+    local_root: Option<PathBuf>,
 }
 
 /// Key of an uploaded video.
@@ -99,7 +101,10 @@ impl Storage {
             "" => Arc::new(s3),
             p => Arc::new(PrefixStore::new(s3, p)),
         };
-        Ok(Storage { store })
+        Ok(Storage {
+            store,
+            local_root: None,
+        })
     }
 
     fn local(dir: &Path) -> Result<Storage, StorageError> {
@@ -107,12 +112,33 @@ impl Storage {
         Ok(Storage {
             // Empty folders go with their last object (a withdrawn content leaves no `crops/<sha>/`).
             store: Arc::new(LocalFileSystem::new_with_prefix(dir)?.with_automatic_cleanup(true)),
+            local_root: Some(std::fs::canonicalize(dir)?),
         })
     }
 
     /// Wraps any object store (tests, S3).
     pub fn from_store(store: Arc<dyn ObjectStore>) -> Storage {
-        Storage { store }
+        Storage {
+            store,
+            local_root: None,
+        }
+    }
+
+    /// Where the object `key` lies on this machine's disk when the store is a local folder and
+    /// the object is there; `None` for S3 and wrapped stores, a missing object, or a key whose
+    /// segments are not plain (`[A-Za-z0-9._-]`, as every key this crate makes). A reader may
+    /// then open the file in place, read-only, instead of copying it out (the worker's decode
+    /// child reads an uploaded video so).
+    pub fn local_path(&self, key: &str) -> Option<PathBuf> {
+        let root = self.local_root.as_ref()?;
+        let plain = key.split('/').all(|s| {
+            !s.is_empty()
+                && !s.starts_with('.')
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        });
+        let path = root.join(key);
+        (plain && path.is_file()).then_some(path)
     }
 
     #[tracing::instrument(skip(self, bytes), fields(len = bytes.len()), err)]
@@ -235,7 +261,12 @@ mod tests {
         store.put(&key, bytes.clone()).await.unwrap();
         assert_eq!(store.get(&key).await.unwrap(), bytes);
         assert!(store.exists(&key).await.unwrap());
+        let on_disk = store.local_path(&key).unwrap();
+        assert_eq!(std::fs::read(&on_disk).unwrap(), b"hello");
+        assert!(on_disk.starts_with(std::fs::canonicalize(&dir).unwrap()));
+        assert_eq!(store.local_path("../videos/x"), None);
         store.delete(&key).await.unwrap();
+        assert_eq!(store.local_path(&key), None);
         assert!(matches!(
             store.get(&key).await,
             Err(StorageError::NotFound(_))

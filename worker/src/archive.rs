@@ -52,9 +52,9 @@ impl ArchiveError {
     }
 }
 
-impl From<ArchiveError> for crate::pipeline::JobError {
+impl From<ArchiveError> for crate::job_error::JobError {
     fn from(e: ArchiveError) -> Self {
-        crate::pipeline::JobError {
+        crate::job_error::JobError {
             code: e.code,
             message: e.message,
             permanent: e.client,

@@ -106,6 +106,25 @@ impl Crops {
 
     /// Reads the cache bytes without copying the images: they borrow from `bytes`.
     pub fn parse(bytes: &[u8]) -> Result<CropsView<'_>, CropsError> {
+        Crops::parse_counted(bytes).map(|(view, _)| view)
+    }
+
+    /// [`Crops::parse`] for bytes that are to be stored as they are (an evaluation child's
+    /// files): only the current format, and nothing after the last image, as
+    /// [`Crops::encode`] writes it.
+    pub fn parse_current(bytes: &[u8]) -> Result<CropsView<'_>, CropsError> {
+        if bytes.get(..4) != Some(MAGIC.as_slice()) {
+            return Err(CropsError("not the current format"));
+        }
+        let (view, used) = Crops::parse_counted(bytes)?;
+        if used != bytes.len() {
+            return Err(CropsError("bytes after the last image"));
+        }
+        Ok(view)
+    }
+
+    /// The view and how many bytes it took.
+    fn parse_counted(bytes: &[u8]) -> Result<(CropsView<'_>, usize), CropsError> {
         let mut r = Reader { bytes, pos: 0 };
         let version = match r.take(4)? {
             m if m == MAGIC => 3,
@@ -143,7 +162,7 @@ impl Crops {
                 data,
             });
         }
-        Ok(crops)
+        Ok((crops, r.pos))
     }
 
     /// `k` of the cached images, evenly spaced (all of them when there are at most `k`), as they
@@ -403,5 +422,32 @@ mod tests {
         assert_eq!(back.indices, vec![7]);
         assert_eq!(back.detected, vec![false]);
         assert_eq!(back.images[0].data, vec![1, 2, 3]);
+        // Stored as they are, a child's files must be what `encode` writes.
+        assert!(Crops::parse_current(&v1).is_err());
+    }
+
+    #[test]
+    fn only_the_exact_current_encoding_is_stored_as_it_is() {
+        let crops = Crops {
+            indices: vec![2, 5],
+            images: vec![
+                RgbImage {
+                    width: 1,
+                    height: 1,
+                    data: vec![9, 8, 7],
+                };
+                2
+            ],
+            detected: vec![true, false],
+            contexts: vec![None; 2],
+        };
+        let bytes = crops.encode();
+        let view = Crops::parse_current(&bytes).unwrap();
+        assert_eq!(view, Crops::parse(&bytes).unwrap());
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(Crops::parse(&longer).is_ok());
+        assert!(Crops::parse_current(&longer).is_err());
+        assert!(Crops::parse_current(&bytes[..bytes.len() - 1]).is_err());
     }
 }

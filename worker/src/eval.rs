@@ -13,16 +13,18 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::crops::Crops;
 use crate::detector::{
     CudaOptions, Detector, DetectorError, ExecutionProvider, OrtRuntime, SessionOptions, aggregate,
     cuda_fallback_reason,
 };
 use crate::faces::{self, FaceDetector, FaceError};
+use crate::job_error::JobError;
 use crate::manifest::{CropMode, Manifest, ManifestError};
 use crate::media;
-use crate::pipeline::{
-    FACE_DETECTOR_VERSION, JobError, ORT_VERSION, PreparePlan, PreparedVideo, SAMPLER_VERSION,
+use crate::pipeline::ORT_VERSION;
+use crate::prepare::{
+    FACE_DETECTOR_VERSION, PreparePlan, PrepareTimes, PreparedVideo, SAMPLER_VERSION,
+    prepare_frames_timed,
 };
 
 /// How `evaluate_offline` samples, crops and runs sessions.
@@ -297,49 +299,23 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// [`crate::pipeline::prepare_frames`] with a stopwatch per stage: the same single decode, the
-/// same faces and crops (a test checks they are identical), timed frame by frame.
+/// [`crate::prepare::prepare_frames`] with a stopwatch per stage: the same code
+/// ([`crate::prepare::prepare_frames_timed`]), timed frame by frame.
 pub fn prepare_timed(
     path: &Path,
     plan: &PreparePlan,
     faces: &mut FaceDetector,
 ) -> Result<TimedPrepare, JobError> {
     let started = Instant::now();
-    let (mut face_time, mut crop_time) = (Duration::ZERO, Duration::ZERO);
-    let mut cropper = faces::FaceCropper::new(plan.max_side);
-    let mut finder = crate::face_search::FaceFinder::new();
-    let mut frames = Crops::empty();
-    let sizes = [plan.decode_max_side, plan.max_side];
-    media::sample_frames_each(path, plan.frames, &sizes, |index, mut images| {
-        let (Some(small), Some(large)) = (images.pop(), images.pop()) else {
-            return Err(JobError {
-                code: "media_internal",
-                message: "a size is missing".to_owned(),
-                permanent: false,
-            });
-        };
-        let t = Instant::now();
-        let face = finder.find(faces, &small, &large)?;
-        let t2 = Instant::now();
-        cropper.push(large, face);
-        crop_time += t2.elapsed();
-        face_time += t2 - t;
-        frames.indices.push(index);
-        frames.images.push(small);
-        frames.detected.push(false);
-        frames.contexts.push(None);
-        Ok(())
-    })?;
-    let t = Instant::now();
-    let prepared = PreparedVideo::new(frames, cropper.finish())?;
-    crop_time += t.elapsed();
+    let mut times = PrepareTimes::default();
+    let prepared = prepare_frames_timed(path, plan, faces, Some(&mut times))?;
     let total = started.elapsed();
     Ok(TimedPrepare {
         prepared,
         timings: StageTimings {
-            decode_ms: ms(total.saturating_sub(face_time + crop_time)),
-            faces_ms: ms(face_time),
-            crops_ms: ms(crop_time),
+            decode_ms: ms(total.saturating_sub(times.faces + times.crops)),
+            faces_ms: ms(times.faces),
+            crops_ms: ms(times.crops),
             inference_ms: 0.0,
         },
     })
@@ -657,7 +633,8 @@ fn evaluate_overlapped(
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use crate::pipeline::prepare_frames;
+    use crate::crops::Crops;
+    use crate::prepare::prepare_frames;
     use crate::test_support::{decode_lock, fixtures, runtime, video};
 
     fn options(overlap: bool) -> EvalOptions {

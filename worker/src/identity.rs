@@ -5,13 +5,13 @@
 //! The model is the organizers' own (trusted configuration, not an upload) and reads face crops
 //! the sandboxed prepare step already cut and cached, so it runs in the worker like SSIM does.
 
+use crate::context::{SessionCache, WorkerContext};
 use crate::crops::Crops;
 use crate::detector::{DetectorError, OrtRuntime, SessionOptions, build_session, model_input};
+use crate::job_error::JobError;
 use crate::manifest::{Aggregate, ColorOrder, CropMode, Layout, Manifest, OutputKind};
 use crate::media::RgbImage;
-use crate::pipeline::{
-    FACE_DETECTOR_VERSION, JobError, SAMPLER_VERSION, SessionCache, WorkerContext,
-};
+use crate::prepare::{FACE_DETECTOR_VERSION, SAMPLER_VERSION};
 use arena::entities::videos;
 use arena::{repo, storage};
 use ort::session::Session;
@@ -181,6 +181,37 @@ async fn face_crops(ctx: &WorkerContext, v: &videos::Model) -> Result<Crops, Job
     Crops::decode(&ctx.storage.get(&key).await?).map_err(|e| JobError::infra("corrupt_crops", e))
 }
 
+/// The donor reference clips of `fake`'s task whose face crops are not cached yet: the prepare
+/// job prepares them (finding the cache, their own jobs then do not decode again) before
+/// [`measure`]. Empty without an `[identity]` model or a task.
+pub async fn unprepared_references(
+    ctx: &WorkerContext,
+    fake: &videos::Model,
+) -> Result<Vec<i64>, JobError> {
+    if ctx.settings.identity.model.is_none() {
+        return Ok(Vec::new());
+    }
+    let Some(task_id) = &fake.task_id else {
+        return Ok(Vec::new());
+    };
+    let Some(task) = repo::tasks::find(&ctx.db, fake.competition_id, task_id).await? else {
+        return Ok(Vec::new());
+    };
+    let refs =
+        repo::tasks::donor_references(&ctx.db, fake.competition_id, &task.donor_identity).await?;
+    let mut missing = Vec::new();
+    for id in refs {
+        let Some(r) = repo::videos::find(&ctx.db, id).await? else {
+            continue;
+        };
+        let key = storage::crops_key(&r.sha256, SAMPLER_VERSION, FACE_DETECTOR_VERSION);
+        if !ctx.storage.exists(&key).await? {
+            missing.push(r.id);
+        }
+    }
+    Ok(missing)
+}
+
 /// The fake's identity similarity to its task's donor: the mean cosine similarity between the
 /// embeddings of its face crops and those of every donor reference clip's crops. None without an
 /// `[identity]` model, a task, or a donor reference clip (the ID term then comes from ratings).
@@ -205,12 +236,7 @@ pub async fn measure(
         let Some(r) = repo::videos::find(&ctx.db, id).await? else {
             continue;
         };
-        let key = storage::crops_key(&r.sha256, SAMPLER_VERSION, FACE_DETECTOR_VERSION);
-        // The reference's own prepare job may not have run yet: prepare it here (it then finds
-        // the cache and does not decode again).
-        if !ctx.storage.exists(&key).await? {
-            Box::pin(crate::pipeline::prepare_video(ctx, cache, r.id)).await?;
-        }
+        // The caller prepared every reference first (see [`unprepared_references`]).
         reference_crops.push(face_crops(ctx, &r).await?);
     }
     if reference_crops.is_empty() {

@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod checks;
+pub mod context;
 pub mod crops;
 pub mod detector;
 pub mod eval;
@@ -11,12 +12,15 @@ pub mod face_search;
 pub mod faces;
 pub mod fleet;
 pub mod identity;
+pub mod job_error;
 pub mod job_loop;
 pub mod manifest;
 pub mod media;
 pub mod onnx_model;
 pub mod pipeline;
+pub mod prepare;
 pub mod sandbox;
+pub mod scoring;
 pub mod similarity;
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_models;

@@ -2,274 +2,29 @@
 //! its face crops and its whole frames; `score` runs one detector over the cached images its
 //! manifest asks for and stores one score per video.
 
-use crate::crops::{Crops, CropsView};
-use crate::detector::{Detector, DetectorError, OrtRuntime, SessionOptions, aggregate};
-use crate::faces::{self, FaceDetector, FaceError};
+use crate::crops::Crops;
+use crate::detector::{Detector, SessionOptions};
+use crate::faces::{self, FaceDetector};
 use crate::manifest::{CropMode, Manifest};
-use crate::media::{self, MediaError};
 use crate::sandbox::{self, SandboxConfig, protocol::ScoreInput};
 use arena::entities::{detectors, videos};
-use arena::evaluation::{self, EnqueuePolicy, EvaluationError};
+use arena::evaluation;
 use arena::incarnation::{self, Incarnation};
-use arena::queue::Queue;
 use arena::repo;
-use arena::storage::{self, Storage, StorageError};
-use arena::{RepoError, Settings};
+use arena::storage;
 use bytes::Bytes;
-use sea_orm::DatabaseConnection;
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
-pub use crate::faces::FACE_DETECTOR_VERSION;
-
-/// Version of the frame sampler; part of both cache keys.
-pub const SAMPLER_VERSION: i32 = 2;
+pub use crate::context::{SessionCache, WorkerContext};
+pub use crate::job_error::JobError;
+pub use crate::prepare::{
+    CropsSummary, FACE_DETECTOR_VERSION, PreparePlan, PreparedCaches, PreparedVideo,
+    SAMPLER_VERSION, prepare_frames,
+};
+pub use crate::scoring::{VideoScore, score_images, score_images_many};
 /// The onnxruntime release scripts/bootstrap installs (recorded with every score).
 pub const ORT_VERSION: &str = "1.31.1";
-
-/// Why a job failed; `permanent` failures are the upload's fault and are not retried.
-#[derive(Debug, thiserror::Error)]
-#[error("{code}: {message}")]
-pub struct JobError {
-    pub code: &'static str,
-    pub message: String,
-    pub permanent: bool,
-}
-
-impl JobError {
-    pub(crate) fn infra(code: &'static str, err: impl std::fmt::Display) -> JobError {
-        JobError {
-            code,
-            message: err.to_string(),
-            permanent: false,
-        }
-    }
-}
-
-impl From<RepoError> for JobError {
-    fn from(e: RepoError) -> Self {
-        JobError::infra("database", e)
-    }
-}
-
-impl From<EvaluationError> for JobError {
-    fn from(e: EvaluationError) -> Self {
-        JobError::infra("database", e)
-    }
-}
-
-impl From<StorageError> for JobError {
-    fn from(e: StorageError) -> Self {
-        JobError::infra("storage", e)
-    }
-}
-
-impl From<MediaError> for JobError {
-    fn from(e: MediaError) -> Self {
-        JobError {
-            code: e.code(),
-            message: e.to_string(),
-            permanent: e.is_client_error(),
-        }
-    }
-}
-
-impl From<crate::onnx_model::ModelError> for JobError {
-    fn from(e: crate::onnx_model::ModelError) -> Self {
-        JobError {
-            code: e.code(),
-            message: e.to_string(),
-            permanent: e.is_client_error(),
-        }
-    }
-}
-
-impl From<FaceError> for JobError {
-    fn from(e: FaceError) -> Self {
-        JobError {
-            code: e.code(),
-            message: e.to_string(),
-            permanent: e.is_client_error(),
-        }
-    }
-}
-
-impl From<DetectorError> for JobError {
-    fn from(e: DetectorError) -> Self {
-        JobError {
-            code: e.code(),
-            message: e.to_string(),
-            permanent: e.is_client_error(),
-        }
-    }
-}
-
-/// What every worker slot shares.
-#[derive(Clone)]
-pub struct WorkerContext {
-    pub db: DatabaseConnection,
-    pub storage: Storage,
-    pub queue: Queue,
-    pub settings: Settings,
-    pub ort: OrtRuntime,
-    /// Wakes idle slots when a job is enqueued (PostgreSQL LISTEN/NOTIFY).
-    pub wakeup: arena::wakeup::Wakeup,
-}
-
-impl WorkerContext {
-    pub fn policy(&self) -> EnqueuePolicy {
-        EnqueuePolicy {
-            score_batch_videos: self.settings.evaluation.score_batch_videos,
-            max_attempts: self.settings.queue.max_attempts,
-        }
-    }
-
-    fn scratch_dir(&self) -> PathBuf {
-        self.settings.data_dir.join("scratch")
-    }
-
-    /// A fresh folder for one job's files, removed when dropped.
-    fn job_dir(&self) -> Result<tempfile::TempDir, JobError> {
-        let root = self.scratch_dir();
-        std::fs::create_dir_all(&root).map_err(|e| JobError::infra("scratch", e))?;
-        tempfile::Builder::new()
-            .prefix("job-")
-            .tempdir_in(&root)
-            .map_err(|e| JobError::infra("scratch", e))
-    }
-}
-
-/// Sessions kept by one worker slot: detectors by id, and the face detector.
-#[derive(Default)]
-pub struct SessionCache {
-    sessions: HashMap<i64, Detector>,
-    /// The `[identity]` face-embedding model, loaded on first use.
-    pub(crate) identity: Option<crate::identity::IdentityModel>,
-    faces: Option<FaceDetector>,
-    /// The slot's long-lived scoring children (one per detector), when uploads run isolated.
-    score_children: Vec<sandbox::ScoreChild>,
-}
-
-impl SessionCache {
-    /// Drops the sessions and scoring children of detectors that no longer exist (withdrawn or
-    /// erased): a serving child's folder holds a link to its model, which must not outlive it.
-    pub async fn forget_withdrawn(&mut self, db: &sea_orm::DatabaseConnection) {
-        let mut gone = Vec::new();
-        let ids = self
-            .score_children
-            .iter()
-            .filter_map(|c| c.detector_id())
-            .chain(self.sessions.keys().copied());
-        for id in ids.collect::<Vec<_>>() {
-            if let Ok(None) = repo::detectors::find(db, id).await {
-                gone.push(id);
-            }
-        }
-        if gone.is_empty() {
-            return;
-        }
-        self.sessions.retain(|id, _| !gone.contains(id));
-        self.score_children
-            .retain(|c| c.detector_id().is_none_or(|id| !gone.contains(&id)));
-        tracing::info!(detectors = ?gone, "dropped the sessions of withdrawn detectors");
-    }
-}
-
-/// What `prepare_video` caches for one video.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PreparedVideo {
-    /// Square face contexts (each detector's crop is cut from them), native resolution capped at
-    /// `max_side`.
-    pub faces: Crops,
-    /// Whole frames capped at `max_side`, for `crop = "frame"` detectors.
-    pub frames: Crops,
-}
-
-/// Sizes and counts for [`prepare_frames`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PreparePlan {
-    /// K: frames kept, evenly spaced.
-    pub frames: usize,
-    /// Longest side frames are decoded at; faces are cut from these.
-    pub decode_max_side: u32,
-    /// Longest side of a cached image.
-    pub max_side: u32,
-}
-
-impl PreparePlan {
-    pub fn from_settings(e: &arena::config::EvaluationSettings) -> PreparePlan {
-        PreparePlan {
-            frames: e.sampler_frames,
-            decode_max_side: e.decode_max_side.max(e.max_side),
-            max_side: e.max_side,
-        }
-    }
-}
-
-/// Decodes `path` once and, frame by frame as they come out of the decoder, finds the subject's
-/// face ([`crate::face_search`]) and cuts its crop from the large frame, so the large frames are
-/// not all held at once. Blocking: call it off the async executor.
-pub fn prepare_frames(
-    path: &Path,
-    plan: &PreparePlan,
-    faces: &mut FaceDetector,
-) -> Result<PreparedVideo, JobError> {
-    let mut cropper = faces::FaceCropper::new(plan.max_side);
-    let mut finder = crate::face_search::FaceFinder::new();
-    let mut frames = Crops::empty();
-    let sizes = [plan.decode_max_side, plan.max_side];
-    media::sample_frames_each(path, plan.frames, &sizes, |index, mut images| {
-        let (Some(small), Some(large)) = (images.pop(), images.pop()) else {
-            return Err(JobError::infra("media_internal", "a size is missing"));
-        };
-        let face = finder.find(faces, &small, &large)?;
-        cropper.push(large, face);
-        frames.indices.push(index);
-        frames.images.push(small);
-        frames.detected.push(false);
-        frames.contexts.push(None);
-        Ok(())
-    })?;
-    let prepared = PreparedVideo::new(frames, cropper.finish())?;
-    tracing::debug!(
-        frames = prepared.frames.indices.len(),
-        face_frames = prepared.faces.face_frames(),
-        "faces found"
-    );
-    Ok(prepared)
-}
-
-impl PreparedVideo {
-    /// The cache a detector with `crop` reads.
-    pub fn images_for(&self, crop: CropMode) -> &Crops {
-        match crop {
-            CropMode::Face => &self.faces,
-            CropMode::Frame => &self.frames,
-        }
-    }
-
-    /// The whole frames and the face contexts cut from the same frames; an error when no frame
-    /// could be decoded.
-    pub fn new(frames: Crops, faces: faces::FaceCrops) -> Result<PreparedVideo, JobError> {
-        if frames.indices.is_empty() {
-            return Err(JobError {
-                code: "invalid_video",
-                message: "no frame could be decoded".to_owned(),
-                permanent: true,
-            });
-        }
-        Ok(PreparedVideo {
-            faces: Crops {
-                indices: frames.indices.clone(),
-                images: faces.images,
-                detected: faces.detected,
-                contexts: faces.contexts,
-            },
-            frames,
-        })
-    }
-}
 
 /// What `prepare_video` did, for the job's log lines.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -342,21 +97,18 @@ pub async fn prepare_video(
     let faces = match claim_content(ctx, &faces_key, &frames_key).await? {
         ContentClaim::Cached => {
             tracing::info!(key = faces_key, "crops already cached; not decoding again");
-            Crops::decode(&ctx.storage.get(&faces_key).await?)
-                .map_err(|e| JobError::infra("corrupt_crops", e))?
+            let bytes = ctx.storage.get(&faces_key).await?;
+            CropsSummary::of(
+                &Crops::parse(&bytes).map_err(|e| JobError::infra("corrupt_crops", e))?,
+            )
         }
         ContentClaim::Held(holder) => {
             let started = Instant::now();
             let work = async {
-                let bytes = ctx.storage.get(&video.storage_key).await?;
-                let prepared = decode_and_crop(ctx, cache, bytes).await?;
-                ctx.storage
-                    .put(&frames_key, Bytes::from(prepared.frames.encode()))
-                    .await?;
-                ctx.storage
-                    .put(&faces_key, Bytes::from(prepared.faces.encode()))
-                    .await?;
-                Ok::<_, JobError>(prepared.faces)
+                let prepared = decode_and_crop(ctx, cache, &video).await?;
+                ctx.storage.put(&frames_key, prepared.frames).await?;
+                ctx.storage.put(&faces_key, prepared.faces).await?;
+                Ok::<_, JobError>(prepared.summary)
             };
             tokio::pin!(work);
             // Heartbeat the claim while decoding: if this worker dies, the claim lapses within
@@ -389,12 +141,12 @@ pub async fn prepare_video(
             sampler_version: SAMPLER_VERSION,
             face_detector_version: FACE_DETECTOR_VERSION,
             storage_key: faces_key.clone(),
-            frames: count(faces.images.len()),
+            frames: count(faces.frames),
         },
     )
     .await?;
     let summary = repo::videos::FaceSummary {
-        face_frames: count(faces.face_frames()),
+        face_frames: count(faces.face_frames),
         frame_indices: faces.indices.clone(),
     };
     repo::videos::record_faces(&ctx.db, video_id, &summary).await?;
@@ -407,14 +159,17 @@ pub async fn prepare_video(
         }
         let ssim = crate::similarity::ssim_against_target(ctx, &video, &target).await?;
         repo::videos::set_ssim(&ctx.db, video_id, ssim).await?;
+        for reference in crate::identity::unprepared_references(ctx, &video).await? {
+            Box::pin(prepare_video(ctx, cache, reference)).await?;
+        }
         if let Some(id) = crate::identity::measure(ctx, cache, &video).await? {
             repo::videos::set_id_similarity(&ctx.db, video_id, id).await?;
         }
     }
     evaluation::on_video_prepared(&ctx.db, video_id, &faces_key, ctx.policy()).await?;
     Ok(PrepareReport {
-        frames: faces.images.len(),
-        face_frames: faces.face_frames(),
+        frames: faces.frames,
+        face_frames: faces.face_frames,
         decode_ms,
     })
 }
@@ -473,19 +228,29 @@ fn rand_suffix() -> u64 {
 async fn decode_and_crop(
     ctx: &WorkerContext,
     cache: &mut SessionCache,
-    bytes: Bytes,
-) -> Result<PreparedVideo, JobError> {
+    video: &videos::Model,
+) -> Result<PreparedCaches, JobError> {
     let sandbox = sandbox_config(ctx)?;
     let work = ctx.job_dir()?;
-    let path = work.path().join("input.video");
-    tokio::fs::write(&path, &bytes)
-        .await
-        .map_err(|e| JobError::infra("scratch", e))?;
-    drop(bytes);
+    // A local store's file is read in place (the child may only read it: docs/SANDBOX.md);
+    // from S3 the video is copied into the job folder first.
+    let path = match ctx.storage.local_path(&video.storage_key) {
+        Some(path) => path,
+        None => {
+            let path = work.path().join("input.video");
+            let bytes = ctx.storage.get(&video.storage_key).await?;
+            tokio::fs::write(&path, &bytes)
+                .await
+                .map_err(|e| JobError::infra("scratch", e))?;
+            path
+        }
+    };
     let plan = PreparePlan::from_settings(&ctx.settings.evaluation);
     match sandbox {
         Some(config) => sandbox::prepare(&config, &path, &plan, work.path()).await,
-        None => prepare_in_process(ctx, cache, path, plan).await,
+        None => prepare_in_process(ctx, cache, path, plan)
+            .await
+            .map(|p| PreparedCaches::encode(&p)),
     }
 }
 
@@ -596,56 +361,6 @@ pub async fn score(
     report.scored = videos.len();
     report.elapsed_ms = millis(started);
     Ok(report)
-}
-
-/// One video's score: what [`score_images`] gives.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct VideoScore {
-    /// P(fake) of the video, aggregated per the manifest.
-    pub score: f32,
-    pub per_frame: Vec<f32>,
-    /// Inference time (cutting the crops and preprocessing included).
-    pub elapsed_ms: i64,
-}
-
-/// Scores one video from its cached images: the manifest's `frames` of them, evenly spaced, cut
-/// per its crop rule ([`CropsView::for_detector`]), run through the detector and aggregated.
-/// Blocking: call it off the async executor.
-pub fn score_images(detector: &mut Detector, images: &CropsView) -> Result<VideoScore, JobError> {
-    let started = Instant::now();
-    let frames = images.for_detector(detector.manifest());
-    let per_frame = detector.score_frames(&frames)?;
-    Ok(VideoScore {
-        score: aggregate(detector.manifest().aggregate, &per_frame),
-        per_frame,
-        elapsed_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
-    })
-}
-
-/// [`score_images`] for several videos at once: on a GPU their frames share session runs
-/// ([`Detector::score_videos`]); each video's elapsed time is its share of the runs, by frames.
-pub fn score_images_many(
-    detector: &mut Detector,
-    videos: &[CropsView],
-) -> Result<Vec<VideoScore>, JobError> {
-    let started = Instant::now();
-    let frames: Vec<Vec<_>> = videos
-        .iter()
-        .map(|v| v.for_detector(detector.manifest()))
-        .collect();
-    let per_video = detector.score_videos(&frames)?;
-    let total_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-    let all = frames.iter().map(Vec::len).sum::<usize>().max(1) as i64;
-    let kind = detector.manifest().aggregate;
-    Ok(per_video
-        .into_iter()
-        .zip(&frames)
-        .map(|(per_frame, f)| VideoScore {
-            score: aggregate(kind, &per_frame),
-            per_frame,
-            elapsed_ms: total_ms.saturating_mul(f.len() as i64) / all,
-        })
-        .collect())
 }
 
 /// Scores with this slot's cached session, storing each score as soon as it is known.
@@ -813,10 +528,14 @@ async fn publish(
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use crate::media::AsRgb;
+    use crate::media::{self, AsRgb};
     use crate::test_support::{decode_lock, runtime, video};
+    use arena::Settings;
     use arena::domain::{CompetitionMode, Preset, Slug, VideoRole};
+    use arena::queue::Queue;
     use arena::queue::QueueConfig;
+    use arena::storage::Storage;
+    use std::path::Path;
 
     fn face_detector() -> FaceDetector {
         FaceDetector::load(

@@ -1,8 +1,10 @@
 //! Creation quality measured by the worker: the SSIM between a fake's sampled frames and its
 //! task's target clip at the same frame indices (DFGC-2021's SSIM term).
 
+use crate::context::WorkerContext;
 use crate::crops::Crops;
-use crate::pipeline::{JobError, SAMPLER_VERSION, WorkerContext};
+use crate::job_error::JobError;
+use crate::prepare::SAMPLER_VERSION;
 use arena::entities::videos;
 use arena::repo;
 use arena::scoring::ssim_rgb;

@@ -100,9 +100,19 @@ async fn a_child_prepares_and_scores_exactly_like_the_worker() {
     let started = Instant::now();
     let decoding = DECODING.lock().await;
     let decodes = media::decode_count();
-    let child = sandbox::prepare(&config(), &video("face_moving.mp4"), &PLAN, dir.path())
+    let stored = sandbox::prepare(&config(), &video("face_moving.mp4"), &PLAN, dir.path())
         .await
         .unwrap();
+    // The child's files are stored as written: exactly what this process would encode.
+    assert_eq!(
+        stored.faces,
+        bytes::Bytes::from(local.faces.encode()),
+        "the child's face cache is not what the worker encodes"
+    );
+    assert_eq!(stored.frames, bytes::Bytes::from(local.frames.encode()));
+    assert_eq!(stored.summary.face_frames, 6);
+    assert_eq!(stored.summary.indices, local.faces.indices);
+    let child = stored.decode().unwrap();
     // The child's decode counts as this process's: "decoded once" stays observable.
     assert_eq!(media::decode_count(), decodes + 1);
     drop(decoding);

@@ -22,7 +22,8 @@ use crate::checks::{self, CheckOptions};
 use crate::crops::Crops;
 use crate::detector::{Detector, ExecutionProvider, OrtRuntime, SessionOptions};
 use crate::faces::FaceDetector;
-use crate::pipeline::{self, JobError};
+use crate::job_error::JobError;
+use crate::{prepare, scoring};
 
 /// The request is small (paths and a manifest); anything bigger is not from the worker.
 const MAX_REQUEST_BYTES: u64 = 1 << 20;
@@ -567,7 +568,7 @@ fn prepare(
     let mut faces = FaceDetector::load(rt, &task.face_model, session)?;
     let load_ms = since(started);
     let work = Instant::now();
-    let prepared = pipeline::prepare_frames(&task.video, &task.plan, &mut faces)?;
+    let prepared = prepare::prepare_frames(&task.video, &task.plan, &mut faces)?;
     std::fs::write(&task.faces_out, prepared.faces.encode())
         .map_err(|e| io_error("writing the face crops", e))?;
     std::fs::write(&task.frames_out, prepared.frames.encode())
@@ -624,7 +625,7 @@ fn score_videos_together(
             .map(|b| Crops::parse(b))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| JobError::infra("corrupt_crops", e))?;
-        let scored = pipeline::score_images_many(detector, &images)?;
+        let scored = scoring::score_images_many(detector, &images)?;
         scores.extend(group.iter().zip(scored).map(|(input, score)| ScoredVideo {
             video_id: input.video_id,
             score,
@@ -649,7 +650,7 @@ fn score_videos(
         let images = Crops::parse(&bytes).map_err(|e| JobError::infra("corrupt_crops", e))?;
         scores.push(ScoredVideo {
             video_id: input.video_id,
-            score: pipeline::score_images(detector, &images)?,
+            score: scoring::score_images(detector, &images)?,
         });
     }
     let timings = Timings {

@@ -11,7 +11,8 @@ use crate::detector::{ExecutionProvider, SessionOptions};
 use crate::manifest::Manifest;
 use crate::media::{ProbeFacts, ProbeLimits};
 use crate::onnx_model::ModelInfo;
-use crate::pipeline::{PreparePlan, VideoScore};
+use crate::prepare::PreparePlan;
+use crate::scoring::VideoScore;
 
 /// Bumped whenever a message changes; a child from another build refuses the request.
 pub const PROTOCOL_VERSION: u32 = 6;
@@ -316,7 +317,7 @@ pub struct ScoredVideo {
     pub score: VideoScore,
 }
 
-/// A failed job as the child saw it: the [`crate::pipeline::JobError`] fields.
+/// A failed job as the child saw it: the [`crate::job_error::JobError`] fields.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChildError {
     pub code: String,

@@ -1,0 +1,86 @@
+//! What a worker's slots share ([`WorkerContext`]) and what one slot keeps between jobs
+//! ([`SessionCache`]).
+
+use crate::detector::{Detector, OrtRuntime};
+use crate::faces::FaceDetector;
+use crate::job_error::JobError;
+use crate::sandbox;
+use arena::Settings;
+use arena::evaluation::EnqueuePolicy;
+use arena::queue::Queue;
+use arena::repo;
+use arena::storage::Storage;
+use sea_orm::DatabaseConnection;
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+/// What every worker slot shares.
+#[derive(Clone)]
+pub struct WorkerContext {
+    pub db: DatabaseConnection,
+    pub storage: Storage,
+    pub queue: Queue,
+    pub settings: Settings,
+    pub ort: OrtRuntime,
+    /// Wakes idle slots when a job is enqueued (PostgreSQL LISTEN/NOTIFY).
+    pub wakeup: arena::wakeup::Wakeup,
+}
+
+impl WorkerContext {
+    pub fn policy(&self) -> EnqueuePolicy {
+        EnqueuePolicy {
+            score_batch_videos: self.settings.evaluation.score_batch_videos,
+            max_attempts: self.settings.queue.max_attempts,
+        }
+    }
+
+    pub(crate) fn scratch_dir(&self) -> PathBuf {
+        self.settings.data_dir.join("scratch")
+    }
+
+    /// A fresh folder for one job's files, removed when dropped.
+    pub(crate) fn job_dir(&self) -> Result<tempfile::TempDir, JobError> {
+        let root = self.scratch_dir();
+        std::fs::create_dir_all(&root).map_err(|e| JobError::infra("scratch", e))?;
+        tempfile::Builder::new()
+            .prefix("job-")
+            .tempdir_in(&root)
+            .map_err(|e| JobError::infra("scratch", e))
+    }
+}
+
+/// Sessions kept by one worker slot: detectors by id, and the face detector.
+#[derive(Default)]
+pub struct SessionCache {
+    pub(crate) sessions: HashMap<i64, Detector>,
+    /// The `[identity]` face-embedding model, loaded on first use.
+    pub(crate) identity: Option<crate::identity::IdentityModel>,
+    pub(crate) faces: Option<FaceDetector>,
+    /// The slot's long-lived scoring children (one per detector), when uploads run isolated.
+    pub(crate) score_children: Vec<sandbox::ScoreChild>,
+}
+
+impl SessionCache {
+    /// Drops the sessions and scoring children of detectors that no longer exist (withdrawn or
+    /// erased): a serving child's folder holds a link to its model, which must not outlive it.
+    pub async fn forget_withdrawn(&mut self, db: &sea_orm::DatabaseConnection) {
+        let mut gone = Vec::new();
+        let ids = self
+            .score_children
+            .iter()
+            .filter_map(|c| c.detector_id())
+            .chain(self.sessions.keys().copied());
+        for id in ids.collect::<Vec<_>>() {
+            if let Ok(None) = repo::detectors::find(db, id).await {
+                gone.push(id);
+            }
+        }
+        if gone.is_empty() {
+            return;
+        }
+        self.sessions.retain(|id, _| !gone.contains(id));
+        self.score_children
+            .retain(|c| c.detector_id().is_none_or(|id| !gone.contains(&id)));
+        tracing::info!(detectors = ?gone, "dropped the sessions of withdrawn detectors");
+    }
+}

@@ -1,0 +1,192 @@
+//! Preparing a video: one decode, its faces found and cut ([`prepare_frames`]), and the two
+//! caches it leaves ([`PreparedVideo`], [`PreparedCaches`]). The same code runs in an evaluation
+//! child, in process, and in `arena eval`.
+
+use crate::crops::{Crops, CropsView};
+use crate::faces::{self, FaceDetector};
+use crate::job_error::JobError;
+use crate::manifest::CropMode;
+use crate::media;
+use bytes::Bytes;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+pub use crate::faces::FACE_DETECTOR_VERSION;
+
+/// Version of the frame sampler; part of both cache keys.
+pub const SAMPLER_VERSION: i32 = 2;
+
+/// What `prepare_video` caches for one video.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreparedVideo {
+    /// Square face contexts (each detector's crop is cut from them), native resolution capped at
+    /// `max_side`.
+    pub faces: Crops,
+    /// Whole frames capped at `max_side`, for `crop = "frame"` detectors.
+    pub frames: Crops,
+}
+
+/// A prepared video's two caches in their stored encoding ([`Crops::encode`]), checked, with
+/// what its rows record. An evaluation child's files become this as they were written (checked
+/// with [`Crops::parse_current`], not decoded and encoded again).
+#[derive(Debug, Clone)]
+pub struct PreparedCaches {
+    pub faces: Bytes,
+    pub frames: Bytes,
+    pub summary: CropsSummary,
+}
+
+/// What a video's rows record of its face cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CropsSummary {
+    /// Frames sampled (the images of the cache).
+    pub frames: usize,
+    /// Of which cut around a real face detection.
+    pub face_frames: usize,
+    /// The sampled frames' indices.
+    pub indices: Vec<u64>,
+}
+
+impl CropsSummary {
+    pub fn of(faces: &CropsView<'_>) -> CropsSummary {
+        CropsSummary {
+            frames: faces.images.len(),
+            face_frames: faces.detected.iter().filter(|&&d| d).count(),
+            indices: faces.indices.clone(),
+        }
+    }
+}
+
+impl PreparedCaches {
+    /// The caches of a video prepared in this process.
+    pub fn encode(prepared: &PreparedVideo) -> PreparedCaches {
+        PreparedCaches {
+            faces: Bytes::from(prepared.faces.encode()),
+            frames: Bytes::from(prepared.frames.encode()),
+            summary: CropsSummary::of(&prepared.faces.view()),
+        }
+    }
+
+    /// The images (a copy), as [`prepare_frames`] returns them.
+    pub fn decode(&self) -> Result<PreparedVideo, crate::crops::CropsError> {
+        Ok(PreparedVideo {
+            faces: Crops::decode(&self.faces)?,
+            frames: Crops::decode(&self.frames)?,
+        })
+    }
+}
+
+/// Sizes and counts for [`prepare_frames`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PreparePlan {
+    /// K: frames kept, evenly spaced.
+    pub frames: usize,
+    /// Longest side frames are decoded at; faces are cut from these.
+    pub decode_max_side: u32,
+    /// Longest side of a cached image.
+    pub max_side: u32,
+}
+
+impl PreparePlan {
+    pub fn from_settings(e: &arena::config::EvaluationSettings) -> PreparePlan {
+        PreparePlan {
+            frames: e.sampler_frames,
+            decode_max_side: e.decode_max_side.max(e.max_side),
+            max_side: e.max_side,
+        }
+    }
+}
+
+/// Decodes `path` once and, frame by frame as they come out of the decoder, finds the subject's
+/// face ([`crate::face_search`]) and cuts its crop from the large frame, so the large frames are
+/// not all held at once. Blocking: call it off the async executor.
+pub fn prepare_frames(
+    path: &Path,
+    plan: &PreparePlan,
+    faces: &mut FaceDetector,
+) -> Result<PreparedVideo, JobError> {
+    prepare_frames_timed(path, plan, faces, None)
+}
+
+/// Time spent in [`prepare_frames`]' stages besides decoding (`arena eval`'s breakdown).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PrepareTimes {
+    /// Finding the faces.
+    pub faces: Duration,
+    /// Cutting the face contexts.
+    pub crops: Duration,
+}
+
+/// [`prepare_frames`], adding each stage's time to `timer` when there is one.
+pub fn prepare_frames_timed(
+    path: &Path,
+    plan: &PreparePlan,
+    faces: &mut FaceDetector,
+    mut timer: Option<&mut PrepareTimes>,
+) -> Result<PreparedVideo, JobError> {
+    let now = |on: bool| on.then(Instant::now);
+    let mut cropper = faces::FaceCropper::new(plan.max_side);
+    let mut finder = crate::face_search::FaceFinder::new();
+    let mut frames = Crops::empty();
+    let sizes = [plan.decode_max_side, plan.max_side];
+    media::sample_frames_each(path, plan.frames, &sizes, |index, mut images| {
+        let (Some(small), Some(large)) = (images.pop(), images.pop()) else {
+            return Err(JobError::infra("media_internal", "a size is missing"));
+        };
+        let t = now(timer.is_some());
+        let face = finder.find(faces, &small, &large)?;
+        let t2 = now(timer.is_some());
+        cropper.push(large, face);
+        if let (Some(timer), Some(t), Some(t2)) = (timer.as_deref_mut(), t, t2) {
+            timer.crops += t2.elapsed();
+            timer.faces += t2 - t;
+        }
+        frames.indices.push(index);
+        frames.images.push(small);
+        frames.detected.push(false);
+        frames.contexts.push(None);
+        Ok(())
+    })?;
+    let t = now(timer.is_some());
+    let prepared = PreparedVideo::new(frames, cropper.finish())?;
+    if let (Some(timer), Some(t)) = (timer, t) {
+        timer.crops += t.elapsed();
+    }
+    tracing::debug!(
+        frames = prepared.frames.indices.len(),
+        face_frames = prepared.faces.face_frames(),
+        "faces found"
+    );
+    Ok(prepared)
+}
+
+impl PreparedVideo {
+    /// The cache a detector with `crop` reads.
+    pub fn images_for(&self, crop: CropMode) -> &Crops {
+        match crop {
+            CropMode::Face => &self.faces,
+            CropMode::Frame => &self.frames,
+        }
+    }
+
+    /// The whole frames and the face contexts cut from the same frames; an error when no frame
+    /// could be decoded.
+    pub fn new(frames: Crops, faces: faces::FaceCrops) -> Result<PreparedVideo, JobError> {
+        if frames.indices.is_empty() {
+            return Err(JobError {
+                code: "invalid_video",
+                message: "no frame could be decoded".to_owned(),
+                permanent: true,
+            });
+        }
+        Ok(PreparedVideo {
+            faces: Crops {
+                indices: frames.indices.clone(),
+                images: faces.images,
+                detected: faces.detected,
+                contexts: faces.contexts,
+            },
+            frames,
+        })
+    }
+}

@@ -1,0 +1,282 @@
+//! A worker slot's long-lived scoring child ([`ScoreChild`], [`score_serving`]).
+
+use super::*;
+
+/// A worker slot's long-lived scoring child (`arena-sandbox --serve`), holding the session of
+/// one detector (its `key`) between score jobs: the per-job cost of starting a process, loading
+/// onnxruntime and building the session is paid once per (slot, detector) instead of per job.
+/// Dropping it kills the child.
+pub struct ScoreChild {
+    key: String,
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    limits: Limits,
+    cpu_ms: u64,
+    jobs: u64,
+    /// The child's own folder, its working directory and all it may read (Landlock): each job's
+    /// inputs are linked in for the job. Removed after the child is killed (fields drop in order).
+    dir: tempfile::TempDir,
+}
+
+impl ScoreChild {
+    /// The child's process id (while it runs).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// The detector this child serves (its key is `<detector id>:<model key>`).
+    pub fn detector_id(&self) -> Option<i64> {
+        self.key.split(':').next()?.parse().ok()
+    }
+
+    /// Score jobs this child has answered.
+    pub fn jobs(&self) -> u64 {
+        self.jobs
+    }
+
+    /// Can serve another job of `key`: same detector, still running, and a whole job's CPU
+    /// budget left under its hard limit.
+    fn fits(&mut self, key: &str) -> bool {
+        let budget_ms = self.limits.cpu_seconds.max(1) * 1000;
+        let hard_ms = budget_ms * SERVE_CPU_BUDGETS;
+        self.key == key
+            && matches!(self.child.try_wait(), Ok(None))
+            && self.cpu_ms + 2 * budget_ms <= hard_ms
+    }
+
+    fn spawn(config: &SandboxConfig, key: &str, cwd: &Path) -> Result<ScoreChild, JobError> {
+        let limits = config.score_limits();
+        let dir = tempfile::Builder::new()
+            .prefix("serve-")
+            .tempdir_in(absolute(cwd))
+            .map_err(|e| JobError::infra("scratch", e))?;
+        let mut cmd = Command::new(&config.bin);
+        cmd.arg(SERVE_FLAG)
+            .args(limits.to_args())
+            .current_dir(dir.path())
+            .env_clear()
+            .envs(kept_env())
+            .env("MALLOC_ARENA_MAX", "2")
+            // onnxruntime's telemetry would write a usage database under $HOME (docs/SANDBOX.md).
+            .env("ORT_DISABLE_TELEMETRY", "1")
+            .envs(gpu_env(config, |k| std::env::var_os(k)))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().map_err(|e| {
+            JobError::infra(
+                UNAVAILABLE,
+                format!("cannot start {}: {e}", config.bin.display()),
+            )
+        })?;
+        let (Some(stdin), Some(stdout), Some(err)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            return Err(JobError::infra(CRASHED, "the child has no pipes"));
+        };
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        tokio::spawn(keep_tail(err, Arc::clone(&stderr)));
+        Ok(ScoreChild {
+            key: key.to_owned(),
+            child,
+            stdin,
+            stdout: BufReader::new(stdout),
+            stderr,
+            limits,
+            cpu_ms: 0,
+            jobs: 0,
+            dir,
+        })
+    }
+
+    fn stderr_text(&self) -> String {
+        let bytes = self.stderr.lock().map(|b| b.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// Sends one request and reads its answer line, or learns how the child ended.
+    async fn ask(&mut self, body: &[u8], timeout: Duration) -> ChildExit {
+        let exchange = async {
+            self.stdin.write_all(body).await?;
+            self.stdin.write_all(b"\n").await?;
+            self.stdin.flush().await?;
+            let mut line = Vec::new();
+            (&mut self.stdout)
+                .take(STDOUT_CAP as u64)
+                .read_until(b'\n', &mut line)
+                .await?;
+            Ok::<_, std::io::Error>(line)
+        };
+        let mut exit = ChildExit::default();
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(Ok(line)) if line.ends_with(b"\n") => {
+                // An answer; the child lives on (code 0) unless the answer is an error.
+                exit.code = Some(0);
+                exit.stdout = line;
+                return exit;
+            }
+            Ok(_) => {
+                // The pipe broke or closed: the child is gone (or going); judge by its status.
+                match tokio::time::timeout(DRAIN_GRACE, self.child.wait()).await {
+                    Ok(Ok(status)) => {
+                        exit.code = status.code();
+                        exit.signal = status.signal();
+                    }
+                    _ => {
+                        let _ = self.child.kill().await;
+                        exit.signal = Some(Signal::SIGKILL as i32);
+                    }
+                }
+            }
+            Err(_) => {
+                exit.timed_out = true;
+                if let Err(e) = self.child.kill().await {
+                    tracing::error!(error = %e, "could not kill a timed-out scoring child");
+                }
+            }
+        }
+        // Give the stderr reader a moment to collect the child's last words.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        exit.stderr = self.stderr_text();
+        exit
+    }
+}
+
+pub(super) async fn keep_tail<R: AsyncRead + Unpin>(mut reader: R, kept: Arc<Mutex<Vec<u8>>>) {
+    let mut buf = vec![0u8; 16 << 10];
+    while let Ok(n @ 1..) = reader.read(&mut buf).await {
+        let Ok(mut kept) = kept.lock() else {
+            return;
+        };
+        kept.extend_from_slice(&buf[..n]);
+        if kept.len() > STDERR_TAIL {
+            let excess = kept.len() - STDERR_TAIL;
+            kept.drain(..excess);
+        }
+    }
+}
+
+/// Scores like [`score`], in one of the slot's long-lived children: the one serving this detector
+/// (`key`) when it is still running and has CPU budget left, else a new one started with `cwd`
+/// as its folder. The slot keeps at most `keep` children, the least recently used is ended
+/// first. Any failure ends the child that failed (the next job of its detector starts a fresh
+/// one); its reason is judged as for a per-job child.
+///
+/// `stage_model` puts the model file at `model`; it runs only when a new child has to load the
+/// session (a child serving `key` already holds it and never reads the file again), so a job
+/// of a served detector costs no model download.
+#[tracing::instrument(skip_all, fields(videos = videos.len()), err)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the slot, its key, the model stager and the job's inputs are all distinct"
+)]
+pub async fn score_serving(
+    slot: &mut Vec<ScoreChild>,
+    keep: usize,
+    config: &SandboxConfig,
+    key: &str,
+    model: &Path,
+    stage_model: impl AsyncFnOnce() -> Result<(), JobError>,
+    manifest: &Manifest,
+    videos: Vec<ScoreInput>,
+    cwd: &Path,
+) -> Result<Vec<ScoredVideo>, JobError> {
+    let mut wanted: Vec<i64> = videos.iter().map(|v| v.video_id).collect();
+    let held = slot
+        .iter()
+        .position(|c| c.key == key)
+        .map(|i| slot.remove(i));
+    // A held child that cannot serve this job is ended (dropped) here.
+    let was_held = held.is_some();
+    let reusable = held.and_then(|mut c| c.fits(key).then_some(c));
+    let mut child = match reusable {
+        Some(c) => c,
+        None => {
+            if was_held {
+                metrics::counter!(crate::fleet::CHILD_RESTARTS).increment(1);
+            }
+            metrics::counter!(crate::fleet::CHILD_STARTS, "task" => "score").increment(1);
+            stage_model().await?;
+            let child = ScoreChild::spawn(config, key, cwd)?;
+            link_into(model, &child.dir.path().join("model.onnx")).await?;
+            child
+        }
+    };
+    // The child may read its own folder only: this job's inputs are linked into it.
+    let mut linked = Vec::with_capacity(videos.len());
+    for v in videos {
+        let images = child.dir.path().join(format!("images-{}.bin", v.video_id));
+        link_into(&v.images, &images).await?;
+        linked.push(ScoreInput { images, ..v });
+    }
+    let request = Request {
+        version: PROTOCOL_VERSION,
+        ort_lib: config.ort_lib.clone(),
+        session: child_session(&config.session),
+        confine: config.confine,
+        task: Task::Score(ScoreTask {
+            model: child.dir.path().join("model.onnx"),
+            key: Some(key.to_owned()),
+            manifest: manifest.clone(),
+            videos: linked.clone(),
+        }),
+    };
+    let body = serde_json::to_vec(&request).map_err(|e| JobError::infra(PROTOCOL, e))?;
+    let started = Instant::now();
+    let exit = child.ask(&body, config.timeout).await;
+    for input in &linked {
+        let _ = tokio::fs::remove_file(&input.images).await;
+    }
+    let answered = exit.code == Some(0) && exit.signal.is_none() && !exit.timed_out;
+    let verdict =
+        judge(&child.limits, config.timeout, &exit).and_then(|(isolation, timings, output)| {
+            warn_once_if_exposed(&isolation);
+            Ok((timings, scores_for(&mut wanted, output)?))
+        });
+    match verdict {
+        Ok((timings, scores)) if answered => {
+            child.cpu_ms = timings.cpu_ms;
+            child.jobs += 1;
+            tracing::debug!(
+                load_ms = timings.load_ms,
+                work_ms = timings.work_ms,
+                jobs = child.jobs,
+                elapsed_ms = ms(started),
+                "videos scored in the slot's child"
+            );
+            // Most recently used last; the oldest make room.
+            while slot.len() >= keep.max(1) {
+                slot.remove(0);
+            }
+            slot.push(child);
+            Ok(scores)
+        }
+        Ok(_) => Err(protocol_error("answered without a complete line")),
+        Err(e) => {
+            tracing::warn!(
+                code = e.code,
+                elapsed_ms = ms(started),
+                stderr = %tail_lines(&child.stderr_text(), 20),
+                "scoring child failed"
+            );
+            // The child ends with the failure (an error answer means it exits; kill to be sure).
+            let _ = child.child.kill().await;
+            Err(e)
+        }
+    }
+}
+
+/// Puts `from` at `to` (a hard link, else a copy), replacing what was there.
+pub(super) async fn link_into(from: &Path, to: &Path) -> Result<(), JobError> {
+    let _ = tokio::fs::remove_file(to).await;
+    if tokio::fs::hard_link(from, to).await.is_ok() {
+        return Ok(());
+    }
+    tokio::fs::copy(from, to)
+        .await
+        .map(drop)
+        .map_err(|e| JobError::infra("scratch", format!("staging {}: {e}", from.display())))
+}

@@ -1,0 +1,212 @@
+//! Starting a child under its limits with a cleared environment, and collecting how it ended.
+
+use super::*;
+
+/// Runs one task in a child under `config`'s limits and judges how it ended.
+pub async fn run(
+    config: &SandboxConfig,
+    task: Task,
+    work_dir: &Path,
+) -> Result<(Isolation, Timings, Output), JobError> {
+    let limits = config.limits_for(&task);
+    let label = match &task {
+        Task::Prepare(_) => "prepare",
+        Task::Score(_) => "score",
+        Task::Check(_) => "check",
+        Task::Probe(_) => "probe",
+        Task::Inspect(_) => "inspect",
+        Task::Unzip(_) => "unzip",
+        Task::Selftest(_) => "selftest",
+    };
+    metrics::counter!(crate::fleet::CHILD_STARTS, "task" => label).increment(1);
+    let request = Request {
+        version: PROTOCOL_VERSION,
+        ort_lib: config.ort_lib.clone(),
+        session: child_session(&config.session),
+        confine: config.confine,
+        task,
+    };
+    let body = serde_json::to_vec(&request).map_err(|e| JobError::infra(PROTOCOL, e))?;
+    let started = Instant::now();
+    let exit = run_child(config, &limits, &body, &absolute(work_dir)).await?;
+    let verdict = judge(&limits, config.timeout, &exit);
+    let tail = tail_lines(&exit.stderr, 20);
+    match &verdict {
+        Ok((isolation, _, _)) => {
+            tracing::debug!(elapsed_ms = ms(started), stderr = %tail, "evaluation child done");
+            warn_once_if_exposed(isolation);
+        }
+        Err(e) => tracing::warn!(
+            code = e.code,
+            elapsed_ms = ms(started),
+            stderr = %tail,
+            "evaluation child failed"
+        ),
+    }
+    verdict
+}
+
+/// How a child ended, as the worker saw it.
+#[derive(Debug, Default)]
+pub(super) struct ChildExit {
+    pub(super) code: Option<i32>,
+    pub(super) signal: Option<i32>,
+    pub(super) timed_out: bool,
+    pub(super) stdout: Vec<u8>,
+    pub(super) stderr: String,
+}
+
+pub(super) async fn run_child(
+    config: &SandboxConfig,
+    limits: &Limits,
+    body: &[u8],
+    work_dir: &Path,
+) -> Result<ChildExit, JobError> {
+    let mut cmd = Command::new(&config.bin);
+    cmd.args(limits.to_args())
+        .current_dir(work_dir)
+        .env_clear()
+        .envs(kept_env())
+        // glibc reserves 64 MiB of address space per malloc arena and thread; a few arenas keep
+        // RLIMIT_AS about the memory actually used.
+        .env("MALLOC_ARENA_MAX", "2")
+        // onnxruntime's telemetry would write a usage database under $HOME (docs/SANDBOX.md).
+        .env("ORT_DISABLE_TELEMETRY", "1")
+        .envs(gpu_env(config, |k| std::env::var_os(k)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().map_err(|e| {
+        JobError::infra(
+            UNAVAILABLE,
+            format!("cannot start {}: {e}", config.bin.display()),
+        )
+    })?;
+    let stdout = tokio::spawn(read_head(child.stdout.take(), STDOUT_CAP));
+    let stderr = tokio::spawn(read_tail(child.stderr.take(), STDERR_TAIL));
+    let stdin = child.stdin.take();
+    let waited = tokio::time::timeout(config.timeout, async {
+        if let Some(mut stdin) = stdin {
+            // A child that dies before reading is judged by its exit status, not by this write.
+            let _ = stdin.write_all(body).await;
+        }
+        child.wait().await
+    })
+    .await;
+    let mut exit = ChildExit::default();
+    match waited {
+        Ok(Ok(status)) => {
+            exit.code = status.code();
+            exit.signal = status.signal();
+        }
+        Ok(Err(e)) => {
+            let _ = child.kill().await;
+            return Err(JobError::infra(
+                CRASHED,
+                format!("waiting for the child: {e}"),
+            ));
+        }
+        Err(_) => {
+            exit.timed_out = true;
+            if let Err(e) = child.kill().await {
+                tracing::error!(error = %e, "could not kill a timed-out evaluation child");
+            }
+        }
+    }
+    exit.stdout = drain(stdout).await;
+    exit.stderr = String::from_utf8_lossy(&drain(stderr).await).into_owned();
+    Ok(exit)
+}
+
+pub(super) async fn drain(task: tokio::task::JoinHandle<Vec<u8>>) -> Vec<u8> {
+    let abort = task.abort_handle();
+    match tokio::time::timeout(DRAIN_GRACE, task).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(_)) => Vec::new(),
+        Err(_) => {
+            abort.abort();
+            Vec::new()
+        }
+    }
+}
+
+/// The first `cap` bytes; the rest is read and dropped so the child never blocks on a full pipe.
+pub(super) async fn read_head<R: AsyncRead + Unpin>(reader: Option<R>, cap: usize) -> Vec<u8> {
+    let mut kept = Vec::new();
+    let Some(mut reader) = reader else {
+        return kept;
+    };
+    let mut buf = vec![0u8; 16 << 10];
+    while let Ok(n @ 1..) = reader.read(&mut buf).await {
+        let room = cap.saturating_sub(kept.len());
+        kept.extend_from_slice(&buf[..n.min(room)]);
+    }
+    kept
+}
+
+/// The last `cap` bytes.
+pub(super) async fn read_tail<R: AsyncRead + Unpin>(reader: Option<R>, cap: usize) -> Vec<u8> {
+    let mut kept = Vec::new();
+    let Some(mut reader) = reader else {
+        return kept;
+    };
+    let mut buf = vec![0u8; 16 << 10];
+    while let Ok(n @ 1..) = reader.read(&mut buf).await {
+        kept.extend_from_slice(&buf[..n]);
+        if kept.len() > 2 * cap {
+            kept.drain(..kept.len() - cap);
+        }
+    }
+    if kept.len() > cap {
+        kept.drain(..kept.len() - cap);
+    }
+    kept
+}
+
+pub(super) fn kept_env() -> impl Iterator<Item = (OsString, OsString)> {
+    std::env::vars_os().filter(|(key, _)| {
+        key.to_str().is_some_and(|k| {
+            ENV_KEPT.contains(&k) || ENV_PREFIXES_KEPT.iter().any(|p| k.starts_with(p))
+        })
+    })
+}
+
+/// What a CUDA child gets on top of the kept environment: `CUDA_VISIBLE_DEVICES` naming only its
+/// slot's device (mapped through the worker's own list, when it has one), and the folder of
+/// onnxruntime's library first in `LD_LIBRARY_PATH`, where `scripts/bootstrap --gpu` puts the
+/// CUDA libraries that the provider and cuDNN open by name. Nothing for a CPU child. `var` reads
+/// the worker's environment.
+pub fn gpu_env(
+    config: &SandboxConfig,
+    var: impl Fn(&str) -> Option<OsString>,
+) -> Vec<(OsString, OsString)> {
+    if config.session.execution_provider != crate::ExecutionProvider::Cuda {
+        return Vec::new();
+    }
+    let device = config.session.cuda.device_id;
+    let inherited = var("CUDA_VISIBLE_DEVICES").map(|v| v.to_string_lossy().into_owned());
+    let visible = inherited
+        .as_deref()
+        .and_then(|list| list.split(',').map(str::trim).nth(device as usize))
+        .map_or_else(|| device.to_string(), str::to_owned);
+    let mut env = vec![("CUDA_VISIBLE_DEVICES".into(), visible.into())];
+    if let Some(dir) = config.ort_lib.parent().filter(|d| d.is_absolute()) {
+        let mut path = dir.as_os_str().to_owned();
+        if let Some(old) = var("LD_LIBRARY_PATH").filter(|v| !v.is_empty()) {
+            path.push(":");
+            path.push(old);
+        }
+        env.push(("LD_LIBRARY_PATH".into(), path));
+    }
+    env
+}
+
+/// The session options sent to a child: on CUDA it sees only its device, as ordinal 0.
+pub(super) fn child_session(session: &SessionOptions) -> SessionOptions {
+    let mut session = session.clone();
+    if session.execution_provider == crate::ExecutionProvider::Cuda {
+        session.cuda.device_id = 0;
+    }
+    session
+}
