@@ -136,9 +136,11 @@ pub async fn submit_detector(
     Ok(())
 }
 
-/// Whether a submission's status is final (watching stops there).
+/// Whether a submission's status is final (watching stops there): finished, or out of the
+/// game (`SubmissionStatus::is_final`: failed, disqualified, withdrawn).
 fn is_final(status: &str) -> bool {
-    matches!(status, "finished" | "failed" | "rejected" | "disqualified")
+    arena::domain::SubmissionStatus::parse(status)
+        .is_some_and(|s| s == arena::domain::SubmissionStatus::Finished || s.is_final())
 }
 
 /// `#12 running   [#########.....] 9/15`, with the failure when there is one.
@@ -529,6 +531,7 @@ mod tests {
         );
         let err = json!({"code": "bad_video", "message": "no frames"});
         assert!(status_line(7, "failed", 0, 0, Some(&err)).ends_with("— bad_video: no frames"));
-        assert!(is_final("rejected") && !is_final("queued"));
+        assert!(is_final("finished") && is_final("withdrawn") && is_final("failed"));
+        assert!(!is_final("queued") && !is_final("running") && !is_final("rejected"));
     }
 }
