@@ -188,6 +188,21 @@ pub async fn unprepared_references(
     ctx: &WorkerContext,
     fake: &videos::Model,
 ) -> Result<Vec<i64>, JobError> {
+    let mut missing = Vec::new();
+    for r in donor_references(ctx, fake).await? {
+        let key = storage::crops_key(&r.sha256, SAMPLER_VERSION, FACE_DETECTOR_VERSION);
+        if !ctx.storage.exists(&key).await? {
+            missing.push(r.id);
+        }
+    }
+    Ok(missing)
+}
+
+/// The donor reference clips of `fake`'s task; none without an `[identity]` model or a task.
+async fn donor_references(
+    ctx: &WorkerContext,
+    fake: &videos::Model,
+) -> Result<Vec<videos::Model>, JobError> {
     if ctx.settings.identity.model.is_none() {
         return Ok(Vec::new());
     }
@@ -197,19 +212,15 @@ pub async fn unprepared_references(
     let Some(task) = repo::tasks::find(&ctx.db, fake.competition_id, task_id).await? else {
         return Ok(Vec::new());
     };
-    let refs =
+    let ids =
         repo::tasks::donor_references(&ctx.db, fake.competition_id, &task.donor_identity).await?;
-    let mut missing = Vec::new();
-    for id in refs {
-        let Some(r) = repo::videos::find(&ctx.db, id).await? else {
-            continue;
-        };
-        let key = storage::crops_key(&r.sha256, SAMPLER_VERSION, FACE_DETECTOR_VERSION);
-        if !ctx.storage.exists(&key).await? {
-            missing.push(r.id);
+    let mut refs = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(r) = repo::videos::find(&ctx.db, id).await? {
+            refs.push(r);
         }
     }
-    Ok(missing)
+    Ok(refs)
 }
 
 /// The fake's identity similarity to its task's donor: the mean cosine similarity between the
@@ -220,22 +231,8 @@ pub async fn measure(
     cache: &mut SessionCache,
     fake: &videos::Model,
 ) -> Result<Option<f64>, JobError> {
-    if ctx.settings.identity.model.is_none() {
-        return Ok(None);
-    }
-    let Some(task_id) = &fake.task_id else {
-        return Ok(None);
-    };
-    let Some(task) = repo::tasks::find(&ctx.db, fake.competition_id, task_id).await? else {
-        return Ok(None);
-    };
-    let refs =
-        repo::tasks::donor_references(&ctx.db, fake.competition_id, &task.donor_identity).await?;
     let mut reference_crops = Vec::new();
-    for id in refs {
-        let Some(r) = repo::videos::find(&ctx.db, id).await? else {
-            continue;
-        };
+    for r in donor_references(ctx, fake).await? {
         // The caller prepared every reference first (see [`unprepared_references`]).
         reference_crops.push(face_crops(ctx, &r).await?);
     }
