@@ -16,7 +16,7 @@ use sea_orm::ConnectionTrait;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Boards {
     pub competition: String,
     pub mode: String,
@@ -304,7 +304,7 @@ pub async fn pairs_csv<C: ConnectionTrait>(
 
 /// A detector's page: its submission and team, the false-positive rate fixing its threshold,
 /// and its [`scoring::DetectorReport`] over the detection board's scope.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DetectorPage {
     pub submission: i64,
     pub team: String,

@@ -69,7 +69,7 @@ pub struct Caller {
 }
 
 /// A submission's final flag and note after a change.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Marks {
     pub submission: i64,
     pub competition_id: i64,

@@ -75,7 +75,7 @@ pub async fn add(
 }
 
 /// What [`advance`] did: the phase closed now and the one opened now, by name (`C1`, …).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct PhaseAdvance {
     pub closed: Option<String>,
     pub opened: Option<String>,

@@ -45,7 +45,7 @@ pub struct Caller {
 }
 
 /// What a withdrawal erased.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Withdrawal {
     pub submission: i64,
     pub competition_id: i64,

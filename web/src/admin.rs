@@ -2,7 +2,7 @@
 
 use crate::auth;
 use crate::context::AppContext;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use arena::domain::{CompetitionMode, Preset, Role, Slug, TeamName};
 use arena::entities::{competitions, phases, teams};
 use arena::evaluation::EnqueuePolicy;
@@ -37,8 +37,7 @@ async fn insert_team(
     txn: &sea_orm::DatabaseTransaction,
     spec: &TeamSpec,
 ) -> Result<(teams::Model, String), ApiError> {
-    let name =
-        TeamName::parse(&spec.name).map_err(|e| ApiError::bad_request("invalid_name", e.0))?;
+    let name = TeamName::parse(&spec.name).map_err(|e| ApiError::of(Code::InvalidName, e.0))?;
     // The token embeds the team id, so the row is created first with an unusable hash.
     let team = repo::teams::create(
         txn,
@@ -112,7 +111,7 @@ pub fn parse_mode(raw: Option<&str>) -> Result<CompetitionMode, ApiError> {
     match raw {
         None | Some("") => Ok(CompetitionMode::Live),
         Some(m) => CompetitionMode::parse(m)
-            .ok_or_else(|| ApiError::bad_request("invalid_mode", "mode must be live or rounds")),
+            .ok_or_else(|| ApiError::of(Code::InvalidMode, "mode must be live or rounds")),
     }
 }
 
@@ -121,7 +120,7 @@ pub fn parse_preset(raw: Option<&str>) -> Result<Preset, ApiError> {
     match raw {
         None | Some("") => Ok(Preset::Dfgc2021),
         Some(p) => Preset::parse(p).ok_or_else(|| {
-            ApiError::bad_request("invalid_preset", "preset must be dfgc2021 or dfgc2022")
+            ApiError::of(Code::InvalidPreset, "preset must be dfgc2021 or dfgc2022")
         }),
     }
 }
@@ -131,25 +130,25 @@ pub async fn create_competition(
     ctx: &AppContext,
     spec: &CompetitionSpec,
 ) -> Result<competitions::Model, ApiError> {
-    let slug = Slug::parse(&spec.slug).map_err(|e| ApiError::bad_request("invalid_slug", e.0))?;
+    let slug = Slug::parse(&spec.slug).map_err(|e| ApiError::of(Code::InvalidSlug, e.0))?;
     // As the OpenAPI says: at most 200 characters as sent, not only blanks.
     let title = spec.title.trim();
     if title.is_empty() || spec.title.chars().count() > 200 {
-        return Err(ApiError::bad_request(
-            "invalid_title",
+        return Err(ApiError::of(
+            Code::InvalidTitle,
             "the title must be 1-200 characters",
         ));
     }
     let f = spec.settings.private_fraction;
     if !(0.0..1.0).contains(&f) {
-        return Err(ApiError::bad_request(
-            "invalid_settings",
+        return Err(ApiError::of(
+            Code::InvalidSettings,
             format!("settings.private_fraction must be 0 (no split) or within (0, 1), not {f}"),
         ));
     }
     if spec.settings.private_salt.chars().count() > 200 {
-        return Err(ApiError::bad_request(
-            "invalid_settings",
+        return Err(ApiError::of(
+            Code::InvalidSettings,
             "settings.private_salt has at most 200 characters",
         ));
     }
@@ -185,7 +184,7 @@ pub use arena::phases::{PhaseAdvance, PhaseSpec};
 
 fn phase_error(e: PhaseError) -> ApiError {
     match e {
-        PhaseError::Invalid(m) => ApiError::bad_request("invalid_phase", m),
+        PhaseError::Invalid(m) => ApiError::of(Code::InvalidPhase, m),
         PhaseError::Repo(e) => e.into(),
         PhaseError::Evaluation(e) => e.into(),
     }
@@ -231,7 +230,7 @@ pub async fn import_ratings(
     let rows = human_ratings::import(ctx.db(), comp.id, text)
         .await
         .map_err(|e| match e {
-            RatingsImportError::Invalid(m) => ApiError::unprocessable("invalid_ratings", m),
+            RatingsImportError::Invalid(m) => ApiError::of(Code::InvalidRatings, m),
             RatingsImportError::Repo(e) => e.into(),
         })?;
     announce(ctx, comp.id);
@@ -244,21 +243,19 @@ pub async fn register_team(
     name: &str,
     role: &str,
 ) -> Result<teams::Model, ApiError> {
-    let name =
-        TeamName::parse(name.trim()).map_err(|e| ApiError::bad_request("invalid_name", e.0))?;
-    let role = Role::parse_team(role.trim()).ok_or_else(|| {
-        ApiError::bad_request("invalid_role", "role must be creator, detector or both")
-    })?;
+    let name = TeamName::parse(name.trim()).map_err(|e| ApiError::of(Code::InvalidName, e.0))?;
+    let role = Role::parse_team(role.trim())
+        .ok_or_else(|| ApiError::of(Code::InvalidRole, "role must be creator, detector or both"))?;
     Ok(repo::teams::register(ctx.db(), &name, role).await?)
 }
 
 fn team_not_found(id: i64) -> ApiError {
-    ApiError::not_found("team_not_found", format!("no team {id}"))
+    ApiError::of(Code::TeamNotFound, format!("no team {id}"))
 }
 
 fn not_pending(team: &teams::Model) -> ApiError {
-    ApiError::conflict(
-        "not_pending",
+    ApiError::of(
+        Code::NotPending,
         format!("team {} is {}, not pending", team.name, team.status),
     )
 }
@@ -314,8 +311,8 @@ async fn approved_team(ctx: &AppContext, id: i64) -> Result<teams::Model, ApiErr
         .await?
         .ok_or_else(|| team_not_found(id))?;
     if team.status != arena::domain::TeamStatus::Approved.as_str() {
-        return Err(ApiError::conflict(
-            "team_not_approved",
+        return Err(ApiError::of(
+            Code::TeamNotApproved,
             format!(
                 "team {} is {}: it has no token to change",
                 team.name, team.status
@@ -339,7 +336,7 @@ pub async fn reject_team(ctx: &AppContext, id: i64) -> Result<teams::Model, ApiE
 fn moderation_error(e: ModerationError) -> ApiError {
     match e {
         ModerationError::NotFound(id) => {
-            ApiError::not_found("submission_not_found", format!("no submission {id}"))
+            ApiError::of(Code::SubmissionNotFound, format!("no submission {id}"))
         }
         ModerationError::WrongState { code, message } => ApiError::conflict(code, message),
         ModerationError::Repo(e) => e.into(),
@@ -368,8 +365,8 @@ pub async fn disqualify_submission(
     reason: &str,
 ) -> Result<moderation::Disqualified, ApiError> {
     if reason.chars().count() > MAX_REASON_CHARS {
-        return Err(ApiError::bad_request(
-            "invalid_reason",
+        return Err(ApiError::of(
+            Code::InvalidReason,
             format!("the reason is longer than {MAX_REASON_CHARS} characters"),
         ));
     }
@@ -399,6 +396,9 @@ pub async fn competition(ctx: &AppContext, slug: &str) -> Result<competitions::M
     repo::competitions::find_by_slug(ctx.db(), slug)
         .await?
         .ok_or_else(|| {
-            ApiError::not_found("competition_not_found", format!("no competition {slug:?}"))
+            ApiError::of(
+                Code::CompetitionNotFound,
+                format!("no competition {slug:?}"),
+            )
         })
 }

@@ -3,8 +3,7 @@
 //! `quota_exceeded`.
 
 use crate::context::AppContext;
-use crate::error::ApiError;
-use actix_web::http::StatusCode;
+use crate::error::{ApiError, Code};
 use arena::admission::AdmissionError;
 use arena::domain::{CompetitionMode, SubmissionKind};
 use arena::entities::competitions;
@@ -30,14 +29,10 @@ pub async fn admit(
     arena::admission::admit(ctx.db(), comp, team_id, kind, now_ms())
         .await
         .map_err(|e| match e {
-            AdmissionError::PhaseClosed(_) => {
-                ApiError::new(StatusCode::CONFLICT, "phase_closed", e.to_string())
+            AdmissionError::PhaseClosed(_) => ApiError::of(Code::PhaseClosed, e.to_string()),
+            AdmissionError::QuotaExceeded { .. } => {
+                ApiError::of(Code::QuotaExceeded, e.to_string())
             }
-            AdmissionError::QuotaExceeded { .. } => ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "quota_exceeded",
-                e.to_string(),
-            ),
             AdmissionError::TeamNotFound(_) => ApiError::internal(e),
             AdmissionError::Repo(e) => e.into(),
         })

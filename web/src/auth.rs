@@ -2,7 +2,7 @@
 //! remembered by their sha256 so argon2 runs once per token and process.
 
 use crate::context::AppContext;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::rate_limit;
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
@@ -71,8 +71,8 @@ impl AuthTeam {
         if self.is_admin() {
             Ok(())
         } else {
-            Err(ApiError::forbidden(
-                "admin_only",
+            Err(ApiError::of(
+                Code::AdminOnly,
                 "this action is for organizers",
             ))
         }
@@ -93,8 +93,8 @@ pub async fn authenticate_from(
     ip: Option<IpAddr>,
 ) -> Result<AuthTeam, ApiError> {
     let Some(value) = header else {
-        return Err(ApiError::unauthorized(
-            "missing_token",
+        return Err(ApiError::of(
+            Code::MissingToken,
             "send Authorization: Bearer <token>",
         ));
     };
@@ -127,7 +127,7 @@ async fn verify_token(
     token: &str,
     digest: [u8; 32],
 ) -> Result<AuthTeam, ApiError> {
-    let bad = || ApiError::unauthorized("invalid_token", "the token is not valid");
+    let bad = || ApiError::of(Code::InvalidToken, "the token is not valid");
     let id = team_id_of(token).ok_or_else(bad)?;
     let team = arena::repo::teams::find(ctx.db(), id)
         .await?

@@ -4,6 +4,9 @@
 use actix_web::{HttpResponse, ResponseError, http::StatusCode};
 use serde::Serialize;
 
+pub mod codes;
+pub use codes::Code;
+
 #[derive(Debug, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct ApiError {
@@ -26,6 +29,12 @@ struct ErrorBody<'a> {
 }
 
 impl ApiError {
+    /// An error with a registered code, answered with the code's status.
+    pub fn of(code: Code, message: impl Into<String>) -> ApiError {
+        ApiError::new(code.status(), code.as_str(), message)
+    }
+    /// An error with a code that arrives as text (from `arena` or the worker; registered in
+    /// [`codes`] too) or a status of the caller's choosing.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
@@ -50,7 +59,7 @@ impl ApiError {
         ApiError::new(StatusCode::CONFLICT, code, message)
     }
     pub fn too_large(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
+        ApiError::of(Code::PayloadTooLarge, message)
     }
     pub fn unprocessable(code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
@@ -58,11 +67,7 @@ impl ApiError {
     /// Logs the cause and answers a bare 500.
     pub fn internal(cause: impl std::fmt::Display) -> ApiError {
         tracing::error!(error = %cause, "internal error");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error; it has been logged",
-        )
+        ApiError::of(Code::Internal, "internal error; it has been logged")
     }
 }
 
@@ -88,9 +93,9 @@ impl From<arena::RepoError> for ApiError {
     fn from(e: arena::RepoError) -> Self {
         match e {
             arena::RepoError::NotFound(what) => {
-                ApiError::not_found("not_found", format!("{what} not found"))
+                ApiError::of(Code::NotFound, format!("{what} not found"))
             }
-            arena::RepoError::Conflict(msg) => ApiError::conflict("conflict", msg),
+            arena::RepoError::Conflict(msg) => ApiError::of(Code::Conflict, msg),
             other => ApiError::internal(other),
         }
     }
@@ -120,7 +125,7 @@ pub fn json_error_handler(
     err: actix_web::error::JsonPayloadError,
     _req: &actix_web::HttpRequest,
 ) -> actix_web::Error {
-    ApiError::bad_request("bad_request", err.to_string()).into()
+    ApiError::of(Code::BadRequest, err.to_string()).into()
 }
 
 pub fn path_error_handler(
@@ -128,19 +133,23 @@ pub fn path_error_handler(
     req: &actix_web::HttpRequest,
 ) -> actix_web::Error {
     // A path segment of the wrong type or range (e.g. an id past i64) names nothing that exists.
-    ApiError::not_found("not_found", format!("no resource at {}: {err}", req.path())).into()
+    ApiError::of(
+        Code::NotFound,
+        format!("no resource at {}: {err}", req.path()),
+    )
+    .into()
 }
 
 pub fn query_error_handler(
     err: actix_web::error::QueryPayloadError,
     _req: &actix_web::HttpRequest,
 ) -> actix_web::Error {
-    ApiError::bad_request("invalid_query", err.to_string()).into()
+    ApiError::of(Code::InvalidQuery, err.to_string()).into()
 }
 
 pub fn form_error_handler(
     err: actix_web::error::UrlencodedError,
     _req: &actix_web::HttpRequest,
 ) -> actix_web::Error {
-    ApiError::bad_request("invalid_form", err.to_string()).into()
+    ApiError::of(Code::InvalidForm, err.to_string()).into()
 }

@@ -5,7 +5,7 @@
 //! its session checked in `arena-sandbox` children (docs/SANDBOX.md).
 
 use crate::context::AppContext;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::upload::UploadedFile;
 use actix_web::http::StatusCode;
 use arena::domain::SubmissionKind;
@@ -19,8 +19,8 @@ pub(crate) fn media_error(e: MediaError) -> ApiError {
     if !e.is_client_error() {
         return ApiError::internal(e);
     }
-    let status = match e.code() {
-        "unsupported_media" => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+    let status = match Code::parse(e.code()) {
+        Some(Code::UnsupportedMedia) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     };
     ApiError::new(status, e.code(), e.to_string())
@@ -30,8 +30,8 @@ fn model_error(e: ModelError) -> ApiError {
     if !e.is_client_error() {
         return ApiError::internal(e);
     }
-    let status = match e.code() {
-        "model_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
+    let status = match Code::parse(e.code()) {
+        Some(Code::ModelTooLarge) => StatusCode::PAYLOAD_TOO_LARGE,
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     };
     ApiError::new(status, e.code(), e.to_string())
@@ -50,7 +50,7 @@ pub async fn manifest_text(file: &UploadedFile) -> Result<String, ApiError> {
         .await
         .map_err(ApiError::internal)?;
     String::from_utf8(bytes)
-        .map_err(|_| ApiError::unprocessable("invalid_manifest", "manifest.toml is not UTF-8"))
+        .map_err(|_| ApiError::of(Code::InvalidManifest, "manifest.toml is not UTF-8"))
 }
 
 /// Ingests a detector: manifest, model structure, manifest ↔ model, then a real session scoring
@@ -133,8 +133,8 @@ fn inspect_error(e: arena_worker::pipeline::JobError) -> ApiError {
         sandbox::CRASHED | sandbox::SYSCALL | sandbox::KILLED
     );
     if e.permanent {
-        let status = match e.code {
-            "model_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
+        let status = match Code::parse(e.code) {
+            Some(Code::ModelTooLarge) => StatusCode::PAYLOAD_TOO_LARGE,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         };
         ApiError::new(status, e.code, e.message)

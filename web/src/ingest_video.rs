@@ -4,7 +4,7 @@
 
 use crate::admission;
 use crate::context::AppContext;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::ingest::media_error;
 use crate::upload::{ArchiveLimits, UploadedFile, extract_zip, looks_like_zip};
 use actix_web::http::StatusCode;
@@ -44,8 +44,8 @@ pub async fn creation_items(
         return Ok(vec![(task, file)]);
     }
     if task.is_some() {
-        return Err(ApiError::unprocessable(
-            "bad_archive",
+        return Err(ApiError::of(
+            Code::BadArchive,
             "a zip names its tasks itself; do not send `task`",
         ));
     }
@@ -140,7 +140,7 @@ fn probe_error(e: arena_worker::pipeline::JobError) -> ApiError {
         e.code,
         sandbox::CRASHED | sandbox::SYSCALL | sandbox::KILLED
     );
-    if e.code == "unsupported_media" && e.permanent {
+    if Code::parse(e.code) == Some(Code::UnsupportedMedia) && e.permanent {
         ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.code, e.message)
     } else if e.permanent || sandbox::blames_upload(e.code) || died {
         let message = if died || sandbox::blames_upload(e.code) {
@@ -215,8 +215,8 @@ pub async fn ingest_task(
     let (task_id, round, donor) = task;
     let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-');
     if task_id.is_empty() || task_id.len() > 64 || !task_id.chars().all(ok) {
-        return Err(ApiError::bad_request(
-            "invalid_task_id",
+        return Err(ApiError::of(
+            Code::InvalidTaskId,
             "task ids are 1-64 letters, digits, '_' or '-'",
         ));
     }
@@ -224,8 +224,8 @@ pub async fn ingest_task(
         .await?
         .is_some()
     {
-        return Err(ApiError::conflict(
-            "task_exists",
+        return Err(ApiError::of(
+            Code::TaskExists,
             format!("task {task_id} already exists"),
         ));
     }
@@ -306,16 +306,16 @@ async fn check_tasks(
     for item in items {
         let Some(task_id) = &item.task else {
             if rounds {
-                return Err(ApiError::unprocessable(
-                    "task_required",
+                return Err(ApiError::of(
+                    Code::TaskRequired,
                     "name the task this video answers (`task` field or zip entry name)",
                 ));
             }
             continue;
         };
         if !seen.insert(task_id.clone()) {
-            return Err(ApiError::unprocessable(
-                "duplicate_task",
+            return Err(ApiError::of(
+                Code::DuplicateTask,
                 format!("task {task_id} is answered twice"),
             ));
         }
@@ -324,8 +324,8 @@ async fn check_tasks(
             (Some(t), Some(r)) if t.round == r => t,
             (Some(t), None) if !rounds => t,
             _ => {
-                return Err(ApiError::unprocessable(
-                    "unknown_task",
+                return Err(ApiError::of(
+                    Code::UnknownTask,
                     format!("{task_id} is not a task of the open round"),
                 ));
             }
@@ -352,15 +352,15 @@ fn check_against_target(
     );
     let (tw, th) = target.display_size();
     if (w, h) != (i64::from(tw), i64::from(th)) {
-        return Err(ApiError::unprocessable(
-            "resolution_mismatch",
+        return Err(ApiError::of(
+            Code::ResolutionMismatch,
             format!("{task_id}: {w}×{h} as displayed, but the target clip is {tw}×{th}"),
         ));
     }
     let frames = i64::try_from(facts.frames).unwrap_or(i64::MAX);
     if !arena::rules::frames_match(frames, target.frames, tolerance) {
-        return Err(ApiError::unprocessable(
-            "frame_count_mismatch",
+        return Err(ApiError::of(
+            Code::FrameCountMismatch,
             format!(
                 "{task_id}: {frames} frames, but the target clip has {} (±{:.0} %)",
                 target.frames,

@@ -2,7 +2,7 @@
 //! in `x-request-id` (and added to 5xx bodies, so a user's report names the log lines), HTTP
 //! durations by route pattern and status, and uploads accepted or refused by error code.
 
-use crate::error::ErrorCode;
+use crate::error::{Code, ErrorCode};
 use crate::metrics::{HTTP_DURATION, UPLOAD_REFUSALS, UPLOADS_ACCEPTED};
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -87,7 +87,7 @@ async fn with_request_id_in_body(
         .ok()
         .filter(|v| v.get("code").is_some())
         .unwrap_or_else(|| {
-            serde_json::json!({ "code": "internal", "message": "internal error; it has been logged" })
+            serde_json::json!({ "code": Code::Internal.as_str(), "message": "internal error; it has been logged" })
         });
     if let Some(obj) = json.as_object_mut() {
         obj.insert("request_id".to_owned(), serde_json::Value::from(id));

@@ -12,8 +12,8 @@ use utoipa::{Modify, OpenApi, ToSchema};
     reason = "a schema for the OpenAPI document only: never built or read"
 )]
 pub struct ErrorDoc {
-    /// e.g. `invalid_token`, `wrong_role`, `invalid_manifest`, `quota_exceeded`, `internal`.
-    code: String,
+    /// One of the registered codes (`x-error-codes` says what each means and its status).
+    code: crate::error::Code,
     message: String,
 }
 
@@ -154,7 +154,7 @@ impl Modify for BearerAuth {
         routes::phases::post::post,
         routes::phases::advance::post,
     ),
-    components(schemas(ErrorDoc, EventDoc, CreationUpload, DetectorUpload, VideoUpload, TaskUpload)),
+    components(schemas(ErrorDoc, crate::error::Code, EventDoc, CreationUpload, DetectorUpload, VideoUpload, TaskUpload)),
     modifiers(&BearerAuth),
     tags(
         (name = "competitions", description = "Competitions and their phases"),
@@ -176,6 +176,7 @@ pub fn json() -> &'static str {
             Err(e) => return format!("{{\"error\": \"{e}\"}}"),
         };
         add_common_responses(&mut doc);
+        add_error_codes(&mut doc);
         doc.to_string()
     });
     &JSON
@@ -307,6 +308,53 @@ fn add_common_responses(doc: &mut serde_json::Value) {
     }
 }
 
+/// The error-code registry in the document: `x-error-codes` (each code's status and meaning),
+/// the `ErrorCode` schema's `x-enum-descriptions` (read by client generators), and on each error
+/// response the registered codes its description names (`x-error-codes`).
+fn add_error_codes(doc: &mut serde_json::Value) {
+    use crate::error::Code;
+    use serde_json::{Value, json};
+    let table: serde_json::Map<String, Value> = Code::ALL
+        .iter()
+        .map(|c| {
+            let entry = json!({"status": c.status().as_u16(), "description": c.meaning()});
+            (c.as_str().to_owned(), entry)
+        })
+        .collect();
+    doc["x-error-codes"] = Value::Object(table);
+    if let Some(schema) = doc.pointer_mut("/components/schemas/ErrorCode") {
+        let meanings: Vec<&str> = Code::ALL.iter().map(|c| c.meaning()).collect();
+        schema["x-enum-descriptions"] = json!(meanings);
+    }
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let responses = paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+        .filter_map(|op| op.get_mut("responses").and_then(Value::as_object_mut))
+        .flat_map(|rs| rs.iter_mut())
+        .filter(|(status, _)| status.starts_with('4') || status.starts_with('5'));
+    for (_, response) in responses {
+        let named = codes_named(response["description"].as_str().unwrap_or_default());
+        response["x-error-codes"] = json!(named);
+    }
+}
+
+/// The registered codes a response's description names in backticks, in order.
+pub fn codes_named(description: &str) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for quoted in description.split('`').skip(1).step_by(2) {
+        if let Some(code) = crate::error::Code::parse(quoted)
+            && !out.contains(&code.as_str())
+        {
+            out.push(code.as_str());
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::Value;
@@ -370,5 +418,132 @@ mod tests {
         assert_eq!(note["maxLength"], 280, "{note}");
         let competition = &doc["components"]["schemas"]["CompetitionCreate"]["properties"];
         assert!(competition.get("opens_at_ms").is_none());
+    }
+
+    fn operations(doc: &Value) -> Vec<(String, &Value)> {
+        let mut out = Vec::new();
+        for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+            for (method, op) in item.as_object().into_iter().flatten() {
+                out.push((format!("{} {path}", method.to_uppercase()), op));
+            }
+        }
+        out
+    }
+
+    /// `schema` with its `$ref` followed.
+    fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+        match schema["$ref"].as_str() {
+            Some(r) => doc
+                .pointer(r.trim_start_matches('#'))
+                .unwrap_or(&Value::Null),
+            None => schema,
+        }
+    }
+
+    /// A schema a client generator can type: an object with named properties, an array of
+    /// such, or a string enum; never `{}` or a bare `object`.
+    fn is_typed(doc: &Value, schema: &Value) -> bool {
+        let schema = resolve(doc, schema);
+        if schema["type"] == "array" {
+            return is_typed(doc, &schema["items"]);
+        }
+        let named = schema["properties"]
+            .as_object()
+            .is_some_and(|p| !p.is_empty());
+        let all_of = schema["allOf"]
+            .as_array()
+            .is_some_and(|parts| !parts.is_empty() && parts.iter().all(|p| is_typed(doc, p)));
+        named || all_of || schema["enum"].is_array()
+    }
+
+    /// Every 2xx JSON answer of every operation has a typed schema (issue 14: no
+    /// `serde_json::Value` bodies), so a generated client gets types.
+    #[test]
+    fn every_success_json_response_is_typed() {
+        let doc: Value = serde_json::from_str(super::json()).unwrap_or_default();
+        let ops = operations(&doc);
+        assert!(ops.len() >= 35, "only {} operations", ops.len());
+        let mut untyped = Vec::new();
+        let mut typed = 0;
+        for (name, op) in ops {
+            for (status, response) in op["responses"].as_object().into_iter().flatten() {
+                if !status.starts_with('2') {
+                    continue;
+                }
+                let Some(media) = response.pointer("/content/application~1json") else {
+                    continue;
+                };
+                if is_typed(&doc, &media["schema"]) {
+                    typed += 1;
+                } else {
+                    untyped.push(format!("{name} {status}: {}", media["schema"]));
+                }
+            }
+        }
+        assert!(untyped.is_empty(), "untyped success bodies: {untyped:#?}");
+        assert!(typed >= 30, "only {typed} typed JSON answers");
+    }
+
+    /// The registry and the document agree: `ErrorCode` is the registry's string enum (with a
+    /// description for each), `x-error-codes` gives each code's status and meaning, and
+    /// `ErrorDoc.code` is an `ErrorCode`.
+    #[test]
+    fn error_codes_in_the_document_are_the_registry() {
+        use crate::error::Code;
+        let doc: Value = serde_json::from_str(super::json()).unwrap_or_default();
+        let names: Vec<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
+        let schema = &doc["components"]["schemas"]["ErrorCode"];
+        let listed: Vec<&str> = schema["enum"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(listed, names, "ErrorCode enum: {schema}");
+        let meanings = schema["x-enum-descriptions"].as_array().map(Vec::len);
+        assert_eq!(meanings, Some(names.len()));
+        let table = doc["x-error-codes"].as_object();
+        assert_eq!(table.map(|t| t.len()), Some(names.len()));
+        for code in Code::ALL {
+            let entry = &doc["x-error-codes"][code.as_str()];
+            assert_eq!(entry["status"], code.status().as_u16(), "{}", code.as_str());
+            assert_eq!(entry["description"], code.meaning());
+        }
+        let code = &doc["components"]["schemas"]["ErrorDoc"]["properties"]["code"];
+        assert_eq!(code["$ref"], "#/components/schemas/ErrorCode", "{code}");
+    }
+
+    /// Each documented error status of each operation names the codes it answers with, each a
+    /// registered code of that status (listed again in the response's `x-error-codes`).
+    #[test]
+    fn every_error_response_names_registered_codes_of_its_status() {
+        use crate::error::Code;
+        let doc: Value = serde_json::from_str(super::json()).unwrap_or_default();
+        let mut wrong = Vec::new();
+        for (name, op) in operations(&doc) {
+            for (status, response) in op["responses"].as_object().into_iter().flatten() {
+                if !(status.starts_with('4') || status.starts_with('5')) {
+                    continue;
+                }
+                let codes: Vec<&str> = response["x-error-codes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                if codes.is_empty() {
+                    wrong.push(format!("{name} {status}: names no code"));
+                }
+                for code in codes {
+                    let registered = Code::parse(code).map(|c| c.status().as_u16().to_string());
+                    if registered.as_deref() != Some(status.as_str()) {
+                        wrong.push(format!(
+                            "{name} {status}: `{code}` is registered {registered:?}"
+                        ));
+                    }
+                }
+            }
+        }
+        assert!(wrong.is_empty(), "{wrong:#?}");
     }
 }

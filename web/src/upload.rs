@@ -1,7 +1,7 @@
 //! Streaming uploads to disk: every file is written under the upload dir with a byte cap and
 //! hashed on the way; nothing is visible to anyone until ingest has validated it.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use actix_multipart::Multipart;
 use futures::TryStreamExt;
 use sha2::{Digest, Sha256};
@@ -44,9 +44,8 @@ impl UploadedFile {
 
     /// Copies a local file into the upload dir (CLI and demo use the same ingest as HTTP).
     pub fn from_path(src: &Path, upload_dir: &Path, cap: u64) -> Result<UploadedFile, ApiError> {
-        let mut input = std::fs::File::open(src).map_err(|e| {
-            ApiError::bad_request("unreadable_file", format!("{}: {e}", src.display()))
-        })?;
+        let mut input = std::fs::File::open(src)
+            .map_err(|e| ApiError::of(Code::UnreadableFile, format!("{}: {e}", src.display())))?;
         let mut sink = Sink::new(upload_dir, cap)?;
         let mut buf = vec![0u8; 1 << 16];
         loop {
@@ -75,7 +74,10 @@ pub struct Form {
 impl Form {
     pub fn take_file(&mut self, name: &str) -> Result<UploadedFile, ApiError> {
         self.files.remove(name).ok_or_else(|| {
-            ApiError::bad_request("missing_field", format!("the form needs a `{name}` file"))
+            ApiError::of(
+                Code::MissingField,
+                format!("the form needs a `{name}` file"),
+            )
         })
     }
 }
@@ -130,12 +132,12 @@ pub async fn read_form(
     while let Some(mut field) = payload
         .try_next()
         .await
-        .map_err(|e| ApiError::bad_request("bad_multipart", e.to_string()))?
+        .map_err(|e| ApiError::of(Code::BadMultipart, e.to_string()))?
     {
         let name = field.name().unwrap_or_default().to_owned();
         if form.files.contains_key(&name) || form.texts.contains_key(&name) {
-            return Err(ApiError::bad_request(
-                "duplicate_field",
+            return Err(ApiError::of(
+                Code::DuplicateField,
                 format!("the field `{name}` appears twice"),
             ));
         }
@@ -144,7 +146,7 @@ pub async fn read_form(
             while let Some(chunk) = field
                 .try_next()
                 .await
-                .map_err(|e| ApiError::bad_request("bad_multipart", e.to_string()))?
+                .map_err(|e| ApiError::of(Code::BadMultipart, e.to_string()))?
             {
                 sink.write(&chunk)?;
             }
@@ -154,7 +156,7 @@ pub async fn read_form(
             while let Some(chunk) = field
                 .try_next()
                 .await
-                .map_err(|e| ApiError::bad_request("bad_multipart", e.to_string()))?
+                .map_err(|e| ApiError::of(Code::BadMultipart, e.to_string()))?
             {
                 text.extend_from_slice(&chunk);
                 if text.len() > 4096 {
@@ -164,12 +166,12 @@ pub async fn read_form(
                 }
             }
             let text = String::from_utf8(text).map_err(|_| {
-                ApiError::bad_request("bad_field", format!("the field `{name}` is not UTF-8"))
+                ApiError::of(Code::BadField, format!("the field `{name}` is not UTF-8"))
             })?;
             form.texts.insert(name, text);
         } else {
-            return Err(ApiError::bad_request(
-                "unexpected_field",
+            return Err(ApiError::of(
+                Code::UnexpectedField,
                 format!("unexpected form field `{name}`"),
             ));
         }
@@ -188,7 +190,7 @@ pub fn read_form_from_chunks(
     use actix_web::http::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
     let mut headers = HeaderMap::new();
     let value = HeaderValue::from_str(content_type)
-        .map_err(|e| ApiError::bad_request("bad_multipart", e.to_string()))?;
+        .map_err(|e| ApiError::of(Code::BadMultipart, e.to_string()))?;
     headers.insert(CONTENT_TYPE, value);
     let stream = futures::stream::iter(
         chunks

@@ -7,7 +7,7 @@
 //! should not share a process with outbound requests carrying the teams' secrets.
 
 use crate::context::AppContext;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use arena::config::WebhookSettings;
 use arena::entities::webhook_deliveries;
 use arena::repo;
@@ -76,7 +76,7 @@ fn refused_v4(v4: Ipv4Addr) -> bool {
 
 /// Parses a webhook URL: http or https with a host.
 pub fn parse_url(raw: &str) -> Result<Url, ApiError> {
-    let bad = |why: &str| ApiError::unprocessable("invalid_webhook_url", why.to_owned());
+    let bad = |why: &str| ApiError::of(Code::InvalidWebhookUrl, why.to_owned());
     if raw.chars().count() > 2048 {
         return Err(bad("the URL is longer than 2048 characters"));
     }
@@ -134,14 +134,12 @@ pub async fn check_url(raw: &str, settings: &WebhookSettings) -> Result<Url, Api
     let url = parse_url(raw)?;
     match resolve(&url, settings).await {
         Ok(_) => Ok(url),
-        Err(e @ AddressError::Refused(..)) => Err(ApiError::unprocessable(
-            "webhook_address_refused",
-            e.to_string(),
-        )),
-        Err(e @ AddressError::Unresolved(..)) => Err(ApiError::unprocessable(
-            "invalid_webhook_url",
-            e.to_string(),
-        )),
+        Err(e @ AddressError::Refused(..)) => {
+            Err(ApiError::of(Code::WebhookAddressRefused, e.to_string()))
+        }
+        Err(e @ AddressError::Unresolved(..)) => {
+            Err(ApiError::of(Code::InvalidWebhookUrl, e.to_string()))
+        }
     }
 }
 

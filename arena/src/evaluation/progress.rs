@@ -9,7 +9,7 @@ use crate::repo;
 use sea_orm::ConnectionTrait;
 use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Progress {
     pub done: u64,
     pub total: u64,

@@ -18,8 +18,9 @@ use std::collections::{BTreeMap, HashSet};
 pub use bootstrap::Interval;
 
 /// Which side of the game a team plays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
+#[schema(as = RatingRole)]
 pub enum Role {
     Creator,
     Detector,
@@ -41,7 +42,7 @@ impl Contestant {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct RatingRow {
     pub team: String,
     pub role: Role,

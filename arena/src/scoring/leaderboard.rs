@@ -10,7 +10,7 @@ use super::presets::{CreationParts, Eligibility, HumanRatings, Preset};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct DetectionRow {
     /// 1 + rows with a strictly better score; baselines and ineligible detectors are not ranked.
     pub rank: Option<u32>,
@@ -38,7 +38,7 @@ pub struct DetectionRow {
     pub final_pick: bool,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct CreationRow {
     pub rank: Option<u32>,
     pub team: String,
@@ -74,7 +74,7 @@ pub struct Leaderboard {
 }
 
 /// Detectors × creations pair AUCs (`None` while a pair is pending).
-#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, PartialEq, Default, utoipa::ToSchema)]
 pub struct Matrix {
     pub detectors: Vec<MatrixAxis>,
     pub creations: Vec<MatrixAxis>,
@@ -84,7 +84,7 @@ pub struct Matrix {
     pub incomplete: Vec<Vec<bool>>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct MatrixAxis {
     pub submission: i64,
     pub team: String,

@@ -71,7 +71,7 @@ impl FromStr for Preset {
 }
 
 /// Mean human ratings (1–5) of a creation per axis; `None` where none were imported.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HumanRatings {
     pub realism: Option<f64>,
     pub quality: Option<f64>,

@@ -8,7 +8,7 @@ use super::detection::ScoredBoard;
 use serde::Serialize;
 
 /// One point of a ROC curve: the rates of calling a video fake when its score is ≥ a threshold.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct RocPoint {
     pub fpr: f64,
     pub tpr: f64,
@@ -60,14 +60,14 @@ pub fn trapezoid_area(points: &[RocPoint]) -> f64 {
 }
 
 /// A curve with its AUC (the board's number, from [`auc`]).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Curve {
     pub auc: f64,
     pub points: Vec<RocPoint>,
 }
 
 /// A creation's curve against the detector (`None` while the pair is pending).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct CreationCurve {
     pub submission: i64,
     pub team: String,
@@ -77,7 +77,7 @@ pub struct CreationCurve {
 
 /// A video the detector got wrong: a real scored high or a fake scored low. `creation` is the
 /// fake's creation submission (`None` for a real).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Miss {
     pub video: i64,
     pub creation: Option<i64>,
@@ -88,7 +88,7 @@ pub struct Miss {
 }
 
 /// What a detector's page shows, from the same scores as the board.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DetectorReport {
     /// Over all fakes in scope plus R; `None` while pending.
     pub pooled: Option<Curve>,

@@ -2,7 +2,7 @@
 //! when turned off, 401 `invalid_metrics_token` without the configured bearer token.
 
 use crate::context::AppContext;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{HttpRequest, HttpResponse, web};
 use sha2::{Digest, Sha256};
@@ -15,8 +15,8 @@ use sha2::{Digest, Sha256};
 pub async fn get(ctx: web::Data<AppContext>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let settings = &ctx.settings().metrics;
     if !settings.enabled {
-        return Err(ApiError::not_found(
-            "metrics_disabled",
+        return Err(ApiError::of(
+            Code::MetricsDisabled,
             "metrics are turned off on this server",
         ));
     }
@@ -29,8 +29,8 @@ pub async fn get(ctx: web::Data<AppContext>, req: HttpRequest) -> Result<HttpRes
             .unwrap_or_default();
         // Compared as digests: the time taken says nothing about the token's prefix.
         if Sha256::digest(sent.as_bytes()) != Sha256::digest(token.as_bytes()) {
-            return Err(ApiError::unauthorized(
-                "invalid_metrics_token",
+            return Err(ApiError::of(
+                Code::InvalidMetricsToken,
                 "this server's metrics need its scrape token",
             ));
         }

@@ -1,8 +1,8 @@
 //! Every route of the app, wired in one place.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
+use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::http::{Method, StatusCode};
 use actix_web::{
     FromRequest, Handler, HttpRequest, HttpResponse, Resource, Responder, ResponseError, Route, web,
 };
@@ -281,9 +281,8 @@ fn resource<const N: usize>(path: &str, routes: [(Method, Route); N]) -> Resourc
 
 fn method_not_allowed(allow: &[Method]) -> HttpResponse {
     let list: Vec<&str> = allow.iter().map(Method::as_str).collect();
-    let mut resp = ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+    let mut resp = ApiError::of(
+        Code::MethodNotAllowed,
         format!("this path answers {}", list.join(", ")),
     )
     .error_response();
@@ -295,7 +294,7 @@ fn method_not_allowed(allow: &[Method]) -> HttpResponse {
 
 /// Any path no route has.
 async fn not_found(req: HttpRequest) -> HttpResponse {
-    ApiError::not_found("not_found", format!("no route for {}", req.path())).error_response()
+    ApiError::of(Code::NotFound, format!("no route for {}", req.path())).error_response()
 }
 
 fn get<F, Args>(handler: F) -> (Method, Route)

@@ -6,14 +6,22 @@
 use crate::admin::{competition, import_ratings};
 use crate::auth::AuthTeam;
 use crate::context::AppContext;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use actix_web::{HttpResponse, web};
+use serde::Serialize;
+
+/// A ratings import.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RatingsImported {
+    /// Rows imported (they replace the previous import).
+    pub imported: usize,
+}
 
 /// Imports human ratings (organizers): CSV `creation,axis,value`, replacing the previous import.
 #[utoipa::path(post, path = "/api/v1/competitions/{slug}/ratings", tag = "organizers",
     security(("bearer" = [])), params(("slug" = String, Path, description = "competition slug")),
     request_body(content = String, content_type = "text/csv"),
-    responses((status = 200, description = "`{imported}`", body = serde_json::Value),
+    responses((status = 200, description = "imported", body = RatingsImported),
         (status = 401, description = "`missing_token`, `invalid_token`", body = crate::openapi::ErrorDoc),
         (status = 403, description = "`admin_only`", body = crate::openapi::ErrorDoc),
         (status = 404, description = "`competition_not_found`", body = crate::openapi::ErrorDoc),
@@ -27,7 +35,7 @@ pub async fn post(
     caller.require_admin()?;
     let comp = competition(&ctx, &slug).await?;
     let text = std::str::from_utf8(&body)
-        .map_err(|_| ApiError::unprocessable("invalid_ratings", "the CSV is not UTF-8"))?;
+        .map_err(|_| ApiError::of(Code::InvalidRatings, "the CSV is not UTF-8"))?;
     let imported = import_ratings(&ctx, &comp, text).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "imported": imported })))
+    Ok(HttpResponse::Ok().json(RatingsImported { imported }))
 }

@@ -5,6 +5,7 @@ use crate::auth::AuthTeam;
 use crate::context::AppContext;
 use crate::error::ApiError;
 use crate::ingest_video::ingest_real;
+use crate::routes::submissions::Accepted;
 use crate::upload::{FormSpec, read_form};
 use actix_multipart::Multipart;
 use actix_web::{HttpResponse, web};
@@ -13,7 +14,7 @@ use actix_web::{HttpResponse, web};
 #[utoipa::path(post, path = "/api/v1/competitions/{slug}/reals", tag = "organizers",
     security(("bearer" = [])), params(("slug" = String, Path, description = "competition slug")),
     request_body(content = crate::openapi::VideoUpload, content_type = "multipart/form-data"),
-    responses((status = 202, description = "`{id, status}`", body = serde_json::Value),
+    responses((status = 202, description = "taken in: its evaluation is queued", body = Accepted),
         (status = 401, description = "`missing_token`, `invalid_token`", body = crate::openapi::ErrorDoc),
         (status = 403, description = "`admin_only`", body = crate::openapi::ErrorDoc),
         (status = 404, description = "`competition_not_found`", body = crate::openapi::ErrorDoc),
@@ -36,5 +37,5 @@ pub async fn post(
     let mut form = read_form(payload, &spec, &ctx.settings().upload_dir()).await?;
     let file = form.take_file("file")?;
     let sub = ingest_real(&ctx, &comp, caller.id(), file).await?;
-    Ok(HttpResponse::Accepted().json(serde_json::json!({ "id": sub.id, "status": sub.status })))
+    Ok(HttpResponse::Accepted().json(Accepted::of(sub)))
 }

@@ -5,8 +5,9 @@
 use crate::admin::disqualify_submission;
 use crate::auth::AuthTeam;
 use crate::context::AppContext;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use actix_web::{HttpResponse, web};
+use arena::domain::SubmissionStatus;
 use serde::Deserialize;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -23,7 +24,7 @@ pub struct Body {
 #[utoipa::path(post, path = "/api/admin/submissions/{id}/disqualify", tag = "organizers",
     security(("bearer" = [])), params(("id" = i64, Path, description = "submission id")),
     request_body(content = Body, content_type = "application/json", description = "optional"),
-    responses((status = 200, description = "`{submission, status: \"disqualified\", cancelled_jobs}`", body = serde_json::Value),
+    responses((status = 200, description = "disqualified", body = super::DisqualifyDone),
         (status = 400, description = "`bad_request`: the body is not `{reason}`; `invalid_reason`: too long", body = crate::openapi::ErrorDoc),
         (status = 401, description = "`missing_token`, `invalid_token`", body = crate::openapi::ErrorDoc),
         (status = 403, description = "`admin_only`", body = crate::openapi::ErrorDoc),
@@ -41,13 +42,13 @@ pub async fn post(
         None
     } else {
         serde_json::from_slice::<Body>(&body)
-            .map_err(|e| {
-                ApiError::bad_request("bad_request", format!("expected {{\"reason\"}}: {e}"))
-            })?
+            .map_err(|e| ApiError::of(Code::BadRequest, format!("expected {{\"reason\"}}: {e}")))?
             .reason
     };
     let done = disqualify_submission(&ctx, *id, reason.as_deref().unwrap_or_default()).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "submission": done.submission, "status": "disqualified", "cancelled_jobs": done.cancelled_jobs
-    })))
+    Ok(HttpResponse::Ok().json(super::DisqualifyDone {
+        submission: done.submission,
+        status: SubmissionStatus::Disqualified,
+        cancelled_jobs: done.cancelled_jobs,
+    }))
 }

@@ -6,11 +6,12 @@ use crate::auth::AuthTeam;
 use crate::context::AppContext;
 use crate::error::ApiError;
 use actix_web::{HttpResponse, web};
+use arena::domain::SubmissionStatus;
 
 /// Undoes a disqualification (organizers).
 #[utoipa::path(post, path = "/api/admin/submissions/{id}/requalify", tag = "organizers",
     security(("bearer" = [])), params(("id" = i64, Path, description = "submission id")),
-    responses((status = 200, description = "`{submission, status: \"running\", jobs}`", body = serde_json::Value),
+    responses((status = 200, description = "running again: its jobs are queued", body = super::RunAgain),
         (status = 401, description = "`missing_token`, `invalid_token`", body = crate::openapi::ErrorDoc),
         (status = 403, description = "`admin_only`", body = crate::openapi::ErrorDoc),
         (status = 404, description = "`submission_not_found`", body = crate::openapi::ErrorDoc),
@@ -22,7 +23,9 @@ pub async fn post(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
     let done = requalify_submission(&ctx, *id).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "submission": done.submission, "status": "running", "jobs": done.jobs
-    })))
+    Ok(HttpResponse::Ok().json(super::RunAgain {
+        submission: done.submission,
+        status: SubmissionStatus::Running,
+        jobs: done.jobs,
+    }))
 }

@@ -3,10 +3,21 @@
 use crate::admin::{TeamSpec, create_team};
 use crate::auth::AuthTeam;
 use crate::context::AppContext;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use actix_web::{HttpResponse, web};
 use arena::domain::Role;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+/// The team created and its token.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TeamCreated {
+    pub id: i64,
+    pub name: String,
+    #[schema(value_type = Role)]
+    pub role: String,
+    /// The team's token, shown this once (only its hash is stored).
+    pub token: String,
+}
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[schema(as = TeamCreate)]
@@ -25,7 +36,7 @@ pub struct Body {
 /// Creates a team (organizers); the answer carries its token, once.
 #[utoipa::path(post, path = "/api/v1/teams", tag = "organizers", security(("bearer" = [])),
     request_body = Body,
-    responses((status = 201, description = "`{id, name, role, token}`", body = serde_json::Value),
+    responses((status = 201, description = "the team and its token", body = TeamCreated),
         (status = 400, description = "`invalid_name`, `invalid_role`", body = crate::openapi::ErrorDoc),
         (status = 401, description = "`missing_token`, `invalid_token`", body = crate::openapi::ErrorDoc),
         (status = 403, description = "`admin_only`", body = crate::openapi::ErrorDoc),
@@ -36,9 +47,8 @@ pub async fn post(
     body: web::Json<Body>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
-    let role = Role::parse_team(&body.role).ok_or_else(|| {
-        ApiError::bad_request("invalid_role", "role must be creator, detector or both")
-    })?;
+    let role = Role::parse_team(&body.role)
+        .ok_or_else(|| ApiError::of(Code::InvalidRole, "role must be creator, detector or both"))?;
     let spec = TeamSpec {
         name: body.name.clone(),
         role,
@@ -46,7 +56,10 @@ pub async fn post(
         baseline: body.baseline,
     };
     let (team, token) = create_team(&ctx, &spec).await?;
-    Ok(HttpResponse::Created().json(serde_json::json!({
-        "id": team.id, "name": team.name, "role": team.role, "token": token
-    })))
+    Ok(HttpResponse::Created().json(TeamCreated {
+        id: team.id,
+        name: team.name,
+        role: team.role,
+        token,
+    }))
 }

@@ -4,7 +4,7 @@
 use super::{Done, organizer, respond};
 use crate::admin::{CompetitionSpec, create_competition, parse_mode, parse_preset};
 use crate::context::AppContext;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::routes::pages::PageError;
 use crate::session::Browser;
 use actix_web::{HttpResponse, web};
@@ -34,7 +34,7 @@ pub struct CompetitionForm {
 }
 
 fn invalid(message: impl Into<String>) -> ApiError {
-    ApiError::bad_request("invalid_settings", message)
+    ApiError::of(Code::InvalidSettings, message)
 }
 
 /// An optional number field: empty means not set.

@@ -16,7 +16,7 @@ pub mod teams_post;
 
 use crate::auth::AuthTeam;
 use crate::context::AppContext;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::routes::pages::{Nav, PageError, error_page};
 use crate::session::Browser;
 use actix_web::HttpResponse;
@@ -61,7 +61,7 @@ pub async fn respond(
     let is_admin = browser.team.as_ref().is_some_and(|t| t.is_admin());
     match result {
         Ok(done) => page::render_admin(ctx, browser, page::Flash::Done(done)).await,
-        Err(error) if is_admin && error.code != "csrf_failed" => {
+        Err(error) if is_admin && error.code != Code::CsrfFailed.as_str() => {
             page::render_admin(ctx, browser, page::Flash::Failed(error)).await
         }
         Err(error) => Ok(error_page(&error, Nav::of(browser))),

@@ -4,7 +4,7 @@
 use super::{Done, organizer, respond};
 use crate::admin::{PhaseSpec, add_phase, competition};
 use crate::context::AppContext;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::routes::pages::PageError;
 use crate::session::Browser;
 use actix_web::{HttpResponse, web};
@@ -34,8 +34,8 @@ pub fn parse_utc(raw: &str, what: &str) -> Result<i64, ApiError> {
         .find_map(|f| chrono::NaiveDateTime::parse_from_str(raw, f).ok())
         .map(|t| t.and_utc().timestamp_millis())
         .ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_phase",
+            ApiError::of(
+                Code::InvalidPhase,
                 format!("{what} {raw:?} is not a time like 2026-12-01T09:00 (UTC)"),
             )
         })
@@ -44,9 +44,10 @@ pub fn parse_utc(raw: &str, what: &str) -> Result<i64, ApiError> {
 async fn accept(ctx: &AppContext, browser: &Browser, form: &PhaseForm) -> Result<Done, ApiError> {
     organizer(browser, &form.csrf)?;
     let comp = competition(ctx, form.competition.trim()).await?;
-    let round = form.round.trim().parse().map_err(|_| {
-        ApiError::bad_request("invalid_phase", "the round must be a whole number ≥ 1")
-    })?;
+    let round =
+        form.round.trim().parse().map_err(|_| {
+            ApiError::of(Code::InvalidPhase, "the round must be a whole number ≥ 1")
+        })?;
     let spec = PhaseSpec {
         kind: form.kind.clone(),
         round,

@@ -4,7 +4,7 @@
 use super::{Done, organizer, respond};
 use crate::admin::{competition, import_ratings};
 use crate::context::AppContext;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::routes::pages::PageError;
 use crate::session::Browser;
 use crate::upload::{FormSpec, read_form};
@@ -15,7 +15,7 @@ use actix_web::{HttpResponse, web};
 const MAX_CSV_BYTES: u64 = 4 << 20;
 
 async fn csv_text(form: &mut crate::upload::Form) -> Result<String, ApiError> {
-    let bad = |m: &str| ApiError::unprocessable("invalid_ratings", m);
+    let bad = |m: &str| ApiError::of(Code::InvalidRatings, m);
     match form.files.remove("file").filter(|f| f.len > 0) {
         Some(file) => {
             let bytes = tokio::fs::read(file.path())

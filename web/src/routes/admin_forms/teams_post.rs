@@ -4,7 +4,7 @@
 use super::{Done, Issued, organizer, respond};
 use crate::admin::{TeamSpec, create_team};
 use crate::context::AppContext;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::routes::pages::PageError;
 use crate::session::Browser;
 use actix_web::{HttpResponse, web};
@@ -26,9 +26,8 @@ pub struct TeamForm {
 
 async fn accept(ctx: &AppContext, browser: &Browser, form: &TeamForm) -> Result<Done, ApiError> {
     organizer(browser, &form.csrf)?;
-    let role = Role::parse_team(form.role.trim()).ok_or_else(|| {
-        ApiError::bad_request("invalid_role", "role must be creator, detector or both")
-    })?;
+    let role = Role::parse_team(form.role.trim())
+        .ok_or_else(|| ApiError::of(Code::InvalidRole, "role must be creator, detector or both"))?;
     let spec = TeamSpec {
         name: form.name.trim().to_owned(),
         role,

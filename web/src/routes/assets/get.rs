@@ -1,6 +1,6 @@
 //! `GET /static/{name}`: one of the pages' scripts or style sheet.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use actix_web::{HttpResponse, http::header, web};
 
 /// The files under web/static, by name, with their content type.
@@ -29,7 +29,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
 
 pub async fn get(name: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let Some((_, content_type, body)) = ASSETS.iter().find(|(n, _, _)| *n == name.as_str()) else {
-        return Err(ApiError::not_found("not_found", "no such file"));
+        return Err(ApiError::of(Code::NotFound, "no such file"));
     };
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, *content_type))

@@ -7,12 +7,27 @@ use crate::context::AppContext;
 use crate::error::ApiError;
 use crate::routes::submissions::delete::withdraw_error;
 use actix_web::{HttpResponse, web};
+use serde::Serialize;
+
+/// What deleting a competition erased.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CompetitionDeleted {
+    pub competition: String,
+    /// Always true.
+    pub deleted: bool,
+    /// Submissions erased now (those already withdrawn are not counted again).
+    pub submissions_erased: usize,
+    pub scores_deleted: u64,
+    pub jobs_deleted: u64,
+    /// Object-store keys deleted (uploads, crop and frame caches).
+    pub objects_deleted: Vec<String>,
+}
 
 /// Deletes a competition and erases every byte of its uploads no other submission holds.
 #[utoipa::path(delete, path = "/api/v1/competitions/{slug}", tag = "organizers",
     security(("bearer" = [])),
     params(("slug" = String, Path, description = "competition slug")),
-    responses((status = 200, description = "`{competition, deleted: true, submissions_erased, scores_deleted, jobs_deleted, objects_deleted: [key]}`", body = serde_json::Value),
+    responses((status = 200, description = "`{competition, deleted: true, submissions_erased, scores_deleted, jobs_deleted, objects_deleted: [key]}`", body = CompetitionDeleted),
         (status = 401, description = "`missing_token`, `invalid_token`", body = crate::openapi::ErrorDoc),
         (status = 403, description = "`admin_only`", body = crate::openapi::ErrorDoc),
         (status = 404, description = "`competition_not_found`", body = crate::openapi::ErrorDoc),
@@ -28,8 +43,12 @@ pub async fn delete(
         .await
         .map_err(withdraw_error)?;
     crate::admin::announce(&ctx, comp.id);
-    let mut body = serde_json::to_value(&done).map_err(ApiError::internal)?;
-    body["competition"] = comp.slug.into();
-    body["deleted"] = true.into();
-    Ok(HttpResponse::Ok().json(body))
+    Ok(HttpResponse::Ok().json(CompetitionDeleted {
+        competition: comp.slug,
+        deleted: true,
+        submissions_erased: done.submissions_erased,
+        scores_deleted: done.scores_deleted,
+        jobs_deleted: done.jobs_deleted,
+        objects_deleted: done.objects_deleted,
+    }))
 }

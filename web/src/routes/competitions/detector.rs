@@ -3,14 +3,14 @@
 
 use crate::admin::competition;
 use crate::context::AppContext;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use actix_web::{HttpResponse, web};
 
 /// A detector on the detection board: its ROC curves and the videos it missed most.
 #[utoipa::path(get, path = "/api/v1/competitions/{slug}/detectors/{submission}", tag = "boards",
     params(("slug" = String, Path, description = "competition slug"),
         ("submission" = i64, Path, description = "the detector's submission id")),
-    responses((status = 200, description = "`{submission, team, baseline, round, fpr, report: {pooled, creations, threshold, operating_point, missed_reals, missed_fakes}}`; a curve is `{auc, points: [{fpr, tpr}]}`, `null` while pending", body = serde_json::Value),
+    responses((status = 200, description = "`{submission, team, baseline, round, fpr, report: {pooled, creations, threshold, operating_point, missed_reals, missed_fakes}}`; a curve is `{auc, points: [{fpr, tpr}]}`, `null` while pending", body = arena::boards::DetectorPage),
         (status = 404, description = "`competition_not_found`, `detector_not_found`", body = crate::openapi::ErrorDoc)))]
 pub async fn get(
     ctx: web::Data<AppContext>,
@@ -23,8 +23,8 @@ pub async fn get(
         Err(_) => None,
     };
     let page = page.ok_or_else(|| {
-        ApiError::not_found(
-            "detector_not_found",
+        ApiError::of(
+            Code::DetectorNotFound,
             format!("no detector {submission:?} on the board of {slug:?}"),
         )
     })?;

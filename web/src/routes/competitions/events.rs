@@ -3,7 +3,7 @@
 
 use crate::admin::competition;
 use crate::context::AppContext;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::live::sse;
 use actix_web::{HttpRequest, HttpResponse, http::header, web};
 
@@ -14,9 +14,9 @@ fn last_event_id(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
     };
     // An EventSource sends the header only with an id; an empty one is not an id either.
     let text = value.to_str().unwrap_or_default().trim();
-    text.parse::<i64>().map(Some).map_err(|_| {
-        ApiError::bad_request("bad_last_event_id", "Last-Event-ID must be an event id")
-    })
+    text.parse::<i64>()
+        .map(Some)
+        .map_err(|_| ApiError::of(Code::BadLastEventId, "Last-Event-ID must be an event id"))
 }
 
 /// Live events as `text/event-stream`: `id:` is the event id, `data:` its JSON

@@ -4,7 +4,7 @@
 
 use crate::admin::competition;
 use crate::context::AppContext;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use actix_web::{HttpResponse, web};
 use arena::boards::Boards;
 use serde::Deserialize;
@@ -24,7 +24,7 @@ pub struct Query {
         ("format" = Option<String>, Query, pattern = "^(json|csv)$", description = "`json` (default) or `csv`"),
         ("board" = Option<String>, Query, pattern = "^(detection|creation|ratings)$", description = "csv: `detection` (default), `creation` or `ratings`")),
     responses((status = 200, description = "`{competition, mode, round, provisional, preset_fallback, detection, creation, ratings}` (`preset_fallback`: why creations are not ranked by the competition's preset, null when it applies), or CSV",
-            content((serde_json::Value = "application/json"), (String = "text/csv"))),
+            content((Boards = "application/json"), (String = "text/csv"))),
         (status = 400, description = "`bad_query`", body = crate::openapi::ErrorDoc),
         (status = 404, description = "`competition_not_found`", body = crate::openapi::ErrorDoc)))]
 pub async fn get(
@@ -38,8 +38,8 @@ pub async fn get(
         .as_deref()
         .filter(|f| !matches!(*f, "json" | "csv"))
     {
-        return Err(ApiError::bad_request(
-            "bad_query",
+        return Err(ApiError::of(
+            Code::BadQuery,
             format!("unknown format {other:?}"),
         ));
     }
@@ -48,8 +48,8 @@ pub async fn get(
         .as_deref()
         .filter(|b| !matches!(*b, "detection" | "creation" | "ratings"))
     {
-        return Err(ApiError::bad_request(
-            "bad_query",
+        return Err(ApiError::of(
+            Code::BadQuery,
             format!("unknown board {other:?}"),
         ));
     }
@@ -78,8 +78,8 @@ pub async fn get(
                 Some("creation") => creation_csv(boards),
                 Some("ratings") => ratings_csv(boards),
                 Some(other) => {
-                    return Err(ApiError::bad_request(
-                        "bad_query",
+                    return Err(ApiError::of(
+                        Code::BadQuery,
                         format!("unknown board {other:?}"),
                     ));
                 }
@@ -88,8 +88,8 @@ pub async fn get(
                 .content_type("text/csv; charset=utf-8")
                 .body(csv))
         }
-        Some(other) => Err(ApiError::bad_request(
-            "bad_query",
+        Some(other) => Err(ApiError::of(
+            Code::BadQuery,
             format!("unknown format {other:?}"),
         )),
     }

@@ -6,7 +6,16 @@ use crate::context::AppContext;
 use crate::error::ApiError;
 use actix_web::{HttpResponse, web};
 use arena::rules::CompetitionSettings;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+/// The competition created.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CompetitionCreated {
+    pub slug: String,
+    pub title: String,
+    /// `live` or `rounds`.
+    pub mode: String,
+}
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[schema(as = CompetitionCreate)]
@@ -33,7 +42,7 @@ pub struct Body {
 /// Creates a competition (organizers).
 #[utoipa::path(post, path = "/api/v1/competitions", tag = "organizers", security(("bearer" = [])),
     request_body = Body,
-    responses((status = 201, description = "created", body = serde_json::Value),
+    responses((status = 201, description = "created", body = CompetitionCreated),
         (status = 400, description = "`invalid_slug`, `invalid_title`, `invalid_mode`, `invalid_preset`, `invalid_settings` (`private_fraction` outside 0 or (0, 1), `private_salt` over 200 characters)", body = crate::openapi::ErrorDoc),
         (status = 401, description = "`missing_token`, `invalid_token`", body = crate::openapi::ErrorDoc),
         (status = 403, description = "`admin_only`", body = crate::openapi::ErrorDoc),
@@ -55,6 +64,9 @@ pub async fn post(
         settings: body.settings.unwrap_or_default(),
     };
     let comp = create_competition(&ctx, &spec).await?;
-    Ok(HttpResponse::Created()
-        .json(serde_json::json!({ "slug": comp.slug, "title": comp.title, "mode": comp.mode })))
+    Ok(HttpResponse::Created().json(CompetitionCreated {
+        slug: comp.slug,
+        title: comp.title,
+        mode: comp.mode,
+    }))
 }

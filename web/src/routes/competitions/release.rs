@@ -4,7 +4,7 @@
 use crate::admin::competition;
 use crate::auth::AuthTeam;
 use crate::context::AppContext;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use actix_web::{HttpResponse, web};
 use arena::release::{RealsChoice, ReleaseError, ReleaseOptions};
 use serde::Deserialize;
@@ -46,9 +46,9 @@ pub async fn get(
         .await
         .map_err(|e| match e {
             ReleaseError::NotFinished(_) => {
-                ApiError::conflict("competition_not_finished", e.to_string())
+                ApiError::of(Code::CompetitionNotFinished, e.to_string())
             }
-            ReleaseError::UnknownReal(_) => ApiError::bad_request("unknown_real", e.to_string()),
+            ReleaseError::UnknownReal(_) => ApiError::of(Code::UnknownReal, e.to_string()),
             ReleaseError::Repo(r) => r.into(),
         })?;
     let bytes = crate::release::zip_release(ctx.storage(), &release)

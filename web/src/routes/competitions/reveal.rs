@@ -5,7 +5,7 @@
 use crate::admin::{announce, competition};
 use crate::auth::AuthTeam;
 use crate::context::AppContext;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use actix_web::{HttpResponse, web};
 use arena::split::{RevealError, Revealed};
 
@@ -27,7 +27,7 @@ pub async fn post(
     let done = arena::split::reveal(ctx.db(), comp.id)
         .await
         .map_err(|e| match e {
-            RevealError::NoPrivatePart(_) => ApiError::conflict("no_private_part", e.to_string()),
+            RevealError::NoPrivatePart(_) => ApiError::of(Code::NoPrivatePart, e.to_string()),
             RevealError::Repo(e) => e.into(),
         })?;
     if done.changed {

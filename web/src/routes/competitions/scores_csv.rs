@@ -5,7 +5,7 @@
 use crate::admin::competition;
 use crate::auth::AuthTeam;
 use crate::context::AppContext;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use actix_web::{HttpResponse, web};
 use arena::boards::BoardScope;
 use serde::Deserialize;
@@ -38,8 +38,8 @@ pub async fn get(
         None | Some("detection") => BoardScope::Detection,
         Some("creation") => BoardScope::Creation,
         Some(other) => {
-            return Err(ApiError::bad_request(
-                "bad_query",
+            return Err(ApiError::of(
+                Code::BadQuery,
                 format!("unknown board {other:?}"),
             ));
         }

@@ -4,8 +4,9 @@
 use crate::admin::competition;
 use crate::auth::AuthTeam;
 use crate::context::AppContext;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::ingest_video::{creation_items, ingest_creation};
+use crate::routes::submissions::Accepted;
 use crate::upload::{FormSpec, read_form};
 use actix_multipart::Multipart;
 use actix_web::{HttpResponse, web};
@@ -14,7 +15,7 @@ use actix_web::{HttpResponse, web};
 #[utoipa::path(post, path = "/api/v1/competitions/{slug}/creations", tag = "submissions",
     security(("bearer" = [])), params(("slug" = String, Path, description = "competition slug")),
     request_body(content = crate::openapi::CreationUpload, content_type = "multipart/form-data"),
-    responses((status = 202, description = "`{id, status: \"queued\"}`", body = serde_json::Value),
+    responses((status = 202, description = "taken in: its evaluation is queued", body = Accepted),
         (status = 401, description = "`missing_token`, `invalid_token`", body = crate::openapi::ErrorDoc),
         (status = 403, description = "`wrong_role`", body = crate::openapi::ErrorDoc),
         (status = 404, description = "`competition_not_found`", body = crate::openapi::ErrorDoc),
@@ -30,8 +31,8 @@ pub async fn post(
     payload: Multipart,
 ) -> Result<HttpResponse, ApiError> {
     if !caller.role.may_create() {
-        return Err(ApiError::forbidden(
-            "wrong_role",
+        return Err(ApiError::of(
+            Code::WrongRole,
             "only creator teams submit creations",
         ));
     }
@@ -47,5 +48,5 @@ pub async fn post(
     let task = form.texts.remove("task").filter(|t| !t.trim().is_empty());
     let items = creation_items(&ctx, file, task).await?;
     let sub = ingest_creation(&ctx, &comp, caller.id(), items).await?;
-    Ok(HttpResponse::Accepted().json(serde_json::json!({ "id": sub.id, "status": sub.status })))
+    Ok(HttpResponse::Accepted().json(Accepted::of(sub)))
 }

@@ -3,8 +3,9 @@
 use crate::admin::competition;
 use crate::auth::AuthTeam;
 use crate::context::AppContext;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::ingest::{ingest_detector, manifest_text};
+use crate::routes::submissions::Accepted;
 use crate::upload::{FormSpec, read_form};
 use actix_multipart::Multipart;
 use actix_web::{HttpResponse, web};
@@ -13,7 +14,7 @@ use actix_web::{HttpResponse, web};
 #[utoipa::path(post, path = "/api/v1/competitions/{slug}/detectors", tag = "submissions",
     security(("bearer" = [])), params(("slug" = String, Path, description = "competition slug")),
     request_body(content = crate::openapi::DetectorUpload, content_type = "multipart/form-data"),
-    responses((status = 202, description = "`{id, status: \"queued\"}`", body = serde_json::Value),
+    responses((status = 202, description = "taken in: its evaluation is queued", body = Accepted),
         (status = 401, description = "`missing_token`, `invalid_token`", body = crate::openapi::ErrorDoc),
         (status = 403, description = "`wrong_role`", body = crate::openapi::ErrorDoc),
         (status = 404, description = "`competition_not_found`", body = crate::openapi::ErrorDoc),
@@ -28,8 +29,8 @@ pub async fn post(
     payload: Multipart,
 ) -> Result<HttpResponse, ApiError> {
     if !caller.role.may_detect() {
-        return Err(ApiError::forbidden(
-            "wrong_role",
+        return Err(ApiError::of(
+            Code::WrongRole,
             "only detector teams submit detectors",
         ));
     }
@@ -48,5 +49,5 @@ pub async fn post(
     let manifest = form.take_file("manifest")?;
     let text = manifest_text(&manifest).await?;
     let sub = ingest_detector(&ctx, &comp, caller.id(), model, &text).await?;
-    Ok(HttpResponse::Accepted().json(serde_json::json!({ "id": sub.id, "status": sub.status })))
+    Ok(HttpResponse::Accepted().json(Accepted::of(sub)))
 }

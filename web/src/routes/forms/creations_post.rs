@@ -2,7 +2,7 @@
 
 use super::{competition_of, respond};
 use crate::context::AppContext;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::ingest_video::{creation_items, ingest_creation};
 use crate::routes::pages::PageError;
 use crate::routes::pages::team::FormKind;
@@ -26,8 +26,8 @@ async fn accept(
     let mut form = read_form(payload, &spec, &ctx.settings().upload_dir()).await?;
     browser.check_csrf(form.texts.get("csrf").map(String::as_str))?;
     if !team.role.may_create() {
-        return Err(ApiError::forbidden(
-            "wrong_role",
+        return Err(ApiError::of(
+            Code::WrongRole,
             "only creator teams submit creations",
         ));
     }

@@ -2,7 +2,7 @@
 
 use super::{competition_of, respond};
 use crate::context::AppContext;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::ingest::{ingest_detector, manifest_text};
 use crate::routes::pages::PageError;
 use crate::routes::pages::team::FormKind;
@@ -30,8 +30,8 @@ async fn accept(
     let mut form = read_form(payload, &spec, &ctx.settings().upload_dir()).await?;
     browser.check_csrf(form.texts.get("csrf").map(String::as_str))?;
     if !team.role.may_detect() {
-        return Err(ApiError::forbidden(
-            "wrong_role",
+        return Err(ApiError::of(
+            Code::WrongRole,
             "only detector teams submit detectors",
         ));
     }

@@ -4,7 +4,7 @@
 //! refusal shows the error page in plain words.
 
 use crate::context::AppContext;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::routes::pages::{Nav, PageError, error_page};
 use crate::routes::submissions::final_put::finals_error;
 use crate::session::Browser;
@@ -59,8 +59,8 @@ pub async fn final_post(
             "true" => true,
             "false" => false,
             other => {
-                return Err(ApiError::bad_request(
-                    "invalid_form",
+                return Err(ApiError::of(
+                    Code::InvalidForm,
                     format!("final must be true or false, not {other:?}"),
                 ));
             }

@@ -8,7 +8,7 @@ pub mod finals_post;
 pub mod token_post;
 
 use crate::context::AppContext;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::routes::pages::team::{Flash, FormKind, plain, render_team};
 use crate::routes::pages::{Nav, PageError, error_page};
 use crate::session::Browser;
@@ -61,7 +61,7 @@ pub async fn respond(
             "code": error.code, "message": error.message, "plain": plain(&error)
         }))),
         Err(error) => match browser.team_name() {
-            Some(name) if error.code != "csrf_failed" => {
+            Some(name) if error.code != Code::CsrfFailed.as_str() => {
                 let name = name.to_owned();
                 render_team(ctx, browser, &name, Some(Flash { form, error })).await
             }

@@ -4,7 +4,7 @@
 
 use crate::admin::{revoke_token, rotate_token};
 use crate::context::AppContext;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::routes::pages::PageError;
 use crate::routes::pages::team::{Flash, FormKind, TokenNotice, render_team_with};
 use crate::session::{Browser, login_cookie, logout_cookie};
@@ -30,10 +30,10 @@ async fn allowed(
     browser.check_csrf(Some(csrf))?;
     let team = arena::repo::teams::find_by_name(ctx.db(), name)
         .await?
-        .ok_or_else(|| ApiError::not_found("team_not_found", format!("no team {name:?}")))?;
+        .ok_or_else(|| ApiError::of(Code::TeamNotFound, format!("no team {name:?}")))?;
     if team.id != me.id() && !me.is_admin() {
-        return Err(ApiError::forbidden(
-            "not_yours",
+        return Err(ApiError::of(
+            Code::NotYours,
             "only the team itself or an organizer can change its token",
         ));
     }
@@ -48,7 +48,7 @@ async fn refused(
     error: ApiError,
 ) -> Result<HttpResponse, PageError> {
     // Only the team itself or an organizer sees the token forms, where the error is shown.
-    if error.code != "team_not_approved" {
+    if error.code != Code::TeamNotApproved.as_str() {
         return Err(error.into());
     }
     let flash = Flash {

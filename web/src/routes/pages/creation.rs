@@ -8,7 +8,7 @@
 use super::{Nav, PageError, render};
 use crate::admin::competition;
 use crate::context::AppContext;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::session::Browser;
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
@@ -66,8 +66,8 @@ pub async fn get(
     let (slug, submission) = path.into_inner();
     let comp = competition(&ctx, &slug).await?;
     let not_found = || {
-        ApiError::not_found(
-            "creation_not_found",
+        ApiError::of(
+            Code::CreationNotFound,
             format!("no creation {submission:?} on the board of {slug:?}"),
         )
     };
@@ -131,7 +131,7 @@ pub async fn thumbnail(
 ) -> Result<HttpResponse, ApiError> {
     let (id, n) = path.into_inner();
     let caller = browser.require_team()?;
-    let not_found = || ApiError::not_found("crop_not_found", format!("no crop {n} of video {id}"));
+    let not_found = || ApiError::of(Code::CropNotFound, format!("no crop {n} of video {id}"));
     let video = repo::videos::find(ctx.db(), id)
         .await?
         .ok_or_else(not_found)?;
@@ -146,8 +146,8 @@ pub async fn thumbnail(
         return Err(not_found());
     };
     if owner.team_id != caller.team.id && !caller.is_admin() {
-        return Err(ApiError::forbidden(
-            "not_yours",
+        return Err(ApiError::of(
+            Code::NotYours,
             "the crops of a fake are shown to its team and the organizers only",
         ));
     }

@@ -6,7 +6,7 @@
 use super::{Nav, PageError, render};
 use crate::admin::competition;
 use crate::context::AppContext;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::session::Browser;
 use crate::views::num;
 use actix_web::{HttpResponse, web};
@@ -185,8 +185,8 @@ pub async fn get(
     let (slug, submission) = path.into_inner();
     let comp = competition(&ctx, &slug).await?;
     let not_found = || {
-        ApiError::not_found(
-            "detector_not_found",
+        ApiError::of(
+            Code::DetectorNotFound,
             format!("no detector {submission:?} on the board of {slug:?}"),
         )
     };

@@ -10,7 +10,7 @@ pub mod matrix;
 pub mod submission;
 pub mod team;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::session::Browser;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, ResponseError};
@@ -87,7 +87,7 @@ pub fn error_page(e: &ApiError, nav: Nav) -> HttpResponse {
     let page = ErrorPage {
         nav,
         status: e.status.as_u16(),
-        heading: if e.code == "rate_limited" {
+        heading: if e.code == Code::RateLimited.as_str() {
             "Too many attempts"
         } else {
             heading(e.status)

@@ -3,7 +3,7 @@
 
 use super::{Nav, PageError, login_redirect, render};
 use crate::context::AppContext;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::session::Browser;
 use actix_web::{HttpResponse, web};
 use arena::domain::SubmissionKind;
@@ -113,14 +113,12 @@ pub async fn get(
     let Some(caller) = browser.team.as_ref() else {
         return Ok(login_redirect(&format!("/submissions/{id}")));
     };
-    let not_found = || ApiError::not_found("submission_not_found", "no such submission");
+    let not_found = || ApiError::of(Code::SubmissionNotFound, "no such submission");
     let sub = repo::submissions::find(ctx.db(), *id)
         .await?
         .ok_or_else(not_found)?;
     if sub.team_id != caller.id() && !caller.is_admin() {
-        return Err(
-            ApiError::forbidden("not_yours", "this submission belongs to another team").into(),
-        );
+        return Err(ApiError::of(Code::NotYours, "this submission belongs to another team").into());
     }
     let (status, progress) = evaluation::refresh_status(ctx.db(), sub.id).await?;
     let sub = repo::submissions::find(ctx.db(), sub.id)

@@ -3,7 +3,7 @@
 
 use super::{Nav, PageError, render_with};
 use crate::context::AppContext;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::session::Browser;
 use crate::views;
 use actix_web::http::StatusCode;
@@ -167,11 +167,11 @@ pub async fn render_team_with(
 ) -> Result<HttpResponse, PageError> {
     let team = repo::teams::find_by_name(ctx.db(), name)
         .await?
-        .ok_or_else(|| ApiError::not_found("team_not_found", format!("no team {name:?}")))?;
+        .ok_or_else(|| ApiError::of(Code::TeamNotFound, format!("no team {name:?}")))?;
     // A registration waiting for approval (or turned down) is not a team yet.
     let admin = browser.team.as_ref().is_some_and(|t| t.is_admin());
     if team.status != arena::domain::TeamStatus::Approved.as_str() && !admin {
-        return Err(ApiError::not_found("team_not_found", format!("no team {name:?}")).into());
+        return Err(ApiError::of(Code::TeamNotFound, format!("no team {name:?}")).into());
     }
     let role = repo::teams::role(&team)?;
     let own = browser.team.as_ref().is_some_and(|t| t.id() == team.id);

@@ -11,7 +11,7 @@ use actix_web::{HttpResponse, web};
 /// Closes the open phase now and opens the next one (organizers).
 #[utoipa::path(post, path = "/api/v1/competitions/{slug}/phases/advance", tag = "organizers",
     security(("bearer" = [])), params(("slug" = String, Path, description = "competition slug")),
-    responses((status = 200, description = "`{closed, opened}`", body = serde_json::Value),
+    responses((status = 200, description = "the phase closed now and the one opened now, by name (`C1`, …; null for none)", body = arena::phases::PhaseAdvance),
         (status = 401, description = "`missing_token`, `invalid_token`", body = crate::openapi::ErrorDoc),
         (status = 403, description = "`admin_only`", body = crate::openapi::ErrorDoc),
         (status = 404, description = "`competition_not_found`", body = crate::openapi::ErrorDoc)))]
@@ -23,8 +23,5 @@ pub async fn post(
     caller.require_admin()?;
     let comp = competition(&ctx, &slug).await?;
     let done = advance_phase(&ctx, &comp).await?;
-    Ok(
-        HttpResponse::Ok()
-            .json(serde_json::json!({ "closed": done.closed, "opened": done.opened })),
-    )
+    Ok(HttpResponse::Ok().json(done))
 }

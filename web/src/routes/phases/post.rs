@@ -5,7 +5,18 @@ use crate::auth::AuthTeam;
 use crate::context::AppContext;
 use crate::error::ApiError;
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+/// The phase added.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PhaseCreated {
+    pub id: i64,
+    #[schema(value_type = arena::rules::PhaseKind)]
+    pub kind: String,
+    pub round: i32,
+    pub opens_at_ms: i64,
+    pub closes_at_ms: i64,
+}
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[schema(as = PhaseCreate)]
@@ -27,7 +38,7 @@ pub struct Body {
 /// Adds a phase (organizers, rounds mode).
 #[utoipa::path(post, path = "/api/v1/competitions/{slug}/phases", tag = "organizers",
     security(("bearer" = [])), params(("slug" = String, Path, description = "competition slug")), request_body = Body,
-    responses((status = 201, description = "`{id, kind, round, opens_at_ms, closes_at_ms}`", body = serde_json::Value),
+    responses((status = 201, description = "added", body = PhaseCreated),
         (status = 400, description = "`invalid_phase`", body = crate::openapi::ErrorDoc),
         (status = 401, description = "`missing_token`, `invalid_token`", body = crate::openapi::ErrorDoc),
         (status = 403, description = "`admin_only`", body = crate::openapi::ErrorDoc),
@@ -48,7 +59,11 @@ pub async fn post(
         closes_at_ms: body.closes_at_ms,
     };
     let p = add_phase(&ctx, &comp, &spec).await?;
-    Ok(HttpResponse::Created().json(serde_json::json!({
-        "id": p.id, "kind": p.kind, "round": p.round, "opens_at_ms": p.opens_at_ms, "closes_at_ms": p.closes_at_ms
-    })))
+    Ok(HttpResponse::Created().json(PhaseCreated {
+        id: p.id,
+        kind: p.kind,
+        round: p.round,
+        opens_at_ms: p.opens_at_ms,
+        closes_at_ms: p.closes_at_ms,
+    }))
 }

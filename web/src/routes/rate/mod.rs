@@ -8,7 +8,7 @@ pub mod video;
 
 use crate::admin::competition;
 use crate::context::AppContext;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::session::Browser;
 use arena::domain::Role;
 use arena::entities::{competitions, raters};
@@ -29,8 +29,8 @@ pub(crate) async fn rater_of(
         None
     };
     let rater = enrolled.ok_or_else(|| {
-        ApiError::forbidden(
-            "not_a_rater",
+        ApiError::of(
+            Code::NotARater,
             format!("this account is not a rater of {slug:?}"),
         )
     })?;

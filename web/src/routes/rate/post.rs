@@ -5,7 +5,7 @@
 
 use super::rater_of;
 use crate::context::AppContext;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::routes::pages::{Nav, PageError, error_page};
 use crate::session::Browser;
 use actix_web::http::header;
@@ -37,7 +37,7 @@ fn value(axis: &str, raw: &str) -> Result<i16, ApiError> {
         .parse::<i16>()
         .ok()
         .filter(|v| (1..=5).contains(v))
-        .ok_or_else(|| ApiError::bad_request("invalid_rating", format!("{axis} must be 1 to 5")))
+        .ok_or_else(|| ApiError::of(Code::InvalidRating, format!("{axis} must be 1 to 5")))
 }
 
 impl RatingForm {
@@ -53,8 +53,8 @@ impl RatingForm {
 }
 
 fn stale() -> ApiError {
-    ApiError::conflict(
-        "stale_rating",
+    ApiError::of(
+        Code::StaleRating,
         "this fake is no longer the one shown to you; reload the rating page",
     )
 }

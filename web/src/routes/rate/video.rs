@@ -6,9 +6,8 @@
 
 use super::rater_of;
 use crate::context::AppContext;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::session::Browser;
-use actix_web::http::StatusCode;
 use actix_web::http::header::{self, Header, Range};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use arena::repo;
@@ -40,7 +39,7 @@ pub async fn get(
     slug: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let (_, rater) = rater_of(&ctx, &browser, &slug).await?;
-    let nothing = || ApiError::not_found("nothing_to_rate", "no fake is assigned to you now");
+    let nothing = || ApiError::of(Code::NothingToRate, "no fake is assigned to you now");
     let video_id = rater.current_video_id.ok_or_else(nothing)?;
     let video = repo::videos::find(ctx.db(), video_id)
         .await?
@@ -59,9 +58,8 @@ pub async fn get(
             (r, bytes.slice(start..=end))
         }
         Err(()) => {
-            let mut refused = ApiError::new(
-                StatusCode::RANGE_NOT_SATISFIABLE,
-                "range_not_satisfiable",
+            let mut refused = ApiError::of(
+                Code::RangeNotSatisfiable,
                 format!("the video has {len} bytes"),
             )
             .error_response();

@@ -4,7 +4,7 @@
 
 use crate::auth::AuthTeam;
 use crate::context::AppContext;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use actix_web::{HttpResponse, web};
 use arena::withdrawal::{self, Caller, WithdrawError};
 
@@ -12,7 +12,7 @@ use arena::withdrawal::{self, Caller, WithdrawError};
 #[utoipa::path(delete, path = "/api/v1/submissions/{id}", tag = "submissions",
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "submission id")),
-    responses((status = 200, description = "`{submission, competition_id, status: \"withdrawn\", scores_deleted, jobs_deleted, objects_deleted: [key], contents_kept}`", body = serde_json::Value),
+    responses((status = 200, description = "`{submission, competition_id, status: \"withdrawn\", scores_deleted, jobs_deleted, objects_deleted: [key], contents_kept}`", body = arena::withdrawal::Withdrawal),
         (status = 401, description = "`missing_token`, `invalid_token`", body = crate::openapi::ErrorDoc),
         (status = 403, description = "`not_yours`, `admin_only`", body = crate::openapi::ErrorDoc),
         (status = 404, description = "`submission_not_found`", body = crate::openapi::ErrorDoc),
@@ -31,10 +31,9 @@ pub async fn delete(
             crate::admin::announce(&ctx, done.competition_id);
             Ok(HttpResponse::Ok().json(done))
         }
-        Err(WithdrawError::NotFound(_)) => Err(ApiError::not_found(
-            "submission_not_found",
-            "no such submission",
-        )),
+        Err(WithdrawError::NotFound(_)) => {
+            Err(ApiError::of(Code::SubmissionNotFound, "no such submission"))
+        }
         Err(e) => Err(withdraw_error(e)),
     }
 }
@@ -42,9 +41,7 @@ pub async fn delete(
 /// The API error of a refused or failed erasure (shared by the team and competition deletions).
 pub(crate) fn withdraw_error(e: WithdrawError) -> ApiError {
     match e {
-        WithdrawError::NotFound(_) => {
-            ApiError::not_found("submission_not_found", "no such submission")
-        }
+        WithdrawError::NotFound(_) => ApiError::of(Code::SubmissionNotFound, "no such submission"),
         WithdrawError::Refused {
             code,
             message,

@@ -5,7 +5,7 @@
 
 use crate::auth::AuthTeam;
 use crate::context::AppContext;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use actix_web::{HttpResponse, web};
 use arena::finals::{self, Caller, FinalsError, Refusal};
 use serde::Deserialize;
@@ -24,7 +24,7 @@ pub struct Body {
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "submission id")),
     request_body(content = Body, content_type = "application/json"),
-    responses((status = 200, description = "`{submission, competition_id, final, note}`", body = serde_json::Value),
+    responses((status = 200, description = "`{submission, competition_id, final, note}`", body = arena::finals::Marks),
         (status = 400, description = "`bad_request`: the body is not `{final: bool}`", body = crate::openapi::ErrorDoc),
         (status = 401, description = "`missing_token`, `invalid_token`", body = crate::openapi::ErrorDoc),
         (status = 403, description = "`not_yours`", body = crate::openapi::ErrorDoc),
@@ -50,9 +50,7 @@ pub async fn put(
 /// The API error of a refused or failed final pick or note.
 pub(crate) fn finals_error(e: FinalsError) -> ApiError {
     match e {
-        FinalsError::NotFound(_) => {
-            ApiError::not_found("submission_not_found", "no such submission")
-        }
+        FinalsError::NotFound(_) => ApiError::of(Code::SubmissionNotFound, "no such submission"),
         FinalsError::Refused {
             code,
             message,

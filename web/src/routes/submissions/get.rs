@@ -2,15 +2,56 @@
 
 use crate::auth::AuthTeam;
 use crate::context::AppContext;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use actix_web::{HttpResponse, web};
-use arena::{evaluation, repo};
+use arena::domain::{SubmissionKind, SubmissionStatus};
+use arena::evaluation::{self, Progress};
+use arena::repo;
+use serde::Serialize;
+
+/// Why a submission failed or was disqualified.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SubmissionError {
+    /// The job's or the organizers' code (e.g. `model_run_failed`, `disqualified`).
+    pub code: String,
+    pub message: String,
+}
+
+/// A worker log line about the submission.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LogLine {
+    pub at_ms: i64,
+    pub job: i64,
+    /// `info`, `warn` or `error`.
+    pub level: String,
+    pub message: String,
+}
+
+/// A submission's status and progress.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SubmissionState {
+    pub id: i64,
+    #[schema(value_type = SubmissionKind)]
+    pub kind: String,
+    pub team: String,
+    pub status: SubmissionStatus,
+    pub error: Option<SubmissionError>,
+    /// Pairs scored and to score.
+    pub progress: Progress,
+    /// The latest 50 worker log lines.
+    pub logs: Vec<LogLine>,
+    /// A final pick of its team.
+    #[serde(rename = "final")]
+    pub final_pick: bool,
+    /// Its team's note, or null.
+    pub note: Option<String>,
+}
 
 /// A submission's status and progress (its team or an organizer).
 #[utoipa::path(get, path = "/api/v1/submissions/{id}", tag = "submissions",
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "submission id")),
-    responses((status = 200, description = "`{id, kind, team, status, error, progress: {done, total}, logs: [{at_ms, job, level, message}], final, note}`: status `queued|validating|running|finished|failed|rejected|disqualified`; `logs` are the latest 50 worker log lines; `final`: a final pick of its team; `note`: its team's note or null", body = serde_json::Value),
+    responses((status = 200, description = "its status, progress and latest log lines", body = SubmissionState),
         (status = 401, description = "`missing_token`, `invalid_token`", body = crate::openapi::ErrorDoc),
         (status = 403, description = "`not_yours`", body = crate::openapi::ErrorDoc),
         (status = 404, description = "`submission_not_found`", body = crate::openapi::ErrorDoc)))]
@@ -19,13 +60,13 @@ pub async fn get(
     caller: AuthTeam,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let not_found = || ApiError::not_found("submission_not_found", "no such submission");
+    let not_found = || ApiError::of(Code::SubmissionNotFound, "no such submission");
     let sub = repo::submissions::find(ctx.db(), *id)
         .await?
         .ok_or_else(not_found)?;
     if sub.team_id != caller.id() && !caller.is_admin() {
-        return Err(ApiError::forbidden(
-            "not_yours",
+        return Err(ApiError::of(
+            Code::NotYours,
             "this submission belongs to another team",
         ));
     }
@@ -38,31 +79,33 @@ pub async fn get(
         .await?
         .map(|t| t.name)
         .unwrap_or_default();
-    let error = sub.error_code.as_ref().map(|code| {
-        serde_json::json!({ "code": code, "message": sub.error_message.clone().unwrap_or_default() })
+    let error = sub.error_code.as_ref().map(|code| SubmissionError {
+        code: code.clone(),
+        message: sub.error_message.clone().unwrap_or_default(),
     });
-    let logs: Vec<serde_json::Value> = repo::job_logs::latest_for_submission(
+    let logs: Vec<LogLine> = repo::job_logs::latest_for_submission(
         ctx.db(),
         sub.id,
         crate::routes::pages::submission::LOG_LINES,
     )
     .await?
     .into_iter()
-    .map(|l| {
-        serde_json::json!({
-            "at_ms": l.created_at_ms, "job": l.job_id, "level": l.level, "message": l.message
-        })
+    .map(|l| LogLine {
+        at_ms: l.created_at_ms,
+        job: l.job_id,
+        level: l.level,
+        message: l.message,
     })
     .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "id": sub.id,
-        "kind": sub.kind,
-        "team": team,
-        "status": status,
-        "error": error,
-        "progress": progress,
-        "logs": logs,
-        "final": sub.final_pick,
-        "note": sub.note,
-    })))
+    Ok(HttpResponse::Ok().json(SubmissionState {
+        id: sub.id,
+        kind: sub.kind,
+        team,
+        status,
+        error,
+        progress,
+        logs,
+        final_pick: sub.final_pick,
+        note: sub.note,
+    }))
 }

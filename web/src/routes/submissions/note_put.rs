@@ -23,7 +23,7 @@ pub struct Body {
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "submission id")),
     request_body(content = Body, content_type = "application/json"),
-    responses((status = 200, description = "`{submission, competition_id, final, note}`", body = serde_json::Value),
+    responses((status = 200, description = "`{submission, competition_id, final, note}`", body = arena::finals::Marks),
         (status = 400, description = "`bad_request`: the body is not `{note}`; `invalid_note`: over 280 characters", body = crate::openapi::ErrorDoc),
         (status = 401, description = "`missing_token`, `invalid_token`", body = crate::openapi::ErrorDoc),
         (status = 403, description = "`not_yours`", body = crate::openapi::ErrorDoc),

@@ -4,17 +4,26 @@
 use crate::admin::competition;
 use crate::auth::AuthTeam;
 use crate::context::AppContext;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::ingest_video::ingest_task;
 use crate::upload::{FormSpec, read_form};
 use actix_multipart::Multipart;
 use actix_web::{HttpResponse, web};
+use serde::Serialize;
+
+/// The task added.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TaskCreated {
+    pub task_id: String,
+    pub round: i32,
+    pub donor: String,
+}
 
 /// Adds a task: a target clip and a donor identity for a creation round (organizers).
 #[utoipa::path(post, path = "/api/v1/competitions/{slug}/tasks", tag = "organizers",
     security(("bearer" = [])), params(("slug" = String, Path, description = "competition slug")),
     request_body(content = crate::openapi::TaskUpload, content_type = "multipart/form-data"),
-    responses((status = 201, description = "`{task_id, round, donor}`", body = serde_json::Value),
+    responses((status = 201, description = "added", body = TaskCreated),
         (status = 400, description = "`invalid_task_id`, `invalid_round`", body = crate::openapi::ErrorDoc),
         (status = 401, description = "`missing_token`, `invalid_token`", body = crate::openapi::ErrorDoc),
         (status = 403, description = "`admin_only`", body = crate::openapi::ErrorDoc),
@@ -43,11 +52,13 @@ pub async fn post(
     let round: i32 = text("round")
         .trim()
         .parse()
-        .map_err(|_| ApiError::bad_request("invalid_round", "round must be a number ≥ 1"))?;
+        .map_err(|_| ApiError::of(Code::InvalidRound, "round must be a number ≥ 1"))?;
     let (task_id, donor) = (text("task_id"), text("donor"));
     let files = (file, reference);
     let task = ingest_task(&ctx, &comp, caller.id(), (&task_id, round, &donor), files).await?;
-    Ok(HttpResponse::Created().json(serde_json::json!({
-        "task_id": task.task_id, "round": task.round, "donor": task.donor_identity
-    })))
+    Ok(HttpResponse::Created().json(TaskCreated {
+        task_id: task.task_id,
+        round: task.round,
+        donor: task.donor_identity,
+    }))
 }

@@ -3,7 +3,7 @@
 use crate::admin::competition;
 use crate::auth::AuthTeam;
 use crate::context::AppContext;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::routes::tasks::list::visible_rounds;
 use actix_web::{HttpResponse, web};
 use arena::repo;
@@ -34,13 +34,10 @@ pub(crate) async fn target(
     task_id: &str,
 ) -> Result<HttpResponse, ApiError> {
     if !caller.role.may_create() && !caller.is_admin() {
-        return Err(ApiError::forbidden(
-            "wrong_role",
-            "tasks are for creator teams",
-        ));
+        return Err(ApiError::of(Code::WrongRole, "tasks are for creator teams"));
     }
     let comp = competition(ctx, slug).await?;
-    let not_found = || ApiError::not_found("task_not_found", format!("no task {task_id:?}"));
+    let not_found = || ApiError::of(Code::TaskNotFound, format!("no task {task_id:?}"));
     let task = repo::tasks::find(ctx.db(), comp.id, task_id)
         .await?
         .ok_or_else(not_found)?;

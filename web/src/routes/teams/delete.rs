@@ -3,15 +3,30 @@
 
 use crate::auth::AuthTeam;
 use crate::context::AppContext;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::routes::submissions::delete::withdraw_error;
 use actix_web::{HttpResponse, web};
+use serde::Serialize;
+
+/// What deleting a team erased.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TeamDeleted {
+    pub team: String,
+    /// Always true.
+    pub deleted: bool,
+    /// Submissions erased now (those already withdrawn are not counted again).
+    pub submissions_erased: usize,
+    pub scores_deleted: u64,
+    pub jobs_deleted: u64,
+    /// Object-store keys deleted (uploads, crop and frame caches).
+    pub objects_deleted: Vec<String>,
+}
 
 /// Deletes a team and erases every byte of its uploads no other submission holds (organizers).
 #[utoipa::path(delete, path = "/api/v1/teams/{name}", tag = "organizers",
     security(("bearer" = [])),
     params(("name" = String, Path, description = "team name")),
-    responses((status = 200, description = "`{team, deleted: true, submissions_erased, scores_deleted, jobs_deleted, objects_deleted: [key]}`", body = serde_json::Value),
+    responses((status = 200, description = "`{team, deleted: true, submissions_erased, scores_deleted, jobs_deleted, objects_deleted: [key]}`", body = TeamDeleted),
         (status = 401, description = "`missing_token`, `invalid_token`", body = crate::openapi::ErrorDoc),
         (status = 403, description = "`admin_only`", body = crate::openapi::ErrorDoc),
         (status = 404, description = "`team_not_found`", body = crate::openapi::ErrorDoc),
@@ -24,15 +39,19 @@ pub async fn delete(
     caller.require_admin()?;
     let team = arena::repo::teams::find_by_name(ctx.db(), &name)
         .await?
-        .ok_or_else(|| ApiError::not_found("team_not_found", format!("no team {name:?}")))?;
+        .ok_or_else(|| ApiError::of(Code::TeamNotFound, format!("no team {name:?}")))?;
     let done = arena::deletion::delete_team(ctx.db(), ctx.storage(), &team)
         .await
         .map_err(withdraw_error)?;
     for id in &done.competitions {
         crate::admin::announce(&ctx, *id);
     }
-    let mut body = serde_json::to_value(&done).map_err(ApiError::internal)?;
-    body["team"] = team.name.into();
-    body["deleted"] = true.into();
-    Ok(HttpResponse::Ok().json(body))
+    Ok(HttpResponse::Ok().json(TeamDeleted {
+        team: team.name,
+        deleted: true,
+        submissions_erased: done.submissions_erased,
+        scores_deleted: done.scores_deleted,
+        jobs_deleted: done.jobs_deleted,
+        objects_deleted: done.objects_deleted,
+    }))
 }

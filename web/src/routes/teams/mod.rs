@@ -7,7 +7,7 @@ pub mod webhook;
 
 use crate::auth::AuthTeam;
 use crate::context::AppContext;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use arena::entities::teams;
 
 /// The team named `name`, when the caller is that team or an organizer.
@@ -18,10 +18,10 @@ pub(crate) async fn own_team(
 ) -> Result<teams::Model, ApiError> {
     let team = arena::repo::teams::find_by_name(ctx.db(), name)
         .await?
-        .ok_or_else(|| ApiError::not_found("team_not_found", format!("no team {name:?}")))?;
+        .ok_or_else(|| ApiError::of(Code::TeamNotFound, format!("no team {name:?}")))?;
     if team.id != caller.id() && !caller.is_admin() {
-        return Err(ApiError::forbidden(
-            "not_yours",
+        return Err(ApiError::of(
+            Code::NotYours,
             "only the team itself or an organizer can change its token",
         ));
     }
