@@ -177,6 +177,7 @@ pub fn json() -> &'static str {
         };
         add_common_responses(&mut doc);
         add_error_codes(&mut doc);
+        name_operations(&mut doc);
         doc.to_string()
     });
     &JSON
@@ -342,6 +343,37 @@ fn add_error_codes(doc: &mut serde_json::Value) {
     }
 }
 
+/// Names each operation by its method and path (`get_competitions_slug_leaderboard`): utoipa
+/// names it by its handler function, and the handlers are `get`, `post`, … in their own modules,
+/// so the names repeated, which a client generator refuses (operation ids must be unique).
+fn name_operations(doc: &mut serde_json::Value) {
+    use serde_json::Value;
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        let words: Vec<String> = path
+            .split('/')
+            .filter(|s| !s.is_empty() && *s != "api" && *s != "v1")
+            .map(|s| {
+                s.chars()
+                    .filter(|c| !matches!(c, '{' | '}'))
+                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                    .collect()
+            })
+            .collect();
+        for (method, op) in item.iter_mut() {
+            if let Some(op) = op.as_object_mut() {
+                let id = format!("{method}_{}", words.join("_"));
+                op.insert("operationId".to_owned(), Value::String(id));
+            }
+        }
+    }
+}
+
 /// The registered codes a response's description names in backticks, in order.
 pub fn codes_named(description: &str) -> Vec<&'static str> {
     let mut out: Vec<&'static str> = Vec::new();
@@ -481,6 +513,14 @@ mod tests {
             }
         }
         assert!(untyped.is_empty(), "untyped success bodies: {untyped:#?}");
+        let mut ids = std::collections::HashSet::new();
+        for (name, op) in operations(&doc) {
+            let id = op["operationId"].as_str().unwrap_or_default();
+            assert!(
+                !id.is_empty() && ids.insert(id.to_owned()),
+                "{name}: {id:?} repeated"
+            );
+        }
         assert!(typed >= 30, "only {typed} typed JSON answers");
     }
 
