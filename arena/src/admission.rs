@@ -75,7 +75,7 @@ async fn check_quota<C: ConnectionTrait>(
     phase_id: Option<i64>,
     now: i64,
 ) -> Result<(), AdmissionError> {
-    let s = crate::boards::settings(comp)?;
+    let s = crate::rules::settings(comp)?;
     let over = |what, limit| AdmissionError::QuotaExceeded { what, limit, kind };
     if let Some(limit) = s.total_limit {
         let used = repo::submissions::count_for_quota(db, team_id, kind, phase_id, 0).await?;

@@ -35,14 +35,9 @@ pub struct Boards {
     pub ratings: Vec<RatingRow>,
 }
 
-/// The competition's settings (defaults for an empty record).
-pub fn settings(comp: &competitions::Model) -> Result<CompetitionSettings, RepoError> {
-    if comp.settings.trim().is_empty() {
-        return Ok(CompetitionSettings::default());
-    }
-    serde_json::from_str(&comp.settings)
-        .map_err(|e| RepoError::Corrupt(format!("competition settings: {e}")))
-}
+/// The competition's settings, parsed in [`crate::rules`] (split, finals and admission read them
+/// there too, below the boards).
+pub use crate::rules::settings;
 
 /// The scoring rules in force. `dfgc2021` needs SSIM against task targets, so a competition
 /// without tasks ranks creations by anti-detection alone; `dfgc2022` applies whenever set.
@@ -268,7 +263,7 @@ pub enum BoardScope {
 }
 
 /// The pairs behind a board, as `arena score --input` reads them (`detector,creation,video,label,
-/// score`; see [`scoring::offline`]): every scored or failed (detector, video) pair in the board's
+/// score`; see [`crate::offline`]): every scored or failed (detector, video) pair in the board's
 /// scope after the competition's best/last policy, a failure with an empty score. Detectors and
 /// creations are named `<team>#<submission>`, videos `video-<id>`. Pairs still pending are left
 /// out, so export once the board is complete.
@@ -299,7 +294,7 @@ pub async fn pairs_csv<C: ConnectionTrait>(
     let rules = scoring_rules(db, comp, &s).await?;
     let input = in_view(db, comp, &s, input, &finals, Some(&rules)).await?;
     let extras = evaluation::board_extras(db, comp.id, &input).await?;
-    Ok(scoring::offline::write_pairs_csv(&input, &extras.failed))
+    Ok(crate::offline::write_pairs_csv(&input, &extras.failed))
 }
 
 /// A detector's page: its submission and team, the false-positive rate fixing its threshold,

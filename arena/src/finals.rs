@@ -105,7 +105,7 @@ pub async fn set_final(
     let comp = repo::competitions::find(&txn, sub.competition_id)
         .await?
         .ok_or_else(|| RepoError::Corrupt(format!("competition {}", sub.competition_id)))?;
-    let Some(limit) = crate::boards::settings(&comp)?.final_picks else {
+    let Some(limit) = crate::rules::settings(&comp)?.final_picks else {
         return Err(refused(
             "finals_off",
             format!("{} has no final picks (settings.final_picks)", comp.slug),

@@ -17,6 +17,7 @@ pub mod incarnation;
 pub mod intake;
 pub mod json;
 pub mod moderation;
+pub mod offline;
 pub mod phases;
 pub mod queue;
 pub mod ratings;

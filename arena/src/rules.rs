@@ -1,7 +1,18 @@
 //! Competition rules (DESIGN.md §6): settings, phases, and which (detector, video) pairs are in
 //! scope. Pure functions; the evaluation module applies them to the database.
 
+use crate::entities::competitions;
+use crate::error::RepoError;
 use serde::{Deserialize, Serialize};
+
+/// The competition's settings (defaults for an empty record).
+pub fn settings(comp: &competitions::Model) -> Result<CompetitionSettings, RepoError> {
+    if comp.settings.trim().is_empty() {
+        return Ok(CompetitionSettings::default());
+    }
+    serde_json::from_str(&comp.settings)
+        .map_err(|e| RepoError::Corrupt(format!("competition settings: {e}")))
+}
 
 /// Per-competition settings, stored as JSON on the competition.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -187,7 +187,7 @@ pub async fn reveal(db: &DatabaseConnection, id: i64) -> Result<Revealed, Reveal
     let comp = repo::competitions::find(&txn, id)
         .await?
         .ok_or(RepoError::NotFound("competition"))?;
-    if !active(&crate::boards::settings(&comp)?) {
+    if !active(&crate::rules::settings(&comp)?) {
         return Err(RevealError::NoPrivatePart(comp.slug));
     }
     if let Some(at) = comp.revealed_at_ms {

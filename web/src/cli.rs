@@ -440,14 +440,14 @@ fn score(
         ),
         None => None,
     };
-    let opts = arena::scoring::OfflineOptions {
+    let opts = arena::offline::OfflineOptions {
         preset: preset.map(str::parse).transpose()?,
         ratings_csv,
         bootstrap,
         seed,
-        ..arena::scoring::OfflineOptions::default()
+        ..arena::offline::OfflineOptions::default()
     };
-    let report = arena::scoring::score_pairs_csv(&pairs, &opts)?;
+    let report = arena::offline::score_pairs_csv(&pairs, &opts)?;
     say(&serde_json::to_string_pretty(&report)?);
     Ok(())
 }
@@ -524,8 +524,4 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     }
 }
 
-/// Prints a result line on stdout (the CLI's output, as opposed to logs on stderr).
-#[expect(clippy::print_stdout, reason = "the CLI's output")]
-pub fn say(line: &str) {
-    println!("{line}");
-}
+pub use crate::output::say;

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod admission;
+pub mod api_schemas;
 pub mod auth;
 pub mod backup;
 pub mod cli;
@@ -17,6 +18,7 @@ pub mod live;
 pub mod metrics;
 pub mod observe;
 pub mod openapi;
+pub mod output;
 pub mod purge;
 pub mod rate_limit;
 pub mod release;

@@ -1,113 +1,153 @@
-//! In-process token buckets: login attempts and token failures per client IP, uploads per team.
-//! An empty bucket answers 429 `rate_limited` with `Retry-After` (distinct from the daily
-//! `quota_exceeded`). State is per process: a scaled-out deployment multiplies the allowance by
-//! its number of web processes (docs/SECURITY.md).
+//! In-process rate limits: login attempts and token failures per client IP, uploads per team.
+//! An exhausted key answers 429 `rate_limited` with `Retry-After` (distinct from the daily
+//! `quota_exceeded`). The arithmetic is `governor`'s (GCRA, equivalent to a token bucket of
+//! `burst` tokens refilled at `per_minute`); this module keeps the keys' state itself so that a
+//! request can ask whether a key has a token without taking it (token checks charge only
+//! failures), and drops idle keys when there are too many. State is per process: a scaled-out
+//! deployment multiplies the allowance by its number of web processes (docs/SECURITY.md).
 
 use crate::error::ApiError;
 use actix_web::HttpRequest;
 use actix_web::http::StatusCode;
 use arena::config::{RateLimitSettings, RateLimits};
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::NoOpMiddleware;
+use governor::nanos::Nanos;
+use governor::state::StateStore;
+use governor::state::keyed::ShrinkableKeyedStateStore;
+use governor::{NotUntil, Quota};
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
-/// Buckets kept before full (idle) ones are dropped, so spoofed keys cannot grow memory forever.
+/// Keys kept before idle ones are dropped, so spoofed keys cannot grow memory forever.
 const MAX_KEYS: usize = 10_000;
 
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    tokens: f64,
-    updated: Instant,
+/// A key as the limiter sees it: `take: false` asks without taking (the state is not written).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Probe<K> {
+    key: K,
+    take: bool,
 }
 
-/// One token bucket per key: `burst` tokens, refilled at `per_minute` a minute.
+/// Each key's GCRA state (its theoretical arrival time), written only by probes that take.
 #[derive(Debug)]
-pub struct Buckets<K> {
-    limit: RateLimits,
-    map: Mutex<HashMap<K, Bucket>>,
+struct Store<K> {
+    map: Arc<Mutex<HashMap<K, Nanos>>>,
+}
+
+impl<K> Store<K> {
+    fn map(&self) -> MutexGuard<'_, HashMap<K, Nanos>> {
+        lock(&self.map)
+    }
+}
+
+fn lock<K>(map: &Mutex<HashMap<K, Nanos>>) -> MutexGuard<'_, HashMap<K, Nanos>> {
+    map.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl<K: Hash + Eq + Clone> StateStore for Store<K> {
+    type Key = Probe<K>;
+
+    fn measure_and_replace<T, F, E>(&self, probe: &Probe<K>, f: F) -> Result<T, E>
+    where
+        F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
+    {
+        let mut map = self.map();
+        let (answer, state) = f(map.get(&probe.key).copied())?;
+        if probe.take {
+            map.insert(probe.key.clone(), state);
+        }
+        Ok(answer)
+    }
+}
+
+impl<K: Hash + Eq + Clone> ShrinkableKeyedStateStore<Probe<K>> for Store<K> {
+    fn retain_recent(&self, drop_below: Nanos) {
+        self.map().retain(|_, tat| *tat > drop_below);
+    }
+
+    fn len(&self) -> usize {
+        self.map().len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.map().is_empty()
+    }
+}
+
+type Gcra<K, C> =
+    governor::RateLimiter<Probe<K>, Store<K>, C, NoOpMiddleware<<C as Clock>::Instant>>;
+
+/// One limit per key: `burst` requests at once, one more every `60 / per_minute` s (one an hour
+/// when `per_minute` is 0); a `burst` of 0 is no limit.
+pub struct Buckets<K: Hash + Eq + Clone, C: Clock = DefaultClock> {
+    gcra: Option<Gcra<K, C>>,
+    /// The store's map, to see whether a key is new before dropping idle ones.
+    keys: Arc<Mutex<HashMap<K, Nanos>>>,
+}
+
+impl<K: Hash + Eq + Clone, C: Clock> std::fmt::Debug for Buckets<K, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Buckets")
+            .field("enabled", &self.gcra.is_some())
+            .finish()
+    }
 }
 
 impl<K: Hash + Eq + Clone> Buckets<K> {
     pub fn new(limit: RateLimits) -> Buckets<K> {
-        Buckets {
-            limit,
-            map: Mutex::new(HashMap::new()),
-        }
+        Buckets::with_clock(limit, DefaultClock::default())
     }
+}
 
-    fn enabled(&self) -> bool {
-        self.limit.burst > 0
-    }
-
-    fn per_second(&self) -> f64 {
-        f64::from(self.limit.per_minute) / 60.0
-    }
-
-    /// Applies `f` to `key`'s bucket, refilled up to now.
-    fn with_bucket<T>(&self, key: &K, now: Instant, f: impl FnOnce(&mut Bucket) -> T) -> T {
-        let burst = f64::from(self.limit.burst);
-        let rate = self.per_second();
-        let mut map = self
-            .map
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if map.len() >= MAX_KEYS && !map.contains_key(key) {
-            map.retain(|_, b| {
-                b.tokens + rate * now.duration_since(b.updated).as_secs_f64() < burst
-            });
-        }
-        let bucket = map.entry(key.clone()).or_insert(Bucket {
-            tokens: burst,
-            updated: now,
+impl<K: Hash + Eq + Clone, C: Clock> Buckets<K, C> {
+    fn with_clock(limit: RateLimits, clock: C) -> Buckets<K, C> {
+        let keys = Arc::new(Mutex::new(HashMap::new()));
+        let gcra = NonZeroU32::new(limit.burst).map(|burst| {
+            let period = match limit.per_minute {
+                0 => Duration::from_secs(3600),
+                n => Duration::from_secs(60) / n,
+            };
+            let quota = Quota::with_period(period)
+                .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+                .allow_burst(burst);
+            let store = Store { map: keys.clone() };
+            governor::RateLimiter::new(quota, store, clock)
         });
-        let elapsed = now.duration_since(bucket.updated).as_secs_f64();
-        bucket.tokens = (bucket.tokens + rate * elapsed).min(burst);
-        bucket.updated = now;
-        f(bucket)
+        Buckets { gcra, keys }
     }
 
-    /// Time until `key` has a whole token again (zero when it has one now).
-    fn wait_for(&self, tokens: f64) -> Duration {
-        let missing = 1.0 - tokens;
-        let rate = self.per_second();
-        if missing <= 0.0 {
-            Duration::ZERO
-        } else if rate <= 0.0 {
-            Duration::from_secs(3600)
-        } else {
-            Duration::from_secs_f64(missing / rate)
+    fn probe(&self, key: &K, take: bool) -> Result<(), Duration> {
+        let Some(gcra) = &self.gcra else {
+            return Ok(());
+        };
+        let full = {
+            let keys = lock(&self.keys);
+            keys.len() >= MAX_KEYS && !keys.contains_key(key)
+        };
+        if full {
+            gcra.retain_recent();
         }
+        let probe = Probe {
+            key: key.clone(),
+            take,
+        };
+        gcra.check_key(&probe)
+            .map_err(|not_until: NotUntil<C::Instant>| not_until.wait_time_from(gcra.clock().now()))
     }
 
     /// Takes one token, or says how long to wait for one.
     pub fn take(&self, key: &K) -> Result<(), Duration> {
-        if !self.enabled() {
-            return Ok(());
-        }
-        self.with_bucket(key, Instant::now(), |b| {
-            if b.tokens >= 1.0 {
-                b.tokens -= 1.0;
-                Ok(())
-            } else {
-                Err(self.wait_for(b.tokens))
-            }
-        })
+        self.probe(key, true)
     }
 
     /// Whether `key` has a token, without taking it.
     pub fn check(&self, key: &K) -> Result<(), Duration> {
-        if !self.enabled() {
-            return Ok(());
-        }
-        self.with_bucket(key, Instant::now(), |b| {
-            if b.tokens >= 1.0 {
-                Ok(())
-            } else {
-                Err(self.wait_for(b.tokens))
-            }
-        })
+        self.probe(key, false)
     }
 
     /// Takes one token when there is one (a failure already answered counts, never blocks).
@@ -180,66 +220,96 @@ pub fn limited(what: &str, wait: Duration) -> ApiError {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use governor::clock::FakeRelativeClock;
 
-    fn limits(burst: u32, per_minute: u32) -> RateLimits {
-        RateLimits { burst, per_minute }
+    fn buckets(burst: u32, per_minute: u32) -> (Buckets<u8, FakeRelativeClock>, FakeRelativeClock) {
+        let clock = FakeRelativeClock::default();
+        let limit = RateLimits { burst, per_minute };
+        (Buckets::with_clock(limit, clock.clone()), clock)
     }
 
     #[test]
     fn a_bucket_empties_then_refills() {
-        let b: Buckets<u8> = Buckets::new(limits(2, 60));
-        let t0 = Instant::now();
-        let take = |now| {
-            b.with_bucket(&1, now, |k| {
-                if k.tokens >= 1.0 {
-                    k.tokens -= 1.0;
-                    true
-                } else {
-                    false
-                }
-            })
-        };
-        assert!(take(t0));
-        assert!(take(t0));
-        assert!(!take(t0));
-        assert!(!take(t0 + Duration::from_millis(500)));
-        assert!(take(t0 + Duration::from_millis(1600)), "one a second");
+        let (b, clock) = buckets(2, 60);
+        assert!(b.take(&1).is_ok());
+        assert!(b.take(&1).is_ok());
+        assert!(b.take(&1).is_err());
+        clock.advance(Duration::from_millis(500));
+        assert!(b.take(&1).is_err());
+        clock.advance(Duration::from_millis(600));
+        assert!(b.take(&1).is_ok(), "one a second");
+        assert!(b.take(&1).is_err());
         // Another key has its own bucket.
         assert!(b.take(&2).is_ok());
     }
 
     #[test]
     fn retry_after_is_the_time_to_the_next_token() {
-        let b: Buckets<u8> = Buckets::new(limits(1, 6));
+        let (b, clock) = buckets(1, 6);
         assert!(b.take(&1).is_ok());
+        clock.advance(Duration::from_millis(500));
         let wait = b.take(&1).unwrap_err();
-        assert!(wait > Duration::from_secs(9) && wait <= Duration::from_secs(10));
+        assert_eq!(wait, Duration::from_millis(9500));
         assert_eq!(limited("x", wait).retry_after_s, Some(10));
-        assert!(
-            b.check(&1).is_err(),
+        assert_eq!(
+            b.check(&1),
+            Err(wait),
             "checking takes nothing and finds none"
         );
     }
 
     #[test]
+    fn checking_takes_nothing() {
+        let (b, _clock) = buckets(2, 1);
+        for _ in 0..10 {
+            assert!(b.check(&1).is_ok());
+        }
+        b.charge(&1);
+        assert!(b.check(&1).is_ok(), "one token left");
+        b.charge(&1);
+        assert!(b.check(&1).is_err());
+        b.charge(&1);
+        assert!(b.check(&2).is_ok(), "other keys are untouched");
+    }
+
+    #[test]
     fn a_zero_burst_turns_the_limit_off() {
-        let b: Buckets<u8> = Buckets::new(limits(0, 0));
+        let (b, _clock) = buckets(0, 0);
         for _ in 0..100 {
             assert!(b.take(&1).is_ok());
         }
     }
 
     #[test]
+    fn no_refill_rate_is_one_an_hour() {
+        let (b, clock) = buckets(1, 0);
+        assert!(b.take(&1).is_ok());
+        assert_eq!(b.take(&1), Err(Duration::from_secs(3600)));
+        clock.advance(Duration::from_secs(3600));
+        assert!(b.take(&1).is_ok());
+    }
+
+    #[test]
     fn idle_keys_are_dropped_when_the_map_is_full() {
-        let b: Buckets<usize> = Buckets::new(limits(1, 600));
+        let clock = FakeRelativeClock::default();
+        let limit = RateLimits {
+            burst: 1,
+            per_minute: 600,
+        };
+        let b: Buckets<usize, _> = Buckets::with_clock(limit, clock.clone());
         for k in 0..MAX_KEYS {
             b.charge(&k);
         }
-        std::thread::sleep(Duration::from_millis(120));
+        let len = |b: &Buckets<usize, FakeRelativeClock>| lock(&b.keys).len();
+        assert_eq!(len(&b), MAX_KEYS);
+        clock.advance(Duration::from_millis(250));
         b.charge(&MAX_KEYS);
-        assert!(
-            b.map.lock().unwrap().len() < 10,
-            "refilled buckets are forgotten"
-        );
+        assert_eq!(len(&b), 1, "refilled keys are forgotten");
+        // A key still waiting for its token is kept.
+        for k in 0..MAX_KEYS {
+            b.charge(&k);
+        }
+        b.charge(&(MAX_KEYS + 1));
+        assert_eq!(len(&b), MAX_KEYS + 2);
     }
 }

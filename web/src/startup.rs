@@ -41,6 +41,9 @@ impl Application {
                 .wrap(crate::security_headers::headers())
                 .wrap(TracingLogger::default())
                 .app_data(data.clone())
+                .app_data(web::Data::new(routes::docs::Document(
+                    crate::openapi::json(),
+                )))
                 .app_data(
                     web::JsonConfig::default()
                         .limit(64 * 1024)

@@ -3,14 +3,28 @@
 
 use super::progress::{refresh_all, refresh_many};
 use super::scope::{CompetitionView, LiveDetector, LiveVideo, view};
-use super::{EnqueuePolicy, EvaluationError};
 use crate::domain::PrepareState;
 use crate::error::RepoError;
-use crate::queue::{self, JobPayload};
+use crate::queue::{self, JobPayload, QueueError};
 use crate::repo;
 use crate::time::now_ms;
 use sea_orm::ConnectionTrait;
 use std::collections::HashSet;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EvaluationError {
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+/// How enqueued work is sized.
+#[derive(Debug, Clone, Copy)]
+pub struct EnqueuePolicy {
+    pub score_batch_videos: usize,
+    pub max_attempts: i32,
+}
 
 /// Enqueues every in-scope pair among `dets` × `vids` (prepared videos only) not yet scored.
 async fn enqueue_pairs<C: ConnectionTrait>(

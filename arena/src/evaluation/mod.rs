@@ -12,29 +12,11 @@ mod progress;
 mod scope;
 
 pub use enqueue::{
-    on_detector_accepted, on_phase_closed, on_score_job_dead, on_video_failed, on_video_prepared,
-    process_due_phase_closes,
+    EnqueuePolicy, EvaluationError, on_detector_accepted, on_phase_closed, on_score_job_dead,
+    on_video_failed, on_video_prepared, process_due_phase_closes,
 };
 pub use progress::{PairProgress, Progress, pair_progress, progress, refresh_many, refresh_status};
 pub use scope::{
     CompetitionView, LiveDetector, LiveVideo, board_extras, board_input, current_round,
     round_boards, view,
 };
-
-use crate::error::RepoError;
-use crate::queue::QueueError;
-
-#[derive(Debug, thiserror::Error)]
-pub enum EvaluationError {
-    #[error(transparent)]
-    Repo(#[from] RepoError),
-    #[error(transparent)]
-    Queue(#[from] QueueError),
-}
-
-/// How enqueued work is sized.
-#[derive(Debug, Clone, Copy)]
-pub struct EnqueuePolicy {
-    pub score_batch_videos: usize,
-    pub max_attempts: i32,
-}

@@ -6,7 +6,7 @@
 //! 400/ln 10 points per logistic unit, and its updates depend only on rating differences). Each
 //! match is its own rating period, so the result depends on the order matches arrive in.
 
-use super::Contestant;
+use super::contestant::Contestant;
 use super::matches::Match;
 use skillratings::Outcomes;
 use skillratings::glicko2::{Glicko2Config, Glicko2Rating, glicko2};

@@ -1,7 +1,7 @@
 //! Matches from scores: every (detector d, fake video v) is a game between v's creator team and
 //! d's team; the creator wins when s_d(v) < τ_d (DESIGN.md §6).
 
-use super::{Contestant, Role};
+use super::contestant::{Contestant, Role};
 use crate::scoring::detection::{ScoredBoard, creator_wins};
 use crate::scoring::leaderboard::DetectorEntry;
 

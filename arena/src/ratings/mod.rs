@@ -3,6 +3,7 @@
 
 pub mod bootstrap;
 pub mod bradley_terry;
+pub mod contestant;
 pub mod glicko;
 pub mod matches;
 
@@ -16,31 +17,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
 
 pub use bootstrap::Interval;
-
-/// Which side of the game a team plays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-#[schema(as = RatingRole)]
-pub enum Role {
-    Creator,
-    Detector,
-}
-
-/// A rated entry: a team in one role (a team that both creates and detects is two entries).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Contestant {
-    pub role: Role,
-    pub team: String,
-}
-
-impl Contestant {
-    pub fn new(team: &str, role: Role) -> Self {
-        Self {
-            role,
-            team: team.to_owned(),
-        }
-    }
-}
+pub use contestant::{Contestant, Role};
 
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct RatingRow {

@@ -5,7 +5,6 @@ pub mod detection;
 pub mod fooled;
 pub mod input;
 pub mod leaderboard;
-pub mod offline;
 pub mod presets;
 pub mod roc;
 pub mod ssim;
@@ -17,7 +16,6 @@ pub use leaderboard::{
     BoardExtras, BoardInput, CreationEntry, CreationRow, DetectionRow, DetectorEntry, Leaderboard,
     Matrix, ScoringRules, compute, compute_with,
 };
-pub use offline::{OfflineError, OfflineOptions, OfflineReport, score_pairs_csv};
 pub use presets::{
     CreationParts, Dfgc2021Weights, Dfgc2022Weights, Eligibility, HumanRatings, Preset,
 };

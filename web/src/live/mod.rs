@@ -3,47 +3,17 @@
 
 pub mod cache;
 pub mod cursor;
+pub mod event;
 pub mod poller;
 pub mod sse;
 
-use actix_web::web::Bytes;
-use arena::entities::events;
 use cache::BoardCache;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::{Notify, broadcast};
 
-/// One event of the log, with its SSE frame rendered once for every client.
-#[derive(Debug, Clone)]
-pub struct LiveEvent {
-    pub id: i64,
-    pub competition_id: i64,
-    pub kind: String,
-    /// `id: …\ndata: {json}\n\n`.
-    pub frame: Bytes,
-}
-
-impl LiveEvent {
-    pub fn from_model(e: &events::Model) -> LiveEvent {
-        // The payload was written as JSON; anything else is passed on as a string.
-        let payload = serde_json::from_str::<serde_json::Value>(&e.payload)
-            .unwrap_or_else(|_| serde_json::Value::String(e.payload.clone()));
-        let data = serde_json::json!({
-            "id": e.id,
-            "kind": e.kind,
-            "competition_id": e.competition_id,
-            "payload": payload,
-            "at_ms": e.created_at_ms,
-        });
-        LiveEvent {
-            id: e.id,
-            competition_id: e.competition_id,
-            kind: e.kind.clone(),
-            frame: Bytes::from(format!("id: {}\ndata: {data}\n\n", e.id)),
-        }
-    }
-}
+pub use event::LiveEvent;
 
 /// Timings of the live machinery.
 #[derive(Debug, Clone, Copy)]
@@ -119,9 +89,7 @@ impl Live {
     /// Invalidates the competition's boards, then tells every subscriber (in that order, so a
     /// client refetching on the event gets the new board).
     pub fn publish(&self, event: LiveEvent) {
-        self.inner.cache.invalidate(event.competition_id);
-        // No subscriber is not an error.
-        let _ = self.inner.tx.send(Arc::new(event));
+        poller::Hub::publish(self.inner.as_ref(), event);
     }
 
     /// Polls now instead of at the next tick: called after this process commits an event, so
@@ -140,10 +108,15 @@ impl Live {
             return;
         }
         let wake = self.inner.wake.clone();
-        runtime.spawn(poller::run(Arc::downgrade(&self.inner), wake, db));
+        let interval = self.inner.config.poll_interval;
+        runtime.spawn(poller::run(Arc::downgrade(&self.inner), interval, wake, db));
     }
+}
 
-    fn from_inner(inner: Arc<Inner>) -> Live {
-        Live { inner }
+impl poller::Hub for Inner {
+    fn publish(&self, event: LiveEvent) {
+        self.cache.invalidate(event.competition_id);
+        // No subscriber is not an error.
+        let _ = self.tx.send(Arc::new(event));
     }
 }

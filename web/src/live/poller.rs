@@ -2,20 +2,27 @@
 //! its competition's boards and is broadcast to the SSE clients of this process.
 
 use super::cursor::Cursor;
-use super::{Inner, Live, LiveEvent};
+use super::event::LiveEvent;
 use arena::error::RepoError;
 use arena::repo::events::{latest_id, since_all};
 use sea_orm::DatabaseConnection;
 use std::sync::{Arc, Weak};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::Notify;
+
+/// What the poller feeds: the process's live hub (`super::Live`'s state), named by a trait so the
+/// poller does not import the hub that starts it.
+pub trait Hub: Send + Sync + 'static {
+    /// Invalidates the event's boards and broadcasts it.
+    fn publish(&self, event: LiveEvent);
+}
 
 /// Events read per query; a full page is followed by another read at once.
 const PAGE: u64 = 500;
 
 /// Reads everything new since the cursor, page by page, and publishes it.
 async fn poll_once(
-    live: &Live,
+    live: &impl Hub,
     db: &DatabaseConnection,
     cursor: &mut Cursor,
 ) -> Result<(), RepoError> {
@@ -37,10 +44,12 @@ async fn poll_once(
 }
 
 /// Runs until the hub is dropped.
-pub(super) async fn run(hub: Weak<Inner>, wake: Arc<Notify>, db: DatabaseConnection) {
-    let Some(interval) = hub.upgrade().map(|h| h.config.poll_interval) else {
-        return;
-    };
+pub(super) async fn run<H: Hub>(
+    hub: Weak<H>,
+    interval: Duration,
+    wake: Arc<Notify>,
+    db: DatabaseConnection,
+) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut cursor: Option<Cursor> = None;
@@ -49,10 +58,9 @@ pub(super) async fn run(hub: Weak<Inner>, wake: Arc<Notify>, db: DatabaseConnect
             _ = tick.tick() => {}
             () = wake.notified() => {}
         }
-        let Some(inner) = hub.upgrade() else {
+        let Some(live) = hub.upgrade() else {
             return;
         };
-        let live = Live::from_inner(inner);
         let c = match cursor.as_mut() {
             Some(c) => c,
             None => match latest_id(&db).await {
@@ -63,7 +71,7 @@ pub(super) async fn run(hub: Weak<Inner>, wake: Arc<Notify>, db: DatabaseConnect
                 }
             },
         };
-        if let Err(e) = poll_once(&live, &db, c).await {
+        if let Err(e) = poll_once(live.as_ref(), &db, c).await {
             tracing::warn!(error = %e, "events poll failed");
         }
     }

@@ -4,6 +4,7 @@
 
 pub mod competitions_post;
 pub mod fleet;
+pub mod outcome;
 pub mod page;
 pub mod phases_advance_post;
 pub mod phases_post;
@@ -21,26 +22,7 @@ use crate::routes::pages::{Nav, PageError, error_page};
 use crate::session::Browser;
 use actix_web::HttpResponse;
 
-/// A token issued by an approval or a new team: shown on the page once.
-pub struct Issued {
-    pub team: String,
-    pub token: String,
-}
-
-/// What a form did, in words.
-pub struct Done {
-    pub message: String,
-    pub issued: Option<Issued>,
-}
-
-impl Done {
-    pub fn said(message: impl Into<String>) -> Done {
-        Done {
-            message: message.into(),
-            issued: None,
-        }
-    }
-}
+pub use outcome::{Done, Issued};
 
 /// The organizer behind a form post: logged in (401), the form's own CSRF token (403
 /// `csrf_failed`), an admin (403 `admin_only`).

@@ -1,7 +1,7 @@
 //! `GET /admin` (admins, logged in): competitions with their phases, teams waiting for approval,
 //! the teams, the newest submissions, and the forms that change them.
 
-use super::Done;
+use super::outcome::Done;
 use crate::context::AppContext;
 use crate::error::ApiError;
 use crate::routes::pages::{Nav, PageError, login_redirect, render_with};

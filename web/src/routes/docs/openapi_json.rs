@@ -1,9 +1,10 @@
 //! `GET /api/openapi.json`: the OpenAPI document generated from the handlers.
 
-use actix_web::HttpResponse;
+use super::Document;
+use actix_web::{HttpResponse, web};
 
-pub async fn get() -> HttpResponse {
+pub async fn get(doc: web::Data<Document>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
-        .body(crate::openapi::json())
+        .body(doc.0)
 }

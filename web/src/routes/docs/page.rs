@@ -1,9 +1,10 @@
 //! `GET /api/docs`: the API's operations listed from the OpenAPI JSON (no external assets).
 
+use super::Document;
 use crate::error::ApiError;
 use crate::routes::pages::{Nav, PageError, render};
 use crate::session::Browser;
-use actix_web::HttpResponse;
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde_json::Value;
 
@@ -66,8 +67,8 @@ pub fn operations(doc: &Value) -> Vec<Operation> {
     out
 }
 
-pub async fn get(browser: Browser) -> Result<HttpResponse, PageError> {
-    let doc: Value = serde_json::from_str(crate::openapi::json()).map_err(ApiError::internal)?;
+pub async fn get(browser: Browser, doc: web::Data<Document>) -> Result<HttpResponse, PageError> {
+    let doc: Value = serde_json::from_str(doc.0).map_err(ApiError::internal)?;
     let page = DocsPage {
         nav: Nav::of(&browser),
         title: text(&doc["info"]["title"]),

@@ -1,5 +1,6 @@
 //! Offline scoring (`arena score`): every board number recomputed from a CSV of pair scores, with
-//! the same functions the server uses.
+//! the same functions the server uses. It sits above `scoring` and `ratings` (its report has
+//! both), so it is not part of `scoring`, which `ratings` builds on.
 //!
 //! Pairs CSV: header `detector,creation,video,label,score` (any order, extra columns ignored);
 //! `label` 0 = real, 1 = fake; `creation` names a fake's creation and is ignored for reals; `score`
@@ -10,15 +11,15 @@
 //! Ratings CSV: header `creation,axis,value`, axis one of realism, quality, expression, mouth,
 //! identity (human ratings 1–5), ssim (−1–1), id; repeated rows of a (creation, axis) are averaged.
 
-use super::detection::{DEFAULT_FPR, ScoredBoard};
-use super::leaderboard::{
-    BoardExtras, BoardInput, CreationEntry, CreationRow, DetectionRow, DetectorEntry, Matrix,
-    ScoringRules, compute_with,
-};
-use super::presets::{CreationParts, Eligibility, Preset};
 use crate::ratings::bootstrap::MIN_RESAMPLES;
 use crate::ratings::bradley_terry::DEFAULT_LAMBDA;
 use crate::ratings::{RatingError, RatingOptions, RatingRow, rate};
+use crate::scoring::detection::{DEFAULT_FPR, ScoredBoard};
+use crate::scoring::leaderboard::{
+    BoardExtras, BoardInput, CreationEntry, CreationRow, DetectionRow, DetectorEntry, Matrix,
+    ScoringRules, compute_with,
+};
+use crate::scoring::presets::{CreationParts, Eligibility, Preset};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
