@@ -54,7 +54,7 @@ impl WorkerContext {
 pub struct SessionCache {
     pub(crate) sessions: HashMap<i64, Detector>,
     /// The `[identity]` face-embedding model, loaded on first use.
-    pub(crate) identity: Option<crate::identity::IdentityModel>,
+    pub(crate) identity: Option<crate::identity_model::IdentityModel>,
     pub(crate) faces: Option<FaceDetector>,
     /// The slot's long-lived scoring children (one per detector), when uploads run isolated.
     pub(crate) score_children: Vec<sandbox::ScoreChild>,

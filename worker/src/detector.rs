@@ -1,79 +1,23 @@
 //! Detector sessions (onnxruntime via `ort`): preprocessing per manifest, batched inference,
 //! per-frame P(fake), and video-level aggregation.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use ort::environment::Environment;
 use ort::session::{RunOptions, Session};
 use ort::value::TensorRef;
 
-use crate::manifest::{Aggregate, ColorOrder, CropMode, Layout, Manifest, OutputKind};
-use crate::media::{AsRgb, RgbImage, RgbView};
-use crate::onnx_model::{InputBatch, ModelError, check_manifest_against_model, inspect_model};
+use crate::manifest::{Aggregate, Layout, Manifest, OutputKind};
+use crate::media::AsRgb;
+use crate::onnx_model::{InputBatch, check_manifest_against_model, inspect_model};
 
+mod error;
 mod preprocess;
 mod runtime;
 
+pub use error::DetectorError;
 pub use preprocess::model_input;
 use preprocess::*;
 pub use runtime::*;
-
-#[derive(Debug, thiserror::Error)]
-pub enum DetectorError {
-    #[error("onnxruntime is unavailable: {0}")]
-    Runtime(String),
-    #[error(transparent)]
-    Model(#[from] ModelError),
-    #[error("the model could not be loaded: {0}")]
-    Load(String),
-    #[error("the model failed to run: {0}")]
-    Run(String),
-    #[error("the model's output is not finite")]
-    NonFinite,
-    #[error(
-        "the model is not deterministic: the probe frames scored differently across runs or batch \
-         sizes (by up to {max_diff:.2e}, allowed 1e-4)"
-    )]
-    NonDeterministic { max_diff: f32 },
-    #[error("the model took longer than the {limit_ms} ms allowed to score the probe frames")]
-    TooSlow { limit_ms: u64 },
-    #[error("unexpected model output: {0}")]
-    OutputShape(String),
-    #[error("internal detector error: {0}")]
-    Internal(String),
-}
-
-impl DetectorError {
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::Runtime(_) => "onnxruntime_unavailable",
-            Self::Model(e) => e.code(),
-            Self::Load(_) => "model_load_failed",
-            Self::Run(_) => "model_run_failed",
-            Self::NonFinite => "model_output_not_finite",
-            Self::NonDeterministic { .. } => "model_nondeterministic",
-            Self::TooSlow { .. } => "model_too_slow",
-            Self::OutputShape(_) => "model_output_shape",
-            Self::Internal(_) => "detector_internal",
-        }
-    }
-
-    /// True when the team's model (or manifest) is at fault.
-    pub fn is_client_error(&self) -> bool {
-        match self {
-            Self::Runtime(_) | Self::Internal(_) => false,
-            Self::Model(e) => e.is_client_error(),
-            Self::Load(_)
-            | Self::Run(_)
-            | Self::NonFinite
-            | Self::NonDeterministic { .. }
-            | Self::TooSlow { .. }
-            | Self::OutputShape(_) => true,
-        }
-    }
-}
 
 /// Stops a detector's runs in progress (and later ones until [`RunTerminator::reset`]); can be
 /// used from another thread, e.g. a watchdog.
@@ -337,7 +281,10 @@ pub fn aggregate(kind: Aggregate, per_frame: &[f32]) -> f32 {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
+    use crate::media::RgbImage;
     use crate::test_support::{
         channel_means, detector_fixture, means_model, node, runtime, sample, sigmoid, tensor_f32,
     };

@@ -12,6 +12,7 @@ pub mod face_search;
 pub mod faces;
 pub mod fleet;
 pub mod identity;
+pub mod identity_model;
 pub mod job_error;
 pub mod job_loop;
 pub mod manifest;

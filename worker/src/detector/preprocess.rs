@@ -1,7 +1,9 @@
 //! A detector's input tensor from RGB images, per its manifest: resize (exact, cached taps),
 //! normalisation, channel order and layout ([`model_input`]).
 
-use super::*;
+use super::error::DetectorError;
+use crate::manifest::{ColorOrder, CropMode, Layout, Manifest};
+use crate::media::{AsRgb, RgbImage, RgbView};
 
 /// The model input for `frames` exactly as a [`Detector`] with `manifest` builds it (resize,
 /// normalisation, channel order, layout): `frames.len()` images of `3 * H * W` floats, in order.

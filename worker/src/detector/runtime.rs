@@ -1,7 +1,14 @@
 //! The onnxruntime library and environment ([`OrtRuntime`]) and how sessions are built
 //! ([`SessionOptions`], CPU or CUDA with its fallback).
 
-use super::*;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use ort::environment::Environment;
+use ort::session::Session;
+
+use super::error::DetectorError;
 
 /// The process-wide onnxruntime environment; cheap to clone.
 #[derive(Clone)]

@@ -8,7 +8,8 @@
 
 use ffmpeg_next as ff;
 
-use super::{MediaError, RgbImage};
+use super::error::MediaError;
+use super::image::RgbImage;
 
 /// Sample aspect ratios outside [1/4, 4] are refused: no real camera or codec writes them, and
 /// they would make one stored pixel into dozens of displayed ones.
@@ -139,7 +140,7 @@ impl DisplayGeometry {
         stream: &ff::Stream,
         decoder: &ff::decoder::Video,
     ) -> Result<DisplayGeometry, MediaError> {
-        let sar = super::probe::rational_to_f64(decoder.aspect_ratio()).unwrap_or(1.0);
+        let sar = rational_to_f64(decoder.aspect_ratio()).unwrap_or(1.0);
         if !(1.0 / MAX_SAR..=MAX_SAR).contains(&sar) {
             return Err(MediaError::InvalidVideo(format!(
                 "sample aspect ratio {sar:.3} is outside 1:4..4:1"
@@ -193,6 +194,12 @@ fn parse_matrix(data: &[u8]) -> Option<[i32; 9]> {
         *v = i32::from_ne_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
     }
     Some(m)
+}
+
+/// `num/den` as a float; `None` unless both parts are positive (FFmpeg writes 0/1 or 0/0 for unknown).
+pub(crate) fn rational_to_f64(r: ff::Rational) -> Option<f64> {
+    (r.numerator() > 0 && r.denominator() > 0)
+        .then(|| f64::from(r.numerator()) / f64::from(r.denominator()))
 }
 
 #[cfg(test)]

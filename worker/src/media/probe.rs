@@ -5,8 +5,9 @@ use std::path::Path;
 use ffmpeg_next as ff;
 use serde::{Deserialize, Serialize};
 
-use super::display::DisplayGeometry;
-use super::{MediaError, open_input};
+use super::display::{DisplayGeometry, rational_to_f64};
+use super::error::MediaError;
+use super::open::open_input;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProbeFacts {
@@ -94,11 +95,6 @@ fn container_name(format_name: &str) -> String {
         n if n.starts_with("matroska") => "matroska".to_owned(),
         n => n.to_owned(),
     }
-}
-
-pub(crate) fn rational_to_f64(r: ff::Rational) -> Option<f64> {
-    (r.numerator() > 0 && r.denominator() > 0)
-        .then(|| f64::from(r.numerator()) / f64::from(r.denominator()))
 }
 
 /// Frame rate, duration and frame count of the best video stream, with container fallbacks.

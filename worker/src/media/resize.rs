@@ -1,6 +1,6 @@
 //! Antialiased RGB resizing (separable triangle filter, like Pillow's `BILINEAR`) and cropping.
 
-use super::{AsRgb, RgbImage, RgbView};
+use super::image::{AsRgb, RgbImage, RgbView};
 
 /// One output sample's source taps: first source index and the normalized weights from there.
 struct Taps {

@@ -6,9 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use ffmpeg_next as ff;
 
 use super::display::DisplayGeometry;
+use super::error::MediaError;
+use super::image::RgbImage;
+use super::open::open_input;
 use super::probe::stream_timing;
 use super::resize::capped_size as scaled_size;
-use super::{MediaError, RgbImage, open_input};
 
 static DECODES: AtomicU64 = AtomicU64::new(0);
 
