@@ -231,6 +231,10 @@ pub struct EvaluationSettings {
     /// Scoring children a worker slot keeps (one per detector, least recently used ended
     /// first): enough that detectors taking turns on new videos do not restart them.
     pub score_children_per_slot: usize,
+    /// A worker slot decodes the videos of one team in a long-lived decode child that keeps
+    /// onnxruntime and the face model loaded between them (`false`: a fresh child per decode).
+    /// A child never sees another team's video (docs/SANDBOX.md).
+    pub reuse_prepare_child: bool,
     /// Tests only: an uploaded video that begins with `ARENA-TEST-ABORT` makes its ingest probe
     /// child abort, as a demuxer crash would (it shows the server survives one).
     pub sandbox_test_faults: bool,
@@ -315,6 +319,7 @@ impl Default for EvaluationSettings {
             child_timeout_s: 900,
             reuse_score_child: true,
             score_children_per_slot: 4,
+            reuse_prepare_child: true,
             sandbox_test_faults: false,
         }
     }

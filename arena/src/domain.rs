@@ -108,7 +108,9 @@ string_enum!(
 
 string_enum!(
     /// A submission's life: validated at ingest (a refused upload leaves no row, so there is no
-    /// `validating` or `rejected` status), then evaluated by workers.
+    /// `validating` or `rejected` status), then evaluated by workers. A detector's model checks
+    /// run after its upload, in a job: it stays `queued` until they pass, and a model they refuse
+    /// ends `failed` with the checks' error code.
     SubmissionStatus {
         Queued => "queued",
         Running => "running",

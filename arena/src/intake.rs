@@ -1,6 +1,8 @@
 //! The create-submission transactions of ingest: once an upload is validated and its objects
 //! stored, its submission, detector or videos, their first jobs and the `submission` event are
-//! written in one transaction (a failure leaves no row).
+//! written in one transaction (a failure leaves no row). A detector's model checks run after
+//! the upload, in its `activate_detector` job; a model they refuse is taken back by
+//! [`refuse_detector`].
 
 use crate::db;
 use crate::domain::{SubmissionKind, SubmissionStatus, VideoRole};
@@ -8,6 +10,7 @@ use crate::entities::submissions;
 use crate::error::RepoError;
 use crate::queue::{self, JobPayload, QueueError};
 use crate::repo;
+use crate::storage::{Storage, StorageError, model_key};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 
 #[derive(Debug, thiserror::Error)]
@@ -16,6 +19,8 @@ pub enum IntakeError {
     Repo(#[from] RepoError),
     #[error(transparent)]
     Queue(#[from] QueueError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
 }
 
 impl From<DbErr> for IntakeError {
@@ -44,8 +49,9 @@ pub struct NewDetectorUpload {
     pub ort_version: String,
 }
 
-/// Creates the detector's submission (queued), its detector row and its activation job.
-/// Returns the submission and the detector's id.
+/// Creates the detector's submission (queued), its detector row (not ready) and its activation
+/// job, which runs the model checks and then makes it live. Returns the submission and the
+/// detector's id.
 pub async fn create_detector(
     db: &DatabaseConnection,
     new: NewDetectorUpload,
@@ -82,6 +88,34 @@ pub async fn create_detector(
     announce(&txn, &sub).await?;
     txn.commit().await?;
     Ok((sub, det.id))
+}
+
+/// A detector whose upload checks refused its model (`code`, `message`: the checks' own, as the
+/// upload request answered them when the checks ran there). Its submission fails with them and
+/// is given back to the team's quota (a refused upload never counted), its detector row goes, and
+/// the model object goes unless another detector holds the same bytes. Returns false when the
+/// detector was already gone (withdrawn meanwhile).
+#[tracing::instrument(skip(db, storage, message), err)]
+pub async fn refuse_detector(
+    db: &DatabaseConnection,
+    storage: &Storage,
+    detector_id: i64,
+    code: &str,
+    message: &str,
+) -> Result<bool, IntakeError> {
+    let txn = db::begin_write(db).await?;
+    let Some(det) = repo::detectors::find(&txn, detector_id).await? else {
+        return Ok(false);
+    };
+    repo::submissions::fail(&txn, det.submission_id, code, message).await?;
+    repo::submissions::refund(&txn, det.submission_id).await?;
+    repo::detectors::delete(&txn, detector_id).await?;
+    let held = repo::erasure::model_content_held(&txn, &det.model_sha256).await?;
+    txn.commit().await?;
+    if !held {
+        storage.delete(&model_key(&det.model_sha256)).await?;
+    }
+    Ok(true)
 }
 
 /// Creates a video submission (queued) of `kind`, its videos (their `submission_id` and `role`

@@ -237,11 +237,44 @@ impl Queue {
     /// running ones whose lease expired (their worker died) while attempts remain.
     #[tracing::instrument(skip(self), err)]
     pub async fn claim(&self, worker: &str, n: u64) -> Result<Vec<ClaimedJob>, QueueError> {
+        self.claim_where(worker, n, claimable(now_ms())).await
+    }
+
+    /// Claims up to `n` more runnable jobs of the same work as `job` for `worker`, which holds
+    /// `job` and runs them together with it: the other score jobs of its detector (their
+    /// dedupe keys share the prefix `score:<detector id>:`). Other kinds have no such jobs.
+    #[tracing::instrument(skip(self, job), fields(job_id = job.id), err)]
+    pub async fn claim_batch_of(
+        &self,
+        worker: &str,
+        job: &ClaimedJob,
+        n: u64,
+    ) -> Result<Vec<ClaimedJob>, QueueError> {
+        let JobPayload::Score { detector_id, .. } = &job.payload else {
+            return Ok(Vec::new());
+        };
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let prefix = format!("score:{detector_id}:");
+        let same = sea_orm::Condition::all()
+            .add(claimable(now_ms()))
+            .add(jobs::Column::DedupeKey.starts_with(&prefix))
+            .add(jobs::Column::Id.ne(job.id));
+        self.claim_where(worker, n, same).await
+    }
+
+    async fn claim_where(
+        &self,
+        worker: &str,
+        n: u64,
+        condition: sea_orm::Condition,
+    ) -> Result<Vec<ClaimedJob>, QueueError> {
         let now = now_ms();
         let mut pick = Query::select();
         pick.column(jobs::Column::Id)
             .from(jobs::Entity)
-            .cond_where(claimable(now))
+            .cond_where(condition.clone())
             .order_by(jobs::Column::Priority, sea_orm::Order::Asc)
             .order_by(jobs::Column::Id, sea_orm::Order::Asc)
             .limit(n)
@@ -260,7 +293,7 @@ impl Queue {
             .col_expr(jobs::Column::UpdatedAtMs, Expr::value(now))
             .filter(jobs::Column::Id.in_subquery(pick))
             // Re-checked here: on PostgreSQL a row picked above may have changed meanwhile.
-            .filter(claimable(now))
+            .filter(condition)
             .exec_with_returning(&self.db)
             .await?;
         let mut claimed = rows

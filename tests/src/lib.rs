@@ -379,6 +379,28 @@ impl TestApp {
         }
     }
 
+    /// A detector upload its model checks refuse: the upload answers 202 (`queued`; the checks
+    /// run after it, in the detector's first job), then the submission ends `failed` with `code`
+    /// and a message, and is not counted against the team's quota. Returns the submission.
+    pub async fn refused_by_checks(&self, resp: reqwest::Response, code: &str) -> Value {
+        let status = resp.status().as_u16();
+        let body: Value = resp.json().await.unwrap_or_default();
+        assert_eq!(status, 202, "{body}");
+        assert_eq!(body["status"], "queued", "{body}");
+        let id = body["id"].as_i64().expect("submission id");
+        let done = self.wait_submission(id, Duration::from_secs(120)).await;
+        assert_eq!(done["status"], "failed", "{done}");
+        assert_eq!(done["error"]["code"], code, "{done}");
+        let message = done["error"]["message"].as_str().unwrap_or_default();
+        assert!(!message.is_empty(), "{done}");
+        let row = arena::repo::submissions::find(self.ctx.db(), id)
+            .await
+            .expect("submission")
+            .expect("its row");
+        assert!(!row.counted_against_quota, "a refused model used quota");
+        done
+    }
+
     /// Files in the object store (to check nothing was stored).
     pub fn stored_objects(&self) -> Vec<String> {
         let root = self.dir.path().join("objects");

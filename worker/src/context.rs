@@ -58,6 +58,9 @@ pub struct SessionCache {
     pub(crate) faces: Option<FaceDetector>,
     /// The slot's long-lived scoring children (one per detector), when uploads run isolated.
     pub(crate) score_children: Vec<sandbox::ScoreChild>,
+    /// The slot's decode child, serving the videos of one team (its key), when uploads run
+    /// isolated and `evaluation.reuse_prepare_child` is on.
+    pub(crate) prepare_child: Option<sandbox::ServingChild>,
 }
 
 impl SessionCache {

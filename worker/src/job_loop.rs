@@ -50,15 +50,17 @@ pub async fn run_slot(ctx: WorkerContext, worker_id: String, mut shutdown: watch
             continue;
         }
         for job in jobs {
+            let batch = claim_batch(&ctx, &worker_id, &job).await;
             let span = tracing::info_span!(
                 "job",
                 job_id = job.id,
                 kind = job.payload.kind(),
                 submission_id = job.submission_id,
-                attempt = job.attempt
+                attempt = job.attempt,
+                batched = batch.len()
             );
             let (id, kind) = (job.id, job.payload.kind());
-            let work = run_job(&ctx, &mut cache, &worker_id, job).instrument(span);
+            let work = run_job(&ctx, &mut cache, &worker_id, job, batch).instrument(span);
             slot.run(&ctx.db, id, kind, work).await;
             // The job may have queued more (a prepared video's scores): idle sibling slots of
             // this process take them now rather than at their next poll.
@@ -112,45 +114,131 @@ async fn log_line(ctx: &WorkerContext, job: &ClaimedJob, worker_id: &str, level:
     }
 }
 
-async fn run_job(ctx: &WorkerContext, cache: &mut SessionCache, worker_id: &str, job: ClaimedJob) {
-    let claimed = format!(
-        "worker {} claimed {} #{} (attempt {}/{})",
-        worker_label(worker_id),
-        job.payload.kind(),
-        job.id,
-        job.attempt,
-        job.max_attempts
-    );
-    log_line(ctx, &job, worker_id, Level::Info, &claimed).await;
+/// The queued score jobs of the same detector as `job`, claimed to run with it as one: one
+/// child request, one board refresh and one event for all their videos instead of one each (a
+/// detector gets one job per video prepared after it). Claimed one at a time until the batch
+/// holds `score_batch_videos` videos (the last job claimed may take it past that, by less than
+/// one job's worth).
+async fn claim_batch(ctx: &WorkerContext, worker_id: &str, job: &ClaimedJob) -> Vec<ClaimedJob> {
+    let JobPayload::Score { video_ids, .. } = &job.payload else {
+        return Vec::new();
+    };
+    let cap = ctx.settings.evaluation.score_batch_videos;
+    let mut videos = video_ids.len();
+    let mut batch = Vec::new();
+    while videos < cap {
+        match ctx.queue.claim_batch_of(worker_id, job, 1).await {
+            Ok(mut more) if !more.is_empty() => {
+                for j in &more {
+                    if let JobPayload::Score { video_ids, .. } = &j.payload {
+                        videos += video_ids.len();
+                    }
+                }
+                batch.append(&mut more);
+            }
+            Ok(_) => break,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not claim the detector's other score jobs");
+                break;
+            }
+        }
+    }
+    batch
+}
+
+/// The work of `job` and the jobs batched with it (score jobs of one detector): one score job
+/// over all their videos.
+fn batched_payload(job: &ClaimedJob, batch: &[ClaimedJob]) -> JobPayload {
+    let JobPayload::Score {
+        detector_id,
+        video_ids,
+    } = &job.payload
+    else {
+        return job.payload.clone();
+    };
+    let mut all = video_ids.clone();
+    for j in batch {
+        if let JobPayload::Score { video_ids, .. } = &j.payload {
+            all.extend(video_ids);
+        }
+    }
+    all.sort_unstable();
+    all.dedup();
+    JobPayload::Score {
+        detector_id: *detector_id,
+        video_ids: all,
+    }
+}
+
+async fn run_job(
+    ctx: &WorkerContext,
+    cache: &mut SessionCache,
+    worker_id: &str,
+    job: ClaimedJob,
+    batch: Vec<ClaimedJob>,
+) {
+    let jobs: Vec<&ClaimedJob> = std::iter::once(&job).chain(&batch).collect();
+    for j in &jobs {
+        let mut claimed = format!(
+            "worker {} claimed {} #{} (attempt {}/{})",
+            worker_label(worker_id),
+            j.payload.kind(),
+            j.id,
+            j.attempt,
+            j.max_attempts
+        );
+        if j.id != job.id {
+            claimed.push_str(&format!(", run with #{}", job.id));
+        }
+        log_line(ctx, j, worker_id, Level::Info, &claimed).await;
+    }
     let beat = Duration::from_millis(ctx.settings.queue.heartbeat_ms);
-    let work = execute(ctx, cache, &job.payload);
+    let payload = batched_payload(&job, &batch);
+    let work = execute(ctx, cache, &payload);
     tokio::pin!(work);
     let result = loop {
         tokio::select! {
             r = &mut work => break r,
             _ = tokio::time::sleep(beat) => {
-                match ctx.queue.heartbeat(job.id, worker_id).await {
-                    Ok(true) => {}
-                    Ok(false) => tracing::warn!("lease lost while running"),
-                    Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
+                for j in &jobs {
+                    match ctx.queue.heartbeat(j.id, worker_id).await {
+                        Ok(true) => {}
+                        Ok(false) => tracing::warn!(job_id = j.id, "lease lost while running"),
+                        Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
+                    }
                 }
             }
         }
     };
     match result {
         Ok(summary) => {
-            log_line(ctx, &job, worker_id, Level::Info, &summary).await;
-            match ctx.queue.complete(job.id, worker_id).await {
-                Ok(()) => tracing::info!("job done"),
-                Err(QueueError::LeaseLost(_)) => {
-                    tracing::warn!("lease lost; another worker owns the job");
-                    let msg = "lease lost: another worker took the job over";
-                    log_line(ctx, &job, worker_id, Level::Warn, msg).await;
-                }
-                Err(e) => tracing::error!(error = %e, "could not complete job"),
+            for j in &jobs {
+                complete(ctx, worker_id, j, &summary).await;
             }
         }
-        Err(err) => fail_job(ctx, worker_id, &job, err).await,
+        Err(err) => {
+            for j in &jobs {
+                let copy = JobError {
+                    code: err.code,
+                    message: err.message.clone(),
+                    permanent: err.permanent,
+                };
+                fail_job(ctx, worker_id, j, copy).await;
+            }
+        }
+    }
+}
+
+async fn complete(ctx: &WorkerContext, worker_id: &str, job: &ClaimedJob, summary: &str) {
+    log_line(ctx, job, worker_id, Level::Info, summary).await;
+    match ctx.queue.complete(job.id, worker_id).await {
+        Ok(()) => tracing::info!(job_id = job.id, "job done"),
+        Err(QueueError::LeaseLost(_)) => {
+            tracing::warn!(job_id = job.id, "lease lost; another worker owns the job");
+            let msg = "lease lost: another worker took the job over";
+            log_line(ctx, job, worker_id, Level::Warn, msg).await;
+        }
+        Err(e) => tracing::error!(error = %e, "could not complete job"),
     }
 }
 
@@ -223,12 +311,7 @@ async fn execute(
             Ok(report.line())
         }
         JobPayload::ActivateDetector { detector_id } => {
-            let jobs =
-                evaluation::on_detector_accepted(&ctx.db, *detector_id, ctx.policy()).await?;
-            Ok(format!(
-                "detector {detector_id} is live: {jobs} scoring job{} queued",
-                if jobs == 1 { "" } else { "s" }
-            ))
+            crate::activation::activate_detector(ctx, *detector_id).await
         }
         JobPayload::Score {
             detector_id,
@@ -256,13 +339,11 @@ async fn on_dead(
         }
         JobPayload::ActivateDetector { detector_id } => {
             if let Some(det) = arena::repo::detectors::find(&ctx.db, *detector_id).await? {
-                arena::repo::submissions::fail(
-                    &ctx.db,
-                    det.submission_id,
-                    "evaluation_failed",
-                    reason,
-                )
-                .await?;
+                let sub = det.submission_id;
+                arena::repo::submissions::fail(&ctx.db, sub, "evaluation_failed", reason).await?;
+                if refund {
+                    arena::repo::submissions::refund(&ctx.db, sub).await?;
+                }
             }
             Ok(())
         }

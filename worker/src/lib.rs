@@ -1,6 +1,7 @@
 //! The arena worker: media ingest and decoding, face detection and crops, detector sessions and
 //! their upload checks, and the evaluation pipeline.
 
+pub mod activation;
 pub mod archive;
 pub mod checks;
 pub mod context;

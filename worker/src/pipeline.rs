@@ -246,12 +246,34 @@ async fn decode_and_crop(
         }
     };
     let plan = PreparePlan::from_settings(&ctx.settings.evaluation);
-    match sandbox {
-        Some(config) => sandbox::prepare(&config, &path, &plan, work.path()).await,
-        None => prepare_in_process(ctx, cache, path, plan)
+    let Some(config) = sandbox else {
+        return prepare_in_process(ctx, cache, path, plan)
             .await
-            .map(|p| PreparedCaches::encode(&p)),
+            .map(|p| PreparedCaches::encode(&p));
+    };
+    match decode_child_key(ctx, video).await? {
+        Some(key) if ctx.settings.evaluation.reuse_prepare_child => {
+            let scratch = ctx.scratch_dir();
+            let slot = &mut cache.prepare_child;
+            sandbox::prepare_serving(slot, &config, &key, &path, &plan, &scratch).await
+        }
+        _ => sandbox::prepare(&config, &path, &plan, work.path()).await,
     }
+}
+
+/// Which of the slot's decode children may decode `video`: the one of the team that uploaded it
+/// (a decode child never sees two teams' videos: docs/SANDBOX.md). None for a video of no
+/// submission: it gets a child of its own.
+async fn decode_child_key(
+    ctx: &WorkerContext,
+    video: &videos::Model,
+) -> Result<Option<String>, JobError> {
+    let Some(sub) = video.submission_id else {
+        return Ok(None);
+    };
+    Ok(repo::submissions::find(&ctx.db, sub)
+        .await?
+        .map(|s| format!("team:{}", s.team_id)))
 }
 
 /// The sandbox settings when uploads run isolated; an error when the child binary is missing

@@ -1,8 +1,10 @@
 //! Decoding and inference of uploads in a child process (`arena-sandbox`): it limits itself
 //! (RLIMIT_AS, RLIMIT_CPU, RLIMIT_NOFILE, RLIMIT_FSIZE) and leaves the network, the worker kills it
-//! after a wall-clock limit, and every way it can end becomes a [`JobError`] with a reason. A
-//! decode or an upload check gets a fresh child per job; score jobs go to a long-lived child of
-//! the worker slot ([`ScoreChild`]) that keeps one detector's session between jobs.
+//! after a wall-clock limit, and every way it can end becomes a [`JobError`] with a reason. An
+//! upload check gets a fresh child per job; score jobs go to a long-lived child of the worker
+//! slot ([`ScoreChild`]) that keeps one detector's session between jobs, and decodes to the
+//! slot's decode child ([`prepare_serving`]) that keeps the face model between the videos of
+//! one team.
 //! See docs/SANDBOX.md.
 
 pub mod child;
@@ -14,7 +16,7 @@ mod spawn;
 mod tasks;
 
 use judge::*;
-pub use serve::{ScoreChild, score_serving};
+pub use serve::{ScoreChild, ServingChild, prepare_serving, score_serving};
 use spawn::*;
 pub use spawn::{gpu_env, run};
 use tasks::*;
@@ -86,6 +88,12 @@ pub const SYSCALL: &str = "sandbox_syscall";
 pub const PROTOCOL: &str = "sandbox_protocol";
 pub const UNAVAILABLE: &str = "sandbox_unavailable";
 
+/// True when the child died on the input (a crash, a forbidden system call, another signal)
+/// rather than answering: for a parser of a team's file (an inspection), the file's doing.
+pub fn died(code: &str) -> bool {
+    matches!(code, CRASHED | SYSCALL | KILLED)
+}
+
 /// True for the failures an upload causes by being too big or too slow (a limit was hit): they
 /// are retried like any crash, but a job that dies of one does not refund the team's quota.
 pub fn blames_upload(code: &str) -> bool {
@@ -131,11 +139,7 @@ impl SandboxConfig {
     fn limits_for(&self, task: &Task) -> Limits {
         let file_size_mb = match task {
             // One crop cache file: K images of at most max_side² pixels, plus headers.
-            Task::Prepare(t) => {
-                let side = u64::from(t.plan.max_side);
-                let bytes = (t.plan.frames as u64).saturating_mul(side * side * 3 + 17) + 8;
-                bytes.div_ceil(1 << 20) + 1
-            }
+            Task::Prepare(t) => prepare_file_mb(&t.plan),
             // Every entry together stays under the archive's inflated cap.
             Task::Unzip(t) => t.limits.max_total_bytes.div_ceil(1 << 20) + 1,
             Task::Score(_)
@@ -164,6 +168,19 @@ impl SandboxConfig {
     fn score_limits(&self) -> Limits {
         self.limits(1)
     }
+
+    /// A decode child's limits for `plan` (as a per-job decode child has them).
+    fn prepare_limits(&self, plan: &PreparePlan) -> Limits {
+        self.limits(prepare_file_mb(plan))
+    }
+}
+
+/// The largest cache file a decode child writes for `plan`, in MiB: K images of at most
+/// max_side² pixels, plus headers.
+fn prepare_file_mb(plan: &PreparePlan) -> u64 {
+    let side = u64::from(plan.max_side);
+    let bytes = (plan.frames as u64).saturating_mul(side * side * 3 + 17) + 8;
+    bytes.div_ceil(1 << 20) + 1
 }
 
 /// The child binary: `configured`, else `ARENA_SANDBOX_BIN`, else [`BIN_NAME`] next to the running

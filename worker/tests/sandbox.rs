@@ -491,6 +491,75 @@ async fn a_slots_scoring_children_serve_their_detectors_job_after_job() {
     assert_eq!(slot.len(), 2);
 }
 
+/// The slot's decode child: one process decodes one team's videos one after the other, with
+/// exactly the per-job child's (and the in-process) caches and one decode each; a video of
+/// another team ends it and starts another; a child that died is replaced. Nothing of a video
+/// is left in its folder after its request.
+#[tokio::test]
+async fn a_slots_decode_child_serves_one_team_and_is_replaced_for_another() {
+    let local = [
+        prepare_in_process("face_moving.mp4").await,
+        prepare_in_process("fake_1.mp4").await,
+    ];
+    let scratch = tempfile::tempdir().unwrap();
+    let mut slot = None;
+    let pid = |slot: &Option<sandbox::ServingChild>| slot.as_ref().and_then(|c| c.pid());
+    let _decoding = DECODING.lock().await;
+    let decode = async |slot: &mut Option<sandbox::ServingChild>, key: &str, i: usize| {
+        let name = ["face_moving.mp4", "fake_1.mp4"][i];
+        let before = media::decode_count();
+        let stored =
+            sandbox::prepare_serving(slot, &config(), key, &video(name), &PLAN, scratch.path())
+                .await
+                .unwrap();
+        assert_eq!(media::decode_count(), before + 1, "one decode per video");
+        assert_eq!(stored.faces, bytes::Bytes::from(local[i].faces.encode()));
+        assert_eq!(stored.frames, bytes::Bytes::from(local[i].frames.encode()));
+        // The child's folder holds nothing of the video any more: no link, no cache.
+        let dir = std::fs::read_dir(scratch.path())
+            .unwrap()
+            .flatten()
+            .find(|e| e.file_name().to_string_lossy().starts_with("serve-"))
+            .expect("the child's folder")
+            .path();
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(left, ["out"], "{left:?}");
+        assert_eq!(std::fs::read_dir(dir.join("out")).unwrap().count(), 0);
+    };
+    decode(&mut slot, "team:1", 0).await;
+    let first = pid(&slot).expect("a child");
+    decode(&mut slot, "team:1", 1).await;
+    assert_eq!(
+        pid(&slot),
+        Some(first),
+        "the same team's next video: the same child"
+    );
+    assert_eq!(slot.as_ref().map(sandbox::ServingChild::jobs), Some(2));
+    // Another team's video: a fresh child; the first one is gone.
+    decode(&mut slot, "team:2", 0).await;
+    let second = pid(&slot).expect("a child");
+    assert_ne!(second, first);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let gone = std::fs::read_to_string(format!("/proc/{first}/status")).unwrap_or_default();
+    assert!(gone.is_empty() || gone.contains("State:\tZ"), "{gone}");
+    // It runs confined, like a per-job child.
+    let status = proc_status(second);
+    assert!(status.contains("Seccomp:\t2\n"), "{status}");
+    // A child that died between videos is replaced, and the video is decoded.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(second).unwrap()),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    decode(&mut slot, "team:2", 1).await;
+    assert_ne!(pid(&slot), Some(second));
+}
+
 #[tokio::test]
 async fn a_serving_child_is_held_to_each_jobs_limits_and_replaced_after_a_failure() {
     let frames = prepare_in_process("fake_2.mp4").await.frames;

@@ -80,6 +80,8 @@ struct Pending {
     sub: submissions::Model,
     current: SubmissionStatus,
     pending: bool,
+    /// A detector whose upload checks have not passed yet: it stays as it is (`queued`).
+    unchecked: bool,
 }
 
 async fn read_pending<C: ConnectionTrait>(
@@ -102,6 +104,7 @@ async fn read_pending<C: ConnectionTrait>(
         sub,
         current,
         pending: videos_pending || detector_pending,
+        unchecked: detector_pending,
     })
 }
 
@@ -110,7 +113,7 @@ async fn apply_progress<C: ConnectionTrait>(
     read: &Pending,
     p: Progress,
 ) -> Result<(SubmissionStatus, Progress), RepoError> {
-    if read.current.is_final() {
+    if read.current.is_final() || read.unchecked {
         return Ok((read.current, p));
     }
     let next = if p.done >= p.total && !read.pending {

@@ -70,3 +70,9 @@ pub async fn mark_ready<C: ConnectionTrait>(db: &C, id: i64) -> Result<(), RepoE
         .await?;
     Ok(())
 }
+
+/// Deletes a detector row (a model its upload checks refused: `crate::intake::refuse_detector`).
+pub async fn delete<C: ConnectionTrait>(db: &C, id: i64) -> Result<(), RepoError> {
+    detectors::Entity::delete_by_id(id).exec(db).await?;
+    Ok(())
+}

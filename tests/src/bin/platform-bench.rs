@@ -435,6 +435,8 @@ fn read_log(path: &Path, b: &mut Breakdown) -> Result<()> {
         let line = &strip_ansi(line);
         let kind = if line.contains("video prepared in a child") {
             "prepare (decode child)"
+        } else if line.contains("video prepared in the slot's decode child") {
+            "prepare (slot's decode child)"
         } else if line.contains("scored in the slot's child") {
             "score (slot's child)"
         } else if line.contains("videos scored in a child") {

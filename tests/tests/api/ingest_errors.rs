@@ -1,4 +1,6 @@
-//! Bad uploads get a 4xx with a stable code and leave nothing stored.
+//! Bad uploads get a 4xx with a stable code and leave nothing stored. A detector's model is
+//! checked after its upload (202), in its first job: a model the checks refuse ends `failed`
+//! with the same stable code on its submission, and its object is deleted.
 
 use arena_datasets::video;
 use arena_tests::{AppOptions, TestApp, spawn_app, spawn_app_with};
@@ -13,6 +15,10 @@ async fn expect(resp: reqwest::Response, status: u16, code: &str) {
 
 async fn nothing_stored(app: &TestApp) {
     assert_eq!(app.submission_count().await, 0);
+    no_object_left(app);
+}
+
+fn no_object_left(app: &TestApp) {
     assert!(
         app.stored_objects().is_empty(),
         "{:?}",
@@ -68,7 +74,9 @@ async fn garbage_models_and_manifests_are_refused() {
             manifest.clone(),
         )
         .await;
-    expect(resp, 422, "invalid_model").await;
+    app.refused_by_checks(resp, "invalid_model").await;
+    no_object_left(&app);
+    let refused = app.submission_count().await;
 
     let mut bad_manifest = manifest.clone();
     bad_manifest.extend_from_slice(b"\nsurprise = 1\n");
@@ -105,14 +113,14 @@ async fn garbage_models_and_manifests_are_refused() {
     let resp = app
         .post_detector_bytes("c", Some(&team), model.clone(), wrong_input.into_bytes())
         .await;
-    expect(resp, 422, "model_manifest_mismatch").await;
+    app.refused_by_checks(resp, "model_manifest_mismatch").await;
 
     let wrong_size =
         String::from_utf8_lossy(&manifest).replace("size = [32, 32]", "size = [64, 64]");
     let resp = app
         .post_detector_bytes("c", Some(&team), model.clone(), wrong_size.into_bytes())
         .await;
-    expect(resp, 422, "model_manifest_mismatch").await;
+    app.refused_by_checks(resp, "model_manifest_mismatch").await;
 
     let form = reqwest::multipart::Form::new().part(
         "model",
@@ -127,7 +135,10 @@ async fn garbage_models_and_manifests_are_refused() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     expect(resp, 400, "missing_field").await;
-    nothing_stored(&app).await;
+    // The refused models' submissions (failed) are the only rows: the bad manifests and the
+    // missing field made none, and no model object is left.
+    assert_eq!(app.submission_count().await, refused + 2);
+    no_object_left(&app);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -148,8 +159,8 @@ async fn uploads_over_the_cap_are_413() {
     nothing_stored(&app).await;
 }
 
-/// The upload checks run in the sandbox: a model whose scores change between runs, and a model
-/// that never finishes, are refused with their own codes before anything is stored.
+/// The upload checks run in the sandbox, after the upload: a model whose scores change between
+/// runs, and a model that never finishes, end `failed` with their own codes, and their objects go.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unstable_and_runaway_models_are_refused_at_upload() {
     use arena_worker::test_models::{means_model, node, runaway_loop_model, tensor_f32};
@@ -175,13 +186,13 @@ async fn unstable_and_runaway_models_are_refused_at_upload() {
     let resp = app
         .post_detector_bytes("c", Some(&team), random, manifest.clone())
         .await;
-    expect(resp, 422, "model_nondeterministic").await;
+    app.refused_by_checks(resp, "model_nondeterministic").await;
 
     let resp = app
         .post_detector_bytes("c", Some(&team), runaway_loop_model(), manifest.clone())
         .await;
-    expect(resp, 422, "model_too_slow").await;
-    nothing_stored(&app).await;
+    app.refused_by_checks(resp, "model_too_slow").await;
+    no_object_left(&app);
 
     let (status, _) = app.get_json("/healthz", None).await;
     assert_eq!(status, 200, "the server lives on");

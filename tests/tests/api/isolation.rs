@@ -145,8 +145,9 @@ async fn a_video_that_crashes_its_probe_costs_a_child_not_the_server() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_model_that_crashes_its_inspection_costs_a_child_not_the_server() {
+    // The inspection runs in the detector's first job, after the upload: a worker is needed.
     let app = spawn_app_with(AppOptions {
-        workers: 0,
+        workers: 1,
         tweak: |s| s.evaluation.sandbox_test_faults = true,
         ..AppOptions::default()
     })
@@ -161,16 +162,14 @@ async fn a_model_that_crashes_its_inspection_costs_a_child_not_the_server() {
             test_models::FRAME_MANIFEST.as_bytes().to_vec(),
         )
         .await;
-    let status = resp.status().as_u16();
-    let body: Value = resp.json().await.unwrap_or_default();
-    assert_eq!(status, 422, "{body}");
-    assert_eq!(body["code"], "sandbox_crashed", "{body}");
+    let failed = app.refused_by_checks(resp, "sandbox_crashed").await;
     assert_eq!(
-        body["message"].as_str().unwrap_or_default(),
+        failed["error"]["message"].as_str().unwrap_or_default(),
         "the model could not be inspected: evaluation child killed by signal 6 (SIGABRT)"
     );
-    // Nothing of it is kept: no row, no object, no upload file, no scratch folder.
-    assert_eq!(app.submission_count().await, 0);
+    // Nothing of it is kept but its failed submission: no object, no upload file, no scratch
+    // folder.
+    assert_eq!(app.submission_count().await, 1);
     let stored = app.stored_objects();
     assert!(stored.is_empty(), "objects stored: {stored:?}");
     let uploads = app.ctx.settings().upload_dir();
@@ -184,7 +183,7 @@ async fn a_model_that_crashes_its_inspection_costs_a_child_not_the_server() {
     assert_eq!(status, 200);
     let id = accepted(app.post_detector("crash", Some(&dana), "redblue").await).await;
     assert!(id > 0);
-    assert_eq!(app.submission_count().await, 1);
+    assert_eq!(app.submission_count().await, 2);
     assert_eq!(app.stored_objects().len(), 1, "{:?}", app.stored_objects());
 }
 
@@ -205,12 +204,12 @@ fn zip_of(dir: &std::path::Path, entries: &[(&str, &std::path::Path)]) -> std::p
 }
 
 /// With and without `evaluation.isolate`, a model and a zip get the same answers (in children,
-/// or in the server's blocking threads).
+/// or in the server's and the worker's blocking threads).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn models_and_zips_get_the_same_answers_with_or_without_isolation() {
     for isolate in [true, false] {
         let app = spawn_app_with(AppOptions {
-            workers: 0,
+            workers: 1,
             isolate,
             ..AppOptions::default()
         })
@@ -228,11 +227,7 @@ async fn models_and_zips_get_the_same_answers_with_or_without_isolation() {
         let resp = app
             .post_detector_bytes("same", Some(&dana), garbage, manifest)
             .await;
-        assert_eq!(
-            answer(resp).await,
-            (422, "invalid_model".to_owned()),
-            "{isolate}"
-        );
+        app.refused_by_checks(resp, "invalid_model").await;
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let real = video("real_1.mp4");
         let slip = zip_of(dir.path(), &[("../t1.mp4", &real)]);
@@ -244,7 +239,8 @@ async fn models_and_zips_get_the_same_answers_with_or_without_isolation() {
         let resp = app.post_creation("same", Some(&carl), &sound).await;
         let expected = (422, "unknown_task".to_owned());
         assert_eq!(answer(resp).await, expected, "{isolate}");
-        assert_eq!(app.submission_count().await, 0);
+        // The refused model's failed submission is the only row.
+        assert_eq!(app.submission_count().await, 1);
         let uploads = app.ctx.settings().upload_dir();
         let left = std::fs::read_dir(&uploads).map_or(0, Iterator::count);
         assert_eq!(left, 0, "uploads left in {}", uploads.display());

@@ -101,6 +101,19 @@ pub async fn app(tweak: fn(&mut Settings)) -> TestApp {
     .await
 }
 
+/// A fresh server with one worker (a detector's model checks run in its first job, after the
+/// upload) and the log captured.
+pub async fn app_with_worker(tweak: fn(&mut Settings)) -> TestApp {
+    capture_log();
+    corpus();
+    spawn_app_with(AppOptions {
+        workers: 1,
+        tweak,
+        ..AppOptions::default()
+    })
+    .await
+}
+
 /// An answer: status and body text.
 pub struct Answer {
     pub status: u16,
@@ -123,11 +136,27 @@ pub async fn refused(app: &TestApp, answer: &Answer, status: u16, code: &str) {
         "{}",
         answer.body
     );
+    assert_eq!(app.submission_count().await, 0, "a submission row was made");
+    nothing_left(app, answer).await;
+}
 
+/// The checks of a model refused by its checks after the upload (202): its submission is the
+/// only row, `failed` with `code`; the rest is as for [`refused`].
+pub async fn refused_by_checks(app: &TestApp, resp: reqwest::Response, code: &str) {
+    let failed = app.refused_by_checks(resp, code).await;
+    assert_eq!(app.submission_count().await, 1);
+    let answer = Answer {
+        status: 202,
+        body: failed.to_string(),
+    };
+    nothing_left(app, &answer).await;
+}
+
+/// The server is healthy, and no object, upload or secret is left anywhere.
+async fn nothing_left(app: &TestApp, answer: &Answer) {
     let (health, body) = app.get_json("/healthz", None).await;
     assert_eq!((health, &body["status"]), (200, &Value::from("ok")));
 
-    assert_eq!(app.submission_count().await, 0, "a submission row was made");
     assert!(
         app.stored_objects().is_empty(),
         "objects stored: {:?}",

@@ -1,5 +1,9 @@
 //! The `arena-sandbox` side: limit and isolate this process first, then read one request, do it
-//! with the pipeline's own blocking functions, and answer on a private copy of stdout.
+//! with the pipeline's own blocking functions ([`work`]), and answer on a private copy of
+//! stdout; or, with `--serve`, answer a worker slot's requests one per line ([`serving`]).
+
+mod serving;
+mod work;
 
 use std::fs::File;
 use std::io::{BufRead, Read, Write};
@@ -46,7 +50,7 @@ pub fn main(args: impl IntoIterator<Item = String>) -> ExitCode {
     let mut args: Vec<String> = args.into_iter().collect();
     if args.first().map(String::as_str) == Some(SERVE_FLAG) {
         args.remove(0);
-        return ExitCode::from(serve(args, &mut out));
+        return ExitCode::from(serving::serve(args, &mut out));
     }
     let (response, code) = run(args);
     answer(&mut out, &response);
@@ -62,171 +66,6 @@ fn answer(out: &mut File, response: &Response) -> bool {
         tracing::error!(error = %e, "cannot write the response");
     }
     written.is_ok()
-}
-
-/// The long-lived scoring child of one worker slot (`--serve`): limits and isolation are set up
-/// once, then each line of stdin is a score request, answered on one line, with onnxruntime and
-/// the last detector's session kept between requests. Each request gets `cpu_seconds` of CPU
-/// time more on the soft RLIMIT_CPU (the hard limit is [`SERVE_CPU_BUDGETS`] of them). Only
-/// score requests are served: decoding an upload and checking a new model always get a fresh
-/// child. Ends at the end of stdin, or after a failed request (the worker starts a new child).
-fn serve(args: Vec<String>, out: &mut File) -> u8 {
-    let limits = match Limits::from_args(args) {
-        Ok(l) => l,
-        Err(e) => {
-            answer(out, &bad_request(None, format!("bad arguments: {e}")).0);
-            return EXIT_BAD_REQUEST;
-        }
-    };
-    let budget = limits.cpu_seconds.max(1);
-    let serving = Limits {
-        cpu_seconds: budget.saturating_mul(SERVE_CPU_BUDGETS),
-        ..limits
-    };
-    if let Err(e) = apply_limits(&serving) {
-        let message = format!("cannot apply the resource limits: {e}");
-        answer(out, &bad_request(None, message).0);
-        return EXIT_BAD_REQUEST;
-    }
-    let hard = serving.cpu_seconds.saturating_add(2);
-    let mut isolation = isolate();
-    let mut confined = false;
-    let mut rt: Option<OrtRuntime> = None;
-    let mut held: Option<(String, Detector)> = None;
-    let mut stdin = std::io::stdin().lock();
-    loop {
-        let mut line = Vec::new();
-        match (&mut stdin)
-            .take(MAX_REQUEST_BYTES + 1)
-            .read_until(b'\n', &mut line)
-        {
-            Ok(0) => return EXIT_OK,
-            Ok(_) if line.len() as u64 > MAX_REQUEST_BYTES => {
-                let message = format!("the request is over {MAX_REQUEST_BYTES} bytes");
-                answer(out, &bad_request(Some(isolation), message).0);
-                return EXIT_BAD_REQUEST;
-            }
-            Ok(_) => {}
-            Err(e) => {
-                let message = format!("cannot read the request: {e}");
-                answer(out, &bad_request(Some(isolation), message).0);
-                return EXIT_BAD_REQUEST;
-            }
-        }
-        let request: Request = match serde_json::from_slice(&line) {
-            Ok(r) => r,
-            Err(e) => {
-                let message = format!("invalid request: {e}");
-                answer(out, &bad_request(Some(isolation), message).0);
-                return EXIT_BAD_REQUEST;
-            }
-        };
-        let refused = if request.version != PROTOCOL_VERSION {
-            Some(format!(
-                "this arena-sandbox speaks protocol {PROTOCOL_VERSION}, the worker {}: rebuild \
-                 both (cargo build --bins)",
-                request.version
-            ))
-        } else if !matches!(request.task, Task::Score(_)) {
-            Some("a serving child only scores".to_owned())
-        } else {
-            None
-        };
-        if let Some(message) = refused {
-            answer(out, &bad_request(Some(isolation), message).0);
-            return EXIT_BAD_REQUEST;
-        }
-        if !confined && request.confine {
-            // Once, before the first model is read: the child's folder (the worker links each
-            // job's inputs into it), read-only, and onnxruntime.
-            let mut access = access_for(&request);
-            access.read.extend(std::env::current_dir().ok());
-            confine::confine(&access, &mut isolation);
-            confined = true;
-        }
-        // This request's CPU budget on top of what the child has used.
-        let soft = (cpu_used_ms() / 1000 + 1).saturating_add(budget).min(hard);
-        if let Err(e) = setrlimit(Resource::RLIMIT_CPU, soft, hard) {
-            let message = format!("cannot set the request's CPU limit: {e}");
-            answer(out, &bad_request(Some(isolation), message).0);
-            return EXIT_BAD_REQUEST;
-        }
-        let result = serve_one(&request, &mut rt, &mut held);
-        let (response, failed) = match result {
-            Ok((timings, output)) => (
-                Response::Ok {
-                    isolation: isolation.clone(),
-                    timings,
-                    output,
-                },
-                false,
-            ),
-            Err(e) => (
-                Response::Error {
-                    isolation: Some(isolation.clone()),
-                    error: ChildError {
-                        code: e.code.to_owned(),
-                        message: e.message,
-                        client_error: e.permanent,
-                    },
-                },
-                true,
-            ),
-        };
-        if !answer(out, &response) {
-            return EXIT_BAD_REQUEST;
-        }
-        if failed {
-            return EXIT_JOB_ERROR;
-        }
-    }
-}
-
-/// One score request of a serving child, reusing its runtime and (same key) its session.
-fn serve_one(
-    request: &Request,
-    rt: &mut Option<OrtRuntime>,
-    held: &mut Option<(String, Detector)>,
-) -> Result<(Timings, Output), JobError> {
-    let started = Instant::now();
-    let Task::Score(task) = &request.task else {
-        return Err(JobError::infra(
-            "sandbox_bad_request",
-            "not a score request",
-        ));
-    };
-    let rt = match rt {
-        Some(rt) => rt,
-        None => rt.insert(OrtRuntime::init(&request.ort_lib)?),
-    };
-    let reuse = matches!((&*held, &task.key), (Some((k, _)), Some(key)) if k == key);
-    if !reuse {
-        // Drop the previous session before loading the next (memory is capped).
-        *held = None;
-        let mut detector = load_detector(rt, &request.session, task)?;
-        match &task.key {
-            Some(key) => *held = Some((key.clone(), detector)),
-            // Without a key the session cannot be matched later: it serves this request only.
-            None => return score_videos(&mut detector, task, since(started)),
-        }
-    }
-    let load_ms = since(started);
-    let Some((_, detector)) = held.as_mut() else {
-        return Err(JobError::infra("sandbox_bad_request", "no session"));
-    };
-    score_videos(detector, task, load_ms)
-}
-
-/// CPU time this process has used (user + system), in milliseconds.
-fn cpu_used_ms() -> u64 {
-    let Ok(usage) = getrusage(UsageWho::RUSAGE_SELF) else {
-        return 0;
-    };
-    let ms = |t: nix::sys::time::TimeVal| {
-        u64::try_from(t.tv_sec()).unwrap_or(0) * 1000
-            + u64::try_from(t.tv_usec()).unwrap_or(0) / 1000
-    };
-    ms(usage.user_time()) + ms(usage.system_time())
 }
 
 fn run(args: impl IntoIterator<Item = String>) -> (Response, u8) {
@@ -409,6 +248,7 @@ fn access_for(request: &Request) -> Access {
 }
 
 fn handle(request: &Request) -> Result<(Timings, Output), JobError> {
+    use work::{check, inspect, prepare, probe, score, selftest, unzip};
     let started = Instant::now();
     let rt = match &request.task {
         Task::Probe(task) => return probe(task, started),
@@ -427,128 +267,16 @@ fn handle(request: &Request) -> Result<(Timings, Output), JobError> {
     }
 }
 
-/// Aborts the process when tests asked for faults and `path` begins with [`ABORT_MARKER`], as a
-/// crashing parser would.
-fn abort_on_marker(test_faults: bool, path: &Path, what: &str) {
-    if !test_faults {
-        return;
-    }
-    let mut head = [0u8; ABORT_MARKER.len()];
-    let read = File::open(path).and_then(|mut f| f.read_exact(&mut head));
-    if read.is_ok() && head == ABORT_MARKER {
-        tracing::error!("test fault: aborting mid-{what}");
-        std::process::abort();
-    }
-}
-
-/// The ingest inspection of an uploaded model: its protobuf is parsed here, not in the web server.
-fn inspect(task: &InspectTask, started: Instant) -> Result<(Timings, Output), JobError> {
-    abort_on_marker(task.test_faults, &task.model, "inspection");
-    let max = usize::try_from(task.max_bytes).unwrap_or(usize::MAX);
-    let size = std::fs::metadata(&task.model)
-        .map_err(|e| io_error("reading the model", e))?
-        .len();
-    let size = usize::try_from(size).unwrap_or(usize::MAX);
-    if size > max {
-        return Err(crate::onnx_model::ModelError::TooLarge { size, max }.into());
-    }
-    let bytes = std::fs::read(&task.model).map_err(|e| io_error("reading the model", e))?;
-    let info = crate::onnx_model::inspect_model(&bytes, max)?;
-    let timings = Timings {
-        load_ms: 0,
-        work_ms: since(started),
-        cpu_ms: cpu_used_ms(),
+/// CPU time this process has used (user + system), in milliseconds.
+fn cpu_used_ms() -> u64 {
+    let Ok(usage) = getrusage(UsageWho::RUSAGE_SELF) else {
+        return 0;
     };
-    Ok((timings, Output::Inspected(info)))
-}
-
-/// A creation zip at ingest: its central directory is read and its entries inflated here.
-fn unzip(task: &UnzipTask, started: Instant) -> Result<(Timings, Output), JobError> {
-    let file = File::open(&task.archive).map_err(|e| io_error("reading the zip", e))?;
-    let len = file
-        .metadata()
-        .map_err(|e| io_error("reading the zip", e))?
-        .len();
-    let reader = std::io::BufReader::new(file);
-    let entries = crate::archive::extract_zip_from(reader, len, &task.out_dir, task.limits)?;
-    let timings = Timings {
-        load_ms: 0,
-        work_ms: since(started),
-        cpu_ms: cpu_used_ms(),
+    let ms = |t: nix::sys::time::TimeVal| {
+        u64::try_from(t.tv_sec()).unwrap_or(0) * 1000
+            + u64::try_from(t.tv_usec()).unwrap_or(0) / 1000
     };
-    Ok((timings, Output::Unzipped { entries }))
-}
-
-/// The ingest probe of an uploaded video: FFmpeg demuxes it here, not in the web server.
-fn probe(task: &ProbeTask, started: Instant) -> Result<(Timings, Output), JobError> {
-    abort_on_marker(task.test_faults, &task.video, "probe");
-    let facts = crate::media::probe_video(&task.video, &task.limits)?;
-    let timings = Timings {
-        load_ms: 0,
-        work_ms: since(started),
-        cpu_ms: cpu_used_ms(),
-    };
-    Ok((timings, Output::Probed(facts)))
-}
-
-/// Tries each thing the task names and reports how the system answered.
-fn selftest(task: &SelftestTask) -> Output {
-    let mut attempts = Vec::new();
-    let mut record = |what: String, result: std::io::Result<()>| {
-        attempts.push(Attempt {
-            what,
-            error: result.err().map(|e| e.to_string()),
-        });
-    };
-    for path in &task.read {
-        let result = File::open(path).and_then(|mut f| f.read(&mut [0u8; 16]).map(drop));
-        record(format!("read {}", path.display()), result);
-    }
-    for path in &task.create {
-        let result = File::create(path).and_then(|mut f| f.write_all(b"selftest"));
-        record(format!("create {}", path.display()), result);
-    }
-    if task.socket {
-        let result = std::net::UdpSocket::bind("127.0.0.1:0").map(drop);
-        record("socket".to_owned(), result);
-    }
-    if let Some(program) = &task.exec {
-        let result = std::process::Command::new(program).status().map(drop);
-        record(format!("exec {}", program.display()), result);
-    }
-    if task.abort {
-        std::process::abort();
-    }
-    Output::Selftested { attempts }
-}
-
-fn check(
-    rt: &OrtRuntime,
-    session: &SessionOptions,
-    task: &CheckTask,
-    started: Instant,
-) -> Result<(Timings, Output), JobError> {
-    let model = std::fs::read(&task.model).map_err(|e| io_error("reading the model", e))?;
-    let options = CheckOptions {
-        session: session.clone(),
-        time_limit: Duration::from_millis(task.time_limit_ms),
-    };
-    let load_ms = since(started);
-    let work = Instant::now();
-    let report = checks::check_detector(rt, &model, &task.manifest, &options)?;
-    let outcome = CheckOutcome {
-        scores: report.scores,
-        batch_sizes: report.batch_sizes,
-        max_diff: report.max_diff,
-        execution_provider: report.execution_provider,
-        elapsed_ms: u64::try_from(report.elapsed.as_millis()).unwrap_or(u64::MAX),
-    };
-    let timings = Timings {
-        load_ms,
-        work_ms: since(work),
-        cpu_ms: cpu_used_ms(),
-    };
-    Ok((timings, Output::Checked(outcome)))
+    ms(usage.user_time()) + ms(usage.system_time())
 }
 
 fn since(t: Instant) -> u64 {
@@ -557,106 +285,4 @@ fn since(t: Instant) -> u64 {
 
 fn io_error(what: &str, e: std::io::Error) -> JobError {
     JobError::infra("sandbox_io", format!("{what}: {e}"))
-}
-
-fn prepare(
-    rt: &OrtRuntime,
-    session: &SessionOptions,
-    task: &PrepareTask,
-    started: Instant,
-) -> Result<(Timings, Output), JobError> {
-    let mut faces = FaceDetector::load(rt, &task.face_model, session)?;
-    let load_ms = since(started);
-    let work = Instant::now();
-    let prepared = prepare::prepare_frames(&task.video, &task.plan, &mut faces)?;
-    std::fs::write(&task.faces_out, prepared.faces.encode())
-        .map_err(|e| io_error("writing the face crops", e))?;
-    std::fs::write(&task.frames_out, prepared.frames.encode())
-        .map_err(|e| io_error("writing the frames", e))?;
-    let output = Output::Prepared {
-        frames: prepared.faces.images.len(),
-        face_frames: prepared.faces.face_frames(),
-        decodes: crate::media::decode_count(),
-    };
-    let timings = Timings {
-        load_ms,
-        work_ms: since(work),
-        cpu_ms: cpu_used_ms(),
-    };
-    Ok((timings, output))
-}
-
-fn score(
-    rt: &OrtRuntime,
-    session: &SessionOptions,
-    task: &ScoreTask,
-    started: Instant,
-) -> Result<(Timings, Output), JobError> {
-    let mut detector = load_detector(rt, session, task)?;
-    score_videos(&mut detector, task, since(started))
-}
-
-fn load_detector(
-    rt: &OrtRuntime,
-    session: &SessionOptions,
-    task: &ScoreTask,
-) -> Result<Detector, JobError> {
-    let model = std::fs::read(&task.model).map_err(|e| io_error("reading the model", e))?;
-    Ok(Detector::load(rt, &model, task.manifest.clone(), session)?)
-}
-
-/// On a GPU: groups of videos (at least two, and enough that their frames fill a batch), each
-/// group's frames in shared runs; only one group's images are in memory at a time.
-fn score_videos_together(
-    detector: &mut Detector,
-    task: &ScoreTask,
-    scores: &mut Vec<ScoredVideo>,
-) -> Result<(), JobError> {
-    let frames = (detector.manifest().frames as usize).max(1);
-    let per_group = detector.batch_size().div_ceil(frames).max(2);
-    for group in task.videos.chunks(per_group) {
-        let bytes = group
-            .iter()
-            .map(|input| std::fs::read(&input.images))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| io_error("reading cached images", e))?;
-        let images = bytes
-            .iter()
-            .map(|b| Crops::parse(b))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| JobError::infra("corrupt_crops", e))?;
-        let scored = scoring::score_images_many(detector, &images)?;
-        scores.extend(group.iter().zip(scored).map(|(input, score)| ScoredVideo {
-            video_id: input.video_id,
-            score,
-        }));
-    }
-    Ok(())
-}
-
-fn score_videos(
-    detector: &mut Detector,
-    task: &ScoreTask,
-    load_ms: u64,
-) -> Result<(Timings, Output), JobError> {
-    let work = Instant::now();
-    let mut scores = Vec::with_capacity(task.videos.len());
-    if detector.batches_across_videos() {
-        score_videos_together(detector, task, &mut scores)?;
-    }
-    for input in task.videos.iter().skip(scores.len()) {
-        let bytes =
-            std::fs::read(&input.images).map_err(|e| io_error("reading cached images", e))?;
-        let images = Crops::parse(&bytes).map_err(|e| JobError::infra("corrupt_crops", e))?;
-        scores.push(ScoredVideo {
-            video_id: input.video_id,
-            score: scoring::score_images(detector, &images)?,
-        });
-    }
-    let timings = Timings {
-        load_ms,
-        work_ms: since(work),
-        cpu_ms: cpu_used_ms(),
-    };
-    Ok((timings, Output::Scored { scores }))
 }

@@ -1,12 +1,17 @@
-//! A worker slot's long-lived scoring child ([`ScoreChild`], [`score_serving`]).
+//! A worker slot's long-lived children ([`ServingChild`]): scoring children ([`score_serving`])
+//! and its decode child ([`prepare_serving`]).
 
 use super::*;
 
-/// A worker slot's long-lived scoring child (`arena-sandbox --serve`), holding the session of
-/// one detector (its `key`) between score jobs: the per-job cost of starting a process, loading
-/// onnxruntime and building the session is paid once per (slot, detector) instead of per job.
-/// Dropping it kills the child.
-pub struct ScoreChild {
+/// A worker slot's scoring child: a [`ServingChild`] keyed by its detector.
+pub type ScoreChild = ServingChild;
+
+/// A worker slot's long-lived child (`arena-sandbox --serve`). A scoring child holds the session
+/// of one detector (its `key`) between score jobs; a decode child holds onnxruntime and the face
+/// model between the videos of one team (its key names the team). The per-job cost of starting
+/// a process, loading onnxruntime and building the session is paid once per (slot, key) instead
+/// of per job. Dropping it kills the child.
+pub struct ServingChild {
     key: String,
     child: Child,
     stdin: ChildStdin,
@@ -20,7 +25,7 @@ pub struct ScoreChild {
     dir: tempfile::TempDir,
 }
 
-impl ScoreChild {
+impl ServingChild {
     /// The child's process id (while it runs).
     pub fn pid(&self) -> Option<u32> {
         self.child.id()
@@ -46,8 +51,12 @@ impl ScoreChild {
             && self.cpu_ms + 2 * budget_ms <= hard_ms
     }
 
-    fn spawn(config: &SandboxConfig, key: &str, cwd: &Path) -> Result<ScoreChild, JobError> {
-        let limits = config.score_limits();
+    fn spawn(
+        config: &SandboxConfig,
+        key: &str,
+        limits: Limits,
+        cwd: &Path,
+    ) -> Result<ServingChild, JobError> {
         let dir = tempfile::Builder::new()
             .prefix("serve-")
             .tempdir_in(absolute(cwd))
@@ -79,7 +88,7 @@ impl ScoreChild {
         };
         let stderr = Arc::new(Mutex::new(Vec::new()));
         tokio::spawn(keep_tail(err, Arc::clone(&stderr)));
-        Ok(ScoreChild {
+        Ok(ServingChild {
             key: key.to_owned(),
             child,
             stdin,
@@ -200,7 +209,7 @@ pub async fn score_serving(
             }
             metrics::counter!(crate::fleet::CHILD_STARTS, "task" => "score").increment(1);
             stage_model().await?;
-            let child = ScoreChild::spawn(config, key, cwd)?;
+            let child = ServingChild::spawn(config, key, config.score_limits(), cwd)?;
             link_into(model, &child.dir.path().join("model.onnx")).await?;
             child
         }
@@ -212,32 +221,62 @@ pub async fn score_serving(
         link_into(&v.images, &images).await?;
         linked.push(ScoreInput { images, ..v });
     }
+    let task = Task::Score(ScoreTask {
+        model: child.dir.path().join("model.onnx"),
+        key: Some(key.to_owned()),
+        manifest: manifest.clone(),
+        videos: linked.clone(),
+    });
+    let answer = exchange(
+        &mut child,
+        config,
+        task,
+        "videos scored in the slot's child",
+    )
+    .await;
+    for input in &linked {
+        let _ = tokio::fs::remove_file(&input.images).await;
+    }
+    // A failure ends the child (dropped here: it is killed); the next job starts a fresh one.
+    let scores = scores_for(&mut wanted, answer?)?;
+    // Most recently used last; the oldest make room.
+    while slot.len() >= keep.max(1) {
+        slot.remove(0);
+    }
+    slot.push(child);
+    Ok(scores)
+}
+
+/// Sends one request to a serving child and judges its answer as a per-job child's is judged.
+/// On success the child's CPU use and job count are updated and `done` is logged (with the
+/// child's load and work times); on failure it is killed.
+async fn exchange(
+    child: &mut ServingChild,
+    config: &SandboxConfig,
+    task: Task,
+    done: &str,
+) -> Result<Output, JobError> {
     let request = Request {
         version: PROTOCOL_VERSION,
         ort_lib: config.ort_lib.clone(),
         session: child_session(&config.session),
         confine: config.confine,
-        task: Task::Score(ScoreTask {
-            model: child.dir.path().join("model.onnx"),
-            key: Some(key.to_owned()),
-            manifest: manifest.clone(),
-            videos: linked.clone(),
-        }),
+        task,
     };
     let body = serde_json::to_vec(&request).map_err(|e| JobError::infra(PROTOCOL, e))?;
     let started = Instant::now();
     let exit = child.ask(&body, config.timeout).await;
-    for input in &linked {
-        let _ = tokio::fs::remove_file(&input.images).await;
-    }
     let answered = exit.code == Some(0) && exit.signal.is_none() && !exit.timed_out;
-    let verdict =
-        judge(&child.limits, config.timeout, &exit).and_then(|(isolation, timings, output)| {
-            warn_once_if_exposed(&isolation);
-            Ok((timings, scores_for(&mut wanted, output)?))
-        });
+    let verdict = judge(&child.limits, config.timeout, &exit).and_then(|(isolation, t, output)| {
+        warn_once_if_exposed(&isolation);
+        if answered {
+            Ok((t, output))
+        } else {
+            Err(protocol_error("answered without a complete line"))
+        }
+    });
     match verdict {
-        Ok((timings, scores)) if answered => {
+        Ok((timings, output)) => {
             child.cpu_ms = timings.cpu_ms;
             child.jobs += 1;
             tracing::debug!(
@@ -245,28 +284,85 @@ pub async fn score_serving(
                 work_ms = timings.work_ms,
                 jobs = child.jobs,
                 elapsed_ms = ms(started),
-                "videos scored in the slot's child"
+                "{done}"
             );
-            // Most recently used last; the oldest make room.
-            while slot.len() >= keep.max(1) {
-                slot.remove(0);
-            }
-            slot.push(child);
-            Ok(scores)
+            Ok(output)
         }
-        Ok(_) => Err(protocol_error("answered without a complete line")),
         Err(e) => {
             tracing::warn!(
                 code = e.code,
                 elapsed_ms = ms(started),
                 stderr = %tail_lines(&child.stderr_text(), 20),
-                "scoring child failed"
+                "serving child failed: {done}"
             );
             // The child ends with the failure (an error answer means it exits; kill to be sure).
             let _ = child.child.kill().await;
             Err(e)
         }
     }
+}
+
+/// Decodes `video` like [`prepare`], in the slot's decode child: the one held for `key` (the
+/// video's team) when it is still running and has CPU budget left, else a new one started with
+/// `cwd` as its folder (a held child of another key is ended first: a decode child never sees
+/// two teams' videos). The video is linked into the child's folder, which the child may only
+/// read; it writes its caches into the `out` folder beneath, the only place it may write. Both
+/// are removed after the request. Any failure ends the child.
+#[tracing::instrument(skip_all, err)]
+pub async fn prepare_serving(
+    slot: &mut Option<ServingChild>,
+    config: &SandboxConfig,
+    key: &str,
+    video: &Path,
+    plan: &PreparePlan,
+    cwd: &Path,
+) -> Result<PreparedCaches, JobError> {
+    let held = slot.take();
+    let was_held = held.is_some();
+    let mut child = match held.and_then(|mut c| c.fits(key).then_some(c)) {
+        Some(c) => c,
+        None => {
+            if was_held {
+                metrics::counter!(crate::fleet::CHILD_RESTARTS).increment(1);
+            }
+            metrics::counter!(crate::fleet::CHILD_STARTS, "task" => "prepare").increment(1);
+            let child = ServingChild::spawn(config, key, config.prepare_limits(plan), cwd)?;
+            tokio::fs::create_dir(child.dir.path().join("out"))
+                .await
+                .map_err(|e| JobError::infra("scratch", e))?;
+            child
+        }
+    };
+    let dir = child.dir.path().to_owned();
+    let input = dir.join(format!("video-{}", child.jobs));
+    link_into(video, &input).await?;
+    let task = PrepareTask {
+        video: input.clone(),
+        plan: *plan,
+        face_model: config.face_model.clone(),
+        faces_out: dir.join("out").join("faces.bin"),
+        frames_out: dir.join("out").join("frames.bin"),
+    };
+    let (faces_out, frames_out) = (task.faces_out.clone(), task.frames_out.clone());
+    let answer = exchange(
+        &mut child,
+        config,
+        Task::Prepare(task),
+        "video prepared in the slot's decode child",
+    )
+    .await;
+    let _ = tokio::fs::remove_file(&input).await;
+    let caches = match answer {
+        Ok(output) => checked_caches(output, &faces_out, &frames_out, plan).await,
+        Err(e) => Err(e),
+    };
+    for out in [&faces_out, &frames_out] {
+        let _ = tokio::fs::remove_file(out).await;
+    }
+    // A failure ends the child (dropped here: it is killed).
+    let caches = caches?;
+    *slot = Some(child);
+    Ok(caches)
 }
 
 /// Puts `from` at `to` (a hard link, else a copy), replacing what was there.

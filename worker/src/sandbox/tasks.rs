@@ -24,17 +24,32 @@ pub async fn prepare(
     };
     let (faces_out, frames_out) = (task.faces_out.clone(), task.frames_out.clone());
     let (_, timings, output) = run(config, Task::Prepare(task), &work_dir).await?;
+    let caches = checked_caches(output, &faces_out, &frames_out, plan).await?;
+    tracing::debug!(
+        load_ms = timings.load_ms,
+        work_ms = timings.work_ms,
+        "video prepared in a child"
+    );
+    Ok(caches)
+}
+
+/// The caches a decode child wrote, checked against its answer and the plan. The child's files
+/// go to the store as they were written: checked in place (`Crops::parse_current`: the current
+/// encoding, nothing more), never decoded and encoded again.
+pub(super) async fn checked_caches(
+    output: Output,
+    faces_out: &Path,
+    frames_out: &Path,
+    plan: &PreparePlan,
+) -> Result<PreparedCaches, JobError> {
     let Output::Prepared { decodes, .. } = output else {
         return Err(protocol_error(
             "answered a prepare request with something else",
         ));
     };
     crate::media::sampler::count_child_decodes(decodes);
-    // The child's files go to the store as they were written: checked in place
-    // (`Crops::parse_current`: the current encoding, nothing more), never decoded and encoded
-    // again.
-    let faces = read_cache(&faces_out).await?;
-    let frames = read_cache(&frames_out).await?;
+    let faces = read_cache(faces_out).await?;
+    let frames = read_cache(frames_out).await?;
     let summary = {
         let face_view = Crops::parse_current(&faces).map_err(|e| protocol_error(&e.to_string()))?;
         let frame_view =
@@ -54,11 +69,6 @@ pub async fn prepare(
         }
         CropsSummary::of(&face_view)
     };
-    tracing::debug!(
-        load_ms = timings.load_ms,
-        work_ms = timings.work_ms,
-        "video prepared in a child"
-    );
     Ok(PreparedCaches {
         faces,
         frames,

@@ -10,17 +10,19 @@ use crate::upload::{FormSpec, read_form};
 use actix_multipart::Multipart;
 use actix_web::{HttpResponse, web};
 
-/// Uploads a detector: `model` (.onnx) and `manifest` (manifest.toml).
+/// Uploads a detector: `model` (.onnx) and `manifest` (manifest.toml). The manifest is checked
+/// here; the model's checks run after the 202, in the detector's first job: the submission stays
+/// `queued` until they pass, and a model they refuse ends `failed` with their code in `error`.
 #[utoipa::path(post, path = "/api/v1/competitions/{slug}/detectors", tag = "submissions",
     security(("bearer" = [])), params(("slug" = String, Path, description = "competition slug")),
     request_body(content = crate::openapi::DetectorUpload, content_type = "multipart/form-data"),
-    responses((status = 202, description = "taken in: its evaluation is queued", body = Accepted),
+    responses((status = 202, description = "`{id, status: \"queued\"}`: stored, its model checks queued; a model they refuse makes the submission (`GET /api/v1/submissions/{id}`) `failed` with `error.code` one of `invalid_model`, `model_too_large`, `model_external_data`, `model_op_domain`, `model_manifest_mismatch`, `model_load_failed`, `model_run_failed`, `model_nondeterministic`, `model_too_slow`, `model_output_not_finite`, `model_output_shape`, or a `sandbox_*` code of a check child the model killed", body = Accepted),
         (status = 401, description = "`missing_token`, `invalid_token`", body = crate::openapi::ErrorDoc),
         (status = 403, description = "`wrong_role`", body = crate::openapi::ErrorDoc),
         (status = 404, description = "`competition_not_found`", body = crate::openapi::ErrorDoc),
         (status = 409, description = "`phase_closed`", body = crate::openapi::ErrorDoc),
         (status = 413, description = "`payload_too_large`", body = crate::openapi::ErrorDoc),
-        (status = 422, description = "`invalid_manifest`, `invalid_model`, `model_external_data`, `model_op_domain`, `model_manifest_mismatch`, `model_load_failed`, `model_nondeterministic`, `model_too_slow`, `model_output_not_finite`", body = crate::openapi::ErrorDoc),
+        (status = 422, description = "`invalid_manifest`", body = crate::openapi::ErrorDoc),
         (status = 429, description = "`quota_exceeded`, `rate_limited` (with `Retry-After`)", body = crate::openapi::ErrorDoc)))]
 pub async fn post(
     ctx: web::Data<AppContext>,
