@@ -7,7 +7,7 @@ head square make_face_clip.py uses), pasted at a known square ("patch") over sci
 to 1080p, a patch size (the face is about 0.53 of the patch: a 76-px patch holds a ~40-px face),
 a path; `two` adds a second person (the portrait mirrored and tinted) that starts smaller and ends
 larger than the subject; `away` replaces the subject's face by the back of a head (the patch
-blurred to a blob) for a few frames, as when someone turns away. H.264 yuv420p in MP4, 25 fps,
+blurred to a blob) for a few frames, as when someone turns away; `none` has no face at all. H.264 yuv420p in MP4, 25 fps,
 48 frames (or --frames N), single-threaded x264 with bit-exact flags.
 
 Writes OUT_DIR/<clip>.mp4, OUT_DIR/truth.json ({clip: {"width", "height", "frames": [per frame:
@@ -44,6 +44,9 @@ CLIPS = [
     ("p1080_face60", 1920, 1080, 113, ""),
     ("p1080_face150", 1920, 1080, 283, ""),
     ("p1080_two", 1920, 1080, 113, "two"),
+    # No face at all: what the search costs on a faceless video.
+    ("p480_none", 854, 480, 76, "none"),
+    ("p1080_none", 1920, 1080, 113, "none"),
 ]
 AWAY = range(18 * FRAMES // 48, 27 * FRAMES // 48)
 
@@ -80,6 +83,10 @@ def clip(index: int, width: int, height: int, side: int, flags: str):
         py = int(round((height - side) * (0.35 + 0.25 * np.sin(2 * np.pi * t * 1.3 + phase))))
         px, py = min(max(px, 0), width - side), min(max(py, 0), height - side)
         away = "away" in flags and i in AWAY
+        if "none" in flags:
+            frame = np.clip(frame, 0, 255).astype(np.uint8)
+            yield frame, None, None
+            continue
         frame[py : py + side, px : px + side] = blob if away else patch
         other = None
         if "two" in flags:

@@ -221,7 +221,62 @@ def anchors() -> np.ndarray:
     return np.array(out, dtype=F32)
 
 
+def anchors_for(width: int, height: int) -> np.ndarray:
+    """Anchors of a width x height input as fractions of each side (face_box::anchors_for)."""
+    out = []
+    for stride, per_cell in [(8, 2), (16, 6)]:
+        gw, gh = width // stride, height // stride
+        for y in range(gh):
+            for x in range(gw):
+                out.extend([[F32((x + 0.5) / gw), F32((y + 0.5) / gh)]] * per_cell)
+    return np.array(out, dtype=F32)
+
+
 ANCHORS = anchors()
+
+
+def padded(width: int, height: int):
+    return (max(width, 1) + 15) // 16 * 16, (max(height, 1) + 15) // 16 * 16
+
+
+def any_size(path: str) -> bytes:
+    """The face model with its input size free (worker/src/face_model.rs, the same rewrite with
+    the onnx package): Concat(x, ConstantOfShape) -> Pad(x), the output Reshapes' anchor count
+    -> -1, the input's height and width symbolic. The same numbers at 128 px."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    m = onnx.load(path)
+    g = m.graph
+    inits = {i.name: i for i in g.initializer}
+    zeros = {n.output[0]: n.input[0] for n in g.node if n.op_type == "ConstantOfShape"}
+    nodes, pads = [], []
+    for n in g.node:
+        if n.op_type == "ConstantOfShape":
+            continue
+        if n.op_type == "Concat" and len(n.input) == 2 and n.input[1] in zeros:
+            channels = int(numpy_helper.to_array(inits[zeros[n.input[1]]])[1])
+            name = n.output[0] + "__any_size_pads"
+            pads.append(numpy_helper.from_array(np.array([0, 0, 0, 0, 0, channels, 0, 0], dtype=np.int64), name))
+            nodes.append(helper.make_node("Pad", [n.input[0], name], [n.output[0]]))
+            continue
+        if n.op_type == "Reshape":
+            shape = numpy_helper.to_array(inits[n.input[1]]).copy()
+            shape[1] = -1
+            inits[n.input[1]].CopyFrom(numpy_helper.from_array(shape.astype(np.int64), n.input[1]))
+        nodes.append(n)
+    del g.node[:]
+    g.node.extend(nodes)
+    used = {i for n in g.node for i in n.input}
+    kept = [i for i in g.initializer if i.name in used] + pads
+    del g.initializer[:]
+    g.initializer.extend(kept)
+    del g.value_info[:]
+    dims = g.input[0].type.tensor_type.shape.dim
+    dims[1].dim_param, dims[2].dim_param = "height", "width"
+    for o in g.output:
+        o.type.tensor_type.ClearField("shape")
+    return m.SerializeToString()
 
 
 def iou(a, b) -> F32:
@@ -269,31 +324,39 @@ def weighted_nms(boxes: list) -> list:
 
 class Faces:
     def __init__(self, model: str, opts):
+        # The 128-px runs on the model as it is, the runs at tile scales on its size-free
+        # rewrite (FaceDetector's two sessions).
         self.session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+        self.any_size = ort.InferenceSession(any_size(model), opts, providers=["CPUExecutionProvider"])
         self.runs = 0
 
-    def run_model(self, x: np.ndarray) -> list:
-        """Merged boxes in input pixels, best first: [x0, y0, x1, y1, score, eyes] as f32."""
+    def run_model(self, x: np.ndarray, resized: bool = False) -> list:
+        """Merged boxes in input pixels, best first: [x0, y0, x1, y1, score, eyes] as f32; x is
+        1 x H x W x 3 (H, W multiples of 16; `resized`: a run of detect_resized, on the
+        size-free model)."""
         self.runs += 1
-        s8, s16, b8, b16 = self.session.run(["Identity:0", "Identity_1:0", "Identity_2:0", "Identity_3:0"], {"input:0": x})
+        hh, ww = x.shape[1:3]
+        anchor_xy = ANCHORS if (ww, hh) == (SIDE, SIDE) else anchors_for(ww, hh)
+        session = self.any_size if resized else self.session
+        s8, s16, b8, b16 = session.run(["Identity:0", "Identity_1:0", "Identity_2:0", "Identity_3:0"], {"input:0": x})
         scores = np.concatenate([s8.reshape(-1), s16.reshape(-1)]).astype(F32)
         boxes = np.concatenate([b8.reshape(-1, 16), b16.reshape(-1, 16)]).astype(F32)
         with np.errstate(over="ignore"):  # exp(100) is inf in f32, as in Rust: the score is 0
             probs = F32(1) / (F32(1) + np.exp(-np.clip(scores, F32(-100), F32(100))))
         found = []
-        side = F32(SIDE)
+        sx, sy = F32(ww), F32(hh)
         for i in np.nonzero(probs >= SCORE_THRESHOLD)[0]:
-            b, (ax, ay) = boxes[i], ANCHORS[i]
-            cx, cy = b[0] / side + ax, b[1] / side + ay
-            w, h = b[2] / side, b[3] / side
+            b, (ax, ay) = boxes[i], anchor_xy[i]
+            cx, cy = b[0] / sx + ax, b[1] / sy + ay
+            w, h = b[2] / sx, b[3] / sy
             if not all(np.isfinite([cx, cy, w, h])) or w <= 0 or h <= 0:
                 continue
             half_w, half_h = w / F32(2), h / F32(2)
             # Keypoints 0 and 1 (right eye, left eye), offsets from the anchor centre too.
-            eyes = [(b[4] / side + ax) * side, (b[5] / side + ay) * side,
-                    (b[6] / side + ax) * side, (b[7] / side + ay) * side]
+            eyes = [(b[4] / sx + ax) * sx, (b[5] / sy + ay) * sy,
+                    (b[6] / sx + ax) * sx, (b[7] / sy + ay) * sy]
             eyes = eyes if all(np.isfinite(eyes)) else None
-            found.append([(cx - half_w) * side, (cy - half_h) * side, (cx + half_w) * side, (cy + half_h) * side,
+            found.append([(cx - half_w) * sx, (cy - half_h) * sy, (cx + half_w) * sx, (cy + half_h) * sy,
                           probs[i], eyes])
         return weighted_nms(found)
 
@@ -309,6 +372,16 @@ class Faces:
         small = resize_triangle(frame, lw, lh)
         x[0, oy : oy + lh, ox : ox + lw] = small.astype(F32) / F32(127.5) - F32(1.0)
         return [mapped(b, lambda v: (v - F32(ox)) / sx, lambda v: (v - F32(oy)) / sy) for b in self.run_model(x)]
+
+    def resized(self, frame: np.ndarray, width: int, height: int) -> list:
+        """Every face in the frame resized to width x height and run at that size, padded right
+        and below to multiples of 16 with black; in the frame's pixels (detect_resized)."""
+        fh, fw = frame.shape[:2]
+        cw, ch = padded(width, height)
+        x = np.full((1, ch, cw, 3), -1.0, dtype=F32)
+        x[0, :height, :width] = resize_triangle(frame, width, height).astype(F32) / F32(127.5) - F32(1.0)
+        sx, sy = F32(width) / F32(max(fw, 1)), F32(height) / F32(max(fh, 1))
+        return [scaled(b, F32(1) / sx, F32(1) / sy) for b in self.run_model(x, resized=True)]
 
     def region(self, frame: np.ndarray, rect) -> list:
         """Faces in the square region (x, y, side), frame pixels, cut ones dropped (detect_region)."""
@@ -366,20 +439,21 @@ def tile_sides(w: int, h: int) -> list:
     return out
 
 
-def starts(extent: int, side: int) -> list:
-    if side >= extent:
-        return [0]
-    step = max(side // 2, 1)
-    out, i = [], 0
-    while i * step + side < extent:
-        out.append(i * step)
-        i += 1
-    return out + [extent - side]
+def search_size(w: int, h: int, side: int):
+    """The frame's size at the scale of a side-px tile (face_search::search_size)."""
+    f = SIDE / max(side, 1)
+    return max(round_half_away(w * f), 1), max(round_half_away(h * f), 1)
 
 
-def tiles(w: int, h: int, side: int) -> list:
-    side = min(side, w, h)
-    return [(x, y, side) for y in starts(h, side) for x in starts(w, side)]
+def detect_at_scale(faces, small, large, side: int) -> list:
+    """Faces at a tile side's scale, large-frame pixels, read from the small frame when it is
+    at least that large (face_search::detect_at_scale)."""
+    (lh, lw), (sh, sw) = large.shape[:2], small.shape[:2]
+    w, h = search_size(lw, lh, side)
+    if sw >= w and sh >= h and sw < lw:
+        sx, sy = F32(lw) / F32(sw), F32(lh) / F32(sh)
+        return [scaled(b, sx, sy) for b in faces.resized(small, w, h)]
+    return faces.resized(large, w, h)
 
 
 def small_region(rect, large_wh, small_wh):
@@ -468,8 +542,7 @@ class FaceFinder:
         self.since_tiles = 0
         found = []
         for side in tile_sides(lw, lh):
-            for rect in tiles(lw, lh, side):
-                found += detect_square(faces, small, large, rect)
+            found += detect_at_scale(faces, small, large, side)
             if any(b[4] >= CONFIDENT_SCORE for b in found):
                 break
         if not found:

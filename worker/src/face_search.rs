@@ -6,22 +6,24 @@
 //! 1. **Tracked small face**: when the subject's face is small, one model run on a square of
 //!    [`ROI_FACTOR`] × its size around the last box (also after a miss: a face turned away comes
 //!    back where it was); done if it finds the subject again.
-//! 2. **Whole frame** (the small frame, letterboxed; what the worker did before tiles): done if a
+//! 2. **Whole frame** (the small frame, letterboxed; what the worker did before step 3): done if a
 //!    face is at least [`TRUST_INPUT_PX`] tall in the model's input and scores at least
 //!    [`CONFIDENT_SCORE`], so close-ups cost one run and their crops are unchanged.
-//! 3. **Tiles**, only when step 2 found nothing that large, and only on the frame where the
-//!    followed subject was just lost or, while none is followed, one frame in [`SEARCH_EVERY`]
-//!    (the first included): overlapping squares of the large frame (half a side apart, so any
-//!    face up to half a tile lies whole in one), at sides S, S/2, S/4, … down to [`FINE_TILE`]
-//!    (S = the frame's shorter side), coarse to fine; the first side that finds a face scoring
-//!    ≥ [`CONFIDENT_SCORE`] ends the search (a coarser side sees the larger faces). Boxes cut by
-//!    a tile's inner edge are dropped; the rest (of every side searched) merge by the same
-//!    weighted NMS, and when some are confident only those are kept.
+//! 3. **The search at tile scales**, only when step 2 found nothing that large, and only on the
+//!    frame where the followed subject was just lost or, while none is followed, one frame in
+//!    [`SEARCH_EVERY`] (the first included): the whole frame resized to 128 / S of its size, for
+//!    S = the frame's shorter side, S/2, S/4, … down to [`FINE_TILE`], coarse to fine, each in one
+//!    model run ([`FaceDetector::detect_resized`]: the model made size-free,
+//!    [`crate::face_model`]), so a face is as many input pixels as in an S-px tile of the frame;
+//!    the first S that finds a face scoring ≥ [`CONFIDENT_SCORE`] ends the search (a coarser S
+//!    sees the larger faces). The boxes of every S searched merge by the same weighted NMS, and
+//!    when some are confident only those are kept.
 //!
-//! Cost: resampling a large square of a 1080p frame into the 128-px input cost more than the
-//! model run itself, so a region (tracked square or tile) spanning at least
-//! [`SMALL_SOURCE_PX`] of the small frame is read from it ([`small_region`]), and every region
-//! is resampled straight from its source frame, without a copy.
+//! Cost: until `FACE_DETECTOR_VERSION` 4 step 3 ran the model on overlapping square tiles (half a
+//! side apart, ~120 runs at 1080p); one run over the resized frame sees every place once instead
+//! of about four times, and needs no rule for faces cut by a tile's edge. A tracked region
+//! spanning at least [`SMALL_SOURCE_PX`] of the small frame is read from it ([`small_region`]),
+//! and every region is resampled straight from its source frame, without a copy.
 //!
 //! One subject per video: the largest face of the first frame with one, then in each frame the
 //! face continuing the track ([`continues`]: IoU ≥ [`TRACK_IOU`], or a centre within
@@ -33,18 +35,20 @@
 //! `@mediapipe/face_detection` ships TFLite only; the PyPI YuNet wrappers `alchemyface` and
 //! `detekface` download their ONNX at run time), so the bootstrap's BlazeFace is tiled instead.
 
+use crate::face_box::SIDE;
 use crate::faces::{CropRect, FaceBox, FaceDetector, FaceError, NMS_IOU, weighted_nms};
 use crate::media::RgbImage;
 
 /// A face at least this many pixels tall in the whole-frame pass (128-px input) is found
-/// reliably there; smaller ones send the frame to the tiles. (The demo's and the baselines'
+/// reliably there; smaller ones send the frame to the search. (The demo's and the baselines'
 /// 320×240 close-ups have faces of 23–30 input pixels: they stay on the whole-frame pass, so
 /// their crops are the ones the baselines were trained on.)
 pub const TRUST_INPUT_PX: f32 = 20.0;
-/// Smallest tile side, in large-frame pixels: frames whose shorter side is below it get no tiles.
+/// Smallest tile side (search scale), in large-frame pixels: frames whose shorter side is below
+/// it get no search.
 pub const MIN_TILE: u32 = 160;
-/// The finest tile side: a 40-px face is 19 input pixels in it, which BlazeFace finds (the
-/// benchmark's 43-px faces at 1080p, 720p and 480p are found in 270-px tiles); halving stops here.
+/// The finest search scale (tile side): a 40-px face is 19 input pixels at 128 / 270 of the frame,
+/// which BlazeFace finds (the benchmark's 43-px faces at 1080p, 720p and 480p); halving stops here.
 pub const FINE_TILE: u32 = 270;
 /// Side of the square searched around a tracked small face, over the face's longer side: wide
 /// enough for a face that moved a face height between sampled frames (21 input px at 6x).
@@ -62,14 +66,13 @@ pub const REACQUIRE_AFTER: u32 = 2;
 /// this many of its pixels (the model's input side: never upsampled), else from the large one:
 /// resampling a 972-px square of a 1080p frame into the 128-px input cost more than the model.
 pub const SMALL_SOURCE_PX: u32 = 128;
-/// While no subject is followed (none found yet, or lost for more than one frame), the tiles
+/// While no subject is followed (none found yet, or lost for more than one frame), the search
 /// run on one sampled frame in this many; the frames between get the whole-frame pass and, when
 /// a subject was followed before, the region around its last box.
 pub const SEARCH_EVERY: u32 = 8;
 
-/// Tile sides for a `width`×`height` frame, coarse to fine: the shorter side S, then halves,
-/// the last one raised to [`FINE_TILE`] (720p: 720, 360, 270 rather than 180, a third of the
-/// runs at the finest side).
+/// Tile sides (search scales) for a `width`×`height` frame, coarse to fine: the shorter side S,
+/// then halves, the last one raised to [`FINE_TILE`] (720p: 720, 360, 270 rather than 180).
 pub fn tile_sides(width: u32, height: u32) -> Vec<u32> {
     let mut side = width.min(height);
     let mut out = Vec::new();
@@ -83,29 +86,35 @@ pub fn tile_sides(width: u32, height: u32) -> Vec<u32> {
     out
 }
 
-/// Start positions of `side`-long windows over `extent`, half a side apart, the last one flush
-/// with the end.
-fn starts(extent: u32, side: u32) -> Vec<u32> {
-    if side >= extent {
-        return vec![0];
-    }
-    let step = (side / 2).max(1);
-    let mut out: Vec<u32> = (0..)
-        .map(|i| i * step)
-        .take_while(|&x| x + side < extent)
-        .collect();
-    out.push(extent - side);
-    out
+/// The size a `width`×`height` frame is resized to for the search at tile side `side`: 128 /
+/// `side` of each side, rounded (at least 1 px).
+pub fn search_size(width: u32, height: u32, side: u32) -> (u32, u32) {
+    let f = SIDE as f64 / f64::from(side.max(1));
+    let at = |v: u32| ((f64::from(v) * f).round() as u32).max(1);
+    (at(width), at(height))
 }
 
-/// The square tiles of one side over a `width`×`height` frame.
-pub fn tiles(width: u32, height: u32, side: u32) -> Vec<CropRect> {
-    let side = side.min(width).min(height);
-    let xs = starts(width, side);
-    starts(height, side)
-        .into_iter()
-        .flat_map(|y| xs.iter().map(move |&x| CropRect { x, y, side }))
-        .collect()
+/// Faces found by the search at tile side `side` (large-frame pixels): the frame resized by
+/// [`search_size`], read from the small frame when that is still at least as large.
+fn detect_at_scale(
+    det: &mut FaceDetector,
+    small: &RgbImage,
+    large: &RgbImage,
+    side: u32,
+) -> Result<Vec<FaceBox>, FaceError> {
+    let (w, h) = search_size(large.width, large.height, side);
+    if small.width >= w && small.height >= h && small.width < large.width {
+        let (sx, sy) = (
+            large.width as f32 / small.width as f32,
+            large.height as f32 / small.height as f32,
+        );
+        return Ok(det
+            .detect_resized(small, w, h)?
+            .iter()
+            .map(|b| b.scaled(sx, sy))
+            .collect());
+    }
+    det.detect_resized(large, w, h)
 }
 
 /// The square of `factor` × the box's longer side around its centre, inside the frame.
@@ -218,10 +227,13 @@ pub struct FaceFinder {
     /// The subject's last box, in fractions of the frame.
     track: Option<FaceBox>,
     misses: u32,
-    /// Sampled frames since the tiles last ran (`None`: not yet).
+    /// Sampled frames since the search at tile scales last ran (`None`: not yet).
     since_tiles: Option<u32>,
     /// Face-model runs so far (the cost of the search).
     pub runs: u64,
+    /// Model input pixels over those runs (a 128-px run counts 128²): the runs at tile scales
+    /// cost in proportion to their size.
+    pub input_px: u64,
 }
 
 impl FaceFinder {
@@ -231,7 +243,7 @@ impl FaceFinder {
 
     /// The subject's face in this frame as fractions of it, or `None` (no face, or not the
     /// subject's). `small` and `large` are the same frame at two sizes: the whole-frame pass reads
-    /// `small`, tiles and the tracked region read `large`.
+    /// `small`, the search at tile scales and the tracked region read whichever is enough.
     pub fn find(
         &mut self,
         det: &mut FaceDetector,
@@ -248,12 +260,13 @@ impl FaceFinder {
         if let Some(t) = track.filter(|t| !self.trusted(t, large)) {
             let region = region_around(&t, large.width, large.height, ROI_FACTOR);
             self.runs += 1;
+            self.input_px += (SIDE * SIDE) as u64;
             let near = detect_square(det, small, large, region)?;
             if let Some(m) = best_match(&t, &near) {
                 return Ok(Some(self.follow(to_frac(&m))));
             }
         }
-        // The tiles run at once when the subject followed until the last frame is not found
+        // The search runs at once when the subject followed until the last frame is not found
         // again; else (nothing followed yet, or lost for more than a frame) one frame in
         // SEARCH_EVERY.
         let just_lost = self.track.is_some() && self.misses == 0;
@@ -290,7 +303,8 @@ impl FaceFinder {
         b.width().max(b.height()) * 128.0 / longer >= TRUST_INPUT_PX
     }
 
-    /// Every face the whole-frame pass and, where needed and `tiles` allows, the tiles find
+    /// Every face the whole-frame pass and, where needed and `tiles` allows, the search at tile
+    /// scales finds
     /// (large-frame pixels).
     fn search(
         &mut self,
@@ -304,12 +318,13 @@ impl FaceFinder {
             large.height as f32 / small.height.max(1) as f32,
         );
         self.runs += 1;
+        self.input_px += (SIDE * SIDE) as u64;
         let whole: Vec<FaceBox> = det
             .detect(small)?
             .iter()
             .map(|b| b.scaled(sx, sy))
             .collect();
-        // A large but unsure box is a textured background as often as a face: tiles decide.
+        // A large but unsure box is a textured background as often as a face: the search decides.
         if whole
             .iter()
             .any(|b| self.trusted(b, large) && b.score >= CONFIDENT_SCORE)
@@ -320,10 +335,11 @@ impl FaceFinder {
         self.since_tiles = Some(0);
         let mut found = Vec::new();
         for side in tile_sides(large.width, large.height) {
-            for tile in self::tiles(large.width, large.height, side) {
-                self.runs += 1;
-                found.extend(detect_square(det, small, large, tile)?);
-            }
+            self.runs += 1;
+            let (w, h) = search_size(large.width, large.height, side);
+            let (pw, ph) = FaceDetector::padded(w, h);
+            self.input_px += u64::from(pw) * u64::from(ph);
+            found.extend(detect_at_scale(det, small, large, side)?);
             if found.iter().any(|b| b.score >= CONFIDENT_SCORE) {
                 break;
             }
@@ -362,56 +378,19 @@ mod tests {
     }
 
     #[test]
-    fn tiles_cover_the_frame_with_half_side_overlaps() {
+    fn the_search_runs_at_tile_scales_coarse_to_fine() {
         assert_eq!(tile_sides(1920, 1080), vec![1080, 540, 270]);
         assert_eq!(tile_sides(640, 480), vec![480, 270]);
         assert_eq!(tile_sides(1280, 720), vec![720, 360, 270]);
         assert_eq!(tile_sides(1920, 1920), vec![1920, 960, 480, 270]);
         assert_eq!(tile_sides(320, 240), vec![240]);
         assert_eq!(tile_sides(64, 64), Vec::<u32>::new());
-        let t = tiles(1920, 1080, 540);
-        // x: 0, 270, ..., 1350, then 1380 flush with the right edge; y: 0, 270, 540.
-        assert_eq!(t.len(), 7 * 3);
-        assert_eq!(
-            t[0],
-            CropRect {
-                x: 0,
-                y: 0,
-                side: 540
-            }
-        );
-        assert_eq!(
-            t[6],
-            CropRect {
-                x: 1380,
-                y: 0,
-                side: 540
-            }
-        );
-        assert_eq!(
-            t[20],
-            CropRect {
-                x: 1380,
-                y: 540,
-                side: 540
-            }
-        );
-        // Every pixel is inside some tile, and any 270-px square lies whole in one.
-        for (x, y) in [(0, 0), (1919, 1079), (1000, 700)] {
-            assert!(
-                t.iter()
-                    .any(|r| r.x <= x && x < r.x + r.side && r.y <= y && y < r.y + r.side)
-            );
-        }
-        for (x, y) in [(130, 10), (1640, 800), (811, 404)] {
-            assert!(
-                t.iter().any(|r| r.x <= x
-                    && x + 270 <= r.x + r.side
-                    && r.y <= y
-                    && y + 270 <= r.y + r.side),
-                "({x}, {y})"
-            );
-        }
+        // A 270-px tile's scale: 1920×1080 at 128/270, a 43-px face ~20 input pixels.
+        assert_eq!(search_size(1920, 1080, 270), (910, 512));
+        assert_eq!(FaceDetector::padded(910, 512), (912, 512));
+        assert_eq!(search_size(1920, 1080, 1080), (228, 128));
+        assert_eq!(search_size(854, 480, 270), (405, 228));
+        assert_eq!(FaceDetector::padded(405, 228), (416, 240));
     }
 
     #[test]
@@ -484,7 +463,7 @@ mod tests {
     fn rotated_flipped_and_anamorphic_clips_give_the_upright_crops() {
         let (_, upright, _, runs) = prepare("face_moving.mp4", 12);
         assert_eq!(upright.face_frames(), 12);
-        // Close-ups: one whole-frame run per frame, as before tiles.
+        // Close-ups: one whole-frame run per frame.
         assert_eq!(runs, 12);
         for name in ["face_rot90.mp4", "face_hflip.mp4", "face_anamorphic.mp4"] {
             let (_, crops, size, _) = prepare(name, 12);
@@ -505,24 +484,21 @@ mod tests {
     }
 
     #[test]
-    fn without_a_face_the_tiles_run_on_one_frame_in_search_every() {
+    fn without_a_face_the_search_runs_on_one_frame_in_search_every() {
         let grey = |width: u32, height: u32| RgbImage {
             width,
             height,
             data: vec![128; (width * height * 3) as usize],
         };
         let (small, large) = (grey(512, 288), grey(1920, 1080));
-        let per_search: u64 = tile_sides(1920, 1080)
-            .into_iter()
-            .map(|side| tiles(1920, 1080, side).len() as u64)
-            .sum();
+        let per_search = tile_sides(1920, 1080).len() as u64;
         let mut det = detector();
         let mut finder = FaceFinder::new();
         let frames = u64::from(SEARCH_EVERY) + 2;
         for _ in 0..frames {
             assert_eq!(finder.find(&mut det, &small, &large).unwrap(), None);
         }
-        // One whole-frame run per frame; the tiles on frames 0 and SEARCH_EVERY only.
+        // One whole-frame run per frame; the search on frames 0 and SEARCH_EVERY only.
         assert_eq!(finder.runs, frames + 2 * per_search);
     }
 
@@ -548,9 +524,10 @@ mod tests {
             // A's face is ~64 px tall: the crop is 1.3 x its box.
             assert!((60..=120).contains(&rect.side), "frame {i}: {rect:?}");
         }
-        // The tiles ran where needed, not on every frame: once to find A, then around her.
-        assert!(runs < 8 * 20, "{runs} model runs");
-        // Without tiles the face is a few pixels in the 128-px input: not found at all.
+        // The search ran where needed, not on every frame: once to find A (the whole frame, then
+        // one run per tile scale), then one run per frame around her.
+        assert!(runs < 8 * 2, "{runs} model runs");
+        // Without the search the face is a few pixels in the 128-px input: not found at all.
         let _guard = decode_lock();
         let small = crate::media::sample_frames(&video("two_faces_1080p.mp4"), 8, 512).unwrap();
         drop(_guard);

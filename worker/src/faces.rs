@@ -17,6 +17,8 @@ use ort::session::Session;
 use ort::value::TensorRef;
 
 use crate::detector::{ExecutionProvider, OrtRuntime, SessionOptions, build_session};
+use crate::face_box::{BOX_VALUES, SIDE, anchors_for, decode_detections_sized};
+pub use crate::face_box::{FaceBox, Letterbox, anchors, decode_detections, weighted_nms};
 use crate::face_crop::FaceContext;
 use crate::media::resize::{crop, downscale_to, resize_region};
 use crate::media::{AsRgb, RgbImage, RgbView};
@@ -26,7 +28,9 @@ use crate::media::{AsRgb, RgbImage, RgbView};
 /// ([`crate::face_crop`]) instead of the 1.3× crop. 4: large regions and tiles are read from the
 /// small frame, the tracked region is searched after a miss too, and the tiles run on one frame in
 /// [`crate::face_search::SEARCH_EVERY`] while no subject is followed (boxes of small faces move).
-pub const FACE_DETECTOR_VERSION: i32 = 4;
+/// 5: the search for small faces runs the size-free model ([`crate::face_model`]) once per tile
+/// scale over the whole resized frame instead of on overlapping tiles (their boxes move).
+pub const FACE_DETECTOR_VERSION: i32 = 5;
 /// Minimum face probability. MediaPipe's own default for this model (`min_score_thresh` 0.5):
 /// the astronaut portrait scores 0.92, faceless frames stay far below.
 pub const SCORE_THRESHOLD: f32 = 0.5;
@@ -40,18 +44,12 @@ const EDGE_SLACK: f32 = 0.02;
 /// Where scripts/bootstrap installs the model, relative to the workspace root.
 pub const MODEL_REL_PATH: &str = ".cache/models/blazeface-128.onnx";
 
-/// Side of the model's square input.
-const SIDE: usize = 128;
-/// Raw logits are clipped to ±this before the sigmoid, like MediaPipe's `score_clipping_thresh`.
-const LOGIT_CLIP: f32 = 100.0;
 const INPUT: &str = "input:0";
 /// (scores, boxes) output names for the stride-8 anchors, then the stride-16 ones.
 const OUTPUTS: [(&str, &str); 2] = [
     ("Identity:0", "Identity_2:0"),
     ("Identity_1:0", "Identity_3:0"),
 ];
-/// Values per anchor in a box output: box (dx, dy, w, h) then six (x, y) keypoints.
-const BOX_VALUES: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FaceError {
@@ -106,228 +104,19 @@ pub fn model_path(face_model: Option<&Path>) -> PathBuf {
     rel.to_owned()
 }
 
-/// An axis-aligned face box; units depend on the context (model input pixels, frame pixels, or
-/// fractions of the frame).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct FaceBox {
-    pub x0: f32,
-    pub y0: f32,
-    pub x1: f32,
-    pub y1: f32,
-    pub score: f32,
-    /// BlazeFace's first two keypoints, in the box's units: the subject's right eye (x, y)
-    /// (on the image's left in an upright face), then the left eye. `None` for boxes made by hand.
-    pub eyes: Option<[f32; 4]>,
-}
-
-impl FaceBox {
-    pub fn width(&self) -> f32 {
-        (self.x1 - self.x0).max(0.0)
-    }
-
-    pub fn height(&self) -> f32 {
-        (self.y1 - self.y0).max(0.0)
-    }
-
-    pub fn area(&self) -> f32 {
-        self.width() * self.height()
-    }
-
-    pub fn centre(&self) -> (f32, f32) {
-        ((self.x0 + self.x1) / 2.0, (self.y0 + self.y1) / 2.0)
-    }
-
-    pub fn iou(&self, other: &FaceBox) -> f32 {
-        let w = (self.x1.min(other.x1) - self.x0.max(other.x0)).max(0.0);
-        let h = (self.y1.min(other.y1) - self.y0.max(other.y0)).max(0.0);
-        let inter = w * h;
-        let union = self.area() + other.area() - inter;
-        if union > 0.0 { inter / union } else { 0.0 }
-    }
-
-    /// The box with x multiplied by `sx` and y by `sy`.
-    pub fn scaled(&self, sx: f32, sy: f32) -> FaceBox {
-        self.mapped(|x| x * sx, |y| y * sy)
-    }
-
-    /// The box moved by (`dx`, `dy`).
-    pub fn shifted(&self, dx: f32, dy: f32) -> FaceBox {
-        self.mapped(|x| x + dx, |y| y + dy)
-    }
-
-    /// The box (and its eyes) with `fx` applied to every x and `fy` to every y.
-    pub fn mapped(&self, fx: impl Fn(f32) -> f32, fy: impl Fn(f32) -> f32) -> FaceBox {
-        FaceBox {
-            x0: fx(self.x0),
-            y0: fy(self.y0),
-            x1: fx(self.x1),
-            y1: fy(self.y1),
-            score: self.score,
-            eyes: self
-                .eyes
-                .map(|[rx, ry, lx, ly]| [fx(rx), fy(ry), fx(lx), fy(ly)]),
-        }
-    }
-
-    /// The angle of the line from the right eye to the left one, in radians clockwise from the
-    /// x axis (image y points down): 0 for level eyes; `None` without eyes.
-    pub fn eye_angle(&self) -> Option<f32> {
-        let [rx, ry, lx, ly] = self.eyes?;
-        let angle = (ly - ry).atan2(lx - rx);
-        (angle.is_finite() && (lx - rx).hypot(ly - ry) > 0.0).then_some(angle)
-    }
-}
-
-/// Anchor centres as fractions of the input: a 16×16 grid with 2 anchors per cell (stride 8),
-/// then an 8×8 grid with 6 per cell (stride 16), each centred at ((x + 0.5) / g, (y + 0.5) / g).
-pub fn anchors() -> Vec<[f32; 2]> {
-    let mut out = Vec::with_capacity(896);
-    for (grid, per_cell) in [(16usize, 2usize), (8, 6)] {
-        for y in 0..grid {
-            for x in 0..grid {
-                let centre = [
-                    (x as f32 + 0.5) / grid as f32,
-                    (y as f32 + 0.5) / grid as f32,
-                ];
-                out.extend(std::iter::repeat_n(centre, per_cell));
-            }
-        }
-    }
-    out
-}
-
-fn sigmoid(logit: f32) -> f32 {
-    1.0 / (1.0 + (-logit.clamp(-LOGIT_CLIP, LOGIT_CLIP)).exp())
-}
-
-/// Boxes (in model-input pixels) of the anchors scoring at least `threshold`: `scores` holds one
-/// logit per anchor, `boxes` 16 values per anchor of which the first four are (dx, dy, w, h) in
-/// input pixels, relative to the anchor centre.
-pub fn decode_detections(
-    scores: &[f32],
-    boxes: &[f32],
-    anchors: &[[f32; 2]],
-    threshold: f32,
-) -> Vec<FaceBox> {
-    let side = SIDE as f32;
-    scores
-        .iter()
-        .zip(boxes.chunks_exact(BOX_VALUES))
-        .zip(anchors)
-        .filter_map(|((&logit, b), &[ax, ay])| {
-            let score = sigmoid(logit);
-            if score.is_nan() || score < threshold {
-                return None;
-            }
-            let cx = b[0] / side + ax;
-            let cy = b[1] / side + ay;
-            let (w, h) = (b[2] / side, b[3] / side);
-            let values = [cx, cy, w, h];
-            if values.iter().any(|v| !v.is_finite()) || w <= 0.0 || h <= 0.0 {
-                return None;
-            }
-            // Keypoints are offsets from the anchor centre too.
-            let eyes = [
-                (b[4] / side + ax) * side,
-                (b[5] / side + ay) * side,
-                (b[6] / side + ax) * side,
-                (b[7] / side + ay) * side,
-            ];
-            Some(FaceBox {
-                x0: (cx - w / 2.0) * side,
-                y0: (cy - h / 2.0) * side,
-                x1: (cx + w / 2.0) * side,
-                y1: (cy + h / 2.0) * side,
-                score,
-                eyes: eyes.iter().all(|v| v.is_finite()).then_some(eyes),
-            })
-        })
-        .collect()
-}
-
-/// Weighted non-maximum suppression (MediaPipe's `WEIGHTED`): the best remaining box and every
-/// box overlapping it by more than `iou` merge into their score-weighted average (eyes too, over
-/// the boxes that have them), which keeps the best box's score. Returns the merged boxes, best
-/// first.
-pub fn weighted_nms(mut boxes: Vec<FaceBox>, iou: f32) -> Vec<FaceBox> {
-    boxes.sort_by(|a, b| b.score.total_cmp(&a.score));
-    let mut out = Vec::new();
-    while let Some(&top) = boxes.first() {
-        let (cluster, rest): (Vec<FaceBox>, Vec<FaceBox>) = boxes
-            .into_iter()
-            .partition(|b| top.iou(b) > iou || *b == top);
-        let total: f32 = cluster.iter().map(|b| b.score).sum();
-        let avg =
-            |f: fn(&FaceBox) -> f32| cluster.iter().map(|b| f(b) * b.score).sum::<f32>() / total;
-        let with_eyes: Vec<(&FaceBox, [f32; 4])> = cluster
-            .iter()
-            .filter_map(|b| b.eyes.map(|e| (b, e)))
-            .collect();
-        let eye_total: f32 = with_eyes.iter().map(|(b, _)| b.score).sum();
-        let eyes = (!with_eyes.is_empty()).then(|| {
-            let mut e = [0f32; 4];
-            for (b, v) in &with_eyes {
-                for (acc, x) in e.iter_mut().zip(v) {
-                    *acc += x * b.score;
-                }
-            }
-            e.map(|v| v / eye_total)
-        });
-        out.push(FaceBox {
-            x0: avg(|b| b.x0),
-            y0: avg(|b| b.y0),
-            x1: avg(|b| b.x1),
-            y1: avg(|b| b.y1),
-            score: top.score,
-            eyes,
-        });
-        boxes = rest;
-    }
-    out
-}
-
-/// How a frame is placed inside the square model input: resized to `width`×`height` (aspect
-/// kept) at (`offset_x`, `offset_y`), the rest padded black.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Letterbox {
-    pub width: u32,
-    pub height: u32,
-    pub offset_x: u32,
-    pub offset_y: u32,
-    /// Input pixels per frame pixel, per axis.
-    pub scale_x: f32,
-    pub scale_y: f32,
-}
-
-impl Letterbox {
-    pub fn new(frame_width: u32, frame_height: u32, side: u32) -> Letterbox {
-        let (fw, fh) = (frame_width.max(1), frame_height.max(1));
-        let s = f64::from(side) / f64::from(fw.max(fh));
-        let width = ((f64::from(fw) * s).round() as u32).clamp(1, side);
-        let height = ((f64::from(fh) * s).round() as u32).clamp(1, side);
-        Letterbox {
-            width,
-            height,
-            offset_x: (side - width) / 2,
-            offset_y: (side - height) / 2,
-            scale_x: width as f32 / fw as f32,
-            scale_y: height as f32 / fh as f32,
-        }
-    }
-
-    /// A box in input pixels, in frame pixels.
-    pub fn to_frame(&self, b: &FaceBox) -> FaceBox {
-        let (ox, oy) = (self.offset_x as f32, self.offset_y as f32);
-        b.mapped(|x| (x - ox) / self.scale_x, |y| (y - oy) / self.scale_y)
-    }
-}
-
 /// The BlazeFace session of one worker slot.
 pub struct FaceDetector {
+    /// The bootstrap's model as it is: every 128-px run (whole frame, tracked region).
     session: Session,
+    /// The same model made size-free ([`crate::face_model`]): [`Self::detect_resized`]. (At
+    /// 128 px it differs from `session` in the last bits of a few outputs, so the 128-px runs
+    /// stay on the original and their boxes are those of `FACE_DETECTOR_VERSION` 4.)
+    any_size: Session,
     provider: ExecutionProvider,
     anchors: Vec<[f32; 2]>,
     input: Vec<f32>,
+    /// The input of [`Self::detect_resized`], kept between runs.
+    canvas: Vec<f32>,
 }
 
 impl FaceDetector {
@@ -358,11 +147,19 @@ impl FaceDetector {
         };
         let (session, provider) =
             build_session(rt, model_bytes, &opts).map_err(|e| FaceError::Load(e.to_string()))?;
+        // The same model with its input size free, so the search can run it on a whole frame at
+        // a tile's scale.
+        let model = crate::face_model::any_size(model_bytes)
+            .map_err(|e| FaceError::Load(format!("not BlazeFace's layout: {e}")))?;
+        let (any_size, _) =
+            build_session(rt, &model, &opts).map_err(|e| FaceError::Load(e.to_string()))?;
         Ok(FaceDetector {
             session,
+            any_size,
             provider,
             anchors: anchors(),
             input: vec![0.0; SIDE * SIDE * 3],
+            canvas: Vec::new(),
         })
     }
 
@@ -406,47 +203,57 @@ impl FaceDetector {
             .collect())
     }
 
-    /// Runs the model on the filled input: merged boxes in input pixels, best first.
-    fn run(&mut self) -> Result<Vec<FaceBox>, FaceError> {
-        let tensor = TensorRef::from_array_view(([1usize, SIDE, SIDE, 3], &self.input[..]))
-            .map_err(|e| FaceError::Run(e.to_string()))?;
-        let outputs = self
-            .session
-            .run(ort::inputs![INPUT => tensor])
-            .map_err(|e| FaceError::Run(e.to_string()))?;
-        let mut scores = Vec::with_capacity(self.anchors.len());
-        let mut boxes = Vec::with_capacity(self.anchors.len() * BOX_VALUES);
-        for (score_name, box_name) in OUTPUTS {
-            let read = |name: &str| {
-                let value = outputs
-                    .get(name)
-                    .ok_or_else(|| FaceError::Output(format!("no output {name:?}")))?;
-                value
-                    .try_extract_tensor::<f32>()
-                    .map(|(_, data)| data)
-                    .map_err(|e| FaceError::Output(format!("{name}: {e}")))
-            };
-            let s = read(score_name)?;
-            let b = read(box_name)?;
-            if b.len() != s.len() * BOX_VALUES {
-                return Err(FaceError::Output(format!(
-                    "{} scores but {} box values",
-                    s.len(),
-                    b.len()
-                )));
+    /// Every face in `frame` resized to `width`×`height` (its aspect ratio as given, no
+    /// letterbox) and run at that size, padded right and below to multiples of 16 with black: in
+    /// the frame's pixels, best first. Costs about (padded pixels / 128²) runs of [`Self::detect`];
+    /// the face search runs it instead of overlapping 128-px tiles ([`crate::face_search`]).
+    pub fn detect_resized(
+        &mut self,
+        frame: &RgbImage,
+        width: u32,
+        height: u32,
+    ) -> Result<Vec<FaceBox>, FaceError> {
+        let whole = (0, 0, frame.width, frame.height);
+        let Some(small) = resize_region(frame.rgb(), whole, width, height) else {
+            return Ok(Vec::new());
+        };
+        let (cw, ch) = Self::padded(width, height);
+        let mut input = std::mem::take(&mut self.canvas);
+        input.clear();
+        input.resize(cw as usize * ch as usize * 3, -1.0);
+        let row = width as usize * 3;
+        for (y, line) in small.data.chunks_exact(row).enumerate() {
+            let start = y * cw as usize * 3;
+            for (dst, &v) in input[start..start + row].iter_mut().zip(line) {
+                *dst = f32::from(v) / 127.5 - 1.0;
             }
-            scores.extend_from_slice(s);
-            boxes.extend_from_slice(b);
         }
-        if scores.len() != self.anchors.len() {
-            return Err(FaceError::Output(format!(
-                "{} anchors scored, expected {}",
-                scores.len(),
-                self.anchors.len()
-            )));
-        }
-        let found = decode_detections(&scores, &boxes, &self.anchors, SCORE_THRESHOLD);
-        Ok(weighted_nms(found, NMS_IOU))
+        let anchors = anchors_for(cw, ch);
+        let found = run_model(&mut self.any_size, &input, (cw, ch), &anchors);
+        self.canvas = input;
+        let (sx, sy) = (
+            width as f32 / frame.width.max(1) as f32,
+            height as f32 / frame.height.max(1) as f32,
+        );
+        Ok(found?
+            .iter()
+            .map(|b| b.scaled(1.0 / sx, 1.0 / sy))
+            .collect())
+    }
+
+    /// The input size [`Self::detect_resized`] runs for a `width`×`height` image: each side
+    /// rounded up to a multiple of 16.
+    pub fn padded(width: u32, height: u32) -> (u32, u32) {
+        (
+            width.max(1).div_ceil(16) * 16,
+            height.max(1).div_ceil(16) * 16,
+        )
+    }
+
+    /// Runs the model on the filled 128-px input: merged boxes in input pixels, best first.
+    fn run(&mut self) -> Result<Vec<FaceBox>, FaceError> {
+        let side = SIDE as u32;
+        run_model(&mut self.session, &self.input, (side, side), &self.anchors)
     }
 
     /// The largest face in `frame` (in its pixels), if any.
@@ -484,6 +291,55 @@ impl FaceDetector {
         }
         Some(lb)
     }
+}
+
+/// One model run on a `width`×`height` NHWC input scaled to [-1, 1]: the merged boxes in input
+/// pixels, best first.
+fn run_model(
+    session: &mut Session,
+    input: &[f32],
+    (width, height): (u32, u32),
+    anchors: &[[f32; 2]],
+) -> Result<Vec<FaceBox>, FaceError> {
+    let shape = [1usize, height as usize, width as usize, 3];
+    let tensor =
+        TensorRef::from_array_view((shape, input)).map_err(|e| FaceError::Run(e.to_string()))?;
+    let outputs = session
+        .run(ort::inputs![INPUT => tensor])
+        .map_err(|e| FaceError::Run(e.to_string()))?;
+    let mut scores = Vec::with_capacity(anchors.len());
+    let mut boxes = Vec::with_capacity(anchors.len() * BOX_VALUES);
+    for (score_name, box_name) in OUTPUTS {
+        let read = |name: &str| {
+            let value = outputs
+                .get(name)
+                .ok_or_else(|| FaceError::Output(format!("no output {name:?}")))?;
+            value
+                .try_extract_tensor::<f32>()
+                .map(|(_, data)| data)
+                .map_err(|e| FaceError::Output(format!("{name}: {e}")))
+        };
+        let s = read(score_name)?;
+        let b = read(box_name)?;
+        if b.len() != s.len() * BOX_VALUES {
+            return Err(FaceError::Output(format!(
+                "{} scores but {} box values",
+                s.len(),
+                b.len()
+            )));
+        }
+        scores.extend_from_slice(s);
+        boxes.extend_from_slice(b);
+    }
+    if scores.len() != anchors.len() {
+        return Err(FaceError::Output(format!(
+            "{} anchors scored, expected {}",
+            scores.len(),
+            anchors.len()
+        )));
+    }
+    let found = decode_detections_sized(&scores, &boxes, anchors, SCORE_THRESHOLD, (width, height));
+    Ok(weighted_nms(found, NMS_IOU))
 }
 
 /// A square region of a frame, in its pixels.
@@ -729,8 +585,8 @@ mod tests {
             assert!((got - want).abs() < 1e-4, "{eyes:?}");
         }
         // Huge logits are clipped, never NaN.
-        assert_eq!(sigmoid(1e30), 1.0);
-        assert!(sigmoid(-1e30) >= 0.0);
+        assert_eq!(crate::face_box::sigmoid(1e30), 1.0);
+        assert!(crate::face_box::sigmoid(-1e30) >= 0.0);
     }
 
     #[test]

@@ -50,6 +50,9 @@ pub struct FaceRow {
     pub faces_ms: f64,
     pub faces_ms_before: f64,
     pub runs_per_frame: f64,
+    /// Model input pixels per sampled frame, in 128×128 runs (a run at a tile scale counts its
+    /// size).
+    pub input_per_frame: f64,
 }
 
 /// Where the face model puts its box inside the head square, as fractions of the square.
@@ -91,6 +94,7 @@ struct Chosen {
     faces: Duration,
     faces_before: Duration,
     runs: u64,
+    input_px: u64,
 }
 
 /// One decode; per kept frame the face stage and the whole-frame rule, each timed.
@@ -103,6 +107,7 @@ fn choose(det: &mut FaceDetector, path: &Path, k: usize) -> Result<Chosen> {
         faces: Duration::ZERO,
         faces_before: Duration::ZERO,
         runs: 0,
+        input_px: 0,
     };
     media::sample_frames_each(path, k, &[1920, 512], |index, mut images| {
         let (Some(small), Some(large)) = (images.pop(), images.pop()) else {
@@ -125,6 +130,7 @@ fn choose(det: &mut FaceDetector, path: &Path, k: usize) -> Result<Chosen> {
         Ok(())
     })?;
     out.runs = finder.runs;
+    out.input_px = finder.input_px;
     Ok(out)
 }
 
@@ -137,7 +143,11 @@ fn score(boxes: &[Option<FaceBox>], truth: &[Option<FaceBox>]) -> (usize, f32, f
         .collect();
     let found = ious.iter().filter(|&&v| v >= 0.3).count();
     let mean = ious.iter().sum::<f32>() / ious.len().max(1) as f32;
-    let min = ious.iter().copied().fold(f32::INFINITY, f32::min);
+    let min = if ious.is_empty() {
+        0.0
+    } else {
+        ious.iter().copied().fold(f32::INFINITY, f32::min)
+    };
     (found, mean, min)
 }
 
@@ -186,6 +196,7 @@ pub fn run(flags: &Flags) -> Result<Vec<FaceRow>> {
             faces_ms: chosen.faces.as_secs_f64() * 1000.0,
             faces_ms_before: chosen.faces_before.as_secs_f64() * 1000.0,
             runs_per_frame: chosen.runs as f64 / n,
+            input_per_frame: chosen.input_px as f64 / (128.0 * 128.0) / n,
         });
     }
     print_table(&rows, k);
@@ -195,13 +206,13 @@ pub fn run(flags: &Flags) -> Result<Vec<FaceRow>> {
 fn print_table(rows: &[FaceRow], k: usize) {
     println!("## (d) Faces: the subject found in K = {k} sampled frames\n");
     println!(
-        "| clip | size | face px | found (tiles + track) | IoU mean / min | found (whole frame only) | IoU mean (whole frame) | model runs / frame | faces ms / frame | faces / decode |"
+        "| clip | size | face px | found (search + track) | IoU mean / min | found (whole frame only) | IoU mean (whole frame) | model runs / frame | input / frame (128² runs) | faces ms / frame | decode ms / frame | faces / decode |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in rows {
         let per = |ms: f64| ms / k.max(1) as f64;
         println!(
-            "| {} | {}×{} | {:.0} | {}/{} | {:.2} / {:.2} | {}/{} | {:.2} | {:.1} | {:.2} | {:.0} % |",
+            "| {} | {}×{} | {:.0} | {}/{} | {:.2} / {:.2} | {}/{} | {:.2} | {:.1} | {:.1} | {:.2} | {:.2} | {:.0} % |",
             r.clip,
             r.width,
             r.height,
@@ -214,7 +225,9 @@ fn print_table(rows: &[FaceRow], k: usize) {
             r.visible,
             r.mean_iou_before,
             r.runs_per_frame,
+            r.input_per_frame,
             per(r.faces_ms),
+            per(r.decode_ms),
             100.0 * r.faces_ms / r.decode_ms.max(f64::EPSILON)
         );
     }
