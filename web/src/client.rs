@@ -4,7 +4,7 @@
 //! Bars are drawn on stderr, and only when stderr is a terminal: piped or captured output gets
 //! plain lines on stdout, as before.
 
-use crate::cli::say;
+use crate::console::say;
 use anyhow::{Context, bail};
 use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
 use indicatif::{ProgressBar, ProgressStyle};

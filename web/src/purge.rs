@@ -2,7 +2,7 @@
 //! round's leaderboard JSON and the scores CSVs `arena score --input` reads), then erases every
 //! upload of it (`arena::deletion::purge_competition`). Nothing is erased if the export fails.
 
-use crate::cli::say;
+use crate::console::say;
 use crate::context::AppContext;
 use anyhow::{Context, bail};
 use arena::boards::{self, BoardScope};
