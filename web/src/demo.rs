@@ -38,8 +38,8 @@ pub async fn organizer_team(ctx: &AppContext) -> Result<teams::Model, ApiError> 
     Ok(admin::create_team(ctx, &spec).await?.0)
 }
 
-fn upload(ctx: &AppContext, path: &Path, cap: u64) -> Result<UploadedFile, ApiError> {
-    UploadedFile::from_path(path, &ctx.settings().upload_dir(), cap)
+async fn upload(ctx: &AppContext, path: &Path, cap: u64) -> Result<UploadedFile, ApiError> {
+    UploadedFile::from_path(path, &ctx.settings().upload_dir(), cap).await
 }
 
 /// A detector model of the demo: a trained baseline (`datasets/baselines`) or a fixture.
@@ -143,12 +143,12 @@ pub async fn seed(ctx: &AppContext) -> Result<(), ApiError> {
     let org = organizer_team(ctx).await?;
     let vcap = ctx.settings().limits.max_video_bytes;
     for path in &set.hidden_reals {
-        ingest_video::ingest_real(ctx, &comp, org.id, upload(ctx, path, vcap)?).await?;
+        ingest_video::ingest_real(ctx, &comp, org.id, upload(ctx, path, vcap).await?).await?;
     }
     for t in &set.tasks {
         let round = i32::try_from(t.round).map_err(ApiError::internal)?;
         let task = (t.task_id.as_str(), round, t.donor.as_str());
-        let files = (upload(ctx, &t.target, vcap)?, None);
+        let files = (upload(ctx, &t.target, vcap).await?, None);
         ingest_video::ingest_task(ctx, &comp, org.id, task, files).await?;
     }
     let mut teams = Teams {
@@ -206,7 +206,7 @@ async fn detectors_of(
     for &(team, baseline, _, model) in DETECTORS.iter().filter(|d| d.2 == round) {
         let id = teams.get(ctx, team, Role::Detector, baseline).await?;
         let (model, manifest) = detector_files(model);
-        let file = upload(ctx, &model, ctx.settings().limits.max_model_bytes)?;
+        let file = upload(ctx, &model, ctx.settings().limits.max_model_bytes).await?;
         let text = std::fs::read_to_string(&manifest).map_err(ApiError::internal)?;
         ingest::ingest_detector(ctx, comp, id, file, &text).await?;
     }
@@ -225,7 +225,7 @@ async fn creations_of(
         let id = teams.get(ctx, c.team, Role::Creator, false).await?;
         let mut items = Vec::new();
         for (task, path) in &c.videos {
-            items.push((Some(task.clone()), upload(ctx, path, vcap)?));
+            items.push((Some(task.clone()), upload(ctx, path, vcap).await?));
         }
         ingest_video::ingest_creation(ctx, comp, id, items).await?;
     }

@@ -91,10 +91,11 @@ pub async fn import_dataset(
     }
     let org = organizer_team(ctx).await?;
     let cap = ctx.settings().limits.max_video_bytes;
-    let upload = |path: &Path| UploadedFile::from_path(path, &ctx.settings().upload_dir(), cap);
+    let upload =
+        async |path: &Path| UploadedFile::from_path(path, &ctx.settings().upload_dir(), cap).await;
     let mut hidden_reals = 0;
     for clip in ds.hidden_clips() {
-        ingest_video::ingest_real(ctx, &competition, org.id, upload(&clip.path)?).await?;
+        ingest_video::ingest_real(ctx, &competition, org.id, upload(&clip.path).await?).await?;
         hidden_reals += 1;
     }
     let mut tasks = 0;
@@ -112,11 +113,14 @@ pub async fn import_dataset(
                 let hidden: Vec<&str> = ds.hidden_clips().map(|c| c.id.as_str()).collect();
                 let mut clips: Vec<_> = ds.clips_of(&t.donor).collect();
                 clips.sort_by_key(|c| hidden.contains(&c.id.as_str()));
-                clips.first().map(|c| upload(&c.path)).transpose()?
+                match clips.first() {
+                    Some(c) => Some(upload(&c.path).await?),
+                    None => None,
+                }
             } else {
                 None
             };
-            let files = (upload(&target.path)?, reference);
+            let files = (upload(&target.path).await?, reference);
             ingest_video::ingest_task(ctx, &competition, org.id, task, files).await?;
             tasks += 1;
         }

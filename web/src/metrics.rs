@@ -23,6 +23,8 @@ pub const UPLOAD_BYTES: &str = "arena_upload_bytes_total";
 pub const UPLOADS_ACCEPTED: &str = "arena_uploads_accepted_total";
 /// Uploads refused with a 4xx, by error code.
 pub const UPLOAD_REFUSALS: &str = "arena_upload_refusals_total";
+/// Videos decoded on this process's behalf (by its worker slots or their evaluation children).
+pub const VIDEO_DECODES: &str = "arena_video_decodes_total";
 /// Jobs in the queue table, by kind and state.
 pub const QUEUE_JOBS: &str = "arena_queue_jobs";
 /// Worker slots heard of in the last day, by state (alive, lost, stopped).
@@ -100,12 +102,18 @@ fn describe_process_metrics() {
         fleet::CHILD_RESTARTS,
         "Scoring children started again after dying or spending their CPU budget."
     );
+    metrics::describe_counter!(
+        VIDEO_DECODES,
+        "Videos decoded on this process's behalf (its worker slots and their children)."
+    );
 }
 
 /// The exposition: this process's metrics, then the fleet's, read from the database now.
 pub async fn render(ctx: &AppContext) -> Result<String, ApiError> {
     let mut text = match install() {
         Some(handle) => {
+            // Counted by the worker crate (children report theirs); copied in at scrape time.
+            metrics::counter!(VIDEO_DECODES).absolute(arena_worker::media::decode_count());
             handle.run_upkeep();
             handle.render()
         }

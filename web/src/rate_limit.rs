@@ -6,9 +6,8 @@
 //! failures), and drops idle keys when there are too many. State is per process: a scaled-out
 //! deployment multiplies the allowance by its number of web processes (docs/SECURITY.md).
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use actix_web::HttpRequest;
-use actix_web::http::StatusCode;
 use arena::config::{RateLimitSettings, RateLimits};
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::NoOpMiddleware;
@@ -207,9 +206,8 @@ fn parse_ip(s: &str) -> Option<IpAddr> {
 pub fn limited(what: &str, wait: Duration) -> ApiError {
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     let secs = secs.max(1);
-    let mut e = ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "rate_limited",
+    let mut e = ApiError::of(
+        Code::RateLimited,
         format!("too many {what} in a short time; retry in {secs} s"),
     );
     e.retry_after_s = Some(secs);

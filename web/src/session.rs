@@ -6,7 +6,7 @@
 
 use crate::auth::AuthTeam;
 use crate::context::AppContext;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 pub use crate::session_key::{SessionKey, hmac_sha256};
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
@@ -124,8 +124,8 @@ impl Browser {
         if self.csrf_ok(submitted) {
             Ok(())
         } else {
-            Err(ApiError::forbidden(
-                "csrf_failed",
+            Err(ApiError::of(
+                Code::CsrfFailed,
                 "the form has expired or did not come from this site; reload the page and try again",
             ))
         }
@@ -134,7 +134,7 @@ impl Browser {
     /// The logged-in team, or 401 `login_required`.
     pub fn require_team(&self) -> Result<&AuthTeam, ApiError> {
         self.team.as_ref().ok_or_else(|| {
-            ApiError::unauthorized("login_required", "log in with your team token first")
+            ApiError::of(Code::LoginRequired, "log in with your team token first")
         })
     }
 

@@ -30,7 +30,7 @@ impl UploadedFile {
             .map_err(ApiError::internal)?
             .into_temp_path();
         if std::fs::rename(src, &target).is_err() {
-            return UploadedFile::from_path(src, upload_dir, u64::MAX);
+            return UploadedFile::copy_in(src, upload_dir, u64::MAX);
         }
         let mut file = std::fs::File::open(&target).map_err(ApiError::internal)?;
         let mut hasher = Sha256::new();
@@ -42,8 +42,21 @@ impl UploadedFile {
         })
     }
 
-    /// Copies a local file into the upload dir (CLI and demo use the same ingest as HTTP).
-    pub fn from_path(src: &Path, upload_dir: &Path, cap: u64) -> Result<UploadedFile, ApiError> {
+    /// Copies a local file into the upload dir (CLI and demo use the same ingest as HTTP); the
+    /// copy and its hash run on a blocking thread, off the executor.
+    pub async fn from_path(
+        src: &Path,
+        upload_dir: &Path,
+        cap: u64,
+    ) -> Result<UploadedFile, ApiError> {
+        let (src, upload_dir) = (src.to_owned(), upload_dir.to_owned());
+        actix_web::web::block(move || UploadedFile::copy_in(&src, &upload_dir, cap))
+            .await
+            .map_err(ApiError::internal)?
+    }
+
+    /// [`UploadedFile::from_path`]'s blocking part: copy `src` under the cap, hashing it.
+    fn copy_in(src: &Path, upload_dir: &Path, cap: u64) -> Result<UploadedFile, ApiError> {
         let mut input = std::fs::File::open(src)
             .map_err(|e| ApiError::of(Code::UnreadableFile, format!("{}: {e}", src.display())))?;
         let mut sink = Sink::new(upload_dir, cap)?;

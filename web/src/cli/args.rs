@@ -1,5 +1,5 @@
 //! The `arena` command line's arguments (clap): global flags, the GPU and client flags, and one
-//! enum per command group. `super` (cli.rs) runs them.
+//! enum per command group. `super` (cli.rs) dispatches them to one function per command.
 
 use anyhow::Context;
 use arena::Settings;
@@ -62,6 +62,13 @@ pub(crate) struct GpuArgs {
 }
 
 impl GpuArgs {
+    /// The global flags' settings with these flags applied.
+    pub(crate) fn settings(&self, global: &GlobalArgs) -> anyhow::Result<Settings> {
+        let mut settings = global.settings()?;
+        self.apply(&mut settings)?;
+        Ok(settings)
+    }
+
     /// Writes the flags into `settings` (a bad value is an error, not a silent CPU run).
     pub(crate) fn apply(&self, settings: &mut Settings) -> anyhow::Result<()> {
         if let Some(list) = &self.gpus {

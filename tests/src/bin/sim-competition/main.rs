@@ -13,8 +13,21 @@
 //! pairs are batched into few jobs), `live` (right after the video uploads), or
 //! `detectors-first` (before the videos: every prepared video then brings one score job per
 //! detector, the live-mode worst case for per-job costs).
+//!
+//! `--processes sqlite|postgres://user@host:port/db` runs the same competition through real
+//! `arena` processes instead of an app in this process (see [`processes`]): `arena up` on
+//! SQLite, `arena serve` + `--workers` × `arena worker` on a fresh PostgreSQL database created on
+//! that server. It adds pairs/s and the p50/p99/max time from a detector's upload request to its
+//! complete row on the board, and fails when decodes ≠ videos or pairs ≠ videos × D.
+//! `--arena BIN` (default: `arena` beside this binary), `--poll-ms` (board polling, default 100),
+//! `--json OUT` (the measurements, for tests/tests/sim_competition.rs).
+//!
+//! `cargo run --release -p arena-tests --bin sim-competition -- --processes sqlite --reals 40
+//!  --creations 160 --videos 1 --detectors 50 --workers 2`
 
-use arena_tests::{AppOptions, spawn_app_with};
+mod processes;
+
+use arena_tests::{AppOptions, Backend, spawn_app_with};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -28,6 +41,10 @@ struct Args {
     workers: usize,
     reuse: Vec<bool>,
     order: Order,
+    processes: Option<Backend>,
+    arena: Option<PathBuf>,
+    poll_ms: u64,
+    json: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -46,6 +63,10 @@ fn args() -> Result<Args, String> {
         workers: 2,
         reuse: vec![true],
         order: Order::Prepared,
+        processes: None,
+        arena: None,
+        poll_ms: 100,
+        json: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -73,12 +94,29 @@ fn args() -> Result<Args, String> {
                     other => return Err(format!("--reuse: {other:?} is not true|false|both")),
                 }
             }
+            "--processes" => {
+                a.processes = Some(match v.as_str() {
+                    "sqlite" => Backend::Sqlite,
+                    url if url.starts_with("postgres://") => Backend::Postgres(url.to_owned()),
+                    other => {
+                        return Err(format!("--processes: {other:?} is not sqlite|postgres://…"));
+                    }
+                })
+            }
+            "--arena" => a.arena = Some(PathBuf::from(v)),
+            "--json" => a.json = Some(PathBuf::from(v)),
+            "--poll-ms" => a.poll_ms = num(&v)?.max(1) as u64,
             "--creations" => a.creations = num(&v)?,
             "--videos" => a.videos = num(&v)?,
             "--workers" => a.workers = num(&v)?,
             "--detectors" => a.detectors = v.split(',').map(num).collect::<Result<_, _>>()?,
             other => return Err(format!("unknown flag {other}")),
         }
+    }
+    if a.processes.is_some() && a.order != Order::Prepared {
+        return Err(
+            "--processes measures detectors uploaded after the videos: --order prepared".into(),
+        );
     }
     Ok(a)
 }
@@ -231,6 +269,9 @@ async fn main() -> Result<(), String> {
     let clips = (0..total)
         .map(|i| make_clip(dir.path(), i))
         .collect::<Result<Vec<_>, _>>()?;
+    if let Some(backend) = &a.processes {
+        return run_processes(&a, backend, &clips).await;
+    }
     let mut out = String::from(
         "| creations C | videos per creation | reals | videos | detectors D | score jobs in | pairs scored | decodes | prepare s | score s | wall s | ms per pair |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
@@ -242,4 +283,44 @@ async fn main() -> Result<(), String> {
         }
     }
     std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes()).map_err(|e| e.to_string())
+}
+
+/// The `--processes` mode: one run per detector count, a table on stdout, the measurements in
+/// `--json`; an error when a run's checks fail (after printing what it measured).
+async fn run_processes(a: &Args, backend: &Backend, clips: &[PathBuf]) -> Result<(), String> {
+    let bin = match &a.arena {
+        Some(bin) => bin.clone(),
+        None => std::env::current_exe()
+            .map_err(|e| e.to_string())?
+            .with_file_name("arena"),
+    };
+    let plan = processes::Plan {
+        backend,
+        bin: &bin,
+        workers: a.workers.max(1),
+        poll_ms: a.poll_ms,
+        reals: a.reals.min(clips.len()),
+        creations: a.creations,
+        videos_each: a.videos,
+        clips,
+    };
+    let mut out = String::from(processes::Outcome::HEADER);
+    let mut runs = Vec::new();
+    for &d in &a.detectors {
+        let run = processes::run(&plan, d)
+            .await
+            .map_err(|e| format!("{e:#}"))?;
+        eprint!("{}", run.row());
+        out.push_str(&run.row());
+        runs.push(run);
+    }
+    std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes()).map_err(|e| e.to_string())?;
+    if let Some(path) = &a.json {
+        let text = serde_json::to_string_pretty(&runs).map_err(|e| e.to_string())?;
+        std::fs::write(path, text).map_err(|e| e.to_string())?;
+    }
+    for run in &runs {
+        run.check().map_err(|e| format!("{e:#}"))?;
+    }
+    Ok(())
 }
