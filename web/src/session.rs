@@ -133,9 +133,9 @@ impl Browser {
 
     /// The logged-in team, or 401 `login_required`.
     pub fn require_team(&self) -> Result<&AuthTeam, ApiError> {
-        self.team.as_ref().ok_or_else(|| {
-            ApiError::of(Code::LoginRequired, "log in with your team token first")
-        })
+        self.team
+            .as_ref()
+            .ok_or_else(|| ApiError::of(Code::LoginRequired, "log in with your team token first"))
     }
 
     pub fn team_name(&self) -> Option<&str> {

@@ -3,9 +3,9 @@
 
 use super::args::{GlobalArgs, GpuArgs};
 use super::open::{open, open_settings};
-use crate::output::say;
 use crate::context::AppContext;
 use crate::demo;
+use crate::output::say;
 use crate::startup::{Application, spawn_workers};
 use std::path::Path;
 
