@@ -1,6 +1,7 @@
 //! Face boxes and BlazeFace's output decoding: the anchors, the per-anchor boxes and keypoints,
-//! weighted NMS, and where a frame lies in the letterboxed model input. Pure arithmetic, no
-//! model session ([`crate::faces::FaceDetector`] runs the model).
+//! weighted NMS, where a frame lies in the letterboxed model input, and the square crops cut
+//! around a box ([`CropRect`], [`square_crop`], [`centre_crop`]). Pure arithmetic, no model
+//! session ([`crate::faces::FaceDetector`] runs the model).
 
 /// Side of the model's square input.
 pub(crate) const SIDE: usize = 128;
@@ -240,5 +241,57 @@ impl Letterbox {
     pub fn to_frame(&self, b: &FaceBox) -> FaceBox {
         let (ox, oy) = (self.offset_x as f32, self.offset_y as f32);
         b.mapped(|x| (x - ox) / self.scale_x, |y| (y - oy) / self.scale_y)
+    }
+}
+
+/// A square region of a frame, in its pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CropRect {
+    pub x: u32,
+    pub y: u32,
+    pub side: u32,
+}
+
+impl CropRect {
+    pub fn centre(&self) -> (f32, f32) {
+        let half = self.side as f32 / 2.0;
+        (self.x as f32 + half, self.y as f32 + half)
+    }
+}
+
+/// The square of `margin` × the face's longer side around its centre, shifted to lie inside the
+/// `width`×`height` frame and shrunk to the frame's shorter side when larger.
+pub fn square_crop(face: &FaceBox, width: u32, height: u32, margin: f32) -> CropRect {
+    let limit = width.min(height).max(1);
+    let wanted = (face.width().max(face.height()) * margin).round();
+    let side = if wanted.is_finite() {
+        (wanted.max(1.0) as u32).min(limit)
+    } else {
+        limit
+    };
+    let (cx, cy) = face.centre();
+    let place = |centre: f32, extent: u32| {
+        let max = f64::from(extent.saturating_sub(side));
+        let start = (f64::from(centre) - f64::from(side) / 2.0).round();
+        if start.is_finite() {
+            start.clamp(0.0, max) as u32
+        } else {
+            0
+        }
+    };
+    CropRect {
+        x: place(cx, width),
+        y: place(cy, height),
+        side,
+    }
+}
+
+/// The centered square of the frame's shorter side (the crop of a video with no face at all).
+pub fn centre_crop(width: u32, height: u32) -> CropRect {
+    let side = width.min(height).max(1);
+    CropRect {
+        x: width.saturating_sub(side) / 2,
+        y: height.saturating_sub(side) / 2,
+        side,
     }
 }

@@ -20,7 +20,7 @@
 //!
 //! One decode serves every manifest: contexts are cut once at prepare time, crops at score time.
 
-use crate::faces::{CropRect, FaceBox, square_crop};
+use crate::face_box::{CropRect, FaceBox, square_crop};
 use crate::manifest::{CropMode, DEFAULT_MARGIN, MAX_MARGIN, Manifest};
 use crate::media::{AsRgb, RgbImage, RgbView};
 

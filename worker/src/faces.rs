@@ -18,7 +18,10 @@ use ort::value::TensorRef;
 
 use crate::detector::{ExecutionProvider, OrtRuntime, SessionOptions, build_session};
 use crate::face_box::{BOX_VALUES, SIDE, anchors_for, decode_detections_sized};
-pub use crate::face_box::{FaceBox, Letterbox, anchors, decode_detections, weighted_nms};
+pub use crate::face_box::{
+    CropRect, FaceBox, Letterbox, anchors, centre_crop, decode_detections, square_crop,
+    weighted_nms,
+};
 use crate::face_crop::FaceContext;
 use crate::media::resize::{crop, downscale_to, resize_region};
 use crate::media::{AsRgb, RgbImage, RgbView};
@@ -340,58 +343,6 @@ fn run_model(
     }
     let found = decode_detections_sized(&scores, &boxes, anchors, SCORE_THRESHOLD, (width, height));
     Ok(weighted_nms(found, NMS_IOU))
-}
-
-/// A square region of a frame, in its pixels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CropRect {
-    pub x: u32,
-    pub y: u32,
-    pub side: u32,
-}
-
-impl CropRect {
-    pub fn centre(&self) -> (f32, f32) {
-        let half = self.side as f32 / 2.0;
-        (self.x as f32 + half, self.y as f32 + half)
-    }
-}
-
-/// The square of `margin` × the face's longer side around its centre, shifted to lie inside the
-/// `width`×`height` frame and shrunk to the frame's shorter side when larger.
-pub fn square_crop(face: &FaceBox, width: u32, height: u32, margin: f32) -> CropRect {
-    let limit = width.min(height).max(1);
-    let wanted = (face.width().max(face.height()) * margin).round();
-    let side = if wanted.is_finite() {
-        (wanted.max(1.0) as u32).min(limit)
-    } else {
-        limit
-    };
-    let (cx, cy) = face.centre();
-    let place = |centre: f32, extent: u32| {
-        let max = f64::from(extent.saturating_sub(side));
-        let start = (f64::from(centre) - f64::from(side) / 2.0).round();
-        if start.is_finite() {
-            start.clamp(0.0, max) as u32
-        } else {
-            0
-        }
-    };
-    CropRect {
-        x: place(cx, width),
-        y: place(cy, height),
-        side,
-    }
-}
-
-/// The centered square of the frame's shorter side (the crop of a video with no face at all).
-pub fn centre_crop(width: u32, height: u32) -> CropRect {
-    let side = width.min(height).max(1);
-    CropRect {
-        x: width.saturating_sub(side) / 2,
-        y: height.saturating_sub(side) / 2,
-        side,
-    }
 }
 
 /// Boxes for frames without a detection: the previous frame's box, else the next detected box;

@@ -2,9 +2,10 @@
 //! fleet-wide liveness gauges come from it) and the job metrics `/metrics` exports (recorded
 //! through the `metrics` facade; the process that installs an exporter serves them).
 
-use crate::job_loop::worker_label;
+use crate::job_error::blames_upload;
 use arena::repo::worker_slots::{self, Beat};
 use sea_orm::DatabaseConnection;
+use sha2::{Digest, Sha256};
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -16,11 +17,7 @@ pub const STAGE_DURATION: &str = "arena_job_stage_duration_seconds";
 pub const JOB_FAILURES: &str = "arena_job_failures_total";
 /// Evaluation children ended by a limit (memory, CPU time, file size, wall clock), by code.
 pub const LIMIT_KILLS: &str = "arena_sandbox_limit_kills_total";
-/// Evaluation children started, by task (`prepare`, `score`).
-pub const CHILD_STARTS: &str = "arena_sandbox_child_starts_total";
-/// Scoring children started again because the slot's child for that detector had died or
-/// spent its CPU budget.
-pub const CHILD_RESTARTS: &str = "arena_sandbox_child_restarts_total";
+pub use crate::child_metrics::{CHILD_RESTARTS, CHILD_STARTS};
 
 /// Records a finished job's wall time.
 pub fn record_job(kind: &'static str, elapsed: Duration) {
@@ -37,7 +34,7 @@ pub fn record_stage(kind: &'static str, stage: &'static str, ms: u64) {
 /// Records a failed attempt, and a limit kill when a child hit one of its limits.
 pub fn record_failure(kind: &'static str, code: &'static str) {
     metrics::counter!(JOB_FAILURES, "kind" => kind, "code" => code).increment(1);
-    if crate::sandbox::blames_upload(code) {
+    if blames_upload(code) {
         metrics::counter!(LIMIT_KILLS, "code" => code).increment(1);
     }
 }
@@ -116,4 +113,13 @@ impl SlotReporter {
             tracing::warn!(error = %e, "could not mark the slot stopped");
         }
     }
+}
+
+/// A short, stable label for a worker slot in log lines: teams see it, so it names no host or
+/// process, only a digest of the slot's id.
+pub fn worker_label(worker_id: &str) -> String {
+    format!(
+        "w-{}",
+        &hex::encode(Sha256::digest(worker_id.as_bytes()))[..6]
+    )
 }

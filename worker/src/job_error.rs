@@ -7,6 +7,31 @@ use arena::RepoError;
 use arena::evaluation::EvaluationError;
 use arena::storage::StorageError;
 
+/// Failure codes of a child that hit a limit: the upload's doing once its retries are spent.
+pub const TIMEOUT: &str = "sandbox_timeout";
+pub const MEMORY_LIMIT: &str = "sandbox_memory_limit";
+pub const CPU_LIMIT: &str = "sandbox_cpu_limit";
+pub const FILE_LIMIT: &str = "sandbox_file_limit";
+/// The child died by another signal, or did not answer.
+pub const KILLED: &str = "sandbox_killed";
+pub const CRASHED: &str = "sandbox_crashed";
+/// The child made a system call outside the seccomp allow-list and was killed (SIGSYS).
+pub const SYSCALL: &str = "sandbox_syscall";
+pub const PROTOCOL: &str = "sandbox_protocol";
+pub const UNAVAILABLE: &str = "sandbox_unavailable";
+
+/// True when the child died on the input (a crash, a forbidden system call, another signal)
+/// rather than answering: for a parser of a team's file (an inspection), the file's doing.
+pub fn died(code: &str) -> bool {
+    matches!(code, CRASHED | SYSCALL | KILLED)
+}
+
+/// True for the failures an upload causes by being too big or too slow (a limit was hit): they
+/// are retried like any crash, but a job that dies of one does not refund the team's quota.
+pub fn blames_upload(code: &str) -> bool {
+    matches!(code, TIMEOUT | MEMORY_LIMIT | CPU_LIMIT | FILE_LIMIT)
+}
+
 /// Why a job failed; `permanent` failures are the upload's fault and are not retried.
 #[derive(Debug, thiserror::Error)]
 #[error("{code}: {message}")]

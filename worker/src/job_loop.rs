@@ -1,12 +1,12 @@
 //! A worker slot's loop: claim a job, run it while heartbeating its lease, then complete or fail
 //! it. A job that runs out of attempts fails its submission with the last error.
 
+use crate::fleet::worker_label;
 use crate::pipeline::{self, JobError, SessionCache, WorkerContext};
 use crate::sandbox;
 use arena::evaluation;
 use arena::queue::{ClaimedJob, FailOutcome, JobPayload, QueueError};
 use arena::repo::job_logs::{self, Level, NewJobLog};
-use sha2::{Digest, Sha256};
 use std::time::Duration;
 use tokio::sync::watch;
 use tracing::Instrument;
@@ -89,15 +89,6 @@ async fn reclaim_dead(ctx: &WorkerContext) -> std::time::Instant {
         Err(e) => tracing::warn!(error = %e, "could not look for dead workers' leases"),
     }
     std::time::Instant::now()
-}
-
-/// A short, stable label for a worker slot in log lines: teams see it, so it names no host or
-/// process, only a digest of the slot's id.
-pub fn worker_label(worker_id: &str) -> String {
-    format!(
-        "w-{}",
-        &hex::encode(Sha256::digest(worker_id.as_bytes()))[..6]
-    )
 }
 
 /// Writes one line of the job's log (for its submission's page); never fails the job.

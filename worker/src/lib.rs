@@ -4,6 +4,7 @@
 pub mod activation;
 pub mod archive;
 pub mod checks;
+pub mod child_metrics;
 pub mod context;
 pub mod crops;
 pub mod detector;

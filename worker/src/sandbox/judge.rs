@@ -1,6 +1,24 @@
 //! Reading how a child ended: its answer, or the reason it failed (limits, signals, crashes).
 
-use super::*;
+use super::protocol::{Isolation, Limits, Output, Response, Timings};
+use crate::job_error::{
+    CPU_LIMIT, CRASHED, FILE_LIMIT, JobError, KILLED, MEMORY_LIMIT, PROTOCOL, SYSCALL, TIMEOUT,
+};
+use nix::sys::signal::Signal;
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// How a child ended, as the worker saw it.
+#[derive(Debug, Default)]
+pub(super) struct ChildExit {
+    pub(super) code: Option<i32>,
+    pub(super) signal: Option<i32>,
+    pub(super) timed_out: bool,
+    pub(super) stdout: Vec<u8>,
+    pub(super) stderr: String,
+}
 
 /// Messages of a failed allocation: Rust's abort, glibc and FFmpeg (ENOMEM), the dynamic loader
 /// (an mmap refused under RLIMIT_AS), C++ and onnxruntime.

@@ -1,7 +1,26 @@
 //! A worker slot's long-lived children ([`ServingChild`]): scoring children ([`score_serving`])
 //! and its decode child ([`prepare_serving`]).
 
-use super::*;
+use super::config::{DRAIN_GRACE, STDERR_TAIL, STDOUT_CAP, SandboxConfig, absolute};
+use super::judge::ChildExit;
+use super::judge::{judge, ms, protocol_error, tail_lines, warn_once_if_exposed};
+use super::protocol::{
+    Limits, Output, PROTOCOL_VERSION, PrepareTask, Request, SERVE_CPU_BUDGETS, SERVE_FLAG,
+    ScoreInput, ScoreTask, ScoredVideo, Task,
+};
+use super::spawn::{child_session, gpu_env, kept_env};
+use super::tasks::{checked_caches, scores_for};
+use crate::job_error::{CRASHED, JobError, PROTOCOL, UNAVAILABLE};
+use crate::manifest::Manifest;
+use crate::prepare::{PreparePlan, PreparedCaches};
+use nix::sys::signal::Signal;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 /// A worker slot's scoring child: a [`ServingChild`] keyed by its detector.
 pub type ScoreChild = ServingChild;
@@ -168,10 +187,10 @@ pub(super) async fn keep_tail<R: AsyncRead + Unpin>(mut reader: R, kept: Arc<Mut
     }
 }
 
-/// Scores like [`score`], in one of the slot's long-lived children: the one serving this detector
-/// (`key`) when it is still running and has CPU budget left, else a new one started with `cwd`
-/// as its folder. The slot keeps at most `keep` children, the least recently used is ended
-/// first. Any failure ends the child that failed (the next job of its detector starts a fresh
+/// Scores like [`score`](super::score), in one of the slot's long-lived children: the one serving
+/// this detector (`key`) when it is still running and has CPU budget left, else a new one started
+/// with `cwd` as its folder. The slot keeps at most `keep` children, the least recently used is
+/// ended first. Any failure ends the child that failed (the next job of its detector starts a fresh
 /// one); its reason is judged as for a per-job child.
 ///
 /// `stage_model` puts the model file at `model`; it runs only when a new child has to load the
@@ -205,9 +224,9 @@ pub async fn score_serving(
         Some(c) => c,
         None => {
             if was_held {
-                metrics::counter!(crate::fleet::CHILD_RESTARTS).increment(1);
+                metrics::counter!(crate::child_metrics::CHILD_RESTARTS).increment(1);
             }
-            metrics::counter!(crate::fleet::CHILD_STARTS, "task" => "score").increment(1);
+            metrics::counter!(crate::child_metrics::CHILD_STARTS, "task" => "score").increment(1);
             stage_model().await?;
             let child = ServingChild::spawn(config, key, config.score_limits(), cwd)?;
             link_into(model, &child.dir.path().join("model.onnx")).await?;
@@ -302,11 +321,11 @@ async fn exchange(
     }
 }
 
-/// Decodes `video` like [`prepare`], in the slot's decode child: the one held for `key` (the
-/// video's team) when it is still running and has CPU budget left, else a new one started with
-/// `cwd` as its folder (a held child of another key is ended first: a decode child never sees
-/// two teams' videos). The video is linked into the child's folder, which the child may only
-/// read; it writes its caches into the `out` folder beneath, the only place it may write. Both
+/// Decodes `video` like [`prepare`](super::prepare), in the slot's decode child: the one held for
+/// `key` (the video's team) when it is still running and has CPU budget left, else a new one
+/// started with `cwd` as its folder (a held child of another key is ended first: a decode child
+/// never sees two teams' videos). The video is linked into the child's folder, which the child may
+/// only read; it writes its caches into the `out` folder beneath, the only place it may write. Both
 /// are removed after the request. Any failure ends the child.
 #[tracing::instrument(skip_all, err)]
 pub async fn prepare_serving(
@@ -323,9 +342,9 @@ pub async fn prepare_serving(
         Some(c) => c,
         None => {
             if was_held {
-                metrics::counter!(crate::fleet::CHILD_RESTARTS).increment(1);
+                metrics::counter!(crate::child_metrics::CHILD_RESTARTS).increment(1);
             }
-            metrics::counter!(crate::fleet::CHILD_STARTS, "task" => "prepare").increment(1);
+            metrics::counter!(crate::child_metrics::CHILD_STARTS, "task" => "prepare").increment(1);
             let child = ServingChild::spawn(config, key, config.prepare_limits(plan), cwd)?;
             tokio::fs::create_dir(child.dir.path().join("out"))
                 .await

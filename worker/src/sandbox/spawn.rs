@@ -1,6 +1,19 @@
 //! Starting a child under its limits with a cleared environment, and collecting how it ended.
 
-use super::*;
+use super::config::{
+    DRAIN_GRACE, ENV_KEPT, ENV_PREFIXES_KEPT, STDERR_TAIL, STDOUT_CAP, SandboxConfig, absolute,
+};
+use super::judge::{ChildExit, judge, ms, tail_lines, warn_once_if_exposed};
+use super::protocol::{Isolation, Limits, Output, PROTOCOL_VERSION, Request, Task, Timings};
+use crate::detector::SessionOptions;
+use crate::job_error::{CRASHED, JobError, PROTOCOL, UNAVAILABLE};
+use std::ffi::OsString;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Instant;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::process::Command;
 
 /// Runs one task in a child under `config`'s limits and judges how it ended.
 pub async fn run(
@@ -18,7 +31,7 @@ pub async fn run(
         Task::Unzip(_) => "unzip",
         Task::Selftest(_) => "selftest",
     };
-    metrics::counter!(crate::fleet::CHILD_STARTS, "task" => label).increment(1);
+    metrics::counter!(crate::child_metrics::CHILD_STARTS, "task" => label).increment(1);
     let request = Request {
         version: PROTOCOL_VERSION,
         ort_lib: config.ort_lib.clone(),
@@ -44,16 +57,6 @@ pub async fn run(
         ),
     }
     verdict
-}
-
-/// How a child ended, as the worker saw it.
-#[derive(Debug, Default)]
-pub(super) struct ChildExit {
-    pub(super) code: Option<i32>,
-    pub(super) signal: Option<i32>,
-    pub(super) timed_out: bool,
-    pub(super) stdout: Vec<u8>,
-    pub(super) stderr: String,
 }
 
 pub(super) async fn run_child(

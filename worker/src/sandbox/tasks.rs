@@ -1,7 +1,24 @@
 //! One task in a fresh child each: a decode (`prepare`), a score, a new detector's checks, an
 //! ingest probe, a model inspection, an unzip, a self-test; each answer checked before use.
 
-use super::*;
+use super::config::{SandboxConfig, absolute};
+use super::judge::protocol_error;
+use super::protocol::{
+    Attempt, CheckTask, InspectTask, Isolation, Output, PrepareTask, ProbeTask, ScoreInput,
+    ScoreTask, ScoredVideo, SelftestTask, Task, UnzipTask,
+};
+use super::spawn::run;
+use crate::archive::ArchiveLimits;
+use crate::checks::CheckReport;
+use crate::crops::{Crops, CropsView};
+use crate::job_error::JobError;
+use crate::manifest::Manifest;
+use crate::media::{ProbeFacts, ProbeLimits};
+use crate::onnx_model::ModelInfo;
+use crate::prepare::{CropsSummary, PreparePlan, PreparedCaches};
+use bytes::Bytes;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Decodes `video` in a child: its face crops and whole frames, as [`crate::prepare::prepare_frames`]
 /// makes them, in their stored encoding. `work_dir` receives the child's output and is its
@@ -139,8 +156,9 @@ pub(super) fn scores_for(wanted: &mut [i64], output: Output) -> Result<Vec<Score
 }
 
 /// Runs a new detector's upload checks ([`crate::checks::check_detector`]) in a child, so a model
-/// that crashes onnxruntime or blows the memory limit takes down the child, not the caller.
-/// Client errors are the checks' own (`permanent`), plus the limit failures [`blames_upload`] names.
+/// that crashes onnxruntime or blows the memory limit takes down the child, not the caller. Client
+/// errors are the checks' own (`permanent`), plus the limit failures
+/// [`blames_upload`](crate::job_error::blames_upload) names.
 #[tracing::instrument(skip_all, err)]
 pub async fn check_detector(
     config: &SandboxConfig,

@@ -78,7 +78,7 @@ pub async fn load(ctx: &AppContext) -> Result<Fleet, ApiError> {
                 reclaimed_by: v
                     .job
                     .and_then(|j| j.reclaimed_by)
-                    .map(|w| arena_worker::job_loop::worker_label(&w)),
+                    .map(|w| arena_worker::fleet::worker_label(&w)),
                 job,
                 worker_id: v.slot.worker_id,
             }

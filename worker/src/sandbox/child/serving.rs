@@ -1,8 +1,22 @@
 //! A long-lived child of one worker slot (`--serve`): a scoring child holding one detector's
 //! session, or a decode child holding BlazeFace for the videos of one team (docs/SANDBOX.md).
 
+use super::common::{
+    MAX_REQUEST_BYTES, access_for, answer, apply_limits, bad_request, cpu_used_ms, isolate, since,
+};
 use super::work::{load_detector, prepare_with, score_videos};
-use super::*;
+use crate::detector::{Detector, OrtRuntime};
+use crate::faces::FaceDetector;
+use crate::job_error::JobError;
+use crate::sandbox::confine;
+use crate::sandbox::protocol::{
+    ChildError, EXIT_BAD_REQUEST, EXIT_JOB_ERROR, EXIT_OK, Limits, Output, PROTOCOL_VERSION,
+    Request, Response, SERVE_CPU_BUDGETS, Task, Timings,
+};
+use nix::sys::resource::{Resource, setrlimit};
+use std::fs::File;
+use std::io::{BufRead, Read};
+use std::time::Instant;
 
 /// What a serving child keeps between requests.
 #[derive(Default)]

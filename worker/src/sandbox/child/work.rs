@@ -1,6 +1,20 @@
 //! What each task does in the child, with the pipeline's own blocking functions.
 
-use super::*;
+use super::common::{cpu_used_ms, io_error, since};
+use crate::checks::{self, CheckOptions};
+use crate::crops::Crops;
+use crate::detector::{Detector, OrtRuntime, SessionOptions};
+use crate::faces::FaceDetector;
+use crate::job_error::JobError;
+use crate::sandbox::protocol::{
+    ABORT_MARKER, Attempt, CheckOutcome, CheckTask, InspectTask, Output, PrepareTask, ProbeTask,
+    ScoreTask, ScoredVideo, SelftestTask, Timings, UnzipTask,
+};
+use crate::{prepare, scoring};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// Aborts the process when tests asked for faults and `path` begins with [`ABORT_MARKER`], as a
 /// crashing parser would.
