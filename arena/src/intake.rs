@@ -111,10 +111,13 @@ pub async fn refuse_detector(
     repo::submissions::refund(&txn, det.submission_id).await?;
     repo::detectors::delete(&txn, detector_id).await?;
     let held = repo::erasure::model_content_held(&txn, &det.model_sha256).await?;
-    txn.commit().await?;
+    // The object goes before the commit, so a client that reads `failed` finds nothing stored.
+    // If the commit then fails, the job is retried and finds its model gone: the submission ends
+    // failed with that error instead of the checks' code, and nothing is left either way.
     if !held {
         storage.delete(&model_key(&det.model_sha256)).await?;
     }
+    txn.commit().await?;
     Ok(true)
 }
 
