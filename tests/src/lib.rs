@@ -3,6 +3,8 @@
 
 pub mod web;
 
+pub mod bench_http;
+
 pub mod moto;
 
 use arena::Settings;

@@ -14,6 +14,7 @@
 #![expect(clippy::print_stdout, reason = "a benchmark prints its tables")]
 
 use anyhow::{Context, Result, anyhow, bail};
+use arena_tests::bench_http::{file_part, send};
 use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -188,24 +189,6 @@ fn rm_rf(dir: &Path) {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-async fn send(req: reqwest::RequestBuilder) -> Result<Value> {
-    let resp = req.send().await?;
-    let status = resp.status();
-    let body: Value = resp.json().await.unwrap_or_default();
-    if !status.is_success() {
-        bail!("{status}: {body}");
-    }
-    Ok(body)
-}
-
-fn part(path: &Path) -> Result<reqwest::multipart::Part> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    Ok(reqwest::multipart::Part::bytes(std::fs::read(path)?).file_name(name))
-}
-
 /// One platform run: a fresh `arena up`, uploads, wait, breakdown, scores.
 async fn platform(a: &Args, round: usize) -> Result<PlatformRun> {
     let dir = std::path::absolute(a.keep.clone().unwrap_or_else(|| {
@@ -307,19 +290,22 @@ async fn platform(a: &Args, round: usize) -> Result<PlatformRun> {
         Ok(body["id"].as_i64().unwrap_or_default())
     };
     for v in reals {
-        let form = reqwest::multipart::Form::new().part("file", part(v)?);
+        let form = reqwest::multipart::Form::new().part("file", file_part(v)?);
         let id = upload("real", &admin, "/api/v1/competitions/b/reals", form).await?;
         subs.push((id, Some(v.clone())));
     }
     for (v, token) in fakes.iter().zip(&creators) {
-        let form = reqwest::multipart::Form::new().part("file", part(v)?);
+        let form = reqwest::multipart::Form::new().part("file", file_part(v)?);
         let id = upload("creation", token, "/api/v1/competitions/b/creations", form).await?;
         subs.push((id, Some(v.clone())));
     }
     for (name, token) in a.names.iter().zip(&detectors) {
         let form = reqwest::multipart::Form::new()
-            .part("model", part(&a.models.join(format!("{name}.onnx")))?)
-            .part("manifest", part(&a.models.join(format!("{name}.toml")))?);
+            .part("model", file_part(&a.models.join(format!("{name}.onnx")))?)
+            .part(
+                "manifest",
+                file_part(&a.models.join(format!("{name}.toml")))?,
+            );
         let id = upload("detector", token, "/api/v1/competitions/b/detectors", form).await?;
         subs.push((id, None));
     }

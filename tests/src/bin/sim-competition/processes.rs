@@ -13,6 +13,7 @@
 
 use anyhow::{Context, Result, bail};
 use arena_tests::Backend;
+use arena_tests::bench_http::{file_part, send};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -172,25 +173,6 @@ async fn wait_healthy(client: &reqwest::Client, port: u16, dir: &Path) -> Result
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-/// Sends `req` and returns its JSON body; a non-2xx status is an error.
-async fn send(req: reqwest::RequestBuilder) -> Result<Value> {
-    let resp = req.send().await?;
-    let status = resp.status();
-    let body: Value = resp.json().await.unwrap_or_default();
-    if !status.is_success() {
-        bail!("{status}: {body}");
-    }
-    Ok(body)
-}
-
-fn file_part(path: &Path) -> Result<reqwest::multipart::Part> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    Ok(reqwest::multipart::Part::bytes(std::fs::read(path)?).file_name(name))
 }
 
 /// Polls every submission in `ids` (as admin) until it is `finished`.
