@@ -192,7 +192,8 @@ pub struct EvaluationSettings {
     pub max_side: u32,
     /// onnxruntime intra-op threads per session.
     pub intra_threads: usize,
-    /// Videos per `score` job.
+    /// Most videos one slot scores in one child request (queued score jobs of one detector
+    /// claimed together); fewer when the live slots can share the detector's queued videos.
     pub score_batch_videos: usize,
     /// Longest side frames are decoded at before face crops are cut (crops keep their native
     /// resolution up to `max_side`).

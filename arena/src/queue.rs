@@ -264,6 +264,22 @@ impl Queue {
         self.claim_where(worker, n, same).await
     }
 
+    /// How many score jobs of `job`'s detector other than `job` are claimable now (what
+    /// [`Queue::claim_batch_of`] could take).
+    pub async fn claimable_batch_of(&self, job: &ClaimedJob) -> Result<u64, QueueError> {
+        use sea_orm::PaginatorTrait;
+        let JobPayload::Score { detector_id, .. } = &job.payload else {
+            return Ok(0);
+        };
+        let prefix = format!("score:{detector_id}:");
+        Ok(jobs::Entity::find()
+            .filter(claimable(now_ms()))
+            .filter(jobs::Column::DedupeKey.starts_with(&prefix))
+            .filter(jobs::Column::Id.ne(job.id))
+            .count(&self.db)
+            .await?)
+    }
+
     async fn claim_where(
         &self,
         worker: &str,

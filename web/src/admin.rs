@@ -210,7 +210,6 @@ pub async fn advance_phase(
     comp: &competitions::Model,
 ) -> Result<PhaseAdvance, ApiError> {
     let policy = EnqueuePolicy {
-        score_batch_videos: ctx.settings().evaluation.score_batch_videos,
         max_attempts: ctx.settings().queue.max_attempts,
     };
     let advanced = arena::phases::advance(ctx.db(), comp.id, now_ms(), policy)

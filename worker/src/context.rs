@@ -29,7 +29,6 @@ pub struct WorkerContext {
 impl WorkerContext {
     pub fn policy(&self) -> EnqueuePolicy {
         EnqueuePolicy {
-            score_batch_videos: self.settings.evaluation.score_batch_videos,
             max_attempts: self.settings.queue.max_attempts,
         }
     }

@@ -61,27 +61,38 @@ impl Crops {
             .map(|i| i.data.len() + 17 + CONTEXT_BYTES)
             .sum();
         let mut out = Vec::with_capacity(8 + size);
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(
+        self.write_to(&mut out)
+            .unwrap_or_else(|e| unreachable!("writing to a Vec cannot fail: {e}"));
+        out
+    }
+
+    /// Writes [`Crops::encode`]'s bytes to `out` piece by piece, without building them in
+    /// memory first (an evaluation child writes its caches so: no second copy of the images).
+    pub fn write_to(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        out.write_all(MAGIC)?;
+        out.write_all(
             &u32::try_from(self.images.len())
                 .unwrap_or(u32::MAX)
                 .to_le_bytes(),
-        );
+        )?;
+        let mut head = Vec::with_capacity(17 + CONTEXT_BYTES);
         for (i, (index, img)) in self.indices.iter().zip(&self.images).enumerate() {
             let detected = self.detected.get(i).copied().unwrap_or(false);
             let context = self.contexts.get(i).copied().flatten();
-            out.extend_from_slice(&index.to_le_bytes());
+            head.clear();
+            head.extend_from_slice(&index.to_le_bytes());
             let flags = if detected { FLAG_DETECTED } else { 0 }
                 | if context.is_some() { FLAG_CONTEXT } else { 0 };
-            out.push(flags);
+            head.push(flags);
             if let Some(c) = context {
-                encode_context(&c, &mut out);
+                encode_context(&c, &mut head);
             }
-            out.extend_from_slice(&img.width.to_le_bytes());
-            out.extend_from_slice(&img.height.to_le_bytes());
-            out.extend_from_slice(&img.data);
+            head.extend_from_slice(&img.width.to_le_bytes());
+            head.extend_from_slice(&img.height.to_le_bytes());
+            out.write_all(&head)?;
+            out.write_all(&img.data)?;
         }
-        out
+        Ok(())
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Crops, CropsError> {

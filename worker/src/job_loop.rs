@@ -107,14 +107,16 @@ async fn log_line(ctx: &WorkerContext, job: &ClaimedJob, worker_id: &str, level:
 
 /// The queued score jobs of the same detector as `job`, claimed to run with it as one: one
 /// child request, one board refresh and one event for all their videos instead of one each (a
-/// detector gets one job per video prepared after it). Claimed one at a time until the batch
-/// holds `score_batch_videos` videos (the last job claimed may take it past that, by less than
-/// one job's worth).
+/// detector gets one job per pair). Claimed one at a time until the batch holds its share of
+/// the detector's queued videos (an even split between the live slots, rounded up, so idle
+/// slots take the rest instead of waiting for one slot to score them all), at most
+/// `score_batch_videos` (the last job claimed may take it past that, by less than one job's
+/// worth).
 async fn claim_batch(ctx: &WorkerContext, worker_id: &str, job: &ClaimedJob) -> Vec<ClaimedJob> {
     let JobPayload::Score { video_ids, .. } = &job.payload else {
         return Vec::new();
     };
-    let cap = ctx.settings.evaluation.score_batch_videos;
+    let cap = batch_share(ctx, job, video_ids.len()).await;
     let mut videos = video_ids.len();
     let mut batch = Vec::new();
     while videos < cap {
@@ -135,6 +137,32 @@ async fn claim_batch(ctx: &WorkerContext, worker_id: &str, job: &ClaimedJob) -> 
         }
     }
     batch
+}
+
+/// How many videos the batch of `job` (holding `own` videos) may reach: the detector's queued
+/// jobs (one video each) and `own`, split evenly between the live slots, within
+/// `score_batch_videos`. On a database error, `score_batch_videos` (the batch is an
+/// optimisation, never a reason to fail).
+async fn batch_share(ctx: &WorkerContext, job: &ClaimedJob, own: usize) -> usize {
+    let most = ctx.settings.evaluation.score_batch_videos.max(1);
+    let queued = ctx.queue.claimable_batch_of(job).await;
+    let stale = ctx.settings.queue.slot_stale_ms();
+    let slots = arena::repo::worker_slots::alive_count(&ctx.db, stale).await;
+    match (queued, slots) {
+        (Ok(queued), Ok(slots)) => {
+            let all = own + usize::try_from(queued).unwrap_or(usize::MAX / 2);
+            let slots = usize::try_from(slots).unwrap_or(1).max(1);
+            all.div_ceil(slots).clamp(1, most)
+        }
+        (Err(e), _) => {
+            tracing::warn!(error = %e, "could not count the detector's queued score jobs");
+            most
+        }
+        (_, Err(e)) => {
+            tracing::warn!(error = %e, "could not count the live worker slots");
+            most
+        }
+    }
 }
 
 /// The work of `job` and the jobs batched with it (score jobs of one detector): one score job

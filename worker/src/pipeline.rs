@@ -12,8 +12,7 @@ use arena::evaluation;
 use arena::incarnation::{self, Incarnation};
 use arena::repo;
 use arena::storage;
-use bytes::Bytes;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 pub use crate::context::{SessionCache, WorkerContext};
@@ -94,6 +93,8 @@ pub async fn prepare_video(
     let faces_key = storage::crops_key(&video.sha256, SAMPLER_VERSION, FACE_DETECTOR_VERSION);
     let frames_key = storage::frames_key(&video.sha256, SAMPLER_VERSION);
     let mut decode_ms = None;
+    // The frames this job decodes, kept for the fake's SSIM below (not read back from the store).
+    let mut fresh_frames = None;
     let faces = match claim_content(ctx, &faces_key, &frames_key).await? {
         ContentClaim::Cached => {
             tracing::info!(key = faces_key, "crops already cached; not decoding again");
@@ -106,9 +107,10 @@ pub async fn prepare_video(
             let started = Instant::now();
             let work = async {
                 let prepared = decode_and_crop(ctx, cache, &video).await?;
+                let frames = prepared.frames.clone();
                 ctx.storage.put(&frames_key, prepared.frames).await?;
                 ctx.storage.put(&faces_key, prepared.faces).await?;
-                Ok::<_, JobError>(prepared.summary)
+                Ok::<_, JobError>((prepared.summary, frames))
             };
             tokio::pin!(work);
             // Heartbeat the claim while decoding: if this worker dies, the claim lapses within
@@ -128,7 +130,8 @@ pub async fn prepare_video(
                 }
             };
             repo::decode_claims::release(&ctx.db, &faces_key, &holder).await?;
-            let faces = decoded?;
+            let (faces, frames) = decoded?;
+            fresh_frames = Some(frames);
             decode_ms = Some(millis(started));
             faces
         }
@@ -157,7 +160,9 @@ pub async fn prepare_video(
         if !ctx.storage.exists(&target_key).await? {
             Box::pin(prepare_video(ctx, cache, target.id)).await?;
         }
-        let ssim = crate::similarity::ssim_against_target(ctx, &video, &target).await?;
+        let ssim =
+            crate::similarity::ssim_against_target(ctx, &video, &target, fresh_frames.take())
+                .await?;
         repo::videos::set_ssim(&ctx.db, video_id, ssim).await?;
         for reference in crate::identity::unprepared_references(ctx, &video).await? {
             Box::pin(prepare_video(ctx, cache, reference)).await?;
@@ -431,24 +436,12 @@ async fn score_isolated(
         return Ok(());
     }
     let work = ctx.job_dir()?;
-    let write = |path: PathBuf, bytes: Bytes| async move {
-        tokio::fs::write(&path, &bytes)
-            .await
-            .map_err(|e| JobError::infra("scratch", e))
-            .map(|()| path)
-    };
     let model = work.path().join("model.onnx");
-    let stage_model = async || -> Result<(), JobError> {
-        write(model.clone(), ctx.storage.get(&det.model_key).await?).await?;
-        Ok(())
-    };
+    let stage_model = async || -> Result<(), JobError> { stage(ctx, &det.model_key, &model).await };
     let mut inputs = Vec::with_capacity(videos.len());
     for video in videos {
-        let bytes = ctx
-            .storage
-            .get(&cached_images_key(video, manifest.crop))
-            .await?;
-        let path = write(work.path().join(format!("images-{}.bin", video.id)), bytes).await?;
+        let path = work.path().join(format!("images-{}.bin", video.id));
+        stage(ctx, &cached_images_key(video, manifest.crop), &path).await?;
         inputs.push(ScoreInput {
             video_id: video.id,
             images: path,
@@ -477,6 +470,22 @@ async fn score_isolated(
         record_score(ctx, det.id, s.video_id, s.score).await?;
     }
     Ok(())
+}
+
+/// Copies the object `key` to `to` for a child (its own copy: a child never gets a path into the
+/// store). From a local store the kernel copies the file (`copy_file_range`: no pass through
+/// this process's memory; ~25 MB per video of whole frames); from S3 it is fetched and written.
+async fn stage(ctx: &WorkerContext, key: &str, to: &Path) -> Result<(), JobError> {
+    if let Some(from) = ctx.storage.local_path(key) {
+        return tokio::fs::copy(&from, to)
+            .await
+            .map(drop)
+            .map_err(|e| JobError::infra("scratch", e));
+    }
+    let bytes = ctx.storage.get(key).await?;
+    tokio::fs::write(to, &bytes)
+        .await
+        .map_err(|e| JobError::infra("scratch", e))
 }
 
 async fn record_score(
@@ -686,7 +695,7 @@ mod tests {
         let sha256 = storage::sha256_hex(bytes);
         let storage_key = storage::video_key(&sha256);
         ctx.storage
-            .put(&storage_key, Bytes::from(bytes.to_vec()))
+            .put(&storage_key, bytes::Bytes::from(bytes.to_vec()))
             .await
             .unwrap();
         let new = repo::videos::NewVideo {

@@ -2,7 +2,7 @@
 //! task's target clip at the same frame indices (DFGC-2021's SSIM term).
 
 use crate::context::WorkerContext;
-use crate::crops::Crops;
+use crate::crops::{Crops, CropsView};
 use crate::job_error::JobError;
 use crate::prepare::SAMPLER_VERSION;
 use arena::entities::videos;
@@ -30,37 +30,44 @@ pub async fn target_of(
 /// Mean SSIM (BT.601 luma) over the fake's cached frames against the target's cached frames.
 /// Frames are paired by frame index; when the two clips' frame counts differ (within the task's
 /// ±2 % tolerance) the sampled indices can differ by a frame, and each fake frame is paired with
-/// the target frame of the nearest index.
+/// the target frame of the nearest index. `fake_frames`: the fake's frames cache when the caller
+/// has it in memory (its prepare job just stored it), else it is read from the store. Both are
+/// read in place ([`Crops::parse`]), not copied into images.
 pub async fn ssim_against_target(
     ctx: &WorkerContext,
     fake: &videos::Model,
     target: &videos::Model,
+    fake_frames: Option<bytes::Bytes>,
 ) -> Result<f64, JobError> {
-    let load = |bytes: bytes::Bytes| {
-        Crops::decode(&bytes).map_err(|e| JobError::infra("corrupt_crops", e))
+    let fake_frames = match fake_frames {
+        Some(bytes) => bytes,
+        None => {
+            ctx.storage
+                .get(&storage::frames_key(&fake.sha256, SAMPLER_VERSION))
+                .await?
+        }
     };
-    let fake_frames = load(
-        ctx.storage
-            .get(&storage::frames_key(&fake.sha256, SAMPLER_VERSION))
-            .await?,
-    )?;
-    let target_frames = load(
-        ctx.storage
-            .get(&storage::frames_key(&target.sha256, SAMPLER_VERSION))
-            .await?,
-    )?;
-    tokio::task::spawn_blocking(move || mean_ssim(&fake_frames, &target_frames))
-        .await
-        .map_err(|e| JobError::infra("worker_panic", e))?
-        .ok_or_else(|| JobError {
-            code: "resolution_mismatch",
-            message: "the fake's frames and the target's frames differ in size".to_owned(),
-            permanent: true,
-        })
+    let target_frames = ctx
+        .storage
+        .get(&storage::frames_key(&target.sha256, SAMPLER_VERSION))
+        .await?;
+    let ssim = tokio::task::spawn_blocking(move || {
+        let corrupt = |e| JobError::infra("corrupt_crops", e);
+        let fake = Crops::parse(&fake_frames).map_err(corrupt)?;
+        let target = Crops::parse(&target_frames).map_err(corrupt)?;
+        Ok::<_, JobError>(mean_ssim(&fake, &target))
+    })
+    .await
+    .map_err(|e| JobError::infra("worker_panic", e))??;
+    ssim.ok_or_else(|| JobError {
+        code: "resolution_mismatch",
+        message: "the fake's frames and the target's frames differ in size".to_owned(),
+        permanent: true,
+    })
 }
 
 /// Mean SSIM of paired frames (nearest index); `None` when sizes differ or nothing pairs.
-pub fn mean_ssim(fake: &Crops, target: &Crops) -> Option<f64> {
+pub fn mean_ssim(fake: &CropsView<'_>, target: &CropsView<'_>) -> Option<f64> {
     if fake.images.is_empty() || target.images.is_empty() {
         return None;
     }
@@ -77,8 +84,8 @@ pub fn mean_ssim(fake: &Crops, target: &Crops) -> Option<f64> {
             return None;
         }
         total += ssim_rgb(
-            &img.data,
-            &other.data,
+            img.data,
+            other.data,
             img.width as usize,
             img.height as usize,
         )?;
@@ -110,13 +117,16 @@ mod tests {
 
     #[test]
     fn identical_frames_have_ssim_one_and_pairing_is_by_index() {
-        let a = crops(&[0, 3, 6, 9], 0);
+        let (a, b, brighter) = (
+            crops(&[0, 3, 6, 9], 0),
+            // The target sampled one frame later at the end: pairs by nearest index.
+            crops(&[0, 3, 6, 10], 0),
+            crops(&[0, 3, 6, 9], 40),
+        );
+        let (a, b, brighter) = (a.view(), b.view(), brighter.view());
         assert!((mean_ssim(&a, &a).unwrap() - 1.0).abs() < 1e-12);
-        // The target sampled one frame later at the end: pairs by nearest index.
-        let b = crops(&[0, 3, 6, 10], 0);
         let s = mean_ssim(&a, &b).unwrap();
         assert!(s < 1.0 && s > 0.0);
-        let brighter = crops(&[0, 3, 6, 9], 40);
         assert!(mean_ssim(&a, &brighter).unwrap() < 1.0);
     }
 }
@@ -147,7 +157,7 @@ mod reference {
             contexts: vec![None; range.len()],
         };
         let (fake, target) = (pick(1..n), pick(0..n - 1));
-        let ours = mean_ssim(&fake, &target).expect("ssim");
+        let ours = mean_ssim(&fake.view(), &target.view()).expect("ssim");
 
         let probe = Command::new("python3")
             .args(["-c", "import skimage, numpy"])

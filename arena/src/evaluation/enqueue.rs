@@ -22,7 +22,6 @@ pub enum EvaluationError {
 /// How enqueued work is sized.
 #[derive(Debug, Clone, Copy)]
 pub struct EnqueuePolicy {
-    pub score_batch_videos: usize,
     pub max_attempts: i32,
 }
 
@@ -48,10 +47,13 @@ async fn enqueue_pairs<C: ConnectionTrait>(
             .into_iter()
             .collect();
         let todo: Vec<i64> = ids.into_iter().filter(|v| !scored.contains(v)).collect();
-        for chunk in todo.chunks(policy.score_batch_videos.max(1)) {
+        // One job per pair: the slot that claims one takes the detector's other queued pairs
+        // with it, as many as its share of the live slots (the worker's `claim_batch`), so a
+        // detector's videos are split between idle slots instead of queued as one long job.
+        for &video_id in &todo {
             let payload = JobPayload::Score {
                 detector_id: det.detector.id,
-                video_ids: chunk.to_vec(),
+                video_ids: vec![video_id],
             };
             if queue::enqueue(db, &payload, Some(det.submission.id), policy.max_attempts)
                 .await?

@@ -124,6 +124,16 @@ impl SlotState {
     }
 }
 
+/// Slots alive now (beat within `stale_ms`, not stopped), on every worker of the database.
+pub async fn alive_count<C: ConnectionTrait>(db: &C, stale_ms: i64) -> Result<u64, RepoError> {
+    use sea_orm::PaginatorTrait;
+    Ok(worker_slots::Entity::find()
+        .filter(worker_slots::Column::StoppedAtMs.is_null())
+        .filter(worker_slots::Column::HeartbeatAtMs.gte(now_ms() - stale_ms))
+        .count(db)
+        .await?)
+}
+
 /// The most recently heard-of slots (at most `limit`), newest heartbeat first; a slot is
 /// alive while its last beat is younger than `stale_ms`.
 pub async fn list<C: ConnectionTrait>(

@@ -36,34 +36,91 @@ pub fn luma(rgb: &[u8]) -> Vec<f64> {
 }
 
 /// Mean SSIM of two single-channel images with values on the 0–255 range.
+///
+/// One pass over the image for the five filtered planes (x, y, x², y², x·y) at once, in rows:
+/// each row's horizontal pass is kept in a ring of the last 11 rows, and each output row's
+/// vertical pass and SSIM are computed as soon as its 11 rows are there, so nothing image-sized
+/// is allocated. Both passes fold the symmetric window (`w[k]·(p[x+k] + p[x+10−k])`, 6 products
+/// instead of 11) and run along whole rows, which the compiler vectorises. The sums are those of
+/// the straightforward filter in another order (differences ~1e-15).
 pub fn ssim_luma(a: &[f64], b: &[f64], width: usize, height: usize) -> Option<f64> {
     if width < WIN || height < WIN || a.len() != width * height || b.len() != a.len() {
         return None;
     }
     let kernel = gaussian_kernel();
-    let products = |f: fn(f64, f64) -> f64| {
-        a.iter()
-            .zip(b)
-            .map(|(x, y)| f(*x, *y))
-            .collect::<Vec<f64>>()
-    };
-    let filter = |img: &[f64]| filter_valid(img, width, height, &kernel);
-    let ux = filter(a);
-    let uy = filter(b);
-    let uxx = filter(&products(|x, _| x * x));
-    let uyy = filter(&products(|_, y| y * y));
-    let uxy = filter(&products(|x, y| x * y));
+    let out_w = width - 2 * RADIUS;
+    let out_h = height - 2 * RADIUS;
+    // ring[r][c]: plane c (x, y, x², y², x·y) of input row r mod 11, filtered horizontally.
+    let mut ring = vec![
+        [
+            vec![0.0; out_w],
+            vec![0.0; out_w],
+            vec![0.0; out_w],
+            vec![0.0; out_w],
+            vec![0.0; out_w]
+        ];
+        WIN
+    ];
+    let mut planes = [vec![0.0; width], vec![0.0; width], vec![0.0; width]];
+    let mut acc = [
+        vec![0.0; out_w],
+        vec![0.0; out_w],
+        vec![0.0; out_w],
+        vec![0.0; out_w],
+        vec![0.0; out_w],
+    ];
     let mut total = 0.0;
-    for i in 0..ux.len() {
-        let (mx, my) = (ux[i], uy[i]);
-        let vx = uxx[i] - mx * mx;
-        let vy = uyy[i] - my * my;
-        let vxy = uxy[i] - mx * my;
-        let num = (2.0 * mx * my + C1) * (2.0 * vxy + C2);
-        let den = (mx * mx + my * my + C1) * (vx + vy + C2);
-        total += num / den;
+    for y in 0..height {
+        let (ra, rb) = (
+            &a[y * width..(y + 1) * width],
+            &b[y * width..(y + 1) * width],
+        );
+        let [xx, yy, xy] = &mut planes;
+        for i in 0..width {
+            xx[i] = ra[i] * ra[i];
+            yy[i] = rb[i] * rb[i];
+            xy[i] = ra[i] * rb[i];
+        }
+        let slot = &mut ring[y % WIN];
+        for (src, dst) in [ra, rb, &planes[0], &planes[1], &planes[2]]
+            .into_iter()
+            .zip(slot.iter_mut())
+        {
+            filter_row(src, dst, &kernel);
+        }
+        if y + 1 < WIN {
+            continue;
+        }
+        // Output row y − 10: the rows y − 10 ..= y of the ring, folded about the centre row.
+        let top = y + 1 - WIN;
+        for (c, out) in acc.iter_mut().enumerate() {
+            let centre = &ring[(top + RADIUS) % WIN][c];
+            out.iter_mut()
+                .zip(centre)
+                .for_each(|(o, s)| *o = kernel[RADIUS] * s);
+            for k in 0..RADIUS {
+                let (lo, hi) = (
+                    &ring[(top + k) % WIN][c],
+                    &ring[(top + WIN - 1 - k) % WIN][c],
+                );
+                let w = kernel[k];
+                out.iter_mut()
+                    .zip(lo.iter().zip(hi))
+                    .for_each(|(o, (l, h))| *o += w * (l + h));
+            }
+        }
+        let [ux, uy, uxx, uyy, uxy] = &acc;
+        for i in 0..out_w {
+            let (mx, my) = (ux[i], uy[i]);
+            let vx = uxx[i] - mx * mx;
+            let vy = uyy[i] - my * my;
+            let vxy = uxy[i] - mx * my;
+            let num = (2.0 * mx * my + C1) * (2.0 * vxy + C2);
+            let den = (mx * mx + my * my + C1) * (vx + vy + C2);
+            total += num / den;
+        }
     }
-    Some(total / ux.len() as f64)
+    Some(total / (out_w * out_h) as f64)
 }
 
 /// The normalised 11-tap Gaussian, as `scipy.ndimage.gaussian_filter1d` builds it.
@@ -78,27 +135,20 @@ fn gaussian_kernel() -> [f64; WIN] {
     k
 }
 
-/// Separable Gaussian filter evaluated only where the window fits: the
-/// `(width − 10) × (height − 10)` map of window centres at least 5 pixels from every edge.
-fn filter_valid(img: &[f64], width: usize, height: usize, kernel: &[f64; WIN]) -> Vec<f64> {
-    let out_w = width - 2 * RADIUS;
-    let out_h = height - 2 * RADIUS;
-    // Horizontal pass over every row, valid columns only.
-    let mut rows = vec![0.0; out_w * height];
-    for (src, dst) in img.chunks_exact(width).zip(rows.chunks_exact_mut(out_w)) {
-        for (x, out) in dst.iter_mut().enumerate() {
-            *out = src[x..x + WIN].iter().zip(kernel).map(|(p, k)| p * k).sum();
-        }
+/// One row of the separable Gaussian, valid columns only: `dst[x]` is the window centred on
+/// `src[x + 5]`, `dst.len() = src.len() − 10`.
+fn filter_row(src: &[f64], dst: &mut [f64], kernel: &[f64; WIN]) {
+    let n = dst.len();
+    dst.iter_mut()
+        .zip(&src[RADIUS..RADIUS + n])
+        .for_each(|(d, s)| *d = kernel[RADIUS] * s);
+    for k in 0..RADIUS {
+        let (lo, hi) = (&src[k..k + n], &src[WIN - 1 - k..WIN - 1 - k + n]);
+        let w = kernel[k];
+        dst.iter_mut()
+            .zip(lo.iter().zip(hi))
+            .for_each(|(d, (l, h))| *d += w * (l + h));
     }
-    // Vertical pass: accumulate the 11 contributing rows into each output row.
-    let mut out = vec![0.0; out_w * out_h];
-    for (y, dst) in out.chunks_exact_mut(out_w).enumerate() {
-        for (k, weight) in kernel.iter().enumerate() {
-            let src = &rows[(y + k) * out_w..(y + k + 1) * out_w];
-            dst.iter_mut().zip(src).for_each(|(d, s)| *d += weight * s);
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -126,6 +176,47 @@ mod tests {
         assert_eq!(ssim_gray(&[0; 144], &[0; 143], 12, 12), None);
         assert_eq!(ssim_rgb(&[0; 144], &[0; 144], 12, 12), None);
         assert!(ssim_rgb(&[9; 432], &[9; 432], 12, 12).is_some());
+    }
+
+    /// The definition, written out: every window's weighted means and (co)variances summed
+    /// directly over its 11 × 11 pixels.
+    fn ssim_by_windows(a: &[f64], b: &[f64], w: usize, h: usize) -> f64 {
+        let k = gaussian_kernel();
+        let mut total = 0.0;
+        for cy in RADIUS..h - RADIUS {
+            for cx in RADIUS..w - RADIUS {
+                let [mut mx, mut my, mut xx, mut yy, mut xy] = [0.0; 5];
+                for j in 0..WIN {
+                    for i in 0..WIN {
+                        let p = (cy + j - RADIUS) * w + cx + i - RADIUS;
+                        let wt = k[j] * k[i];
+                        mx += wt * a[p];
+                        my += wt * b[p];
+                        xx += wt * a[p] * a[p];
+                        yy += wt * b[p] * b[p];
+                        xy += wt * a[p] * b[p];
+                    }
+                }
+                let (vx, vy, vxy) = (xx - mx * mx, yy - my * my, xy - mx * my);
+                total += (2.0 * mx * my + C1) * (2.0 * vxy + C2)
+                    / ((mx * mx + my * my + C1) * (vx + vy + C2));
+            }
+        }
+        total / ((w - 2 * RADIUS) * (h - 2 * RADIUS)) as f64
+    }
+
+    #[test]
+    fn row_ring_filter_equals_the_windows_summed_directly() {
+        for (w, h) in [(11, 11), (12, 30), (37, 23)] {
+            let a: Vec<f64> = (0..w * h).map(|i| ((i * 37 + 11) % 256) as f64).collect();
+            let b: Vec<f64> = (0..w * h)
+                .map(|i| ((i * 37 + 11) % 256) as f64 * 0.7 + ((i * 13) % 50) as f64)
+                .collect();
+            let fast = ssim_luma(&a, &b, w, h).unwrap();
+            let direct = ssim_by_windows(&a, &b, w, h);
+            assert!((fast - direct).abs() < 1e-12, "{w}x{h}: {fast} vs {direct}");
+            assert!(fast < 0.99, "{w}x{h}: the images differ, {fast}");
+        }
     }
 
     #[test]

@@ -126,6 +126,10 @@ struct Breakdown {
     /// Child start + onnxruntime + sessions, and the child's own work (decode + faces, or scoring).
     child_load: BTreeMap<String, StageSum>,
     child_work: BTreeMap<String, StageSum>,
+    /// CPU time of the children per task (each child's own `getrusage`, as it reports it).
+    child_cpu: BTreeMap<String, StageSum>,
+    /// CPU time of the server process itself (its threads, not its children), ms.
+    server_cpu_ms: f64,
     /// Clock points, seconds from the first upload.
     last_upload_s: f64,
     last_prepare_done_s: f64,
@@ -136,6 +140,8 @@ struct Breakdown {
 #[derive(Debug, Clone, serde::Serialize)]
 struct PlatformRun {
     wall_s: f64,
+    /// CPU seconds of the server and every child it ran.
+    cpu_s: f64,
     breakdown: Breakdown,
     #[serde(skip)]
     scores: Scores,
@@ -145,7 +151,51 @@ struct PlatformRun {
 struct Round {
     platform: PlatformRun,
     eval_s: f64,
+    eval_cpu_s: f64,
     python_s: f64,
+    python_cpu_s: f64,
+}
+
+/// Linux's `USER_HZ`: the unit of the CPU times in `/proc/*/stat`.
+const TICKS_PER_S: f64 = 100.0;
+
+/// CPU seconds of process `pid` from `/proc/{pid}/stat`: its own (user + system) and, with
+/// `waited`, its waited-for children's too. 0 when the file cannot be read.
+fn proc_cpu_s(pid: &str, waited: bool) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command's closing parenthesis: state is field 3, utime 14 … cstime 17.
+    let Some((_, rest)) = stat.rsplit_once(") ") else {
+        return 0.0;
+    };
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    let field = |n: usize| f.get(n - 3).copied().unwrap_or(0.0);
+    let own = field(14) + field(15);
+    let children = if waited { field(16) + field(17) } else { 0.0 };
+    (own + children) / TICKS_PER_S
+}
+
+/// The live children of `pid` (every thread's), from `/proc/{pid}/task/*/children`.
+fn live_children(pid: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for task in tasks.flatten() {
+        if let Ok(list) = std::fs::read_to_string(task.path().join("children")) {
+            out.extend(list.split_whitespace().map(str::to_owned));
+        }
+    }
+    out
+}
+
+/// This process's waited-for children's CPU seconds so far.
+fn waited_children_cpu_s() -> f64 {
+    proc_cpu_s("self", true) - proc_cpu_s("self", false)
 }
 
 fn free_port() -> Result<u16> {
@@ -328,7 +378,16 @@ async fn platform(a: &Args, round: usize) -> Result<PlatformRun> {
     let wall_s = t0.elapsed().as_secs_f64();
     breakdown.all_finished_s = wall_s;
     let t0_ms = arena::time::now_ms() - (wall_s * 1000.0) as i64;
+    // The server's CPU and that of the children it waited for, plus its live children (the
+    // slots' kept children), read before it is killed.
+    let mut cpu_s = 0.0;
     if let Some(mut c) = server.child.take() {
+        let pid = c.id().to_string();
+        breakdown.server_cpu_ms = proc_cpu_s(&pid, false) * 1000.0;
+        cpu_s = proc_cpu_s(&pid, true);
+        for child in live_children(&pid) {
+            cpu_s += proc_cpu_s(&child, true);
+        }
         let _ = c.kill();
         let _ = c.wait();
     }
@@ -343,6 +402,7 @@ async fn platform(a: &Args, round: usize) -> Result<PlatformRun> {
     }
     Ok(PlatformRun {
         wall_s,
+        cpu_s,
         breakdown,
         scores,
     })
@@ -419,6 +479,21 @@ fn read_log(path: &Path, b: &mut Breakdown) -> Result<()> {
     };
     for line in text.lines() {
         let line = &strip_ansi(line);
+        if line.contains("evaluation child done") {
+            // A child of its own per request: its task and CPU.
+            let task = line
+                .split("task=")
+                .nth(1)
+                .and_then(|r| r.split_whitespace().next())
+                .unwrap_or("?");
+            if let Some(cpu) = field(line, "cpu_ms") {
+                b.child_cpu
+                    .entry(format!("{task} (child per request)"))
+                    .or_default()
+                    .add(cpu);
+            }
+            continue;
+        }
         let kind = if line.contains("video prepared in a child") {
             "prepare (decode child)"
         } else if line.contains("video prepared in the slot's decode child") {
@@ -433,6 +508,12 @@ fn read_log(path: &Path, b: &mut Breakdown) -> Result<()> {
         if let (Some(load), Some(work)) = (field(line, "load_ms"), field(line, "work_ms")) {
             b.child_load.entry(kind.into()).or_default().add(load);
             b.child_work.entry(kind.into()).or_default().add(work);
+        }
+        // A kept child's CPU for this request (one-shot children are counted above).
+        if kind.contains("slot's")
+            && let Some(cpu) = field(line, "cpu_ms")
+        {
+            b.child_cpu.entry(kind.into()).or_default().add(cpu);
         }
     }
     Ok(())
@@ -470,10 +551,11 @@ fn detector_args(a: &Args) -> Vec<String> {
 }
 
 /// `arena eval` on the same files, as a process; its wall time and scores.
-fn eval(a: &Args) -> Result<(f64, Scores)> {
+fn eval(a: &Args) -> Result<(f64, f64, Scores)> {
     let out_path =
         std::env::temp_dir().join(format!("platform-bench-eval-{}.json", std::process::id()));
     let t = Instant::now();
+    let cpu0 = waited_children_cpu_s();
     let status = Command::new(&a.arena)
         .arg("eval")
         .args(&a.videos)
@@ -484,6 +566,7 @@ fn eval(a: &Args) -> Result<(f64, Scores)> {
         .stdout(Stdio::null())
         .status()?;
     let wall = t.elapsed().as_secs_f64();
+    let cpu = waited_children_cpu_s() - cpu0;
     if !status.success() {
         bail!("arena eval failed ({status})");
     }
@@ -498,13 +581,14 @@ fn eval(a: &Args) -> Result<(f64, Scores)> {
             }
         }
     }
-    Ok((wall, scores))
+    Ok((wall, cpu, scores))
 }
 
 /// scripts/bench/python_pipeline.py on the same files (onnxruntime's default threads, the
 /// fastest configuration of docs/BENCHMARKS.md (b)), as a process.
-fn python(a: &Args) -> Result<f64> {
+fn python(a: &Args) -> Result<(f64, f64)> {
     let t = Instant::now();
+    let cpu0 = waited_children_cpu_s();
     let status = Command::new(&a.python_bin)
         .arg(&a.python)
         .arg("--models")
@@ -517,7 +601,7 @@ fn python(a: &Args) -> Result<f64> {
     if !status.success() {
         bail!("{} failed ({status})", a.python.display());
     }
-    Ok(t.elapsed().as_secs_f64())
+    Ok((t.elapsed().as_secs_f64(), waited_children_cpu_s() - cpu0))
 }
 
 fn loadavg() -> String {
@@ -573,6 +657,18 @@ fn print_breakdown(b: &Breakdown) {
     for (k, s) in &b.child_work {
         row(&format!("child work: {k}"), s);
     }
+    for (k, s) in &b.child_cpu {
+        row(&format!("child CPU: {k}"), s);
+    }
+    let server = StageSum {
+        n: 1,
+        total_ms: b.server_cpu_ms,
+        max_ms: b.server_cpu_ms,
+    };
+    row(
+        "server process CPU (HTTP, queue, rows, caches, SSIM)",
+        &server,
+    );
     println!(
         "\nClock (s from the first upload): last upload answered {:.2}, last prepare done {:.2}, \
          last job done {:.2}, every submission seen `finished` {:.2}.\n",
@@ -608,7 +704,9 @@ async fn main() -> Result<()> {
                 _ => py = Some(python(&a)?),
             }
         }
-        let (Some(p), Some((eval_s, eval_scores)), Some(python_s)) = (p, e, py) else {
+        let (Some(p), Some((eval_s, eval_cpu_s, eval_scores)), Some((python_s, python_cpu_s))) =
+            (p, e, py)
+        else {
             bail!("a step did not run");
         };
         let diff = p
@@ -624,42 +722,58 @@ async fn main() -> Result<()> {
             );
         }
         println!(
-            "round {r}: platform {:.2} s, arena eval {eval_s:.2} s, python {python_s:.2} s; \
-             {} pairs, max |platform - eval| = {diff:.1e}; load {}",
+            "round {r}: platform {:.2} s ({:.1} CPU s), arena eval {eval_s:.2} s ({eval_cpu_s:.1}), \
+             python {python_s:.2} s ({python_cpu_s:.1}); {} pairs, max |platform - eval| = \
+             {diff:.1e}; load {}",
             p.wall_s,
+            p.cpu_s,
             p.scores.len(),
             loadavg()
         );
         rounds.push(Round {
             platform: p,
             eval_s,
+            eval_cpu_s,
             python_s,
+            python_cpu_s,
         });
     }
     let mut plat: Vec<f64> = rounds.iter().map(|r| r.platform.wall_s).collect();
     let mut ev: Vec<f64> = rounds.iter().map(|r| r.eval_s).collect();
     let mut py: Vec<f64> = rounds.iter().map(|r| r.python_s).collect();
     let (pm, em, ym) = (median(&mut plat), median(&mut ev), median(&mut py));
-    println!("\n| pipeline | median wall s | fastest s | Python / this | this / arena eval |");
-    println!("|---|---|---|---|---|");
-    for (name, m, v) in [
+    let cpu = |f: fn(&Round) -> f64| median(&mut rounds.iter().map(f).collect::<Vec<_>>());
+    let (pc, ec, yc) = (
+        cpu(|r| r.platform.cpu_s),
+        cpu(|r| r.eval_cpu_s),
+        cpu(|r| r.python_cpu_s),
+    );
+    println!(
+        "\n| pipeline | median wall s | fastest s | Python / this | this / arena eval | \
+         median CPU s | CPU / arena eval's |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for (name, m, v, c) in [
         (
             "platform (`arena up`, HTTP uploads → all finished)",
             pm,
             &plat,
+            pc,
         ),
-        ("`arena eval` (same files, as a process)", em, &ev),
+        ("`arena eval` (same files, as a process)", em, &ev, ec),
         (
             "Python (`python_pipeline.py`, ort default threads)",
             ym,
             &py,
+            yc,
         ),
     ] {
         println!(
-            "| {name} | {m:.2} | {:.2} | {:.2}x | {:.2} |",
+            "| {name} | {m:.2} | {:.2} | {:.2}x | {:.2} | {c:.1} | {:.2} |",
             v.first().copied().unwrap_or(f64::NAN),
             ym / m,
-            m / em
+            m / em,
+            c / ec
         );
     }
     // The breakdown of the median platform round.

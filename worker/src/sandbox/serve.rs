@@ -296,9 +296,11 @@ async fn exchange(
     });
     match verdict {
         Ok((timings, output)) => {
+            let request_cpu_ms = timings.cpu_ms.saturating_sub(child.cpu_ms);
             child.cpu_ms = timings.cpu_ms;
             child.jobs += 1;
             tracing::debug!(
+                cpu_ms = request_cpu_ms,
                 load_ms = timings.load_ms,
                 work_ms = timings.work_ms,
                 jobs = child.jobs,

@@ -45,8 +45,14 @@ pub async fn run(
     let verdict = judge(&limits, config.timeout, &exit);
     let tail = tail_lines(&exit.stderr, 20);
     match &verdict {
-        Ok((isolation, _, _)) => {
-            tracing::debug!(elapsed_ms = ms(started), stderr = %tail, "evaluation child done");
+        Ok((isolation, timings, _)) => {
+            tracing::debug!(
+                task = label,
+                cpu_ms = timings.cpu_ms,
+                elapsed_ms = ms(started),
+                stderr = %tail,
+                "evaluation child done"
+            );
             warn_once_if_exposed(isolation);
         }
         Err(e) => tracing::warn!(

@@ -160,10 +160,14 @@ pub(super) fn prepare_with(
     let work = Instant::now();
     let decodes_before = crate::media::decode_count();
     let prepared = prepare::prepare_frames(&task.video, &task.plan, faces)?;
-    std::fs::write(&task.faces_out, prepared.faces.encode())
-        .map_err(|e| io_error("writing the face crops", e))?;
-    std::fs::write(&task.frames_out, prepared.frames.encode())
-        .map_err(|e| io_error("writing the frames", e))?;
+    // Streamed to the files (no encoded copy of ~25 MB of images built in memory first).
+    let write = |crops: &Crops, path: &Path| {
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, File::create(path)?);
+        crops.write_to(&mut out)?;
+        out.flush()
+    };
+    write(&prepared.faces, &task.faces_out).map_err(|e| io_error("writing the face crops", e))?;
+    write(&prepared.frames, &task.frames_out).map_err(|e| io_error("writing the frames", e))?;
     let output = Output::Prepared {
         frames: prepared.faces.images.len(),
         face_frames: prepared.faces.face_frames(),
