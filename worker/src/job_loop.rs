@@ -107,11 +107,12 @@ async fn log_line(ctx: &WorkerContext, job: &ClaimedJob, worker_id: &str, level:
 
 /// The queued score jobs of the same detector as `job`, claimed to run with it as one: one
 /// child request, one board refresh and one event for all their videos instead of one each (a
-/// detector gets one job per pair). Claimed one at a time until the batch holds its share of
-/// the detector's queued videos (an even split between the live slots, rounded up, so idle
-/// slots take the rest instead of waiting for one slot to score them all), at most
-/// `score_batch_videos` (the last job claimed may take it past that, by less than one job's
-/// worth).
+/// detector gets one job per pair). The batch holds its share of the detector's queued videos
+/// (an even split between the live slots, rounded up, so idle slots take the rest instead of
+/// waiting for one slot to score them all), at most `score_batch_videos`: one claim of as many
+/// jobs as videos are missing (one statement with one-video jobs), repeated while the claimed
+/// jobs hold fewer (a job queued by an older version may hold several videos and take the batch
+/// past the cap).
 async fn claim_batch(ctx: &WorkerContext, worker_id: &str, job: &ClaimedJob) -> Vec<ClaimedJob> {
     let JobPayload::Score { video_ids, .. } = &job.payload else {
         return Vec::new();
@@ -120,7 +121,8 @@ async fn claim_batch(ctx: &WorkerContext, worker_id: &str, job: &ClaimedJob) -> 
     let mut videos = video_ids.len();
     let mut batch = Vec::new();
     while videos < cap {
-        match ctx.queue.claim_batch_of(worker_id, job, 1).await {
+        let missing = u64::try_from(cap - videos).unwrap_or(1);
+        match ctx.queue.claim_batch_of(worker_id, job, missing).await {
             Ok(mut more) if !more.is_empty() => {
                 for j in &more {
                     if let JobPayload::Score { video_ids, .. } = &j.payload {
