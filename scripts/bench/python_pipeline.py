@@ -72,6 +72,12 @@ REACQUIRE_AFTER = 2
 CONFIDENT_SCORE = F32(0.75)
 SMALL_SOURCE_PX = 128
 SEARCH_EVERY = 8
+MAX_SEARCH_GAP = 32
+
+
+def search_gap(fruitless: int) -> int:
+    """Frames between searches after `fruitless` searches found no sure face (face_search.rs)."""
+    return min(SEARCH_EVERY << min(max(fruitless - 1, 0), 8), MAX_SEARCH_GAP)
 EDGE_SLACK = F32(0.02)
 
 
@@ -523,6 +529,8 @@ class FaceFinder:
 
     def __init__(self):
         self.track, self.misses = None, 0
+        self.sure = False  # the subject was seen at least once scoring CONFIDENT_SCORE
+        self.fruitless = 0  # searches in a row that found no sure face
         self.since_tiles = None  # sampled frames since the tiles last ran
 
     def trusted(self, b, large) -> bool:
@@ -531,7 +539,13 @@ class FaceFinder:
 
     def follow(self, b):
         self.track, self.misses = b, 0
+        if b[4] >= CONFIDENT_SCORE:
+            self.sure, self.fruitless = True, 0
         return b
+
+    def start(self, b):
+        self.sure = False
+        return self.follow(b)
 
     def search(self, faces: Faces, small, large, use_tiles: bool) -> list:
         (lh, lw), (sh, sw) = large.shape[:2], small.shape[:2]
@@ -545,6 +559,8 @@ class FaceFinder:
             found += detect_at_scale(faces, small, large, side)
             if any(b[4] >= CONFIDENT_SCORE for b in found):
                 break
+        if not any(b[4] >= CONFIDENT_SCORE for b in found):
+            self.fruitless += 1
         if not found:
             return whole
         merged = weighted_nms(found)
@@ -563,21 +579,21 @@ class FaceFinder:
             m = best_match(track, near)
             if m is not None:
                 return self.follow(to_frac(m))
-        # Tiles at once when the subject followed until the last frame is lost, else one frame
-        # in SEARCH_EVERY while none is followed.
-        just_lost = self.track is not None and self.misses == 0
-        use_tiles = just_lost or self.since_tiles is None or self.since_tiles >= SEARCH_EVERY
+        # Tiles at once when the sure subject followed until the last frame is lost, else when
+        # search_gap frames have passed since the last search.
+        just_lost = self.track is not None and self.misses == 0 and self.sure
+        use_tiles = just_lost or self.since_tiles is None or self.since_tiles >= search_gap(self.fruitless)
         candidates = [to_frac(b) for b in self.search(faces, small, large, use_tiles)]
         if self.track is None:
             b = largest(candidates)
-            return None if b is None else self.follow(b)
+            return None if b is None else self.start(b)
         m = best_match(scaled(self.track, w, h), [scaled(c, w, h) for c in candidates])
         if m is not None:
             return self.follow(to_frac(m))
         self.misses += 1
         if self.misses > REACQUIRE_AFTER:
             b = largest(candidates)
-            return None if b is None else self.follow(b)
+            return None if b is None else self.start(b)
         return None
 
 

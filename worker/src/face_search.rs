@@ -10,8 +10,10 @@
 //!    face is at least [`TRUST_INPUT_PX`] tall in the model's input and scores at least
 //!    [`CONFIDENT_SCORE`], so close-ups cost one run and their crops are unchanged.
 //! 3. **The search at tile scales**, only when step 2 found nothing that large, and only on the
-//!    frame where the followed subject was just lost or, while none is followed, one frame in
-//!    [`SEARCH_EVERY`] (the first included): the whole frame resized to 128 / S of its size, for
+//!    frame where a *sure* subject (seen at least once scoring [`CONFIDENT_SCORE`]) was just lost
+//!    or, else, when [`search_gap`] sampled frames have passed since the last search (the first
+//!    frame included; [`SEARCH_EVERY`], doubling after each search that found no sure face, up
+//!    to [`MAX_SEARCH_GAP`]): the whole frame resized to 128 / S of its size, for
 //!    S = the frame's shorter side, S/2, S/4, … down to [`FINE_TILE`], coarse to fine, each in one
 //!    model run ([`FaceDetector::detect_resized`]: the model made size-free,
 //!    [`crate::face_model`]), so a face is as many input pixels as in an S-px tile of the frame;
@@ -24,6 +26,13 @@
 //! of about four times, and needs no rule for faces cut by a tile's edge. A tracked region
 //! spanning at least [`SMALL_SOURCE_PX`] of the small frame is read from it ([`small_region`]),
 //! and every region is resampled straight from its source frame, without a copy.
+//!
+//! Faceless videos: a textured background gives unsure boxes (0.5–0.6) at the coarse scales.
+//! Until `FACE_DETECTOR_VERSION` 6 such a box became the subject, and losing it searched again at
+//! once, so a faceless 1080p clip cost 3–4 runs (16–25 × 128² of input) per sampled frame; now
+//! only a sure subject's loss searches at once, and fruitless searches come 8, 16, 32 frames
+//! apart (a face appearing later is found by the next search, or at once by the whole-frame pass
+//! when it is large).
 //!
 //! One subject per video: the largest face of the first frame with one, then in each frame the
 //! face continuing the track ([`continues`]: IoU ≥ [`TRACK_IOU`], or a centre within
@@ -70,6 +79,16 @@ pub const SMALL_SOURCE_PX: u32 = 128;
 /// run on one sampled frame in this many; the frames between get the whole-frame pass and, when
 /// a subject was followed before, the region around its last box.
 pub const SEARCH_EVERY: u32 = 8;
+/// The longest gap between two searches that find no sure face: [`SEARCH_EVERY`] doubles after
+/// each such search, up to this.
+pub const MAX_SEARCH_GAP: u32 = 32;
+
+/// Sampled frames between searches after `fruitless` searches in a row found no sure face (see
+/// the module docs): 8, 8, 16, 32, 32, …
+pub fn search_gap(fruitless: u32) -> u32 {
+    let doublings = fruitless.saturating_sub(1).min(8);
+    (SEARCH_EVERY << doublings).min(MAX_SEARCH_GAP)
+}
 
 /// Tile sides (search scales) for a `width`×`height` frame, coarse to fine: the shorter side S,
 /// then halves, the last one raised to [`FINE_TILE`] (720p: 720, 360, 270 rather than 180).
@@ -226,7 +245,11 @@ fn largest(candidates: &[FaceBox]) -> Option<FaceBox> {
 pub struct FaceFinder {
     /// The subject's last box, in fractions of the frame.
     track: Option<FaceBox>,
+    /// Whether the subject followed was seen at least once scoring [`CONFIDENT_SCORE`].
+    sure: bool,
     misses: u32,
+    /// Searches in a row that found no sure face.
+    fruitless: u32,
     /// Sampled frames since the search at tile scales last ran (`None`: not yet).
     since_tiles: Option<u32>,
     /// Face-model runs so far (the cost of the search).
@@ -266,18 +289,18 @@ impl FaceFinder {
                 return Ok(Some(self.follow(to_frac(&m))));
             }
         }
-        // The search runs at once when the subject followed until the last frame is not found
-        // again; else (nothing followed yet, or lost for more than a frame) one frame in
-        // SEARCH_EVERY.
-        let just_lost = self.track.is_some() && self.misses == 0;
-        let tiles = just_lost || self.since_tiles.is_none_or(|n| n >= SEARCH_EVERY);
+        // The search runs at once when the sure subject followed until the last frame is not
+        // found again; else when search_gap frames have passed since the last one.
+        let just_lost = self.track.is_some() && self.misses == 0 && self.sure;
+        let gap = search_gap(self.fruitless);
+        let tiles = just_lost || self.since_tiles.is_none_or(|n| n >= gap);
         let candidates: Vec<FaceBox> = self
             .search(det, small, large, tiles)?
             .iter()
             .map(to_frac)
             .collect();
         let Some(t) = self.track else {
-            return Ok(largest(&candidates).map(|b| self.follow(b)));
+            return Ok(largest(&candidates).map(|b| self.start(b)));
         };
         let scale = |b: &FaceBox| to_large(b);
         let large_candidates: Vec<FaceBox> = candidates.iter().map(scale).collect();
@@ -286,15 +309,26 @@ impl FaceFinder {
         }
         self.misses += 1;
         if self.misses > REACQUIRE_AFTER {
-            return Ok(largest(&candidates).map(|b| self.follow(b)));
+            return Ok(largest(&candidates).map(|b| self.start(b)));
         }
         Ok(None)
     }
 
+    /// `b` continues the subject's track.
     fn follow(&mut self, b: FaceBox) -> FaceBox {
         self.track = Some(b);
         self.misses = 0;
+        if b.score >= CONFIDENT_SCORE {
+            self.sure = true;
+            self.fruitless = 0;
+        }
         b
+    }
+
+    /// `b` becomes the subject.
+    fn start(&mut self, b: FaceBox) -> FaceBox {
+        self.sure = false;
+        self.follow(b)
     }
 
     /// Whether a box (large-frame pixels) is large enough for the whole-frame pass.
@@ -343,6 +377,9 @@ impl FaceFinder {
             if found.iter().any(|b| b.score >= CONFIDENT_SCORE) {
                 break;
             }
+        }
+        if !found.iter().any(|b| b.score >= CONFIDENT_SCORE) {
+            self.fruitless += 1;
         }
         if found.is_empty() {
             return Ok(whole);
@@ -484,7 +521,11 @@ mod tests {
     }
 
     #[test]
-    fn without_a_face_the_search_runs_on_one_frame_in_search_every() {
+    fn without_a_face_the_searches_come_further_apart() {
+        assert_eq!(
+            (0..6).map(search_gap).collect::<Vec<_>>(),
+            vec![8, 8, 16, 32, 32, 32]
+        );
         let grey = |width: u32, height: u32| RgbImage {
             width,
             height,
@@ -494,12 +535,18 @@ mod tests {
         let per_search = tile_sides(1920, 1080).len() as u64;
         let mut det = detector();
         let mut finder = FaceFinder::new();
-        let frames = u64::from(SEARCH_EVERY) + 2;
-        for _ in 0..frames {
+        let mut searched = Vec::new();
+        for i in 0..60 {
+            let before = finder.runs;
             assert_eq!(finder.find(&mut det, &small, &large).unwrap(), None);
+            if finder.runs - before > 1 {
+                assert_eq!(finder.runs - before, 1 + per_search, "frame {i}");
+                searched.push(i);
+            }
         }
-        // One whole-frame run per frame; the search on frames 0 and SEARCH_EVERY only.
-        assert_eq!(finder.runs, frames + 2 * per_search);
+        // One whole-frame run per frame; the search on frames 0, 8 (SEARCH_EVERY), then 16 and
+        // 32 frames later, then every 32.
+        assert_eq!(searched, vec![0, 8, 24, 56]);
     }
 
     /// Where make_display_clips.py puts person A's face centre in frame `i` of

@@ -33,7 +33,10 @@ use crate::media::{AsRgb, RgbImage, RgbView};
 /// [`crate::face_search::SEARCH_EVERY`] while no subject is followed (boxes of small faces move).
 /// 5: the search for small faces runs the size-free model ([`crate::face_model`]) once per tile
 /// scale over the whole resized frame instead of on overlapping tiles (their boxes move).
-pub const FACE_DETECTOR_VERSION: i32 = 5;
+/// 6: losing a subject only ever seen with unsure boxes does not start a search at once, and
+/// searches that find no sure face come further apart ([`crate::face_search::search_gap`]; which
+/// frames are searched moves).
+pub const FACE_DETECTOR_VERSION: i32 = 6;
 /// Minimum face probability. MediaPipe's own default for this model (`min_score_thresh` 0.5):
 /// the astronaut portrait scores 0.92, faceless frames stay far below.
 pub const SCORE_THRESHOLD: f32 = 0.5;
