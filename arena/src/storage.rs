@@ -68,6 +68,17 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// Whether every segment of `key` is plain (`[A-Za-z0-9._-]`, not starting with a dot), as
+/// every key this crate makes: such a key is the same path in a local store's folder.
+fn plain_key(key: &str) -> bool {
+    key.split('/').all(|s| {
+        !s.is_empty()
+            && !s.starts_with('.')
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    })
+}
+
 impl Storage {
     /// Opens the store named by `url`: `file:///abs/dir`, `s3://bucket[/prefix]` (endpoint and
     /// credentials from the `AWS_*` environment, overridden by `s3_options`, e.g.
@@ -131,14 +142,27 @@ impl Storage {
     /// child reads an uploaded video so).
     pub fn local_path(&self, key: &str) -> Option<PathBuf> {
         let root = self.local_root.as_ref()?;
-        let plain = key.split('/').all(|s| {
-            !s.is_empty()
-                && !s.starts_with('.')
-                && s.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-        });
+        let plain = plain_key(key);
         let path = root.join(key);
         (plain && path.is_file()).then_some(path)
+    }
+
+    /// Stores the file at `path` under `key` and takes it: on a local store on the same file
+    /// system, a rename (the bytes are not written again; the worker's decode caches, whose
+    /// files only the worker can reach by then), else as [`Storage::put_file`] (the file stays).
+    /// The caller must be the only one able to change the file.
+    #[tracing::instrument(skip(self, path), err)]
+    pub async fn adopt(&self, key: &str, path: &Path) -> Result<(), StorageError> {
+        if let Some(root) = self.local_root.as_ref().filter(|_| plain_key(key)) {
+            let dest = root.join(key);
+            if let Some(parent) = dest.parent() {
+                tokio::fs::create_dir_all(parent).await?;
+            }
+            if tokio::fs::rename(path, &dest).await.is_ok() {
+                return Ok(());
+            }
+        }
+        self.put_file(key, path).await
     }
 
     #[tracing::instrument(skip(self, bytes), fields(len = bytes.len()), err)]
@@ -274,6 +298,30 @@ mod tests {
         assert_eq!(
             sha256_hex(b"abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_local_store_adopts_a_file_by_moving_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Storage::open(None, &dir.path().join("objects"), &BTreeMap::new()).unwrap();
+        let file = dir.path().join("frames.bin");
+        std::fs::write(&file, b"frames").unwrap();
+        let key = frames_key("abc", 2);
+        store.adopt(&key, &file).await.unwrap();
+        assert!(!file.exists(), "moved");
+        assert_eq!(
+            store.get(&key).await.unwrap(),
+            Bytes::from_static(b"frames")
+        );
+        // A store that is not a local folder copies it (the file stays).
+        let memory = Storage::from_store(Arc::new(object_store::memory::InMemory::new()));
+        std::fs::write(&file, b"again").unwrap();
+        memory.adopt(&key, &file).await.unwrap();
+        assert!(file.exists());
+        assert_eq!(
+            memory.get(&key).await.unwrap(),
+            Bytes::from_static(b"again")
         );
     }
 }

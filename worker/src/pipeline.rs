@@ -108,8 +108,14 @@ pub async fn prepare_video(
             let work = async {
                 let prepared = decode_and_crop(ctx, cache, &video).await?;
                 let frames = prepared.frames.clone();
-                ctx.storage.put(&frames_key, prepared.frames).await?;
-                ctx.storage.put(&faces_key, prepared.faces).await?;
+                if let Some(files) = &prepared.files {
+                    // A decode child's files, out of its reach: moved, not written again.
+                    ctx.storage.adopt(&frames_key, &files.frames).await?;
+                    ctx.storage.adopt(&faces_key, &files.faces).await?;
+                } else {
+                    ctx.storage.put(&frames_key, prepared.frames).await?;
+                    ctx.storage.put(&faces_key, prepared.faces).await?;
+                }
                 Ok::<_, JobError>((prepared.summary, frames))
             };
             tokio::pin!(work);

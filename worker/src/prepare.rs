@@ -29,11 +29,23 @@ pub struct PreparedVideo {
 /// A prepared video's two caches in their stored encoding ([`Crops::encode`]), checked, with
 /// what its rows record. An evaluation child's files become this as they were written (checked
 /// with [`Crops::parse_current`], not decoded and encoded again).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct PreparedCaches {
     pub faces: Bytes,
     pub frames: Bytes,
     pub summary: CropsSummary,
+    /// The files `faces` and `frames` were read from, when a decode child wrote them and they
+    /// are out of its reach ([`crate::sandbox::handoff`]): the store adopts them instead of
+    /// writing the bytes again.
+    pub files: Option<CacheFiles>,
+}
+
+/// A decode child's cache files, in a folder of the server's (removed when this is dropped).
+#[derive(Debug)]
+pub struct CacheFiles {
+    pub faces: std::path::PathBuf,
+    pub frames: std::path::PathBuf,
+    pub(crate) _handed: crate::sandbox::handoff::Handed,
 }
 
 /// What a video's rows record of its face cache.
@@ -64,6 +76,7 @@ impl PreparedCaches {
             faces: Bytes::from(prepared.faces.encode()),
             frames: Bytes::from(prepared.frames.encode()),
             summary: CropsSummary::of(&prepared.faces.view()),
+            files: None,
         }
     }
 

@@ -9,6 +9,7 @@
 pub mod child;
 mod config;
 pub mod confine;
+pub mod handoff;
 mod judge;
 pub mod protocol;
 mod serve;

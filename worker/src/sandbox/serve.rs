@@ -2,6 +2,7 @@
 //! and its decode child ([`prepare_serving`]).
 
 use super::config::{DRAIN_GRACE, STDERR_TAIL, STDOUT_CAP, SandboxConfig, absolute};
+use super::handoff;
 use super::judge::ChildExit;
 use super::judge::{judge, ms, protocol_error, tail_lines, warn_once_if_exposed};
 use super::protocol::{
@@ -374,7 +375,12 @@ pub async fn prepare_serving(
     .await;
     let _ = tokio::fs::remove_file(&input).await;
     let caches = match answer {
-        Ok(output) => checked_caches(output, &faces_out, &frames_out, plan).await,
+        Ok(output) => {
+            // Out of the live child's reach when it holds nothing of them (handoff.rs).
+            let files = vec![faces_out.clone(), frames_out.clone()];
+            let handed = handoff::take(files, child.pid(), cwd.to_owned()).await;
+            checked_caches(output, &faces_out, &frames_out, plan, handed).await
+        }
         Err(e) => Err(e),
     };
     for out in [&faces_out, &frames_out] {

@@ -2,6 +2,7 @@
 //! ingest probe, a model inspection, an unzip, a self-test; each answer checked before use.
 
 use super::config::{SandboxConfig, absolute};
+use super::handoff;
 use super::judge::protocol_error;
 use super::protocol::{
     Attempt, CheckTask, InspectTask, Isolation, Output, PrepareTask, ProbeTask, ScoreInput,
@@ -15,7 +16,7 @@ use crate::job_error::JobError;
 use crate::manifest::Manifest;
 use crate::media::{ProbeFacts, ProbeLimits};
 use crate::onnx_model::ModelInfo;
-use crate::prepare::{CropsSummary, PreparePlan, PreparedCaches};
+use crate::prepare::{CacheFiles, CropsSummary, PreparePlan, PreparedCaches};
 use bytes::Bytes;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -41,7 +42,15 @@ pub async fn prepare(
     };
     let (faces_out, frames_out) = (task.faces_out.clone(), task.frames_out.clone());
     let (_, timings, output) = run(config, Task::Prepare(task), &work_dir).await?;
-    let caches = checked_caches(output, &faces_out, &frames_out, plan).await?;
+    // The child has exited: nothing of it holds the files.
+    let handed = match work_dir.parent() {
+        Some(parent) => {
+            let files = vec![faces_out.clone(), frames_out.clone()];
+            handoff::take(files, None, parent.to_owned()).await
+        }
+        None => None,
+    };
+    let caches = checked_caches(output, &faces_out, &frames_out, plan, handed).await?;
     tracing::debug!(
         load_ms = timings.load_ms,
         work_ms = timings.work_ms,
@@ -52,13 +61,19 @@ pub async fn prepare(
 
 /// The caches a decode child wrote, checked against its answer and the plan. The child's files
 /// go to the store as they were written: checked in place (`Crops::parse_current`: the current
-/// encoding, nothing more), never decoded and encoded again.
+/// encoding, nothing more), never decoded and encoded again. `handed`: the same files moved out
+/// of the child's reach ([`handoff::take`]), read there and kept for the store to adopt.
 pub(super) async fn checked_caches(
     output: Output,
     faces_out: &Path,
     frames_out: &Path,
     plan: &PreparePlan,
+    handed: Option<handoff::Handed>,
 ) -> Result<PreparedCaches, JobError> {
+    let (faces_out, frames_out) = match &handed {
+        Some(h) => (h.paths[0].as_path(), h.paths[1].as_path()),
+        None => (faces_out, frames_out),
+    };
     let Output::Prepared { decodes, .. } = output else {
         return Err(protocol_error(
             "answered a prepare request with something else",
@@ -86,10 +101,16 @@ pub(super) async fn checked_caches(
         }
         CropsSummary::of(&face_view)
     };
+    let files = handed.map(|h| CacheFiles {
+        faces: h.paths[0].clone(),
+        frames: h.paths[1].clone(),
+        _handed: h,
+    });
     Ok(PreparedCaches {
         faces,
         frames,
         summary,
+        files,
     })
 }
 
