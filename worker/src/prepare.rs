@@ -35,8 +35,8 @@ pub struct PreparedCaches {
     pub frames: Bytes,
     pub summary: CropsSummary,
     /// The files `faces` and `frames` were read from, when a decode child wrote them and they
-    /// are out of its reach ([`crate::sandbox::handoff`]): the store adopts them instead of
-    /// writing the bytes again.
+    /// are out of its reach (`sandbox/handoff.rs`): the store adopts them instead of writing the
+    /// bytes again.
     pub files: Option<CacheFiles>,
 }
 
@@ -45,7 +45,8 @@ pub struct PreparedCaches {
 pub struct CacheFiles {
     pub faces: std::path::PathBuf,
     pub frames: std::path::PathBuf,
-    pub(crate) _handed: crate::sandbox::handoff::Handed,
+    /// The folder holding them.
+    pub dir: tempfile::TempDir,
 }
 
 /// What a video's rows record of its face cache.

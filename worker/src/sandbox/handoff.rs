@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug)]
 pub struct Handed {
     pub paths: Vec<PathBuf>,
-    _dir: tempfile::TempDir,
+    pub dir: tempfile::TempDir,
 }
 
 /// Moves `files` (written by the live child `pid`, or by a child that has exited when `None`)
@@ -81,7 +81,7 @@ fn take_blocking(
     }
     Ok(Handed {
         paths: moved.into_iter().map(|(_, to)| to).collect(),
-        _dir: dir,
+        dir,
     })
 }
 

@@ -104,7 +104,7 @@ pub(super) async fn checked_caches(
     let files = handed.map(|h| CacheFiles {
         faces: h.paths[0].clone(),
         frames: h.paths[1].clone(),
-        _handed: h,
+        dir: h.dir,
     });
     Ok(PreparedCaches {
         faces,
