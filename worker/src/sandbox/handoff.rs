@@ -1,9 +1,9 @@
 //! Taking a decode child's cache files without writing their bytes again (docs/SANDBOX.md,
-//! "What a child hands back").
+//! "How a job runs", step 5).
 //!
-//! A decode child writes ~25 MB of images per video into its own folder. Reading them, checking
-//! them and writing them again into the store cost the server as much CPU as a quarter of the
-//! decode (`platform-bench`: ~30 % of the server process's CPU). Instead, the server moves the
+//! A decode child writes ~25 MB of images per video into its own folder. Writing them again
+//! into the store was ~30 % of the server process's CPU (a profile of `platform-bench`'s short
+//! workload, docs/BENCHMARKS.md). Instead, the server moves the
 //! files into a folder of its own, out of the child's reach (Landlock lets the child open only
 //! its own folder, and its system calls include no `link` or `rename`), and keeps them only when
 //! nothing of the child can still change them: no descriptor of the file in any of the child's
@@ -92,8 +92,8 @@ fn holds_any(pid: u32, ids: &[(u64, u64)]) -> std::io::Result<bool> {
     let proc = PathBuf::from(format!("/proc/{pid}"));
     for task in std::fs::read_dir(proc.join("task"))? {
         for fd in std::fs::read_dir(task?.path().join("fd"))? {
-            // A descriptor closed meanwhile, or one that names no file (a pipe's target is
-            // still stat-able): only files matter.
+            // A descriptor closed meanwhile cannot be stat-ed; pipes and sockets stat as
+            // inodes of their own file systems and never match a cache file.
             if let Ok(m) = std::fs::metadata(fd?.path())
                 && ids.contains(&(m.dev(), m.ino()))
             {
