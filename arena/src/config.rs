@@ -236,6 +236,10 @@ pub struct EvaluationSettings {
     /// onnxruntime and the face model loaded between them (`false`: a fresh child per decode).
     /// A child never sees another team's video (docs/SANDBOX.md).
     pub reuse_prepare_child: bool,
+    /// Decode children a worker slot keeps (one per team, least recently used ended first):
+    /// enough that a team's videos queued between other teams' (the queue takes teams in
+    /// turn) do not start a child each.
+    pub prepare_children_per_slot: usize,
     /// Tests only: an uploaded video that begins with `ARENA-TEST-ABORT` makes its ingest probe
     /// child abort, as a demuxer crash would (it shows the server survives one).
     pub sandbox_test_faults: bool,
@@ -321,6 +325,7 @@ impl Default for EvaluationSettings {
             reuse_score_child: true,
             score_children_per_slot: 4,
             reuse_prepare_child: true,
+            prepare_children_per_slot: 2,
             sandbox_test_faults: false,
         }
     }

@@ -34,8 +34,10 @@ cargo build --release --quiet -p arena-web --bin arena -p arena-worker --bin are
 
 B=./target/release/platform-bench
 $B --label long --videos "$bench/platform/long" --models "$bench/models" \
-  --names effnet-b0-224,convnet-224 --python-bin "$py" --json "$bench/platform-long.json" "$@" |
+  --names effnet-b0-224,convnet-224 --python-bin "$py" --json "$bench/platform-long.json" \
+  --in-process yes "$@" |
   tee "$bench/platform-long.md"
 $B --label short --videos "$bench/platform/short" --models "$bench/models" \
-  --names convnet-224,convframe-224 --python-bin "$py" --json "$bench/platform-short.json" "$@" |
+  --names convnet-224,convframe-224 --python-bin "$py" --json "$bench/platform-short.json" \
+  --in-process yes "$@" |
   tee "$bench/platform-short.md"

@@ -57,9 +57,10 @@ pub struct SessionCache {
     pub(crate) faces: Option<FaceDetector>,
     /// The slot's long-lived scoring children (one per detector), when uploads run isolated.
     pub(crate) score_children: Vec<sandbox::ScoreChild>,
-    /// The slot's decode child, serving the videos of one team (its key), when uploads run
+    /// The slot's decode children, each serving the videos of one team (its key), most
+    /// recently used first, at most `evaluation.prepare_children_per_slot`, when uploads run
     /// isolated and `evaluation.reuse_prepare_child` is on.
-    pub(crate) prepare_child: Option<sandbox::ServingChild>,
+    pub(crate) prepare_children: Vec<sandbox::ServingChild>,
 }
 
 impl SessionCache {

@@ -265,8 +265,9 @@ async fn decode_and_crop(
     match decode_child_key(ctx, video).await? {
         Some(key) if ctx.settings.evaluation.reuse_prepare_child => {
             let scratch = ctx.scratch_dir();
-            let slot = &mut cache.prepare_child;
-            sandbox::prepare_serving(slot, &config, &key, &path, &plan, &scratch).await
+            let keep = ctx.settings.evaluation.prepare_children_per_slot;
+            let kept = &mut cache.prepare_children;
+            sandbox::prepare_serving(kept, keep, &config, &key, &path, &plan, &scratch).await
         }
         _ => sandbox::prepare(&config, &path, &plan, work.path()).await,
     }

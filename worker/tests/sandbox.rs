@@ -491,73 +491,91 @@ async fn a_slots_scoring_children_serve_their_detectors_job_after_job() {
     assert_eq!(slot.len(), 2);
 }
 
-/// The slot's decode child: one process decodes one team's videos one after the other, with
-/// exactly the per-job child's (and the in-process) caches and one decode each; a video of
-/// another team ends it and starts another; a child that died is replaced. Nothing of a video
-/// is left in its folder after its request.
+/// The slot's decode children: one process decodes one team's videos one after the other, with
+/// exactly the per-job child's (and the in-process) caches and one decode each; another team's
+/// video gets a child of its own while the first team's is kept (at most `keep`, the least
+/// recently used ends); a child that died is replaced. Nothing of a video is left in any
+/// child's folder after its request.
 #[tokio::test]
-async fn a_slots_decode_child_serves_one_team_and_is_replaced_for_another() {
+async fn a_slots_decode_children_serve_one_team_each_and_the_oldest_ends() {
     let local = [
         prepare_in_process("face_moving.mp4").await,
         prepare_in_process("fake_1.mp4").await,
     ];
     let scratch = tempfile::tempdir().unwrap();
-    let mut slot = None;
-    let pid = |slot: &Option<sandbox::ServingChild>| slot.as_ref().and_then(|c| c.pid());
+    let mut kept: Vec<sandbox::ServingChild> = Vec::new();
+    let pids = |kept: &Vec<sandbox::ServingChild>| -> Vec<u32> {
+        kept.iter().filter_map(sandbox::ServingChild::pid).collect()
+    };
     let _decoding = DECODING.lock().await;
-    let decode = async |slot: &mut Option<sandbox::ServingChild>, key: &str, i: usize| {
+    let decode = async |kept: &mut Vec<sandbox::ServingChild>, key: &str, i: usize| {
         let name = ["face_moving.mp4", "fake_1.mp4"][i];
         let before = media::decode_count();
         let stored =
-            sandbox::prepare_serving(slot, &config(), key, &video(name), &PLAN, scratch.path())
+            sandbox::prepare_serving(kept, 2, &config(), key, &video(name), &PLAN, scratch.path())
                 .await
                 .unwrap();
         assert_eq!(media::decode_count(), before + 1, "one decode per video");
         assert_eq!(stored.faces, bytes::Bytes::from(local[i].faces.encode()));
         assert_eq!(stored.frames, bytes::Bytes::from(local[i].frames.encode()));
-        // The child's folder holds nothing of the video any more: no link, no cache.
-        let dir = std::fs::read_dir(scratch.path())
+        // The children's folders hold nothing of the video any more: no link, no cache.
+        for dir in std::fs::read_dir(scratch.path())
             .unwrap()
             .flatten()
-            .find(|e| e.file_name().to_string_lossy().starts_with("serve-"))
-            .expect("the child's folder")
-            .path();
-        let left: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap()
-            .flatten()
-            .map(|e| e.file_name())
-            .collect();
-        assert_eq!(left, ["out"], "{left:?}");
-        assert_eq!(std::fs::read_dir(dir.join("out")).unwrap().count(), 0);
+            .filter(|e| e.file_name().to_string_lossy().starts_with("serve-"))
+        {
+            let left: Vec<_> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name())
+                .collect();
+            assert_eq!(left, ["out"], "{left:?}");
+            assert_eq!(
+                std::fs::read_dir(dir.path().join("out")).unwrap().count(),
+                0
+            );
+        }
     };
-    decode(&mut slot, "team:1", 0).await;
-    let first = pid(&slot).expect("a child");
-    decode(&mut slot, "team:1", 1).await;
+    let ended = |pid: u32| {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        status.is_empty() || status.contains("State:\tZ")
+    };
+    decode(&mut kept, "team:1", 0).await;
+    let first = pids(&kept)[0];
+    decode(&mut kept, "team:1", 1).await;
     assert_eq!(
-        pid(&slot),
-        Some(first),
+        pids(&kept),
+        [first],
         "the same team's next video: the same child"
     );
-    assert_eq!(slot.as_ref().map(sandbox::ServingChild::jobs), Some(2));
-    // Another team's video: a fresh child; the first one is gone.
-    decode(&mut slot, "team:2", 0).await;
-    let second = pid(&slot).expect("a child");
+    assert_eq!(kept[0].jobs(), 2);
+    // Another team's video: a fresh child; the first team's is kept for its next video.
+    decode(&mut kept, "team:2", 0).await;
+    let second = pids(&kept)[0];
     assert_ne!(second, first);
+    assert_eq!(pids(&kept), [second, first]);
+    decode(&mut kept, "team:1", 0).await;
+    assert_eq!(pids(&kept), [first, second], "team 1's child again");
+    assert_eq!(kept[0].jobs(), 3);
+    // A third team: the least recently used child (team 2's) ends.
+    decode(&mut kept, "team:3", 1).await;
+    let third = pids(&kept)[0];
+    assert_eq!(pids(&kept), [third, first]);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let gone = std::fs::read_to_string(format!("/proc/{first}/status")).unwrap_or_default();
-    assert!(gone.is_empty() || gone.contains("State:\tZ"), "{gone}");
+    assert!(ended(second), "the oldest child is gone");
     // It runs confined, like a per-job child.
-    let status = proc_status(second);
+    let status = proc_status(third);
     assert!(status.contains("Seccomp:\t2\n"), "{status}");
     // A child that died between videos is replaced, and the video is decoded.
     nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(i32::try_from(second).unwrap()),
+        nix::unistd::Pid::from_raw(i32::try_from(third).unwrap()),
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    decode(&mut slot, "team:2", 1).await;
-    assert_ne!(pid(&slot), Some(second));
+    decode(&mut kept, "team:3", 0).await;
+    assert!(!pids(&kept).contains(&third));
+    assert_eq!(pids(&kept).len(), 2);
 }
 
 #[tokio::test]

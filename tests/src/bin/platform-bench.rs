@@ -2,8 +2,10 @@
 //! the same files and detectors, side by side in one run (docs/BENCHMARKS.md, "The platform
 //! path"). Each round starts the real `arena up` (release build, default settings, sandbox on)
 //! on a fresh data dir, uploads N reals, N creations and D detectors over HTTP the way a team
-//! would (one request after the other), and stops the clock when every submission is
-//! `finished`; then `arena eval` and `scripts/bench/python_pipeline.py` run on the same videos
+//! would (one request after the other), and stops the clock when the last job is done (every
+//! submission `finished`, which the client checks every `--poll-ms`); with `--in-process yes`
+//! the same again with `evaluation.isolate = false`, which splits the gap into isolation and
+//! the rest; then `arena eval` and `scripts/bench/python_pipeline.py` run on the same videos
 //! and models, as processes. Rounds alternate the order. It also reads the job table, the job
 //! log and the server's debug lines to break the platform's time down by stage, and checks that
 //! the platform's scores equal `arena eval`'s.
@@ -24,7 +26,7 @@ use std::time::{Duration, Instant};
 
 const USAGE: &str = "usage: platform-bench --videos DIR --models DIR --names a,b [--reals N]
     [--rounds R] [--arena BIN] [--python-bin PY] [--python SCRIPT] [--workers N] [--label L]
-    [--json OUT] [--keep DIR]";
+    [--json OUT] [--keep DIR] [--in-process yes] [--poll-ms MS]";
 
 struct Args {
     videos: Vec<PathBuf>,
@@ -39,6 +41,12 @@ struct Args {
     label: String,
     json: Option<PathBuf>,
     keep: Option<PathBuf>,
+    /// Also run the platform with `evaluation.isolate = false` each round: the same server,
+    /// queue and HTTP path with the decodes, checks and scoring in the worker's own process,
+    /// which splits the platform's gap into isolation and everything else.
+    in_process: bool,
+    /// How often the client asks whether every submission is finished.
+    poll_ms: u64,
 }
 
 fn parse_args() -> Result<Args> {
@@ -92,6 +100,8 @@ fn parse_args() -> Result<Args> {
         label: get("label").unwrap_or_else(|| "workload".into()),
         json: get("json").map(PathBuf::from),
         keep: get("keep").map(PathBuf::from),
+        in_process: get("in-process").is_some_and(|v| v == "yes"),
+        poll_ms: num("poll-ms", 100)?.max(1) as u64,
     })
 }
 
@@ -150,6 +160,8 @@ struct PlatformRun {
 #[derive(Debug, Clone, serde::Serialize)]
 struct Round {
     platform: PlatformRun,
+    /// The same with `evaluation.isolate = false` (`--in-process yes`).
+    in_process: Option<PlatformRun>,
     eval_s: f64,
     eval_cpu_s: f64,
     python_s: f64,
@@ -208,6 +220,8 @@ struct Server {
     dir: PathBuf,
     port: u16,
     child: Option<Child>,
+    /// `arena.toml` of this run, when it changes a default.
+    config: Option<PathBuf>,
 }
 
 impl Server {
@@ -218,6 +232,9 @@ impl Server {
             .arg("--bind")
             .arg(format!("127.0.0.1:{}", self.port))
             .env("ORT_DISABLE_TELEMETRY", "1");
+        if let Some(config) = &self.config {
+            cmd.env("ARENA_CONFIG", config);
+        }
         cmd
     }
 
@@ -240,17 +257,29 @@ fn rm_rf(dir: &Path) {
 }
 
 /// One platform run: a fresh `arena up`, uploads, wait, breakdown, scores.
-async fn platform(a: &Args, round: usize) -> Result<PlatformRun> {
+/// One platform run: sandbox on (the default settings) unless `isolate` is false.
+async fn platform(a: &Args, round: usize, isolate: bool) -> Result<PlatformRun> {
     let dir = std::path::absolute(a.keep.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("platform-bench-{}", std::process::id()))
     }))?
-    .join(format!("round{round}"));
+    .join(format!(
+        "round{round}{}",
+        if isolate { "" } else { "-in-process" }
+    ));
     rm_rf(&dir);
     std::fs::create_dir_all(&dir)?;
+    let config = if isolate {
+        None
+    } else {
+        let path = dir.join("arena.toml");
+        std::fs::write(&path, "[evaluation]\nisolate = false\n")?;
+        Some(path)
+    };
     let mut server = Server {
         dir: dir.clone(),
         port: free_port()?,
         child: None,
+        config,
     };
     let out = server
         .command(a)
@@ -322,6 +351,25 @@ async fn platform(a: &Args, round: usize) -> Result<PlatformRun> {
         detectors.push(team(format!("det-{name}"), "detector").await?);
     }
 
+    // Each token is used once before the clock: the server verifies a token's argon2 hash the
+    // first time this process sees it (~30-60 ms of CPU) and remembers it; that is a cost per
+    // team and process, not per upload, which a team that used its token before never pays again.
+    let named: Vec<(String, &String)> = (0..fakes.len())
+        .map(|i| format!("creator{i}"))
+        .zip(&creators)
+        .chain(a.names.iter().map(|n| format!("det-{n}")).zip(&detectors))
+        .collect();
+    for (name, token) in named {
+        let res = client
+            .get(server.url(&format!("/api/v1/teams/{name}/webhook")))
+            .bearer_auth(token)
+            .send()
+            .await?;
+        if res.status() == reqwest::StatusCode::UNAUTHORIZED {
+            bail!("team {name}: its token was refused");
+        }
+    }
+
     // The clock starts at the first upload.
     let t0 = Instant::now();
     let mut breakdown = Breakdown::default();
@@ -371,13 +419,13 @@ async fn platform(a: &Args, round: usize) -> Result<PlatformRun> {
             match body["status"].as_str() {
                 Some("finished") => break,
                 Some("failed") => bail!("submission {id}: {body}"),
-                _ => tokio::time::sleep(Duration::from_millis(10)).await,
+                _ => tokio::time::sleep(Duration::from_millis(a.poll_ms)).await,
             }
         }
     }
-    let wall_s = t0.elapsed().as_secs_f64();
-    breakdown.all_finished_s = wall_s;
-    let t0_ms = arena::time::now_ms() - (wall_s * 1000.0) as i64;
+    let seen_s = t0.elapsed().as_secs_f64();
+    breakdown.all_finished_s = seen_s;
+    let t0_ms = arena::time::now_ms() - (seen_s * 1000.0) as i64;
     // The server's CPU and that of the children it waited for, plus its live children (the
     // slots' kept children), read before it is killed.
     let mut cpu_s = 0.0;
@@ -397,6 +445,14 @@ async fn platform(a: &Args, round: usize) -> Result<PlatformRun> {
         .collect();
     let scores = read_db(&dir, t0_ms, &files, &mut breakdown).await?;
     read_log(&dir.join("server.log"), &mut breakdown)?;
+    // The clock stops when the last job is done (the jobs table, this machine's clock): every
+    // status is final by then, and the client's polling can be slow enough not to load the
+    // server (one status request costs the server ~3 ms of CPU) without blurring the time.
+    let wall_s = if breakdown.last_job_done_s > 0.0 {
+        breakdown.last_job_done_s.min(seen_s)
+    } else {
+        seen_s
+    };
     if a.keep.is_none() {
         rm_rf(&dir);
     }
@@ -692,14 +748,18 @@ async fn main() -> Result<()> {
     let mut rounds = Vec::new();
     for r in 0..a.rounds {
         // Alternate the order (ABC, CBA, …) so drift in the machine's load hits all alike.
-        let mut order = ["platform", "eval", "python"];
+        let mut order = vec!["platform", "eval", "python"];
+        if a.in_process {
+            order.insert(1, "in-process");
+        }
         if r % 2 == 1 {
             order.reverse();
         }
-        let (mut p, mut e, mut py) = (None, None, None);
+        let (mut p, mut ip, mut e, mut py) = (None, None, None, None);
         for step in order {
             match step {
-                "platform" => p = Some(platform(&a, r).await?),
+                "platform" => p = Some(platform(&a, r, true).await?),
+                "in-process" => ip = Some(platform(&a, r, false).await?),
                 "eval" => e = Some(eval(&a)?),
                 _ => py = Some(python(&a)?),
             }
@@ -714,6 +774,21 @@ async fn main() -> Result<()> {
             .iter()
             .map(|(k, s)| eval_scores.get(k).map_or(f64::INFINITY, |e| (s - e).abs()))
             .fold(0.0, f64::max);
+        let diff_in_process = ip.as_ref().map(|ip| {
+            ip.scores
+                .iter()
+                .map(|(k, s)| eval_scores.get(k).map_or(f64::INFINITY, |e| (s - e).abs()))
+                .fold(0.0, f64::max)
+        });
+        if let Some(ip) = &ip
+            && ip.scores.len() != eval_scores.len()
+        {
+            bail!(
+                "the in-process platform scored {} pairs, arena eval {}",
+                ip.scores.len(),
+                eval_scores.len()
+            );
+        }
         if p.scores.len() != eval_scores.len() {
             bail!(
                 "the platform scored {} pairs, arena eval {}",
@@ -730,8 +805,15 @@ async fn main() -> Result<()> {
             p.scores.len(),
             loadavg()
         );
+        if let (Some(ip), Some(d)) = (&ip, diff_in_process) {
+            println!(
+                "round {r}: in-process platform {:.2} s ({:.1} CPU s); max |in-process - eval| = {d:.1e}",
+                ip.wall_s, ip.cpu_s
+            );
+        }
         rounds.push(Round {
             platform: p,
+            in_process: ip,
             eval_s,
             eval_cpu_s,
             python_s,
@@ -748,26 +830,49 @@ async fn main() -> Result<()> {
         cpu(|r| r.eval_cpu_s),
         cpu(|r| r.python_cpu_s),
     );
+    let mut inproc: Vec<f64> = rounds
+        .iter()
+        .filter_map(|r| r.in_process.as_ref().map(|p| p.wall_s))
+        .collect();
+    let mut inproc_cpu: Vec<f64> = rounds
+        .iter()
+        .filter_map(|r| r.in_process.as_ref().map(|p| p.cpu_s))
+        .collect();
     println!(
         "\n| pipeline | median wall s | fastest s | Python / this | this / arena eval | \
          median CPU s | CPU / arena eval's |"
     );
     println!("|---|---|---|---|---|---|---|");
-    for (name, m, v, c) in [
+    let mut rows = vec![(
+        "platform (`arena up`, HTTP uploads → all finished)",
+        pm,
+        plat.clone(),
+        pc,
+    )];
+    if !inproc.is_empty() {
+        let (m, c) = (median(&mut inproc), median(&mut inproc_cpu));
+        rows.push((
+            "platform, `evaluation.isolate = false` (no children)",
+            m,
+            inproc.clone(),
+            c,
+        ));
+    }
+    rows.extend([
         (
-            "platform (`arena up`, HTTP uploads → all finished)",
-            pm,
-            &plat,
-            pc,
+            "`arena eval` (same files, as a process)",
+            em,
+            ev.clone(),
+            ec,
         ),
-        ("`arena eval` (same files, as a process)", em, &ev, ec),
         (
             "Python (`python_pipeline.py`, ort default threads)",
             ym,
-            &py,
+            py.clone(),
             yc,
         ),
-    ] {
+    ]);
+    for (name, m, v, c) in rows {
         println!(
             "| {name} | {m:.2} | {:.2} | {:.2}x | {:.2} | {c:.1} | {:.2} |",
             v.first().copied().unwrap_or(f64::NAN),
@@ -790,6 +895,20 @@ async fn main() -> Result<()> {
         mid.platform.wall_s
     );
     print_breakdown(&mid.platform.breakdown);
+    if let Some(ip) = rounds
+        .iter()
+        .filter_map(|r| r.in_process.as_ref())
+        .min_by(|x, y| {
+            let m = median(&mut inproc.clone());
+            (x.wall_s - m).abs().total_cmp(&(y.wall_s - m).abs())
+        })
+    {
+        println!(
+            "\nBreakdown of the in-process platform round closest to its median ({:.2} s):\n",
+            ip.wall_s
+        );
+        print_breakdown(&ip.breakdown);
+    }
     if let Some(path) = &a.json {
         std::fs::write(path, serde_json::to_vec_pretty(&rounds)?)?;
     }

@@ -332,14 +332,18 @@ async fn exchange(
 /// are removed after the request. Any failure ends the child.
 #[tracing::instrument(skip_all, err)]
 pub async fn prepare_serving(
-    slot: &mut Option<ServingChild>,
+    kept: &mut Vec<ServingChild>,
+    keep: usize,
     config: &SandboxConfig,
     key: &str,
     video: &Path,
     plan: &PreparePlan,
     cwd: &Path,
 ) -> Result<PreparedCaches, JobError> {
-    let held = slot.take();
+    // The team's child if the slot kept it (and it can take another job); a child that cannot
+    // is ended (dropped: killed), so a team never has two.
+    let mine = kept.iter().position(|c| c.key == key);
+    let held = mine.map(|i| kept.remove(i));
     let was_held = held.is_some();
     let mut child = match held.and_then(|mut c| c.fits(key).then_some(c)) {
         Some(c) => c,
@@ -388,7 +392,9 @@ pub async fn prepare_serving(
     }
     // A failure ends the child (dropped here: it is killed).
     let caches = caches?;
-    *slot = Some(child);
+    // Most recently used first; the least recently used beyond `keep` end.
+    kept.insert(0, child);
+    kept.truncate(keep.max(1));
     Ok(caches)
 }
 
