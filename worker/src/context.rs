@@ -58,7 +58,7 @@ pub struct SessionCache {
     /// The slot's long-lived scoring children (one per detector), when uploads run isolated.
     pub(crate) score_children: Vec<sandbox::ScoreChild>,
     /// The slot's decode children, each serving the videos of one team (its key), most
-    /// recently used first, at most `evaluation.prepare_children_per_slot`, when uploads run
+    /// recently used last, at most `evaluation.prepare_children_per_slot`, when uploads run
     /// isolated and `evaluation.reuse_prepare_child` is on.
     pub(crate) prepare_children: Vec<sandbox::ServingChild>,
 }

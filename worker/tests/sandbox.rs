@@ -551,16 +551,16 @@ async fn a_slots_decode_children_serve_one_team_each_and_the_oldest_ends() {
     assert_eq!(kept[0].jobs(), 2);
     // Another team's video: a fresh child; the first team's is kept for its next video.
     decode(&mut kept, "team:2", 0).await;
-    let second = pids(&kept)[0];
+    let second = pids(&kept)[1];
     assert_ne!(second, first);
-    assert_eq!(pids(&kept), [second, first]);
+    assert_eq!(pids(&kept), [first, second], "most recently used last");
     decode(&mut kept, "team:1", 0).await;
-    assert_eq!(pids(&kept), [first, second], "team 1's child again");
-    assert_eq!(kept[0].jobs(), 3);
+    assert_eq!(pids(&kept), [second, first], "team 1's child again");
+    assert_eq!(kept[1].jobs(), 3);
     // A third team: the least recently used child (team 2's) ends.
     decode(&mut kept, "team:3", 1).await;
-    let third = pids(&kept)[0];
-    assert_eq!(pids(&kept), [third, first]);
+    let third = pids(&kept)[1];
+    assert_eq!(pids(&kept), [first, third]);
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(ended(second), "the oldest child is gone");
     // It runs confined, like a per-job child.

@@ -256,8 +256,8 @@ fn rm_rf(dir: &Path) {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// One platform run: a fresh `arena up`, uploads, wait, breakdown, scores.
-/// One platform run: sandbox on (the default settings) unless `isolate` is false.
+/// One platform run: a fresh `arena up` (sandbox on, the default settings, unless `isolate` is
+/// false), uploads, wait, breakdown, scores.
 async fn platform(a: &Args, round: usize, isolate: bool) -> Result<PlatformRun> {
     let dir = std::path::absolute(a.keep.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("platform-bench-{}", std::process::id()))
@@ -669,6 +669,22 @@ fn loadavg() -> String {
         .join(" ")
 }
 
+/// The largest |platform − `arena eval`| over the pairs; an error when they scored different
+/// pair counts.
+fn max_diff(what: &str, platform: &Scores, eval: &Scores) -> Result<f64> {
+    if platform.len() != eval.len() {
+        bail!(
+            "the {what} scored {} pairs, arena eval {}",
+            platform.len(),
+            eval.len()
+        );
+    }
+    Ok(platform
+        .iter()
+        .map(|(k, s)| eval.get(k).map_or(f64::INFINITY, |e| (s - e).abs()))
+        .fold(0.0, f64::max))
+}
+
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
@@ -769,33 +785,11 @@ async fn main() -> Result<()> {
         else {
             bail!("a step did not run");
         };
-        let diff = p
-            .scores
-            .iter()
-            .map(|(k, s)| eval_scores.get(k).map_or(f64::INFINITY, |e| (s - e).abs()))
-            .fold(0.0, f64::max);
-        let diff_in_process = ip.as_ref().map(|ip| {
-            ip.scores
-                .iter()
-                .map(|(k, s)| eval_scores.get(k).map_or(f64::INFINITY, |e| (s - e).abs()))
-                .fold(0.0, f64::max)
-        });
-        if let Some(ip) = &ip
-            && ip.scores.len() != eval_scores.len()
-        {
-            bail!(
-                "the in-process platform scored {} pairs, arena eval {}",
-                ip.scores.len(),
-                eval_scores.len()
-            );
-        }
-        if p.scores.len() != eval_scores.len() {
-            bail!(
-                "the platform scored {} pairs, arena eval {}",
-                p.scores.len(),
-                eval_scores.len()
-            );
-        }
+        let diff = max_diff("platform", &p.scores, &eval_scores)?;
+        let diff_in_process = ip
+            .as_ref()
+            .map(|ip| max_diff("in-process platform", &ip.scores, &eval_scores))
+            .transpose()?;
         println!(
             "round {r}: platform {:.2} s ({:.1} CPU s), arena eval {eval_s:.2} s ({eval_cpu_s:.1}), \
              python {python_s:.2} s ({python_cpu_s:.1}); {} pairs, max |platform - eval| = \
@@ -843,10 +837,10 @@ async fn main() -> Result<()> {
          median CPU s | CPU / arena eval's |"
     );
     println!("|---|---|---|---|---|---|---|");
-    let mut rows = vec![(
+    let mut rows: Vec<(&str, f64, &[f64], f64)> = vec![(
         "platform (`arena up`, HTTP uploads → all finished)",
         pm,
-        plat.clone(),
+        &plat,
         pc,
     )];
     if !inproc.is_empty() {
@@ -854,24 +848,17 @@ async fn main() -> Result<()> {
         rows.push((
             "platform, `evaluation.isolate = false` (no children)",
             m,
-            inproc.clone(),
+            &inproc,
             c,
         ));
     }
-    rows.extend([
-        (
-            "`arena eval` (same files, as a process)",
-            em,
-            ev.clone(),
-            ec,
-        ),
-        (
-            "Python (`python_pipeline.py`, ort default threads)",
-            ym,
-            py.clone(),
-            yc,
-        ),
-    ]);
+    rows.push(("`arena eval` (same files, as a process)", em, &ev, ec));
+    rows.push((
+        "Python (`python_pipeline.py`, ort default threads)",
+        ym,
+        &py,
+        yc,
+    ));
     for (name, m, v, c) in rows {
         println!(
             "| {name} | {m:.2} | {:.2} | {:.2}x | {:.2} | {c:.1} | {:.2} |",
@@ -895,13 +882,11 @@ async fn main() -> Result<()> {
         mid.platform.wall_s
     );
     print_breakdown(&mid.platform.breakdown);
+    let im = median(&mut inproc);
     if let Some(ip) = rounds
         .iter()
         .filter_map(|r| r.in_process.as_ref())
-        .min_by(|x, y| {
-            let m = median(&mut inproc.clone());
-            (x.wall_s - m).abs().total_cmp(&(y.wall_s - m).abs())
-        })
+        .min_by(|x, y| (x.wall_s - im).abs().total_cmp(&(y.wall_s - im).abs()))
     {
         println!(
             "\nBreakdown of the in-process platform round closest to its median ({:.2} s):\n",

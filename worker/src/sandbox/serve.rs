@@ -214,19 +214,9 @@ pub async fn score_serving(
     cwd: &Path,
 ) -> Result<Vec<ScoredVideo>, JobError> {
     let mut wanted: Vec<i64> = videos.iter().map(|v| v.video_id).collect();
-    let held = slot
-        .iter()
-        .position(|c| c.key == key)
-        .map(|i| slot.remove(i));
-    // A held child that cannot serve this job is ended (dropped) here.
-    let was_held = held.is_some();
-    let reusable = held.and_then(|mut c| c.fits(key).then_some(c));
-    let mut child = match reusable {
+    let mut child = match take_kept(slot, key) {
         Some(c) => c,
         None => {
-            if was_held {
-                metrics::counter!(crate::child_metrics::CHILD_RESTARTS).increment(1);
-            }
             metrics::counter!(crate::child_metrics::CHILD_STARTS, "task" => "score").increment(1);
             stage_model().await?;
             let child = ServingChild::spawn(config, key, config.score_limits(), cwd)?;
@@ -259,12 +249,32 @@ pub async fn score_serving(
     }
     // A failure ends the child (dropped here: it is killed); the next job starts a fresh one.
     let scores = scores_for(&mut wanted, answer?)?;
-    // Most recently used last; the oldest make room.
-    while slot.len() >= keep.max(1) {
-        slot.remove(0);
-    }
-    slot.push(child);
+    keep_child(slot, keep, child);
     Ok(scores)
+}
+
+/// The slot's child of `key`, when it kept one that can take another job. A kept child that
+/// cannot is ended here (dropped: killed) and counted as a restart, so a key never has two.
+fn take_kept(kept: &mut Vec<ServingChild>, key: &str) -> Option<ServingChild> {
+    let mut held = kept
+        .iter()
+        .position(|c| c.key == key)
+        .map(|i| kept.remove(i))?;
+    if held.fits(key) {
+        return Some(held);
+    }
+    metrics::counter!(crate::child_metrics::CHILD_RESTARTS).increment(1);
+    None
+}
+
+/// Keeps `child` in the slot as the most recently used (last); the least recently used beyond
+/// `keep` end (dropped: killed).
+fn keep_child(kept: &mut Vec<ServingChild>, keep: usize, child: ServingChild) {
+    let keep = keep.max(1);
+    if kept.len() >= keep {
+        kept.drain(..=kept.len() - keep);
+    }
+    kept.push(child);
 }
 
 /// Sends one request to a serving child and judges its answer as a per-job child's is judged.
@@ -340,17 +350,9 @@ pub async fn prepare_serving(
     plan: &PreparePlan,
     cwd: &Path,
 ) -> Result<PreparedCaches, JobError> {
-    // The team's child if the slot kept it (and it can take another job); a child that cannot
-    // is ended (dropped: killed), so a team never has two.
-    let mine = kept.iter().position(|c| c.key == key);
-    let held = mine.map(|i| kept.remove(i));
-    let was_held = held.is_some();
-    let mut child = match held.and_then(|mut c| c.fits(key).then_some(c)) {
+    let mut child = match take_kept(kept, key) {
         Some(c) => c,
         None => {
-            if was_held {
-                metrics::counter!(crate::child_metrics::CHILD_RESTARTS).increment(1);
-            }
             metrics::counter!(crate::child_metrics::CHILD_STARTS, "task" => "prepare").increment(1);
             let child = ServingChild::spawn(config, key, config.prepare_limits(plan), cwd)?;
             tokio::fs::create_dir(child.dir.path().join("out"))
@@ -392,9 +394,7 @@ pub async fn prepare_serving(
     }
     // A failure ends the child (dropped here: it is killed).
     let caches = caches?;
-    // Most recently used first; the least recently used beyond `keep` end.
-    kept.insert(0, child);
-    kept.truncate(keep.max(1));
+    keep_child(kept, keep, child);
     Ok(caches)
 }
 
