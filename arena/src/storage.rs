@@ -68,6 +68,26 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// The bytes of the file at `path`, mapped read-only (populated at once) instead of copied
+/// into this process's memory; an empty file as empty bytes. Only for files nothing changes in
+/// place: the store's objects (written to a temporary name and renamed, removed by unlinking) and
+/// files a child handed over (`worker/src/sandbox/handoff.rs`). A mapping outlives a rename or
+/// an unlink of its file.
+pub fn map_file(path: &Path) -> std::io::Result<Bytes> {
+    let file = std::fs::File::open(path)?;
+    if file.metadata()?.len() == 0 {
+        return Ok(Bytes::new());
+    }
+    // SAFETY: the file is never truncated or written in place while mapped (see above), so the
+    // mapping's bytes do not change under the `Bytes` that owns it.
+    #[expect(
+        unsafe_code,
+        reason = "a file mapping; callers pass only files nothing changes in place, see SAFETY"
+    )]
+    let map = unsafe { memmap2::MmapOptions::new().populate().map(&file)? };
+    Ok(Bytes::from_owner(map))
+}
+
 /// Whether every segment of `key` is plain (`[A-Za-z0-9._-]`, not starting with a dot), as
 /// every key this crate makes: such a key is the same path in a local store's folder.
 fn plain_key(key: &str) -> bool {
@@ -200,8 +220,22 @@ impl Storage {
         Ok(())
     }
 
+    /// The object's bytes. A local store's file is mapped ([`map_file`]), not read: the worker
+    /// reads ~25 MB of cached images per video and scoring job, and a copy of them cost more
+    /// than the scoring of a small detector (docs/BENCHMARKS.md, "The platform path").
     #[tracing::instrument(skip(self), err)]
     pub async fn get(&self, key: &str) -> Result<Bytes, StorageError> {
+        if let Some(path) = self.local_path(key) {
+            let mapped = tokio::task::spawn_blocking(move || map_file(&path))
+                .await
+                .map_err(std::io::Error::other)?;
+            match mapped {
+                Ok(bytes) => return Ok(bytes),
+                // Deleted between the look and the open: as the store would answer.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         Ok(self
             .store
             .get(&ObjectPath::from(key))

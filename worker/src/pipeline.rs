@@ -443,15 +443,33 @@ async fn score_isolated(
         return Ok(());
     }
     let work = ctx.job_dir()?;
-    let model = work.path().join("model.onnx");
-    let stage_model = async || -> Result<(), JobError> { stage(ctx, &det.model_key, &model).await };
+    // A local store's model and caches are handed to the child in place, as a decode's video is:
+    // its rule for each is read-only (docs/SANDBOX.md). From S3 they are fetched into the job
+    // folder.
+    let model_in_place = ctx.storage.local_path(&det.model_key);
+    let model = model_in_place
+        .clone()
+        .unwrap_or_else(|| work.path().join("model.onnx"));
+    let stage_model = async || -> Result<(), JobError> {
+        match model_in_place {
+            Some(_) => Ok(()),
+            None => stage(ctx, &det.model_key, &model).await,
+        }
+    };
     let mut inputs = Vec::with_capacity(videos.len());
     for video in videos {
-        let path = work.path().join(format!("images-{}.bin", video.id));
-        stage(ctx, &cached_images_key(video, manifest.crop), &path).await?;
+        let key = cached_images_key(video, manifest.crop);
+        let images = match ctx.storage.local_path(&key) {
+            Some(path) => path,
+            None => {
+                let path = work.path().join(format!("images-{}.bin", video.id));
+                stage(ctx, &key, &path).await?;
+                path
+            }
+        };
         inputs.push(ScoreInput {
             video_id: video.id,
-            images: path,
+            images,
         });
     }
     let scored = if ctx.settings.evaluation.reuse_score_child {
@@ -479,16 +497,9 @@ async fn score_isolated(
     Ok(())
 }
 
-/// Copies the object `key` to `to` for a child (its own copy: a child never gets a path into the
-/// store). From a local store the kernel copies the file (`copy_file_range`: no pass through
-/// this process's memory; ~25 MB per video of whole frames); from S3 it is fetched and written.
+/// Fetches the object `key` from a remote store into `to`, for a child (a local store's objects
+/// are handed over in place instead).
 async fn stage(ctx: &WorkerContext, key: &str, to: &Path) -> Result<(), JobError> {
-    if let Some(from) = ctx.storage.local_path(key) {
-        return tokio::fs::copy(&from, to)
-            .await
-            .map(drop)
-            .map_err(|e| JobError::infra("scratch", e));
-    }
     let bytes = ctx.storage.get(key).await?;
     tokio::fs::write(to, &bytes)
         .await

@@ -722,6 +722,70 @@ async fn a_confined_child_opens_only_its_own_job() {
     assert!(!planted.exists() && !data.path("arena.db-wal").exists());
 }
 
+/// A score child's inputs in a local store are handed over in place (docs/SANDBOX.md, step 5):
+/// the child may read such a file and nothing else of the store, and cannot change it by any way
+/// its filters leave open.
+#[tokio::test]
+async fn a_child_reads_a_store_object_handed_in_place_and_cannot_change_it() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let data = DataDir::new();
+    let job = data.path("scratch/job-a");
+    let cache = data.path("objects/crops/abc/faces.bin");
+    let neighbour = data.path("objects/crops/def/faces.bin");
+    for (path, bytes) in [(&cache, b"our cache"), (&neighbour, b"their one")] {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode();
+    let before = mode(&cache);
+    let task = sandbox::protocol::SelftestTask {
+        given: vec![cache.clone()],
+        read: vec![neighbour.clone()],
+        ..Default::default()
+    };
+    let (isolation, attempts) = sandbox::selftest(&config(), task, &job).await.unwrap();
+    assert!(isolation.landlock && isolation.seccomp, "{isolation:?}");
+    let show = format!("{attempts:#?}");
+    let outcome = |what: &str| {
+        let what = format!("{what} {}", cache.display());
+        attempts
+            .iter()
+            .find(|a| a.what == what)
+            .unwrap()
+            .error
+            .clone()
+    };
+    assert_eq!(outcome("read"), None, "{show}");
+    assert!(
+        denied(&attempts, &format!("write {}", cache.display())),
+        "{show}"
+    );
+    assert!(
+        denied(
+            &attempts,
+            &format!("write through /proc/self/fd {}", cache.display())
+        ),
+        "{show}"
+    );
+    // ftruncate through a read-only descriptor: EINVAL.
+    assert!(outcome("truncate").is_some(), "{show}");
+    assert!(
+        denied(&attempts, &format!("read {}", neighbour.display())),
+        "{show}"
+    );
+    assert_eq!(std::fs::read(&cache).unwrap(), b"our cache");
+    // chmod is not among its system calls: the child is killed, the mode stays.
+    let chmod = sandbox::protocol::SelftestTask {
+        given: vec![cache.clone()],
+        chmod: Some(cache.clone()),
+        ..Default::default()
+    };
+    let e = sandbox::selftest(&config(), chmod, &job).await.unwrap_err();
+    assert_eq!(e.code, sandbox::SYSCALL, "{e}");
+    assert_eq!(mode(&cache), before);
+    assert_eq!(std::fs::read(&cache).unwrap(), b"our cache");
+}
+
 #[tokio::test]
 async fn a_child_that_opens_a_socket_or_starts_a_program_is_killed_with_the_reason() {
     let data = DataDir::new();

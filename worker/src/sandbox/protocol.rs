@@ -174,6 +174,14 @@ pub struct SelftestTask {
     /// Files to create and write.
     #[serde(default)]
     pub create: Vec<PathBuf>,
+    /// Files granted read-only, as a score child's inputs in a local store are: each is read,
+    /// then the child tries to change it (opened for writing, truncated through a read-only
+    /// descriptor, opened for writing through `/proc/self/fd`).
+    #[serde(default)]
+    pub given: Vec<PathBuf>,
+    /// A file to `chmod` (forbidden by the filter: the child is killed).
+    #[serde(default)]
+    pub chmod: Option<PathBuf>,
     /// Programs to start (`execve`; forbidden by the filter: the child is killed).
     #[serde(default)]
     pub exec: Option<PathBuf>,

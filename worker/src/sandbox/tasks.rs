@@ -80,8 +80,11 @@ pub(super) async fn checked_caches(
         ));
     };
     crate::media::sampler::count_child_decodes(decodes);
-    let faces = read_cache(faces_out).await?;
-    let frames = read_cache(frames_out).await?;
+    // Handed files are out of the child's reach: mapped, not copied (nothing changes them now).
+    // Files left with the child are copied, so the bytes checked are the bytes stored.
+    let mapped = handed.is_some();
+    let faces = read_cache(faces_out, mapped).await?;
+    let frames = read_cache(frames_out, mapped).await?;
     let summary = {
         let face_view = Crops::parse_current(&faces).map_err(|e| protocol_error(&e.to_string()))?;
         let frame_view =
@@ -114,11 +117,16 @@ pub(super) async fn checked_caches(
     })
 }
 
-pub(super) async fn read_cache(path: &Path) -> Result<Bytes, JobError> {
-    tokio::fs::read(path)
-        .await
-        .map(Bytes::from)
-        .map_err(|e| protocol_error(&format!("left no {}: {e}", path.display())))
+pub(super) async fn read_cache(path: &Path, mapped: bool) -> Result<Bytes, JobError> {
+    let read = if mapped {
+        let owned = path.to_owned();
+        tokio::task::spawn_blocking(move || arena::storage::map_file(&owned))
+            .await
+            .map_err(|e| JobError::infra("worker_panic", e))?
+    } else {
+        tokio::fs::read(path).await.map(Bytes::from)
+    };
+    read.map_err(|e| protocol_error(&format!("left no {}: {e}", path.display())))
 }
 
 /// Scores the cached images of `videos` with the detector `model` in a child, one score per

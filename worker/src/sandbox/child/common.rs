@@ -134,8 +134,11 @@ pub(super) fn access_for(request: &Request) -> Access {
             access.read.push(t.archive.clone());
             access.write.push(t.out_dir.clone());
         }
-        // Its job folder, as a prepare child has it.
-        Task::Selftest(_) => access.write.extend(std::env::current_dir().ok()),
+        // Its job folder, as a prepare child has it; `given` files as a score child's inputs.
+        Task::Selftest(t) => {
+            access.write.extend(std::env::current_dir().ok());
+            access.read.extend(t.given.iter().cloned());
+        }
     }
     access
 }

@@ -97,6 +97,32 @@ pub(super) fn selftest(task: &SelftestTask) -> Output {
         let result = File::create(path).and_then(|mut f| f.write_all(b"selftest"));
         record(format!("create {}", path.display()), result);
     }
+    for path in &task.given {
+        let shown = path.display();
+        let result = File::open(path).and_then(|mut f| f.read(&mut [0u8; 16]).map(drop));
+        record(format!("read {shown}"), result);
+        let result = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(b"x"));
+        record(format!("write {shown}"), result);
+        let result = File::open(path).and_then(|f| f.set_len(0));
+        record(format!("truncate {shown}"), result);
+        let result = File::open(path).and_then(|f| {
+            use std::os::fd::AsRawFd as _;
+            let again = format!("/proc/self/fd/{}", f.as_raw_fd());
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(again)
+                .and_then(|mut w| w.write_all(b"x"))
+        });
+        record(format!("write through /proc/self/fd {shown}"), result);
+    }
+    if let Some(path) = &task.chmod {
+        use std::os::unix::fs::PermissionsExt as _;
+        let result = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666));
+        record(format!("chmod {}", path.display()), result);
+    }
     if task.socket {
         let result = std::net::UdpSocket::bind("127.0.0.1:0").map(drop);
         record("socket".to_owned(), result);
@@ -212,7 +238,7 @@ fn score_videos_together(
     for group in task.videos.chunks(per_group) {
         let bytes = group
             .iter()
-            .map(|input| std::fs::read(&input.images))
+            .map(|input| arena::storage::map_file(&input.images))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| io_error("reading cached images", e))?;
         let images = bytes
@@ -240,8 +266,10 @@ pub(super) fn score_videos(
         score_videos_together(detector, task, &mut scores)?;
     }
     for input in task.videos.iter().skip(scores.len()) {
-        let bytes =
-            std::fs::read(&input.images).map_err(|e| io_error("reading cached images", e))?;
+        // Mapped, not copied: our own cache files, which nothing changes in place and this
+        // child may only read (docs/SANDBOX.md).
+        let bytes = arena::storage::map_file(&input.images)
+            .map_err(|e| io_error("reading cached images", e))?;
         let images = Crops::parse(&bytes).map_err(|e| JobError::infra("corrupt_crops", e))?;
         scores.push(ScoredVideo {
             video_id: input.video_id,
