@@ -9,7 +9,7 @@ use super::protocol::{
     Limits, Output, PROTOCOL_VERSION, PrepareTask, Request, SERVE_CPU_BUDGETS, SERVE_FLAG,
     ScoreInput, ScoreTask, ScoredVideo, Task,
 };
-use super::spawn::{child_session, gpu_env, kept_env};
+use super::spawn::{child_command, child_session};
 use super::tasks::{checked_caches, scores_for};
 use crate::job_error::{CRASHED, JobError, PROTOCOL, UNAVAILABLE};
 use crate::manifest::Manifest;
@@ -17,11 +17,10 @@ use crate::prepare::{PreparePlan, PreparedCaches};
 use nix::sys::signal::Signal;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::process::{Child, ChildStdin, ChildStdout};
 
 /// A worker slot's scoring child: a [`ServingChild`] keyed by its detector.
 pub type ScoreChild = ServingChild;
@@ -81,26 +80,14 @@ impl ServingChild {
             .prefix("serve-")
             .tempdir_in(absolute(cwd))
             .map_err(|e| JobError::infra("scratch", e))?;
-        let mut cmd = Command::new(&config.bin);
-        cmd.arg(SERVE_FLAG)
-            .args(limits.to_args())
-            .current_dir(dir.path())
-            .env_clear()
-            .envs(kept_env())
-            .env("MALLOC_ARENA_MAX", "2")
-            // onnxruntime's telemetry would write a usage database under $HOME (docs/SANDBOX.md).
-            .env("ORT_DISABLE_TELEMETRY", "1")
-            .envs(gpu_env(config, |k| std::env::var_os(k)))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = cmd.spawn().map_err(|e| {
-            JobError::infra(
-                UNAVAILABLE,
-                format!("cannot start {}: {e}", config.bin.display()),
-            )
-        })?;
+        let mut child = child_command(config, &[SERVE_FLAG], &limits, dir.path())
+            .spawn()
+            .map_err(|e| {
+                JobError::infra(
+                    UNAVAILABLE,
+                    format!("cannot start {}: {e}", config.bin.display()),
+                )
+            })?;
         let (Some(stdin), Some(stdout), Some(err)) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {

@@ -15,6 +15,34 @@ use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
+/// The command that starts a child (`extra` before its limits, e.g. `--serve`) in `dir` with a
+/// cleared environment ([`kept_env`] and the settings below) and piped standard streams; killed
+/// when dropped.
+pub(super) fn child_command(
+    config: &SandboxConfig,
+    extra: &[&str],
+    limits: &Limits,
+    dir: &Path,
+) -> Command {
+    let mut cmd = Command::new(&config.bin);
+    cmd.args(extra)
+        .args(limits.to_args())
+        .current_dir(dir)
+        .env_clear()
+        .envs(kept_env())
+        // glibc reserves 64 MiB of address space per malloc arena and thread; a few arenas keep
+        // RLIMIT_AS about the memory actually used.
+        .env("MALLOC_ARENA_MAX", "2")
+        // onnxruntime's telemetry would write a usage database under $HOME (docs/SANDBOX.md).
+        .env("ORT_DISABLE_TELEMETRY", "1")
+        .envs(gpu_env(config, |k| std::env::var_os(k)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
 /// Runs one task in a child under `config`'s limits and judges how it ended.
 pub async fn run(
     config: &SandboxConfig,
@@ -71,27 +99,14 @@ pub(super) async fn run_child(
     body: &[u8],
     work_dir: &Path,
 ) -> Result<ChildExit, JobError> {
-    let mut cmd = Command::new(&config.bin);
-    cmd.args(limits.to_args())
-        .current_dir(work_dir)
-        .env_clear()
-        .envs(kept_env())
-        // glibc reserves 64 MiB of address space per malloc arena and thread; a few arenas keep
-        // RLIMIT_AS about the memory actually used.
-        .env("MALLOC_ARENA_MAX", "2")
-        // onnxruntime's telemetry would write a usage database under $HOME (docs/SANDBOX.md).
-        .env("ORT_DISABLE_TELEMETRY", "1")
-        .envs(gpu_env(config, |k| std::env::var_os(k)))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let mut child = cmd.spawn().map_err(|e| {
-        JobError::infra(
-            UNAVAILABLE,
-            format!("cannot start {}: {e}", config.bin.display()),
-        )
-    })?;
+    let mut child = child_command(config, &[], limits, work_dir)
+        .spawn()
+        .map_err(|e| {
+            JobError::infra(
+                UNAVAILABLE,
+                format!("cannot start {}: {e}", config.bin.display()),
+            )
+        })?;
     let stdout = tokio::spawn(read_head(child.stdout.take(), STDOUT_CAP));
     let stderr = tokio::spawn(read_tail(child.stderr.take(), STDERR_TAIL));
     let stdin = child.stdin.take();
@@ -218,4 +233,63 @@ pub(super) fn child_session(session: &SessionOptions) -> SessionOptions {
         session.cuda.device_id = 0;
     }
     session
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_child_starts_with_a_cleared_environment_and_the_kept_names() {
+        // A shell in the child's place prints the environment it was given.
+        let config = SandboxConfig {
+            bin: "/bin/sh".into(),
+            memory_mb: 0,
+            cpu_seconds: 1,
+            timeout: std::time::Duration::from_secs(5),
+            ort_lib: "libonnxruntime.so".into(),
+            face_model: "face.onnx".into(),
+            session: SessionOptions::default(),
+            confine: false,
+        };
+        let limits = Limits {
+            memory_mb: 0,
+            cpu_seconds: 1,
+            open_files: 64,
+            file_size_mb: 1,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let out = child_command(&config, &["-c", "env"], &limits, dir.path())
+            .output()
+            .await
+            .unwrap();
+        let env = String::from_utf8(out.stdout).unwrap();
+        let has = |line: &str| env.lines().any(|l| l == line);
+        assert!(
+            has("MALLOC_ARENA_MAX=2") && has("ORT_DISABLE_TELEMETRY=1"),
+            "{env}"
+        );
+        // Kept names pass; the rest of the worker's environment stays behind.
+        assert!(env.lines().any(|l| l.starts_with("PATH=")), "{env}");
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy();
+            if !ENV_KEPT.contains(&key.as_ref())
+                && !ENV_PREFIXES_KEPT.iter().any(|p| key.starts_with(p))
+                // Set here, or by the shell itself.
+                && ![
+                    "MALLOC_ARENA_MAX",
+                    "ORT_DISABLE_TELEMETRY",
+                    "PWD",
+                    "OLDPWD",
+                    "SHLVL",
+                    "_",
+                ]
+                .contains(&key.as_ref())
+            {
+                let leaked = format!("{key}=");
+                assert!(!env.lines().any(|l| l.starts_with(&leaked)), "{env}");
+            }
+        }
+    }
 }
