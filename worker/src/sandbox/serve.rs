@@ -9,9 +9,9 @@ use super::protocol::{
     Limits, Output, PROTOCOL_VERSION, PrepareTask, Request, SERVE_CPU_BUDGETS, SERVE_FLAG,
     ScoreInput, ScoreTask, ScoredVideo, Task,
 };
-use super::spawn::{child_command, child_session};
+use super::spawn::{child_session, spawn_child};
 use super::tasks::{checked_caches, scores_for};
-use crate::job_error::{CRASHED, JobError, PROTOCOL, UNAVAILABLE};
+use crate::job_error::{CRASHED, JobError, PROTOCOL};
 use crate::manifest::Manifest;
 use crate::prepare::{PreparePlan, PreparedCaches};
 use nix::sys::signal::Signal;
@@ -80,14 +80,7 @@ impl ServingChild {
             .prefix("serve-")
             .tempdir_in(absolute(cwd))
             .map_err(|e| JobError::infra("scratch", e))?;
-        let mut child = child_command(config, &[SERVE_FLAG], &limits, dir.path())
-            .spawn()
-            .map_err(|e| {
-                JobError::infra(
-                    UNAVAILABLE,
-                    format!("cannot start {}: {e}", config.bin.display()),
-                )
-            })?;
+        let mut child = spawn_child(config, &[SERVE_FLAG], &limits, dir.path())?;
         let (Some(stdin), Some(stdout), Some(err)) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {

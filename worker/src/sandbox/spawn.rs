@@ -15,15 +15,27 @@ use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
-/// The command that starts a child (`extra` before its limits, e.g. `--serve`) in `dir` with a
-/// cleared environment ([`kept_env`] and the settings below) and piped standard streams; killed
-/// when dropped.
-pub(super) fn child_command(
+/// Starts a child with [`child_command`]; a binary that cannot start is an infrastructure error.
+pub(super) fn spawn_child(
     config: &SandboxConfig,
     extra: &[&str],
     limits: &Limits,
     dir: &Path,
-) -> Command {
+) -> Result<tokio::process::Child, JobError> {
+    child_command(config, extra, limits, dir)
+        .spawn()
+        .map_err(|e| {
+            JobError::infra(
+                UNAVAILABLE,
+                format!("cannot start {}: {e}", config.bin.display()),
+            )
+        })
+}
+
+/// The command that starts a child (`extra` before its limits, e.g. `--serve`) in `dir` with a
+/// cleared environment ([`kept_env`] and the settings below) and piped standard streams; killed
+/// when dropped.
+fn child_command(config: &SandboxConfig, extra: &[&str], limits: &Limits, dir: &Path) -> Command {
     let mut cmd = Command::new(&config.bin);
     cmd.args(extra)
         .args(limits.to_args())
@@ -99,14 +111,7 @@ pub(super) async fn run_child(
     body: &[u8],
     work_dir: &Path,
 ) -> Result<ChildExit, JobError> {
-    let mut child = child_command(config, &[], limits, work_dir)
-        .spawn()
-        .map_err(|e| {
-            JobError::infra(
-                UNAVAILABLE,
-                format!("cannot start {}: {e}", config.bin.display()),
-            )
-        })?;
+    let mut child = spawn_child(config, &[], limits, work_dir)?;
     let stdout = tokio::spawn(read_head(child.stdout.take(), STDOUT_CAP));
     let stderr = tokio::spawn(read_tail(child.stderr.take(), STDERR_TAIL));
     let stdin = child.stdin.take();
