@@ -31,7 +31,13 @@ struct Inner {
     /// token's hash no longer matches the team row, so it is verified again (and refused).
     verified_tokens: Mutex<HashMap<[u8; 32], (i64, String)>>,
     rate_limiter: crate::rate_limit::RateLimiter,
+    /// Uploaded videos' probe children, one kept per uploading team (the most recent few).
+    probe_children: arena_worker::sandbox::ProbeChildren,
 }
+
+/// Probe children a server process keeps (one per team, the most recently uploading teams):
+/// each is an idle confined process of a few MiB.
+const PROBE_CHILDREN_KEPT: usize = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ContextError {
@@ -73,6 +79,7 @@ impl AppContext {
                 session_key,
                 verified_tokens: Mutex::new(HashMap::new()),
                 rate_limiter,
+                probe_children: arena_worker::sandbox::ProbeChildren::new(PROBE_CHILDREN_KEPT),
             }),
         })
     }
@@ -101,6 +108,11 @@ impl AppContext {
     /// The key signing browser sessions and CSRF tokens.
     pub fn session_key(&self) -> &SessionKey {
         &self.inner.session_key
+    }
+
+    /// The kept probe children of uploaded videos (`ingest_video::probe`).
+    pub fn probe_children(&self) -> &arena_worker::sandbox::ProbeChildren {
+        &self.inner.probe_children
     }
 
     /// Login, token-failure and upload rate limits.

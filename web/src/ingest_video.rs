@@ -100,10 +100,15 @@ fn unzip_error(e: arena_worker::pipeline::JobError) -> ApiError {
 /// The longest an ingest probe child may run: it demuxes the file once and decodes one frame.
 const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
-/// Probes an uploaded video (format whitelist, facts, limits, first frame): in an `arena-sandbox`
-/// child when evaluation is isolated, so FFmpeg never parses an upload in the server's process
-/// (a file that crashes the demuxer costs the child); else in a blocking thread.
-pub async fn probe(ctx: &AppContext, file: &UploadedFile) -> Result<ProbeFacts, ApiError> {
+/// Probes an uploaded video (format whitelist, facts, limits, first frame): in `team_id`'s kept
+/// `arena-sandbox` probe child when evaluation is isolated, so FFmpeg never parses an upload in
+/// the server's process (a file that crashes the demuxer costs the child); else in a blocking
+/// thread.
+pub async fn probe(
+    ctx: &AppContext,
+    team_id: i64,
+    file: &UploadedFile,
+) -> Result<ProbeFacts, ApiError> {
     let settings = ctx.settings();
     let l = &settings.limits;
     let limits = ProbeLimits {
@@ -125,9 +130,10 @@ pub async fn probe(ctx: &AppContext, file: &UploadedFile) -> Result<ProbeFacts, 
     config.timeout = config.timeout.min(PROBE_TIMEOUT);
     let scratch = settings.data_dir.join("scratch");
     std::fs::create_dir_all(&scratch).map_err(ApiError::internal)?;
-    let work = tempfile::tempdir_in(&scratch).map_err(ApiError::internal)?;
     let faults = settings.evaluation.sandbox_test_faults;
-    sandbox::probe(&config, file.path(), &limits, faults, work.path())
+    let key = format!("team:{team_id}");
+    ctx.probe_children()
+        .probe(&config, &key, file.path(), &limits, faults, &scratch)
         .await
         .map_err(probe_error)
 }
@@ -165,7 +171,7 @@ pub async fn ingest_creation(
     let phase_id = admission::admit(ctx, competition, team_id, SubmissionKind::Creation).await?;
     let mut checked = Vec::new();
     for (task, file) in items {
-        let facts = probe(ctx, &file).await?;
+        let facts = probe(ctx, team_id, &file).await?;
         checked.push(Checked { task, file, facts });
     }
     check_tasks(ctx, competition, phase_id, &checked).await?;
@@ -187,7 +193,7 @@ pub async fn ingest_real(
     team_id: i64,
     file: UploadedFile,
 ) -> Result<submissions::Model, ApiError> {
-    let facts = probe(ctx, &file).await?;
+    let facts = probe(ctx, team_id, &file).await?;
     let item = Checked {
         task: None,
         file,
@@ -230,9 +236,9 @@ pub async fn ingest_task(
         ));
     }
     // Both probed before anything is stored: a bad reference leaves no half-made task.
-    let target = checked(ctx, file).await?;
+    let target = checked(ctx, team_id, file).await?;
     let reference = match reference {
-        Some(f) => Some(checked(ctx, f).await?),
+        Some(f) => Some(checked(ctx, team_id, f).await?),
         None => None,
     };
     let video = store_target(ctx, competition, team_id, target).await?;
@@ -255,8 +261,8 @@ pub async fn ingest_task(
 }
 
 /// A task clip probed (in a sandbox child), not yet stored.
-async fn checked(ctx: &AppContext, file: UploadedFile) -> Result<Checked, ApiError> {
-    let facts = probe(ctx, &file).await?;
+async fn checked(ctx: &AppContext, team_id: i64, file: UploadedFile) -> Result<Checked, ApiError> {
+    let facts = probe(ctx, team_id, &file).await?;
     Ok(Checked {
         task: None,
         file,

@@ -21,9 +21,9 @@ pub use crate::job_error::{
     blames_upload, died,
 };
 pub use config::{BIN_NAME, SandboxConfig, find_bin};
-pub use serve::{ScoreChild, ServingChild, prepare_serving, score_serving};
+pub use serve::{ProbeChildren, ScoreChild, ServingChild, prepare_serving, score_serving};
 pub use spawn::{gpu_env, run};
-pub use tasks::{check_detector, inspect, prepare, probe, score, selftest, unzip};
+pub use tasks::{check_detector, inspect, prepare, score, selftest, unzip};
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

@@ -843,36 +843,56 @@ async fn a_serving_child_runs_under_its_seccomp_filter() {
 }
 
 #[tokio::test]
-async fn the_ingest_probe_runs_in_a_child_with_the_in_process_answers() {
+async fn the_ingest_probe_runs_in_a_teams_kept_child_with_the_in_process_answers() {
     let dir = tempfile::tempdir().unwrap();
     let limits = media::ProbeLimits::default();
-    let name = video("face_moving.mp4");
-    let facts = sandbox::probe(&config(), &name, &limits, false, dir.path())
+    let children = sandbox::ProbeChildren::new(2);
+    let probe = async |key: &str, path: &Path, faults: bool| {
+        children
+            .probe(&config(), key, path, &limits, faults, dir.path())
+            .await
+    };
+    for name in ["face_moving.mp4", "real_1.mp4"] {
+        let name = video(name);
+        let facts = probe("team:1", &name, false).await.unwrap();
+        assert_eq!(facts, media::probe_video(&name, &limits).unwrap());
+    }
+    // One child served the team's two uploads; another team gets its own.
+    let first = children.pids();
+    assert_eq!(first.len(), 1);
+    probe("team:2", &video("fake_1.mp4"), false).await.unwrap();
+    let both = children.pids();
+    assert_eq!(both.len(), 2);
+    assert_eq!(both[0], first[0]);
+    assert!(proc_status(both[1]).contains("Seccomp:\t2\n"));
+    // A refused file ends the team's child; the next upload starts a fresh one.
+    let e = probe("team:1", &video("not_a_video.mp4"), false)
         .await
-        .unwrap();
-    assert_eq!(facts, media::probe_video(&name, &limits).unwrap());
-    let e = sandbox::probe(
-        &config(),
-        &video("not_a_video.mp4"),
-        &limits,
-        false,
-        dir.path(),
-    )
-    .await
-    .unwrap_err();
+        .unwrap_err();
     assert_eq!((e.code, e.permanent), ("unsupported_media", true), "{e}");
+    assert_eq!(children.pids(), vec![both[1]]);
     // A file that crashes the probe costs the child; this process carries on.
     let crashing = dir.path().join("crash.mp4");
     std::fs::write(&crashing, b"ARENA-TEST-ABORT and then some").unwrap();
-    let e = sandbox::probe(&config(), &crashing, &limits, true, dir.path())
-        .await
-        .unwrap_err();
+    let e = probe("team:2", &crashing, true).await.unwrap_err();
     assert_eq!(e.code, sandbox::CRASHED, "{e}");
+    assert!(children.is_empty());
     // Without the test switch the marker is just a file that is not a video.
-    let e = sandbox::probe(&config(), &crashing, &limits, false, dir.path())
-        .await
-        .unwrap_err();
+    let e = probe("team:2", &crashing, false).await.unwrap_err();
     assert_eq!(e.code, "unsupported_media", "{e}");
+    // Two children at most: the least recently used ends first.
+    for team in ["team:3", "team:4", "team:5"] {
+        probe(team, &video("real_1.mp4"), false).await.unwrap();
+    }
+    assert_eq!(children.pids().len(), 2);
+    // Nothing of an upload is left in a kept child's folder.
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            let left: Vec<_> = std::fs::read_dir(&path).unwrap().collect();
+            assert!(left.is_empty(), "{left:?} in {}", path.display());
+        }
+    }
 }
 
 #[tokio::test]

@@ -569,6 +569,8 @@ fn read_log(path: &Path, b: &mut Breakdown) -> Result<()> {
             "score (slot's child)"
         } else if line.contains("videos scored in a child") {
             "score (child per job)"
+        } else if line.contains("video probed in a kept probe child") {
+            "probe (team's kept child)"
         } else {
             continue;
         };
@@ -577,7 +579,7 @@ fn read_log(path: &Path, b: &mut Breakdown) -> Result<()> {
             b.child_work.entry(kind.into()).or_default().add(work);
         }
         // A kept child's CPU for this request (one-shot children are counted above).
-        if kind.contains("slot's")
+        if (kind.contains("slot's") || kind.contains("kept"))
             && let Some(cpu) = field(line, "cpu_ms")
         {
             b.child_cpu.entry(kind.into()).or_default().add(cpu);

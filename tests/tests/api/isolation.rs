@@ -138,9 +138,16 @@ async fn a_video_that_crashes_its_probe_costs_a_child_not_the_server() {
     let (status, _) = app.get_json("/healthz", None).await;
     assert_eq!(status, 200);
     accepted(app.post_real("crash", &video("real_1.mp4")).await).await;
+    // The crashed child's folder is gone; the folder of the child kept for the team's next
+    // upload holds nothing of the one it probed.
     let scratch = app.ctx.settings().data_dir.join("scratch");
-    let left = std::fs::read_dir(&scratch).map_or(0, Iterator::count);
-    assert_eq!(left, 0, "probe folders left in {}", scratch.display());
+    let left: Vec<_> = std::fs::read_dir(&scratch)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert_eq!(app.ctx.probe_children().len(), 1);
+    assert_eq!(left.len(), 1, "probe folders left: {left:?}");
+    let inside = std::fs::read_dir(&left[0]).map_or(usize::MAX, Iterator::count);
+    assert_eq!(inside, 0, "files left in {}", left[0].display());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

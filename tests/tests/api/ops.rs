@@ -107,13 +107,18 @@ async fn metrics_move(app: &TestApp) {
         .expect("code")
         .to_owned();
 
-    // The slot records a job's duration just after the job marks its submission finished.
+    // The job is marked done in the queue, and the slot records its duration, just after the
+    // job marks its submission finished. The recorder is process-wide (other tests' jobs move
+    // the same histogram), so wait for this app's own queue row too: it is read from this
+    // app's database at scrape time.
     let job = [("kind", "prepare_video")];
     let count = "arena_job_duration_seconds_count";
+    let done = [("kind", "prepare_video"), ("state", "done")];
     let start = Instant::now();
     let after = loop {
         let (_, text) = scrape(app, None).await;
-        if sample(&text, count, &job) > sample(&before, count, &job)
+        if (sample(&text, count, &job) > sample(&before, count, &job)
+            && sample(&text, "arena_queue_jobs", &done) >= 1.0)
             || start.elapsed() > Duration::from_secs(10)
         {
             break text;

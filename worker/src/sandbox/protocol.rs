@@ -15,7 +15,7 @@ use crate::prepare::PreparePlan;
 use crate::scoring::VideoScore;
 
 /// Bumped whenever a message changes; a child from another build refuses the request.
-pub const PROTOCOL_VERSION: u32 = 6;
+pub const PROTOCOL_VERSION: u32 = 7;
 
 /// The work was done; the response is [`Response::Ok`].
 pub const EXIT_OK: u8 = 0;

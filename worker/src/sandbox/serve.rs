@@ -1,18 +1,20 @@
-//! A worker slot's long-lived children ([`ServingChild`]): scoring children ([`score_serving`])
-//! and its decode child ([`prepare_serving`]).
+//! Long-lived children ([`ServingChild`]): a worker slot's scoring children ([`score_serving`])
+//! and decode children ([`prepare_serving`]), and the web server's probe children, one per
+//! uploading team ([`ProbeChildren`]).
 
 use super::config::{DRAIN_GRACE, STDERR_TAIL, STDOUT_CAP, SandboxConfig, absolute};
 use super::handoff;
 use super::judge::ChildExit;
 use super::judge::{judge, ms, protocol_error, tail_lines, warn_once_if_exposed};
 use super::protocol::{
-    Limits, Output, PROTOCOL_VERSION, PrepareTask, Request, SERVE_CPU_BUDGETS, SERVE_FLAG,
-    ScoreInput, ScoreTask, ScoredVideo, Task,
+    Limits, Output, PROTOCOL_VERSION, PrepareTask, ProbeTask, Request, SERVE_CPU_BUDGETS,
+    SERVE_FLAG, ScoreInput, ScoreTask, ScoredVideo, Task,
 };
 use super::spawn::{child_session, spawn_child};
 use super::tasks::{checked_caches, scores_for};
 use crate::job_error::{CRASHED, JobError, PROTOCOL};
 use crate::manifest::Manifest;
+use crate::media::{ProbeFacts, ProbeLimits};
 use crate::prepare::{PreparePlan, PreparedCaches};
 use nix::sys::signal::Signal;
 use std::os::unix::process::ExitStatusExt;
@@ -248,8 +250,10 @@ fn take_kept(kept: &mut Vec<ServingChild>, key: &str) -> Option<ServingChild> {
 }
 
 /// Keeps `child` in the slot as the most recently used (last); the least recently used beyond
-/// `keep` end (dropped: killed).
+/// `keep` end (dropped: killed), as does another child of its key (two requests of one key ran
+/// at once, each in its own child; the newer is kept).
 fn keep_child(kept: &mut Vec<ServingChild>, keep: usize, child: ServingChild) {
+    kept.retain(|c| c.key != child.key);
     let keep = keep.max(1);
     if kept.len() >= keep {
         kept.drain(..=kept.len() - keep);
@@ -376,6 +380,97 @@ pub async fn prepare_serving(
     let caches = caches?;
     keep_child(kept, keep, child);
     Ok(caches)
+}
+
+/// The web server's probe children: an uploaded video is probed in the child kept for its team
+/// (an `arena-sandbox --serve` that answers probe requests only, confined to its own folder,
+/// which it may only read) instead of a child started per upload, so a team's later uploads do
+/// not pay a process start each (~40 ms of CPU: exec, the loader, the namespaces, Landlock and
+/// seccomp). A child never sees two teams' uploads; one that fails a probe (a crash, a limit, a
+/// refused file) ends, and the team's next upload gets a fresh one. At most `keep` children are
+/// kept, the least recently used ends first; dropping this ends them all.
+pub struct ProbeChildren {
+    kept: Mutex<Vec<ServingChild>>,
+    keep: usize,
+}
+
+impl ProbeChildren {
+    pub fn new(keep: usize) -> ProbeChildren {
+        ProbeChildren {
+            kept: Mutex::new(Vec::new()),
+            keep: keep.max(1),
+        }
+    }
+
+    /// Children kept now.
+    pub fn len(&self) -> usize {
+        self.kept.lock().map_or(0, |k| k.len())
+    }
+
+    /// The kept children's process ids, least recently used first.
+    pub fn pids(&self) -> Vec<u32> {
+        self.kept
+            .lock()
+            .map(|k| k.iter().filter_map(ServingChild::pid).collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether no child is kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Probes `video` like [`probe`](super::probe), in the child kept for `key` (the uploading
+    /// team), else in a new one started with its folder in `cwd`. The video is linked into the
+    /// child's folder for the request and removed after it.
+    #[tracing::instrument(skip_all, err(level = "info"))]
+    pub async fn probe(
+        &self,
+        config: &SandboxConfig,
+        key: &str,
+        video: &Path,
+        limits: &ProbeLimits,
+        test_faults: bool,
+        cwd: &Path,
+    ) -> Result<ProbeFacts, JobError> {
+        let held = match self.kept.lock() {
+            Ok(mut kept) => take_kept(&mut kept, key),
+            Err(_) => None,
+        };
+        let mut child = match held {
+            Some(c) => c,
+            None => {
+                metrics::counter!(crate::child_metrics::CHILD_STARTS, "task" => "probe")
+                    .increment(1);
+                ServingChild::spawn(config, key, config.limits(1), cwd)?
+            }
+        };
+        let input = child.dir.path().join(format!("video-{}", child.jobs));
+        link_into(video, &input).await?;
+        let task = Task::Probe(ProbeTask {
+            video: input.clone(),
+            limits: limits.clone(),
+            test_faults,
+        });
+        let answer = exchange(
+            &mut child,
+            config,
+            task,
+            "video probed in a kept probe child",
+        )
+        .await;
+        let _ = tokio::fs::remove_file(&input).await;
+        // A failure ends the child (dropped here: it is killed).
+        let Output::Probed(facts) = answer? else {
+            return Err(protocol_error(
+                "answered a probe request with something else",
+            ));
+        };
+        if let Ok(mut kept) = self.kept.lock() {
+            keep_child(&mut kept, self.keep, child);
+        }
+        Ok(facts)
+    }
 }
 
 /// Puts `from` at `to` (a hard link, else a copy), replacing what was there.

@@ -1,12 +1,13 @@
-//! One task in a fresh child each: a decode (`prepare`), a score, a new detector's checks, an
-//! ingest probe, a model inspection, an unzip, a self-test; each answer checked before use.
+//! One task in a fresh child each: a decode (`prepare`), a score, a new detector's checks, a
+//! model inspection, an unzip, a self-test; each answer checked before use. (An upload's ingest
+//! probe runs in its team's kept child: [`super::serve::ProbeChildren`].)
 
 use super::config::{SandboxConfig, absolute};
 use super::handoff;
 use super::judge::protocol_error;
 use super::protocol::{
-    Attempt, CheckTask, InspectTask, Isolation, Output, PrepareTask, ProbeTask, ScoreInput,
-    ScoreTask, ScoredVideo, SelftestTask, Task, UnzipTask,
+    Attempt, CheckTask, InspectTask, Isolation, Output, PrepareTask, ScoreInput, ScoreTask,
+    ScoredVideo, SelftestTask, Task, UnzipTask,
 };
 use super::spawn::run;
 use crate::archive::ArchiveLimits;
@@ -14,7 +15,6 @@ use crate::checks::CheckReport;
 use crate::crops::{Crops, CropsView};
 use crate::job_error::JobError;
 use crate::manifest::Manifest;
-use crate::media::{ProbeFacts, ProbeLimits};
 use crate::onnx_model::ModelInfo;
 use crate::prepare::{CacheFiles, CropsSummary, PreparePlan, PreparedCaches};
 use bytes::Bytes;
@@ -217,30 +217,6 @@ pub async fn check_detector(
         execution_provider: c.execution_provider,
         elapsed: Duration::from_millis(c.elapsed_ms),
     })
-}
-
-/// Probes an uploaded video ([`crate::media::probe_video`]) in a child, so a file that crashes
-/// FFmpeg's demuxer costs the child, not the caller (the web server). `work_dir` is the child's
-/// working directory; `test_faults` is for tests only ([`ProbeTask::test_faults`]).
-#[tracing::instrument(skip_all, err(level = "info"))]
-pub async fn probe(
-    config: &SandboxConfig,
-    video: &Path,
-    limits: &ProbeLimits,
-    test_faults: bool,
-    work_dir: &Path,
-) -> Result<ProbeFacts, JobError> {
-    let task = ProbeTask {
-        video: absolute(video),
-        limits: limits.clone(),
-        test_faults,
-    };
-    match run(config, Task::Probe(task), work_dir).await?.2 {
-        Output::Probed(facts) => Ok(facts),
-        _ => Err(protocol_error(
-            "answered a probe request with something else",
-        )),
-    }
 }
 
 /// Inspects an uploaded ONNX model ([`crate::onnx_model::inspect_model`]) in a child, so a file

@@ -1,10 +1,11 @@
-//! A long-lived child of one worker slot (`--serve`): a scoring child holding one detector's
-//! session, or a decode child holding BlazeFace for the videos of one team (docs/SANDBOX.md).
+//! A long-lived child (`--serve`): a worker slot's scoring child holding one detector's session
+//! or decode child holding BlazeFace for the videos of one team, or the web server's probe child
+//! for the uploads of one team (docs/SANDBOX.md).
 
 use super::common::{
     MAX_REQUEST_BYTES, access_for, answer, apply_limits, bad_request, cpu_used_ms, isolate, since,
 };
-use super::work::{load_detector, prepare_with, score_videos};
+use super::work::{load_detector, prepare_with, probe, score_videos};
 use crate::detector::{Detector, OrtRuntime};
 use crate::faces::FaceDetector;
 use crate::job_error::JobError;
@@ -33,6 +34,7 @@ fn kind(task: &Task) -> Option<&'static str> {
     match task {
         Task::Score(_) => Some("score"),
         Task::Prepare(_) => Some("prepare"),
+        Task::Probe(_) => Some("probe"),
         _ => None,
     }
 }
@@ -40,8 +42,8 @@ fn kind(task: &Task) -> Option<&'static str> {
 /// Limits and isolation are set up once, then each line of stdin is a request, answered on one
 /// line, with onnxruntime and the last session kept between requests. Each request gets
 /// `cpu_seconds` of CPU time more on the soft RLIMIT_CPU (the hard limit is
-/// [`SERVE_CPU_BUDGETS`] of them). A child serves score requests or prepare requests, whichever
-/// its first request is, never both; checking a new model, probing, inspecting and unzipping an
+/// [`SERVE_CPU_BUDGETS`] of them). A child serves score, prepare or probe requests, whichever
+/// its first request is, never two kinds; checking a new model, inspecting and unzipping an
 /// upload always get a fresh child. Ends at the end of stdin, or after a failed request (the
 /// worker starts a new child).
 pub(super) fn serve(args: Vec<String>, out: &mut File) -> u8 {
@@ -84,7 +86,7 @@ pub(super) fn serve(args: Vec<String>, out: &mut File) -> u8 {
             ))
         } else {
             match (serves, kind(&request.task)) {
-                (_, None) => Some("a serving child only scores or prepares".to_owned()),
+                (_, None) => Some("a serving child only scores, prepares or probes".to_owned()),
                 (Some(a), Some(b)) if a != b => Some(format!("this child serves {a} requests")),
                 _ => None,
             }
@@ -164,6 +166,10 @@ fn next_request(stdin: &mut std::io::StdinLock<'_>) -> Result<Option<Request>, S
 /// detector.
 fn serve_one(request: &Request, held: &mut Held) -> Result<(Timings, Output), JobError> {
     let started = Instant::now();
+    if let Task::Probe(task) = &request.task {
+        // FFmpeg only: no onnxruntime in a probe child.
+        return probe(task, started);
+    }
     let rt = match &mut held.rt {
         Some(rt) => rt,
         None => held.rt.insert(OrtRuntime::init(&request.ort_lib)?),
