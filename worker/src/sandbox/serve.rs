@@ -420,7 +420,7 @@ impl ProbeChildren {
         self.len() == 0
     }
 
-    /// Probes `video` like [`probe`](super::probe), in the child kept for `key` (the uploading
+    /// Probes `video` ([`crate::media::probe_video`]) in the child kept for `key` (the uploading
     /// team), else in a new one started with its folder in `cwd`. The video is linked into the
     /// child's folder for the request and removed after it.
     #[tracing::instrument(skip_all, err(level = "info"))]
