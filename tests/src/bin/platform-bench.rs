@@ -145,6 +145,9 @@ struct Breakdown {
     last_prepare_done_s: f64,
     last_job_done_s: f64,
     all_finished_s: f64,
+    /// The decode caches in the run's store (`crops/…` and `frames/…` objects): files, bytes.
+    cache_files: usize,
+    cache_bytes: u64,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -152,6 +155,8 @@ struct PlatformRun {
     wall_s: f64,
     /// CPU seconds of the server and every child it ran.
     cpu_s: f64,
+    /// Of which system time.
+    sys_s: f64,
     breakdown: Breakdown,
     #[serde(skip)]
     scores: Scores,
@@ -164,42 +169,88 @@ struct Round {
     in_process: Option<PlatformRun>,
     eval_s: f64,
     eval_cpu_s: f64,
+    eval_sys_s: f64,
     python_s: f64,
     python_cpu_s: f64,
+    python_sys_s: f64,
 }
 
 /// Linux's `USER_HZ`: the unit of the CPU times in `/proc/*/stat`.
 const TICKS_PER_S: f64 = 100.0;
 
-/// CPU seconds of process `pid` from `/proc/{pid}/stat`: its own (user + system) and, with
+/// CPU seconds of process `pid` from `/proc/{pid}/stat`, user and system: its own and, with
 /// `waited`, its waited-for children's too. 0 when the file cannot be read.
-fn proc_cpu_s(pid: &str, waited: bool) -> f64 {
+fn proc_times(pid: &str, waited: bool) -> Cpu {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
+        return Cpu::default();
     };
     // Fields after the command's closing parenthesis: state is field 3, utime 14 … cstime 17.
     let Some((_, rest)) = stat.rsplit_once(") ") else {
-        return 0.0;
+        return Cpu::default();
     };
     let f: Vec<f64> = rest
         .split_whitespace()
         .map(|x| x.parse().unwrap_or(0.0))
         .collect();
     let field = |n: usize| f.get(n - 3).copied().unwrap_or(0.0);
-    let own = field(14) + field(15);
-    let children = if waited { field(16) + field(17) } else { 0.0 };
-    (own + children) / TICKS_PER_S
+    let (user, sys) = if waited {
+        (field(14) + field(16), field(15) + field(17))
+    } else {
+        (field(14), field(15))
+    };
+    Cpu {
+        user: user / TICKS_PER_S,
+        sys: sys / TICKS_PER_S,
+    }
+}
+
+/// CPU seconds, user and system (the kernel's work for the process: page faults, copies into
+/// the page cache, process starts).
+#[derive(Debug, Clone, Copy, Default)]
+struct Cpu {
+    user: f64,
+    sys: f64,
+}
+
+impl Cpu {
+    fn total(self) -> f64 {
+        self.user + self.sys
+    }
+}
+
+impl std::ops::Add for Cpu {
+    type Output = Cpu;
+    fn add(self, o: Cpu) -> Cpu {
+        Cpu {
+            user: self.user + o.user,
+            sys: self.sys + o.sys,
+        }
+    }
+}
+
+impl std::ops::Sub for Cpu {
+    type Output = Cpu;
+    fn sub(self, o: Cpu) -> Cpu {
+        Cpu {
+            user: self.user - o.user,
+            sys: self.sys - o.sys,
+        }
+    }
+}
+
+fn proc_cpu_s(pid: &str, waited: bool) -> f64 {
+    proc_times(pid, waited).total()
 }
 
 /// The server process's own CPU seconds, and those of it with its waited-for and live children.
-fn server_cpu(server: &Server) -> (f64, f64) {
+fn server_cpu(server: &Server) -> (f64, Cpu) {
     let Some(pid) = server.child.as_ref().map(|c| c.id().to_string()) else {
-        return (0.0, 0.0);
+        return (0.0, Cpu::default());
     };
     let own = proc_cpu_s(&pid, false);
-    let mut all = proc_cpu_s(&pid, true);
+    let mut all = proc_times(&pid, true);
     for child in live_children(&pid) {
-        all += proc_cpu_s(&child, true);
+        all = all + proc_times(&child, true);
     }
     (own, all)
 }
@@ -219,8 +270,8 @@ fn live_children(pid: &str) -> Vec<String> {
 }
 
 /// This process's waited-for children's CPU seconds so far.
-fn waited_children_cpu_s() -> f64 {
-    proc_cpu_s("self", true) - proc_cpu_s("self", false)
+fn waited_children_cpu() -> Cpu {
+    proc_times("self", true) - proc_times("self", false)
 }
 
 fn free_port() -> Result<u16> {
@@ -445,7 +496,7 @@ async fn platform(a: &Args, round: usize, isolate: bool) -> Result<PlatformRun> 
     // slots' kept children), read before it is killed.
     let (server_cpu_after, cpu_after) = server_cpu(&server);
     breakdown.server_cpu_ms = (server_cpu_after - server_cpu_before) * 1000.0;
-    let cpu_s = cpu_after - cpu_before;
+    let cpu = cpu_after - cpu_before;
     if let Some(mut c) = server.child.take() {
         let _ = c.kill();
         let _ = c.wait();
@@ -456,6 +507,7 @@ async fn platform(a: &Args, round: usize, isolate: bool) -> Result<PlatformRun> 
         .collect();
     let scores = read_db(&dir, t0_ms, &files, &mut breakdown).await?;
     read_log(&dir.join("server.log"), &mut breakdown)?;
+    (breakdown.cache_files, breakdown.cache_bytes) = cache_size(&dir);
     // The clock stops when the last job is done (the jobs table, this machine's clock): every
     // status is final by then, and the client's polling can be slow enough not to load the
     // server (one status request costs the server ~3 ms of CPU) without blurring the time.
@@ -469,10 +521,33 @@ async fn platform(a: &Args, round: usize, isolate: bool) -> Result<PlatformRun> 
     }
     Ok(PlatformRun {
         wall_s,
-        cpu_s,
+        cpu_s: cpu.total(),
+        sys_s: cpu.sys,
         breakdown,
         scores,
     })
+}
+
+/// The decode caches under a run's data dir: store objects under a `crops` or `frames` folder.
+fn cache_size(dir: &Path) -> (usize, u64) {
+    let (mut files, mut bytes) = (0, 0);
+    let mut todo = vec![(dir.to_owned(), false)];
+    while let Some((d, in_cache)) = todo.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let Ok(kind) = e.file_type() else { continue };
+            let cache = in_cache || e.file_name() == "crops" || e.file_name() == "frames";
+            if kind.is_dir() {
+                todo.push((e.path(), cache));
+            } else if kind.is_file() && cache {
+                files += 1;
+                bytes += e.metadata().map_or(0, |m| m.len());
+            }
+        }
+    }
+    (files, bytes)
 }
 
 /// Job waits and run times from the job table and log; the platform's scores.
@@ -620,11 +695,11 @@ fn detector_args(a: &Args) -> Vec<String> {
 }
 
 /// `arena eval` on the same files, as a process; its wall time and scores.
-fn eval(a: &Args) -> Result<(f64, f64, Scores)> {
+fn eval(a: &Args) -> Result<(f64, Cpu, Scores)> {
     let out_path =
         std::env::temp_dir().join(format!("platform-bench-eval-{}.json", std::process::id()));
     let t = Instant::now();
-    let cpu0 = waited_children_cpu_s();
+    let cpu0 = waited_children_cpu();
     let status = Command::new(&a.arena)
         .arg("eval")
         .args(&a.videos)
@@ -635,7 +710,7 @@ fn eval(a: &Args) -> Result<(f64, f64, Scores)> {
         .stdout(Stdio::null())
         .status()?;
     let wall = t.elapsed().as_secs_f64();
-    let cpu = waited_children_cpu_s() - cpu0;
+    let cpu = waited_children_cpu() - cpu0;
     if !status.success() {
         bail!("arena eval failed ({status})");
     }
@@ -655,9 +730,9 @@ fn eval(a: &Args) -> Result<(f64, f64, Scores)> {
 
 /// scripts/bench/python_pipeline.py on the same files (onnxruntime's default threads, the
 /// fastest configuration of docs/BENCHMARKS.md (b)), as a process.
-fn python(a: &Args) -> Result<(f64, f64)> {
+fn python(a: &Args) -> Result<(f64, Cpu)> {
     let t = Instant::now();
-    let cpu0 = waited_children_cpu_s();
+    let cpu0 = waited_children_cpu();
     let status = Command::new(&a.python_bin)
         .arg(&a.python)
         .arg("--models")
@@ -670,7 +745,7 @@ fn python(a: &Args) -> Result<(f64, f64)> {
     if !status.success() {
         bail!("{} failed ({status})", a.python.display());
     }
-    Ok((t.elapsed().as_secs_f64(), waited_children_cpu_s() - cpu0))
+    Ok((t.elapsed().as_secs_f64(), waited_children_cpu() - cpu0))
 }
 
 fn loadavg() -> String {
@@ -793,7 +868,7 @@ async fn main() -> Result<()> {
                 _ => py = Some(python(&a)?),
             }
         }
-        let (Some(p), Some((eval_s, eval_cpu_s, eval_scores)), Some((python_s, python_cpu_s))) =
+        let (Some(p), Some((eval_s, eval_cpu, eval_scores)), Some((python_s, python_cpu))) =
             (p, e, py)
         else {
             bail!("a step did not run");
@@ -804,27 +879,35 @@ async fn main() -> Result<()> {
             .map(|ip| max_diff("in-process platform", &ip.scores, &eval_scores))
             .transpose()?;
         println!(
-            "round {r}: platform {:.2} s ({:.1} CPU s), arena eval {eval_s:.2} s ({eval_cpu_s:.1}), \
-             python {python_s:.2} s ({python_cpu_s:.1}); {} pairs, max |platform - eval| = \
-             {diff:.1e}; load {}",
+            "round {r}: platform {:.2} s ({:.1} CPU s, {:.1} system), arena eval {eval_s:.2} s \
+             ({:.1}, {:.1}), python {python_s:.2} s ({:.1}, {:.1}); {} pairs, max |platform - \
+             eval| = {diff:.1e}; load {}",
             p.wall_s,
             p.cpu_s,
+            p.sys_s,
+            eval_cpu.total(),
+            eval_cpu.sys,
+            python_cpu.total(),
+            python_cpu.sys,
             p.scores.len(),
             loadavg()
         );
         if let (Some(ip), Some(d)) = (&ip, diff_in_process) {
             println!(
-                "round {r}: in-process platform {:.2} s ({:.1} CPU s); max |in-process - eval| = {d:.1e}",
-                ip.wall_s, ip.cpu_s
+                "round {r}: in-process platform {:.2} s ({:.1} CPU s, {:.1} system); max \
+                 |in-process - eval| = {d:.1e}",
+                ip.wall_s, ip.cpu_s, ip.sys_s
             );
         }
         rounds.push(Round {
             platform: p,
             in_process: ip,
             eval_s,
-            eval_cpu_s,
+            eval_cpu_s: eval_cpu.total(),
+            eval_sys_s: eval_cpu.sys,
             python_s,
-            python_cpu_s,
+            python_cpu_s: python_cpu.total(),
+            python_sys_s: python_cpu.sys,
         });
     }
     let mut plat: Vec<f64> = rounds.iter().map(|r| r.platform.wall_s).collect();
@@ -837,6 +920,11 @@ async fn main() -> Result<()> {
         cpu(|r| r.eval_cpu_s),
         cpu(|r| r.python_cpu_s),
     );
+    let (ps, es, ys) = (
+        cpu(|r| r.platform.sys_s),
+        cpu(|r| r.eval_sys_s),
+        cpu(|r| r.python_sys_s),
+    );
     let mut inproc: Vec<f64> = rounds
         .iter()
         .filter_map(|r| r.in_process.as_ref().map(|p| p.wall_s))
@@ -845,36 +933,47 @@ async fn main() -> Result<()> {
         .iter()
         .filter_map(|r| r.in_process.as_ref().map(|p| p.cpu_s))
         .collect();
+    let mut inproc_sys: Vec<f64> = rounds
+        .iter()
+        .filter_map(|r| r.in_process.as_ref().map(|p| p.sys_s))
+        .collect();
     println!(
         "\n| pipeline | median wall s | fastest s | Python / this | this / arena eval | \
-         median CPU s | CPU / arena eval's |"
+         median CPU s | CPU / arena eval's | of which system s |"
     );
-    println!("|---|---|---|---|---|---|---|");
-    let mut rows: Vec<(&str, f64, &[f64], f64)> = vec![(
+    println!("|---|---|---|---|---|---|---|---|");
+    let mut rows: Vec<(&str, f64, &[f64], f64, f64)> = vec![(
         "platform (`arena up`, HTTP uploads → all finished)",
         pm,
         &plat,
         pc,
+        ps,
     )];
     if !inproc.is_empty() {
-        let (m, c) = (median(&mut inproc), median(&mut inproc_cpu));
+        let (m, c, s) = (
+            median(&mut inproc),
+            median(&mut inproc_cpu),
+            median(&mut inproc_sys),
+        );
         rows.push((
             "platform, `evaluation.isolate = false` (no children)",
             m,
             &inproc,
             c,
+            s,
         ));
     }
-    rows.push(("`arena eval` (same files, as a process)", em, &ev, ec));
+    rows.push(("`arena eval` (same files, as a process)", em, &ev, ec, es));
     rows.push((
         "Python (`python_pipeline.py`, ort default threads)",
         ym,
         &py,
         yc,
+        ys,
     ));
-    for (name, m, v, c) in rows {
+    for (name, m, v, c, s) in rows {
         println!(
-            "| {name} | {m:.2} | {:.2} | {:.2}x | {:.2} | {c:.1} | {:.2} |",
+            "| {name} | {m:.2} | {:.2} | {:.2}x | {:.2} | {c:.1} | {:.2} | {s:.1} |",
             v.first().copied().unwrap_or(f64::NAN),
             ym / m,
             m / em,
@@ -907,6 +1006,13 @@ async fn main() -> Result<()> {
         );
         print_breakdown(&ip.breakdown);
     }
+    let caches = &mid.platform.breakdown;
+    println!(
+        "Decode caches in the store after the platform round closest to the median: {} files, \
+         {:.0} MB.",
+        caches.cache_files,
+        caches.cache_bytes as f64 / 1e6
+    );
     if let Some(path) = &a.json {
         std::fs::write(path, serde_json::to_vec_pretty(&rounds)?)?;
     }
