@@ -25,6 +25,7 @@ pub mod release;
 pub mod repo;
 pub mod rules;
 pub mod scoring;
+pub mod scratch;
 pub mod split;
 pub mod storage;
 pub mod time;

@@ -202,8 +202,25 @@ async fn restart_after_sigkill(backend: &Backend) {
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
+    let first_pid = first.id();
     let _ = first.kill();
     let _ = first.wait();
+    // Its scratch folder (arena::scratch, made at start-up) outlives it.
+    let scratch = s.dir.path().join("scratch");
+    let dead: Vec<std::path::PathBuf> = std::fs::read_dir(&scratch)
+        .map(|d| d.flatten().map(|e| e.path()).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&format!("p{first_pid}-")))
+        })
+        .collect();
+    assert!(
+        dead.iter().any(|p| p.is_dir()),
+        "the killed server's scratch folder: {dead:?}"
+    );
     let held: Vec<jobs::Model> = jobs::Entity::find()
         .filter(jobs::Column::State.eq("running"))
         .all(&db)
@@ -224,6 +241,9 @@ async fn restart_after_sigkill(backend: &Backend) {
     let restarted = Instant::now();
     let mut second = s.up();
     s.wait_healthy().await;
+    // The successor removed the dead server's scratch folder and lock at start-up.
+    let still: Vec<_> = dead.iter().filter(|p| p.exists()).collect();
+    assert!(still.is_empty(), "left by the killed server: {still:?}");
     arena_tests::wait_all_finished(&client, &s.url(""), &admin, &subs, Duration::from_secs(120))
         .await;
     eprintln!(

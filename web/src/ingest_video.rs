@@ -55,8 +55,7 @@ pub async fn creation_items(
         let mut config =
             sandbox::SandboxConfig::from_settings(settings).map_err(ApiError::internal)?;
         config.timeout = config.timeout.min(PROBE_TIMEOUT);
-        let scratch = settings.data_dir.join("scratch");
-        std::fs::create_dir_all(&scratch).map_err(ApiError::internal)?;
+        let scratch = arena::scratch::dir(&settings.data_dir).map_err(ApiError::internal)?;
         let work = tempfile::tempdir_in(&scratch).map_err(ApiError::internal)?;
         let inflated = sandbox::unzip(&config, file.path(), &limits, work.path())
             .await
@@ -128,8 +127,7 @@ pub async fn probe(
     }
     let mut config = sandbox::SandboxConfig::from_settings(settings).map_err(ApiError::internal)?;
     config.timeout = config.timeout.min(PROBE_TIMEOUT);
-    let scratch = settings.data_dir.join("scratch");
-    std::fs::create_dir_all(&scratch).map_err(ApiError::internal)?;
+    let scratch = arena::scratch::dir(&settings.data_dir).map_err(ApiError::internal)?;
     let faults = settings.evaluation.sandbox_test_faults;
     let key = format!("team:{team_id}");
     ctx.probe_children()

@@ -33,14 +33,15 @@ impl WorkerContext {
         }
     }
 
-    pub(crate) fn scratch_dir(&self) -> PathBuf {
-        self.settings.data_dir.join("scratch")
+    /// This process's scratch folder (`arena::scratch`: the folders of ended processes are
+    /// removed the first time it is asked for).
+    pub(crate) fn scratch_dir(&self) -> Result<PathBuf, JobError> {
+        arena::scratch::dir(&self.settings.data_dir).map_err(|e| JobError::infra("scratch", e))
     }
 
     /// A fresh folder for one job's files, removed when dropped.
     pub(crate) fn job_dir(&self) -> Result<tempfile::TempDir, JobError> {
-        let root = self.scratch_dir();
-        std::fs::create_dir_all(&root).map_err(|e| JobError::infra("scratch", e))?;
+        let root = self.scratch_dir()?;
         tempfile::Builder::new()
             .prefix("job-")
             .tempdir_in(&root)

@@ -264,7 +264,7 @@ async fn decode_and_crop(
     };
     match decode_child_key(ctx, video).await? {
         Some(key) if ctx.settings.evaluation.reuse_prepare_child => {
-            let scratch = ctx.scratch_dir();
+            let scratch = ctx.scratch_dir()?;
             let keep = ctx.settings.evaluation.prepare_children_per_slot;
             let kept = &mut cache.prepare_children;
             sandbox::prepare_serving(kept, keep, &config, &key, &path, &plan, &scratch).await
@@ -473,7 +473,7 @@ async fn score_isolated(
         });
     }
     let scored = if ctx.settings.evaluation.reuse_score_child {
-        let scratch = ctx.scratch_dir();
+        let scratch = ctx.scratch_dir()?;
         let key = format!("{}:{}", det.id, det.model_key);
         sandbox::score_serving(
             &mut cache.score_children,

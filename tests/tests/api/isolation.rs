@@ -140,7 +140,9 @@ async fn a_video_that_crashes_its_probe_costs_a_child_not_the_server() {
     accepted(app.post_real("crash", &video("real_1.mp4")).await).await;
     // The crashed child's folder is gone; the folder of the child kept for the team's next
     // upload holds nothing of the one it probed.
-    let scratch = app.ctx.settings().data_dir.join("scratch");
+    // This process's scratch folder for the app's data dir (arena::scratch).
+    let scratch =
+        arena::scratch::dir(&app.ctx.settings().data_dir).unwrap_or_else(|e| panic!("{e}"));
     let left: Vec<_> = std::fs::read_dir(&scratch)
         .map(|d| d.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
@@ -182,7 +184,8 @@ async fn a_model_that_crashes_its_inspection_costs_a_child_not_the_server() {
     let uploads = app.ctx.settings().upload_dir();
     let left = std::fs::read_dir(&uploads).map_or(0, Iterator::count);
     assert_eq!(left, 0, "uploads left in {}", uploads.display());
-    let scratch = app.ctx.settings().data_dir.join("scratch");
+    let scratch =
+        arena::scratch::dir(&app.ctx.settings().data_dir).unwrap_or_else(|e| panic!("{e}"));
     let left = std::fs::read_dir(&scratch).map_or(0, Iterator::count);
     assert_eq!(left, 0, "inspection folders left in {}", scratch.display());
     // The same server inspects, checks and stores the team's next, valid model.

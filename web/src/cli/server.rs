@@ -50,6 +50,7 @@ pub(super) async fn worker(
         None => None,
     };
     let stop = shutdown_signal();
+    claim_scratch(&ctx);
     let pool = spawn_workers(&ctx, n);
     tracing::info!(slots = n, "workers running; Ctrl-C or SIGTERM to stop");
     stop.await;
@@ -94,6 +95,7 @@ pub(super) async fn restore(g: &GlobalArgs, archive: &Path, force: bool) -> anyh
 
 async fn serve_with(ctx: AppContext, workers: usize) -> anyhow::Result<()> {
     clean_uploads(&ctx.settings().upload_dir());
+    claim_scratch(&ctx);
     let app = Application::build(ctx.clone())?;
     tracing::info!(
         port = app.port(),
@@ -123,6 +125,15 @@ fn clean_uploads(dir: &Path) {
                 tracing::warn!(path = %path.display(), error = %e, "could not remove a stale upload")
             }
         }
+    }
+}
+
+/// Takes this process's scratch folder now, which removes those of ended processes (a killed
+/// server's job folders, children's folders and handed caches: `arena::scratch`); a running
+/// process's folder is left alone.
+fn claim_scratch(ctx: &AppContext) {
+    if let Err(e) = arena::scratch::dir(&ctx.settings().data_dir) {
+        tracing::warn!(error = %e, "cannot make this process's scratch folder");
     }
 }
 
