@@ -240,6 +240,11 @@ pub struct EvaluationSettings {
     /// enough that a team's videos queued between other teams' (the queue takes teams in
     /// turn) do not start a child each.
     pub prepare_children_per_slot: usize,
+    /// Evaluation children (CPU) are forked from a fork server, one `arena-sandbox
+    /// --fork-server` per worker process that has loaded its libraries once, instead of each
+    /// being a new `arena-sandbox` process (`false`: every child is exec'd). Each forked child
+    /// limits and confines itself as an exec'd one does (docs/SANDBOX.md "The fork server").
+    pub fork_server: bool,
     /// Tests only: an uploaded video that begins with `ARENA-TEST-ABORT` makes its ingest probe
     /// child abort, as a demuxer crash would (it shows the server survives one).
     pub sandbox_test_faults: bool,
@@ -326,6 +331,7 @@ impl Default for EvaluationSettings {
             score_children_per_slot: 4,
             reuse_prepare_child: true,
             prepare_children_per_slot: 2,
+            fork_server: true,
             sandbox_test_faults: false,
         }
     }

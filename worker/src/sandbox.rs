@@ -9,6 +9,7 @@
 pub mod child;
 mod config;
 pub mod confine;
+mod fork;
 pub mod handoff;
 mod judge;
 pub mod protocol;
@@ -21,6 +22,7 @@ pub use crate::job_error::{
     blames_upload, died,
 };
 pub use config::{BIN_NAME, SandboxConfig, find_bin};
+pub use fork::FORK_SERVER_FLAG;
 pub use serve::{ProbeChildren, ScoreChild, ServingChild, prepare_serving, score_serving};
 pub use spawn::{gpu_env, run};
 pub use tasks::{check_detector, inspect, prepare, score, selftest, unzip};
@@ -163,6 +165,7 @@ mod tests {
             face_model: PathBuf::from("/opt/arena/blazeface.onnx"),
             session: SessionOptions::default(),
             confine: true,
+            fork_server: true,
         };
         let env = |config: &SandboxConfig, parent: &[(&str, &str)]| {
             let parent: Vec<(String, String)> = parent

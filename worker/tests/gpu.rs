@@ -46,6 +46,7 @@ fn config(bin: PathBuf, session: SessionOptions) -> SandboxConfig {
         face_model: faces::model_path(None),
         session,
         confine: true,
+        fork_server: true,
     }
 }
 

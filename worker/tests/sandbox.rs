@@ -44,6 +44,7 @@ fn config() -> SandboxConfig {
         face_model: faces::model_path(None),
         session: SessionOptions::default(),
         confine: true,
+        fork_server: true,
     }
 }
 
@@ -1119,4 +1120,78 @@ async fn confinement_cost() {
         per_job(serve_totals[0]),
         per_job(serve_totals[1])
     );
+}
+
+/// The parent of process `pid` and that parent's command line.
+fn parent_of(pid: u32) -> (u32, String) {
+    let status = proc_status(pid);
+    let ppid: u32 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let cmdline = std::fs::read(format!("/proc/{ppid}/cmdline")).unwrap();
+    (ppid, String::from_utf8_lossy(&cmdline).replace('\0', " "))
+}
+
+#[tokio::test]
+async fn children_are_forked_by_the_fork_server_and_exec_d_when_it_is_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = media::ProbeLimits::default();
+    let children = sandbox::ProbeChildren::new(4);
+    let probe = async |config: &SandboxConfig, key: &str, name: &str, faults: bool| {
+        children
+            .probe(config, key, &video(name), &limits, faults, dir.path())
+            .await
+    };
+    let forking = config();
+    assert!(forking.fork_server);
+    let facts = probe(&forking, "team:1", "real_1.mp4", false)
+        .await
+        .unwrap();
+    assert_eq!(
+        facts,
+        media::probe_video(&video("real_1.mp4"), &limits).unwrap()
+    );
+    let [forked] = children.pids()[..] else {
+        panic!("one child")
+    };
+    // Its parent is the fork server, a child of this process; it confined itself all the same.
+    let (server, cmdline) = parent_of(forked);
+    assert!(cmdline.contains(sandbox::FORK_SERVER_FLAG), "{cmdline}");
+    assert_eq!(parent_of(server).0, std::process::id());
+    assert!(proc_status(forked).contains("Seccomp:\t2\n"));
+    // A child that crashes is reaped by the fork server and judged by its status; the fork
+    // server forks the next one.
+    let crash = dir.path().join("crash.mp4");
+    std::fs::write(&crash, b"ARENA-TEST-ABORT and then some").unwrap();
+    let e = children
+        .probe(&forking, "team:2", &crash, &limits, true, dir.path())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, sandbox::CRASHED, "{e}");
+    probe(&forking, "team:3", "fake_1.mp4", false)
+        .await
+        .unwrap();
+    let again = *children.pids().last().unwrap();
+    assert_eq!(parent_of(again).0, server);
+    // Off: the child is this process's own.
+    let exec = SandboxConfig {
+        fork_server: false,
+        ..config()
+    };
+    probe(&exec, "team:4", "real_1.mp4", false).await.unwrap();
+    let own = *children.pids().last().unwrap();
+    assert_eq!(parent_of(own).0, std::process::id());
+    // Dropping a forked child kills it (the fork server reaps it).
+    drop(children);
+    for _ in 0..100 {
+        if !std::path::Path::new(&format!("/proc/{again}")).exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(!std::path::Path::new(&format!("/proc/{again}")).exists());
 }

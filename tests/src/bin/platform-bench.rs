@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 const USAGE: &str = "usage: platform-bench --videos DIR --models DIR --names a,b [--reals N]
     [--rounds R] [--arena BIN] [--python-bin PY] [--python SCRIPT] [--workers N] [--label L]
-    [--json OUT] [--keep DIR] [--in-process yes] [--poll-ms MS]";
+    [--json OUT] [--keep DIR] [--in-process yes] [--fork-server no] [--poll-ms MS]";
 
 struct Args {
     videos: Vec<PathBuf>,
@@ -45,6 +45,9 @@ struct Args {
     /// queue and HTTP path with the decodes, checks and scoring in the worker's own process,
     /// which splits the platform's gap into isolation and everything else.
     in_process: bool,
+    /// `evaluation.fork_server` of the sandboxed platform runs (`--fork-server no`: every
+    /// child exec'd, for an A/B in one build).
+    fork_server: bool,
     /// How often the client asks whether every submission is finished.
     poll_ms: u64,
 }
@@ -101,6 +104,7 @@ fn parse_args() -> Result<Args> {
         json: get("json").map(PathBuf::from),
         keep: get("keep").map(PathBuf::from),
         in_process: get("in-process").is_some_and(|v| v == "yes"),
+        fork_server: get("fork-server").is_none_or(|v| v != "no"),
         poll_ms: num("poll-ms", 100)?.max(1) as u64,
     })
 }
@@ -247,12 +251,17 @@ fn server_cpu(server: &Server) -> (f64, Cpu) {
     let Some(pid) = server.child.as_ref().map(|c| c.id().to_string()) else {
         return (0.0, Cpu::default());
     };
-    let own = proc_cpu_s(&pid, false);
-    let mut all = proc_times(&pid, true);
-    for child in live_children(&pid) {
-        all = all + proc_times(&child, true);
+    (proc_cpu_s(&pid, false), tree_times(&pid))
+}
+
+/// CPU seconds of `pid`, its waited-for children and, through its live children, all its
+/// descendants (the fork server's children are the server's grandchildren).
+fn tree_times(pid: &str) -> Cpu {
+    let mut all = proc_times(pid, true);
+    for child in live_children(pid) {
+        all = all + tree_times(&child);
     }
-    (own, all)
+    all
 }
 
 /// The live children of `pid` (every thread's), from `/proc/{pid}/task/*/children`.
@@ -332,12 +341,18 @@ async fn platform(a: &Args, round: usize, isolate: bool) -> Result<PlatformRun> 
     ));
     rm_rf(&dir);
     std::fs::create_dir_all(&dir)?;
-    let config = if isolate {
-        None
-    } else {
-        let path = dir.join("arena.toml");
-        std::fs::write(&path, "[evaluation]\nisolate = false\n")?;
-        Some(path)
+    let config = match (isolate, a.fork_server) {
+        (true, true) => None,
+        (true, false) => Some("[evaluation]\nfork_server = false\n"),
+        (false, _) => Some("[evaluation]\nisolate = false\n"),
+    };
+    let config = match config {
+        Some(text) => {
+            let path = dir.join("arena.toml");
+            std::fs::write(&path, text)?;
+            Some(path)
+        }
+        None => None,
     };
     let mut server = Server {
         dir: dir.clone(),

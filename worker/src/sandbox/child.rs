@@ -3,6 +3,7 @@
 //! stdout; or, with `--serve`, answer a worker slot's requests one per line ([`serving`]).
 
 mod common;
+mod fork_server;
 mod serving;
 mod work;
 
@@ -17,6 +18,7 @@ use std::time::Instant;
 use nix::sys::signal::Signal;
 
 use super::confine;
+use super::fork::FORK_SERVER_FLAG;
 use super::protocol::{
     ChildError, EXIT_BAD_REQUEST, EXIT_JOB_ERROR, EXIT_OK, Limits, Output, PROTOCOL_VERSION,
     Request, Response, SERVE_FLAG, Task, Timings,
@@ -24,28 +26,38 @@ use super::protocol::{
 use crate::detector::OrtRuntime;
 use crate::job_error::JobError;
 
-/// Runs the child: `args` are the [`Limits`] arguments, the request comes on stdin.
+/// Runs the child: `args` are the [`Limits`] arguments, the request comes on stdin; or, with
+/// [`FORK_SERVER_FLAG`], the fork server that forks children which run [`main_code`].
 pub fn main(args: impl IntoIterator<Item = String>) -> ExitCode {
+    let args: Vec<String> = args.into_iter().collect();
+    if args.first().map(String::as_str) == Some(FORK_SERVER_FLAG) {
+        return ExitCode::from(fork_server::serve(main_code));
+    }
+    ExitCode::from(main_code(args))
+}
+
+/// An evaluation child's work and its exit code (exec'd: `arena-sandbox <args>`; forked: the
+/// same, in the fork server's child).
+fn main_code(mut args: Vec<String>) -> u8 {
     // Libraries (ffmpeg, onnxruntime) may print: only the response goes to the real stdout.
     let mut out = match private_stdout() {
         Ok(out) => out,
         Err(e) => {
             tracing::error!(error = %e, "cannot set up the response channel");
-            return ExitCode::from(EXIT_BAD_REQUEST);
+            return EXIT_BAD_REQUEST;
         }
     };
     // A child whose worker died must not run on: the kernel kills it with its parent.
     if let Err(e) = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL) {
         tracing::warn!(error = %e, "cannot ask to die with the worker");
     }
-    let mut args: Vec<String> = args.into_iter().collect();
     if args.first().map(String::as_str) == Some(SERVE_FLAG) {
         args.remove(0);
-        return ExitCode::from(serving::serve(args, &mut out));
+        return serving::serve(args, &mut out);
     }
     let (response, code) = run(args);
     answer(&mut out, &response);
-    ExitCode::from(code)
+    code
 }
 
 fn run(args: impl IntoIterator<Item = String>) -> (Response, u8) {

@@ -1,6 +1,7 @@
 //! How an evaluation child is started: its binary, limits and environment ([`SandboxConfig`]),
 //! and the constants the parent side shares.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -49,6 +50,9 @@ pub struct SandboxConfig {
     /// Children confine themselves (Landlock, seccomp; docs/SANDBOX.md). Always `true` from the
     /// settings; `false` only measures what confinement costs (no setting turns it off).
     pub confine: bool,
+    /// CPU children are forked from a fork server ([`super::fork`]) instead of exec'd
+    /// (`evaluation.fork_server`).
+    pub fork_server: bool,
 }
 
 impl SandboxConfig {
@@ -67,6 +71,7 @@ impl SandboxConfig {
             face_model: absolute(&faces::model_path(e.face_model.as_deref())),
             session: SessionOptions::from_settings(e),
             confine: true,
+            fork_server: e.fork_server,
         })
     }
 
@@ -157,4 +162,25 @@ pub(super) fn absolute(path: &Path) -> PathBuf {
         return path.to_owned();
     }
     std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+}
+
+/// A child's environment: the worker's [`kept_env`] names, the settings below, and `extra`
+/// (a CUDA child's `spawn::gpu_env`).
+pub(super) fn child_env(extra: &[(OsString, OsString)]) -> Vec<(OsString, OsString)> {
+    let mut env: Vec<(OsString, OsString)> = kept_env().collect();
+    // glibc reserves 64 MiB of address space per malloc arena and thread; a few arenas keep
+    // RLIMIT_AS about the memory actually used.
+    env.push(("MALLOC_ARENA_MAX".into(), "2".into()));
+    // onnxruntime's telemetry would write a usage database under $HOME (docs/SANDBOX.md).
+    env.push(("ORT_DISABLE_TELEMETRY".into(), "1".into()));
+    env.extend(extra.iter().cloned());
+    env
+}
+
+pub(super) fn kept_env() -> impl Iterator<Item = (OsString, OsString)> {
+    std::env::vars_os().filter(|(key, _)| {
+        key.to_str().is_some_and(|k| {
+            ENV_KEPT.contains(&k) || ENV_PREFIXES_KEPT.iter().any(|p| k.starts_with(p))
+        })
+    })
 }

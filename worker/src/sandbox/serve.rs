@@ -10,7 +10,7 @@ use super::protocol::{
     Limits, Output, PROTOCOL_VERSION, PrepareTask, ProbeTask, Request, SERVE_CPU_BUDGETS,
     SERVE_FLAG, ScoreInput, ScoreTask, ScoredVideo, Task,
 };
-use super::spawn::{child_session, spawn_child};
+use super::spawn::{ChildIn, ChildOut, SandboxChild, child_session, spawn_child};
 use super::tasks::{checked_caches, scores_for};
 use crate::job_error::{CRASHED, JobError, PROTOCOL};
 use crate::manifest::Manifest;
@@ -22,7 +22,6 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, ChildStdout};
 
 /// A worker slot's scoring child: a [`ServingChild`] keyed by its detector.
 pub type ScoreChild = ServingChild;
@@ -34,9 +33,9 @@ pub type ScoreChild = ServingChild;
 /// of per job. Dropping it kills the child.
 pub struct ServingChild {
     key: String,
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
+    child: SandboxChild,
+    stdin: ChildIn,
+    stdout: BufReader<ChildOut>,
     stderr: Arc<Mutex<Vec<u8>>>,
     limits: Limits,
     cpu_ms: u64,

@@ -1,8 +1,6 @@
 //! Starting a child under its limits with a cleared environment, and collecting how it ended.
 
-use super::config::{
-    DRAIN_GRACE, ENV_KEPT, ENV_PREFIXES_KEPT, STDERR_TAIL, STDOUT_CAP, SandboxConfig, absolute,
-};
+use super::config::{DRAIN_GRACE, STDERR_TAIL, STDOUT_CAP, SandboxConfig, absolute, child_env};
 use super::judge::{ChildExit, judge, ms, tail_lines, warn_once_if_exposed};
 use super::protocol::{Isolation, Limits, Output, PROTOCOL_VERSION, Request, Task, Timings};
 use crate::detector::SessionOptions;
@@ -10,44 +8,121 @@ use crate::job_error::{CRASHED, JobError, PROTOCOL, UNAVAILABLE};
 use std::ffi::OsString;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::Stdio;
+use std::process::{ExitStatus, Stdio};
 use std::time::Instant;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::unix::pipe;
 use tokio::process::Command;
 
-/// Starts a child with [`child_command`]; a binary that cannot start is an infrastructure error.
+/// Starts a child: forked by the fork server ([`super::fork`]) when there is one for `config`,
+/// else exec'd with [`child_command`]; a child that cannot start is an infrastructure error.
 pub(super) fn spawn_child(
     config: &SandboxConfig,
     extra: &[&str],
     limits: &Limits,
     dir: &Path,
-) -> Result<tokio::process::Child, JobError> {
-    child_command(config, extra, limits, dir)
+) -> Result<SandboxChild, JobError> {
+    if let Some(server) = super::fork::server_for(config) {
+        let args = extra
+            .iter()
+            .map(|a| (*a).to_owned())
+            .chain(limits.to_args())
+            .collect();
+        match server.spawn(args, dir) {
+            Ok((child, [stdin, stdout, stderr])) => {
+                let pipes = (|| {
+                    Ok::<_, std::io::Error>(SandboxChild {
+                        stdin: Some(Box::new(pipe::Sender::from_owned_fd(stdin)?)),
+                        stdout: Some(Box::new(pipe::Receiver::from_owned_fd(stdout)?)),
+                        stderr: Some(Box::new(pipe::Receiver::from_owned_fd(stderr)?)),
+                        process: Process::Forked(child),
+                    })
+                })();
+                return pipes
+                    .map_err(|e| JobError::infra(UNAVAILABLE, format!("child pipes: {e}")));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the fork server could not start a child; exec'ing it")
+            }
+        }
+    }
+    let mut child = child_command(config, extra, limits, dir)
         .spawn()
         .map_err(|e| {
             JobError::infra(
                 UNAVAILABLE,
                 format!("cannot start {}: {e}", config.bin.display()),
             )
-        })
+        })?;
+    Ok(SandboxChild {
+        stdin: child.stdin.take().map(|s| Box::new(s) as ChildIn),
+        stdout: child.stdout.take().map(|s| Box::new(s) as ChildOut),
+        stderr: child.stderr.take().map(|s| Box::new(s) as ChildOut),
+        process: Process::Exec(child),
+    })
+}
+
+/// The worker's end of a child's stdin.
+pub(super) type ChildIn = Box<dyn AsyncWrite + Unpin + Send>;
+/// The worker's end of a child's stdout or stderr.
+pub(super) type ChildOut = Box<dyn AsyncRead + Unpin + Send>;
+
+/// An evaluation child, exec'd or forked, with the worker's ends of its standard streams (taken
+/// by whoever reads or writes them). Dropping it kills the child.
+pub(super) struct SandboxChild {
+    pub stdin: Option<ChildIn>,
+    pub stdout: Option<ChildOut>,
+    pub stderr: Option<ChildOut>,
+    process: Process,
+}
+
+enum Process {
+    Exec(tokio::process::Child),
+    Forked(super::fork::ForkedChild),
+}
+
+impl SandboxChild {
+    /// The process id while it runs.
+    pub fn id(&self) -> Option<u32> {
+        match &self.process {
+            Process::Exec(c) => c.id(),
+            Process::Forked(c) => c.id(),
+        }
+    }
+
+    /// How it ended, when it has.
+    pub fn try_wait(&mut self) -> std::io::Result<Option<ExitStatus>> {
+        match &mut self.process {
+            Process::Exec(c) => c.try_wait(),
+            Process::Forked(c) => Ok(c.try_wait()),
+        }
+    }
+
+    pub async fn wait(&mut self) -> std::io::Result<ExitStatus> {
+        match &mut self.process {
+            Process::Exec(c) => c.wait().await,
+            Process::Forked(c) => c.wait().await,
+        }
+    }
+
+    /// SIGKILL, then waits for it.
+    pub async fn kill(&mut self) -> std::io::Result<()> {
+        match &mut self.process {
+            Process::Exec(c) => c.kill().await,
+            Process::Forked(c) => c.kill().await,
+        }
+    }
 }
 
 /// The command that starts a child (`extra` before its limits, e.g. `--serve`) in `dir` with a
-/// cleared environment ([`kept_env`] and the settings below) and piped standard streams; killed
-/// when dropped.
+/// cleared environment ([`child_env`]) and piped standard streams; killed when dropped.
 fn child_command(config: &SandboxConfig, extra: &[&str], limits: &Limits, dir: &Path) -> Command {
     let mut cmd = Command::new(&config.bin);
     cmd.args(extra)
         .args(limits.to_args())
         .current_dir(dir)
         .env_clear()
-        .envs(kept_env())
-        // glibc reserves 64 MiB of address space per malloc arena and thread; a few arenas keep
-        // RLIMIT_AS about the memory actually used.
-        .env("MALLOC_ARENA_MAX", "2")
-        // onnxruntime's telemetry would write a usage database under $HOME (docs/SANDBOX.md).
-        .env("ORT_DISABLE_TELEMETRY", "1")
-        .envs(gpu_env(config, |k| std::env::var_os(k)))
+        .envs(child_env(&gpu_env(config, |k| std::env::var_os(k))))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -193,14 +268,6 @@ pub(super) async fn read_tail<R: AsyncRead + Unpin>(reader: Option<R>, cap: usiz
     kept
 }
 
-pub(super) fn kept_env() -> impl Iterator<Item = (OsString, OsString)> {
-    std::env::vars_os().filter(|(key, _)| {
-        key.to_str().is_some_and(|k| {
-            ENV_KEPT.contains(&k) || ENV_PREFIXES_KEPT.iter().any(|p| k.starts_with(p))
-        })
-    })
-}
-
 /// What a CUDA child gets on top of the kept environment: `CUDA_VISIBLE_DEVICES` naming only its
 /// slot's device (mapped through the worker's own list, when it has one), and the folder of
 /// onnxruntime's library first in `LD_LIBRARY_PATH`, where `scripts/bootstrap --gpu` puts the
@@ -243,6 +310,7 @@ pub(super) fn child_session(session: &SessionOptions) -> SessionOptions {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use super::super::config::{ENV_KEPT, ENV_PREFIXES_KEPT};
     use super::*;
 
     #[tokio::test]
@@ -257,6 +325,7 @@ mod tests {
             face_model: "face.onnx".into(),
             session: SessionOptions::default(),
             confine: false,
+            fork_server: false,
         };
         let limits = Limits {
             memory_mb: 0,

@@ -1,0 +1,350 @@
+//! The worker's side of the fork server (docs/SANDBOX.md "The fork server"): one
+//! `arena-sandbox --fork-server` per worker process and binary, started with a child's cleared
+//! environment, that has exec'd and bound its libraries once and forks each evaluation child
+//! from there. A forked child runs the same `arena-sandbox` code from its arguments on as an
+//! exec'd one (it limits and confines itself before it reads the request), so only the start
+//! changes: no exec, no dynamic loader, no fresh copy of 136 libraries' relocated pages.
+//!
+//! Wire: a `SOCK_SEQPACKET` socket pair, one JSON message per packet ([`ToServer`],
+//! [`FromServer`]); a spawn request carries the child's stdin, stdout and stderr as
+//! `SCM_RIGHTS`. The fork server is the children's parent: it reaps them and sends each exit
+//! status here, and it kills a child only on request and only while it has not reaped it (so a
+//! kill never reaches a reused process id). When the worker's end closes, the fork server exits
+//! and its children die with it (their parent-death signal).
+
+use std::collections::HashMap;
+use std::io::{self, IoSlice};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nix::fcntl::OFlag;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::socket::{
+    AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, recv, sendmsg, socketpair,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use super::config::{SandboxConfig, child_env};
+
+/// The argument that makes `arena-sandbox` a fork server.
+pub const FORK_SERVER_FLAG: &str = "--fork-server";
+/// How long a start may take before the worker gives up on the fork server.
+const ANSWER_WAIT: Duration = Duration::from_secs(10);
+/// A raw wait status: killed by SIGKILL (what a child of a fork server that died became).
+const KILLED_STATUS: i32 = 9;
+/// Largest message either side sends (arguments and a folder path; statuses).
+pub(super) const MAX_MESSAGE: usize = 64 << 10;
+
+/// The worker's messages.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum ToServer {
+    /// Fork a child that runs `arena-sandbox <args>` in `cwd`; its stdin, stdout and stderr
+    /// come with the message, in that order.
+    Spawn {
+        id: u64,
+        args: Vec<String>,
+        cwd: PathBuf,
+    },
+    /// SIGKILL `pid` if it is a child not reaped yet.
+    Kill { pid: i32 },
+}
+
+/// The fork server's messages.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum FromServer {
+    /// Single-threaded and listening.
+    Ready,
+    Started {
+        id: u64,
+        pid: i32,
+    },
+    Failed {
+        id: u64,
+        error: String,
+    },
+    /// `pid` ended and was reaped; `status` is its raw wait status.
+    Exited {
+        pid: i32,
+        status: i32,
+    },
+}
+
+type Started = Result<(i32, watch::Receiver<Option<i32>>), String>;
+
+/// One running fork server.
+pub(super) struct ForkServer {
+    sock: OwnedFd,
+    pending: Mutex<HashMap<u64, SyncSender<Started>>>,
+    live: Mutex<HashMap<i32, watch::Sender<Option<i32>>>>,
+    next: AtomicU64,
+    alive: AtomicBool,
+}
+
+/// A child forked by a fork server.
+pub(super) struct ForkedChild {
+    pid: i32,
+    status: watch::Receiver<Option<i32>>,
+    server: Arc<ForkServer>,
+}
+
+/// The started fork servers by binary, and the binaries that could not be one.
+static SERVERS: Mutex<Vec<(PathBuf, Option<Arc<ForkServer>>)>> = Mutex::new(Vec::new());
+
+/// The fork server for `config`, started when there is none (or the last one ended); `None`
+/// when it is off, when children need a per-slot environment (CUDA), or when `config.bin`
+/// could not start one (a warning, once per binary: children are then exec'd).
+pub(super) fn server_for(config: &SandboxConfig) -> Option<Arc<ForkServer>> {
+    if !config.fork_server || config.session.execution_provider == crate::ExecutionProvider::Cuda {
+        return None;
+    }
+    let mut servers = SERVERS.lock().ok()?;
+    if let Some((_, held)) = servers.iter().find(|(bin, _)| *bin == config.bin) {
+        match held {
+            Some(server) if server.alive.load(Ordering::SeqCst) => return Some(Arc::clone(server)),
+            Some(_) => {}
+            None => return None,
+        }
+    }
+    servers.retain(|(bin, _)| *bin != config.bin);
+    let started = match ForkServer::start(&config.bin) {
+        Ok(server) => Some(server),
+        Err(e) => {
+            tracing::warn!(
+                bin = %config.bin.display(),
+                error = %e,
+                "no fork server: evaluation children are exec'd"
+            );
+            None
+        }
+    };
+    servers.push((config.bin.clone(), started.clone()));
+    started
+}
+
+fn send(sock: &OwnedFd, message: &ToServer, fds: &[i32]) -> io::Result<()> {
+    let body = serde_json::to_vec(message).map_err(io::Error::other)?;
+    let rights = [ControlMessage::ScmRights(fds)];
+    let cmsgs: &[ControlMessage] = if fds.is_empty() { &[] } else { &rights };
+    sendmsg::<()>(
+        sock.as_raw_fd(),
+        &[IoSlice::new(&body)],
+        cmsgs,
+        MsgFlags::MSG_NOSIGNAL,
+        None,
+    )?;
+    Ok(())
+}
+
+/// One message from the fork server (`None`: it is gone).
+fn receive(sock: &OwnedFd, buf: &mut [u8]) -> Option<FromServer> {
+    loop {
+        match recv(sock.as_raw_fd(), buf, MsgFlags::empty()) {
+            Ok(0) => return None,
+            Ok(n) => return serde_json::from_slice(buf.get(..n)?).ok(),
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+impl ForkServer {
+    fn start(bin: &Path) -> io::Result<Arc<ForkServer>> {
+        let (ours, theirs) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )?;
+        let mut process = std::process::Command::new(bin)
+            .arg(FORK_SERVER_FLAG)
+            .env_clear()
+            .envs(child_env(&[]))
+            .stdin(Stdio::from(theirs))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let mut buf = vec![0u8; MAX_MESSAGE];
+        let ready = {
+            let mut fds = [PollFd::new(ours.as_fd(), PollFlags::POLLIN)];
+            let waited = poll(&mut fds, PollTimeout::from(10_000u16));
+            matches!(waited, Ok(1..)) && matches!(receive(&ours, &mut buf), Some(FromServer::Ready))
+        };
+        if !ready {
+            let _ = process.kill();
+            let _ = process.wait();
+            return Err(io::Error::other(format!(
+                "{} {FORK_SERVER_FLAG} did not answer",
+                bin.display()
+            )));
+        }
+        let server = Arc::new(ForkServer {
+            sock: ours,
+            pending: Mutex::new(HashMap::new()),
+            live: Mutex::new(HashMap::new()),
+            next: AtomicU64::new(1),
+            alive: AtomicBool::new(true),
+        });
+        let reader = Arc::clone(&server);
+        std::thread::Builder::new()
+            .name("fork-server".into())
+            .spawn(move || {
+                reader.read_answers(&mut buf);
+                let _ = process.kill();
+                let _ = process.wait();
+            })?;
+        tracing::debug!(bin = %bin.display(), "fork server started");
+        Ok(server)
+    }
+
+    /// Routes the fork server's messages until it is gone; then every child it had counts as
+    /// killed (they die with it) and every pending start fails.
+    fn read_answers(&self, buf: &mut [u8]) {
+        while let Some(message) = receive(&self.sock, buf) {
+            match message {
+                FromServer::Ready => {}
+                FromServer::Started { id, pid } => {
+                    let (tx, rx) = watch::channel(None);
+                    if let Ok(mut live) = self.live.lock() {
+                        live.insert(pid, tx);
+                    }
+                    let waiter = self.pending.lock().ok().and_then(|mut p| p.remove(&id));
+                    match waiter {
+                        Some(waiter) => {
+                            if waiter.send(Ok((pid, rx))).is_err() {
+                                let _ = self.kill(pid);
+                            }
+                        }
+                        // Its requester gave up waiting: nobody will talk to it.
+                        None => {
+                            let _ = self.kill(pid);
+                        }
+                    }
+                }
+                FromServer::Failed { id, error } => {
+                    let waiter = self.pending.lock().ok().and_then(|mut p| p.remove(&id));
+                    if let Some(waiter) = waiter {
+                        let _ = waiter.send(Err(error));
+                    }
+                }
+                FromServer::Exited { pid, status } => {
+                    let held = self.live.lock().ok().and_then(|mut l| l.remove(&pid));
+                    if let Some(tx) = held {
+                        let _ = tx.send(Some(status));
+                    }
+                }
+            }
+        }
+        self.alive.store(false, Ordering::SeqCst);
+        tracing::warn!("the fork server ended; the next evaluation child starts a new one");
+        if let Ok(mut live) = self.live.lock() {
+            for (_, tx) in live.drain() {
+                let _ = tx.send(Some(KILLED_STATUS));
+            }
+        }
+        if let Ok(mut pending) = self.pending.lock() {
+            for (_, waiter) in pending.drain() {
+                let _ = waiter.send(Err("the fork server ended".into()));
+            }
+        }
+    }
+
+    fn kill(&self, pid: i32) -> io::Result<()> {
+        send(&self.sock, &ToServer::Kill { pid }, &[])
+    }
+
+    /// Forks a child running `arena-sandbox <args>` in `cwd` with the three pipe ends as its
+    /// standard streams; returns it with the worker's ends (stdin's write end, stdout's and
+    /// stderr's read ends).
+    pub(super) fn spawn(
+        self: &Arc<Self>,
+        args: Vec<String>,
+        cwd: &Path,
+    ) -> io::Result<(ForkedChild, [OwnedFd; 3])> {
+        let (in_r, in_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+        let (out_r, out_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+        let (err_r, err_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+        let id = self.next.fetch_add(1, Ordering::SeqCst);
+        let (tx, rx) = sync_channel(1);
+        if let Ok(mut pending) = self.pending.lock() {
+            pending.insert(id, tx);
+        }
+        let message = ToServer::Spawn {
+            id,
+            args,
+            cwd: cwd.to_owned(),
+        };
+        let fds = [in_r.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()];
+        if let Err(e) = send(&self.sock, &message, &fds) {
+            self.alive.store(false, Ordering::SeqCst);
+            if let Ok(mut pending) = self.pending.lock() {
+                pending.remove(&id);
+            }
+            return Err(e);
+        }
+        // The child holds its ends now (the fork server's copies close after the fork).
+        drop((in_r, out_w, err_w));
+        let answer = rx.recv_timeout(ANSWER_WAIT);
+        if answer.is_err()
+            && let Ok(mut pending) = self.pending.lock()
+        {
+            pending.remove(&id);
+        }
+        let (pid, status) = answer
+            .map_err(|_| io::Error::other("the fork server did not answer"))?
+            .map_err(io::Error::other)?;
+        let child = ForkedChild {
+            pid,
+            status,
+            server: Arc::clone(self),
+        };
+        Ok((child, [in_w, out_r, err_r]))
+    }
+}
+
+impl ForkedChild {
+    /// The process id while it runs (not after its status is known).
+    pub(super) fn id(&self) -> Option<u32> {
+        match *self.status.borrow() {
+            Some(_) => None,
+            None => u32::try_from(self.pid).ok(),
+        }
+    }
+
+    pub(super) fn try_wait(&self) -> Option<ExitStatus> {
+        self.status.borrow().map(ExitStatus::from_raw)
+    }
+
+    pub(super) async fn wait(&mut self) -> io::Result<ExitStatus> {
+        let status = self
+            .status
+            .wait_for(Option::is_some)
+            .await
+            .map(|s| s.unwrap_or(KILLED_STATUS))
+            .unwrap_or(KILLED_STATUS);
+        Ok(ExitStatus::from_raw(status))
+    }
+
+    pub(super) async fn kill(&mut self) -> io::Result<()> {
+        if self.status.borrow().is_none() {
+            self.server.kill(self.pid)?;
+        }
+        self.wait().await.map(drop)
+    }
+}
+
+impl Drop for ForkedChild {
+    fn drop(&mut self) {
+        if self.status.borrow().is_none() {
+            let _ = self.server.kill(self.pid);
+        }
+    }
+}
