@@ -89,20 +89,48 @@ async fn runaway_then_valid(app: &TestApp) {
     }
 }
 
-/// `/proc/<pid>/status` of every `arena-sandbox` process this one started whose working
-/// directory is in `data_dir` (this app's workers' children, not another test's).
+/// `/proc/<pid>/status` of every `arena-sandbox` child of this process or of its fork server
+/// (docs/SANDBOX.md "The fork server") whose working directory is in `data_dir` (this app's
+/// workers' children, not another test's).
 fn sandbox_children(data_dir: &std::path::Path) -> Vec<String> {
-    let me = format!("PPid:\t{}\n", std::process::id());
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
+    let parent = |status: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("PPid:\t"))
+            .and_then(|p| p.parse::<u32>().ok())
     };
-    entries
-        .flatten()
-        .filter(|e| {
-            std::fs::read_link(e.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(data_dir))
+    let processes: Vec<(std::path::PathBuf, String)> = std::fs::read_dir("/proc")
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| {
+                    let status = std::fs::read_to_string(e.path().join("status")).ok()?;
+                    Some((e.path(), status))
+                })
+                .collect()
         })
-        .filter_map(|e| std::fs::read_to_string(e.path().join("status")).ok())
-        .filter(|s| s.starts_with("Name:\tarena-sandbox\n") && s.contains(&me))
+        .unwrap_or_default();
+    let me = std::process::id();
+    let fork_servers: Vec<u32> = processes
+        .iter()
+        .filter(|(path, status)| {
+            parent(status) == Some(me)
+                && std::fs::read(path.join("cmdline")).is_ok_and(|c| {
+                    String::from_utf8_lossy(&c).contains(arena_worker::sandbox::FORK_SERVER_FLAG)
+                })
+        })
+        .filter_map(|(path, _)| path.file_name()?.to_str()?.parse().ok())
+        .collect();
+    processes
+        .into_iter()
+        .filter(|(path, _)| {
+            std::fs::read_link(path.join("cwd")).is_ok_and(|cwd| cwd.starts_with(data_dir))
+        })
+        .map(|(_, status)| status)
+        .filter(|s| {
+            s.starts_with("Name:\tarena-sandbox\n")
+                && parent(s).is_some_and(|p| p == me || fork_servers.contains(&p))
+        })
         .collect()
 }
 
