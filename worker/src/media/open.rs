@@ -30,12 +30,8 @@ fn whitelist_options() -> ff::Dictionary<'static> {
     opts
 }
 
-/// Opens `path` with only whitelisted demuxers and the `file` protocol. With `forced`, the demuxer
-/// is fixed instead of probed (used to reopen with the demuxer the first open detected).
-pub(crate) fn open_input(
-    path: &Path,
-    forced: Option<ff::format::format::Input>,
-) -> Result<ff::format::context::Input, MediaError> {
+/// Opens `path` with only whitelisted demuxers and the `file` protocol.
+pub(crate) fn open_input(path: &Path) -> Result<ff::format::context::Input, MediaError> {
     init_ffmpeg()?;
     // ffmpeg-next panics on paths that are not UTF-8 or contain NUL; our storage never makes those.
     let ok_path = path.to_str().is_some_and(|s| !s.contains('\0'));
@@ -55,17 +51,6 @@ pub(crate) fn open_input(
         }
         Err(e) => return Err(MediaError::Internal(format!("{}: {e}", path.display()))),
     }
-    let opened = match forced {
-        None => ff::format::input_with_dictionary(path, whitelist_options()),
-        Some(fmt) => {
-            match ff::format::open_with(path, &ff::Format::Input(fmt), whitelist_options()) {
-                Ok(ff::format::context::Context::Input(input)) => Ok(input),
-                Ok(ff::format::context::Context::Output(_)) => {
-                    return Err(MediaError::Internal("demuxer opened as a muxer".into()));
-                }
-                Err(e) => Err(e),
-            }
-        }
-    };
-    opened.map_err(|e| MediaError::NotAVideo(format!("cannot read as MP4/WebM/Matroska: {e}")))
+    ff::format::input_with_dictionary(path, whitelist_options())
+        .map_err(|e| MediaError::NotAVideo(format!("cannot read as MP4/WebM/Matroska: {e}")))
 }

@@ -60,12 +60,13 @@ const ALLOWED_CODECS: [ff::codec::Id; 6] = [
 /// Packets read while looking for the first decodable frame before the file is declared broken.
 const FIRST_FRAME_PACKET_BUDGET: usize = 1000;
 
-/// Probes `path`: whitelisted demuxer (then reopened with that demuxer forced), best video stream,
-/// codec allow-list, limits, and a decode of the first frame.
+/// Probes `path`: whitelisted demuxer, best video stream, codec allow-list, limits, and a decode
+/// of the first frame. The file is opened once: the demuxer FFmpeg detects is already one of the
+/// whitelist's (until 2026-12-03 the probe opened the file a second time with that demuxer
+/// forced, which read the stream information again and changed nothing).
 #[tracing::instrument(skip_all, fields(path = %path.display()), err(level = "info"))]
 pub fn probe_video(path: &Path, limits: &ProbeLimits) -> Result<ProbeFacts, MediaError> {
-    let detected = open_input(path, None)?.format();
-    let mut ictx = open_input(path, Some(detected))?;
+    let mut ictx = open_input(path)?;
     if ictx.nb_streams() > limits.max_streams {
         return Err(MediaError::LimitsExceeded(format!(
             "{} streams (max {})",

@@ -180,7 +180,7 @@ where
     E: From<MediaError> + std::fmt::Display,
     F: FnMut(u64, Vec<RgbImage>) -> Result<(), E>,
 {
-    let mut ictx = open_input(path, None)?;
+    let mut ictx = open_input(path)?;
     let stream = ictx
         .streams()
         .best(ff::media::Type::Video)

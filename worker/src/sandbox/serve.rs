@@ -384,8 +384,8 @@ pub async fn prepare_serving(
 /// The web server's probe children: an uploaded video is probed in the child kept for its team
 /// (an `arena-sandbox --serve` that answers probe requests only, confined to its own folder,
 /// which it may only read) instead of a child started per upload, so a team's later uploads do
-/// not pay a process start each (~40 ms of CPU: exec, the loader, the namespaces, Landlock and
-/// seccomp). A child never sees two teams' uploads; one that fails a probe (a crash, a limit, a
+/// not pay a process start each (~23 ms of CPU forked from the fork server, ~40 ms exec'd: the
+/// loader, the namespaces, Landlock and seccomp, and the first probe's cold caches). A child never sees two teams' uploads; one that fails a probe (a crash, a limit, a
 /// refused file) ends, and the team's next upload gets a fresh one. At most `keep` children are
 /// kept, the least recently used ends first; dropping this ends them all.
 pub struct ProbeChildren {
