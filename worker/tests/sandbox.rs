@@ -1163,6 +1163,12 @@ async fn children_are_forked_by_the_fork_server_and_exec_d_when_it_is_off() {
     assert!(cmdline.contains(sandbox::FORK_SERVER_FLAG), "{cmdline}");
     assert_eq!(parent_of(server).0, std::process::id());
     assert!(proc_status(forked).contains("Seccomp:\t2\n"));
+    // It preloaded onnxruntime and the face detector's sessions for its decode children, and it
+    // is still single-threaded (a fork server started without the preload maps no onnxruntime).
+    let maps = std::fs::read_to_string(format!("/proc/{server}/maps")).unwrap();
+    assert!(maps.contains("libonnxruntime"), "no onnxruntime preloaded");
+    let threads = std::fs::read_dir(format!("/proc/{server}/task")).unwrap();
+    assert_eq!(threads.count(), 1);
     // A child that crashes is reaped by the fork server and judged by its status; the fork
     // server forks the next one.
     let crash = dir.path().join("crash.mp4");

@@ -142,7 +142,7 @@ impl ExecutionProvider {
     }
 }
 
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SessionOptions {
     pub intra_threads: usize,
     /// Requested provider; CUDA falls back to CPU (with a warning) when it cannot be used.

@@ -4,6 +4,7 @@
 
 mod common;
 mod fork_server;
+mod preload;
 mod serving;
 mod work;
 
@@ -31,7 +32,7 @@ use crate::job_error::JobError;
 pub fn main(args: impl IntoIterator<Item = String>) -> ExitCode {
     let args: Vec<String> = args.into_iter().collect();
     if args.first().map(String::as_str) == Some(FORK_SERVER_FLAG) {
-        return ExitCode::from(fork_server::serve(main_code));
+        return ExitCode::from(fork_server::serve(main_code, &args[1..]));
     }
     ExitCode::from(main_code(args))
 }

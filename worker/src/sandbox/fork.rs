@@ -11,6 +11,12 @@
 //! status here, and it kills a child only on request and only while it has not reaped it (so a
 //! kill never reaches a reused process id). When the worker's end closes, the fork server exits
 //! and its children die with it (their parent-death signal).
+//!
+//! It is started with a [`Preload`]: before it answers, it loads onnxruntime and builds the face
+//! detector's sessions (the bootstrap's BlazeFace, a trusted file, never an upload) once, so a
+//! fresh decode child forked from it starts with them instead of building its own. When that
+//! fails, or leaves the fork server with more than one thread, the worker starts it again
+//! without (a warning): children then build their sessions themselves, as exec'd ones do.
 
 use std::collections::HashMap;
 use std::io::{self, IoSlice};
@@ -35,6 +41,29 @@ use super::config::{SandboxConfig, child_env};
 
 /// The argument that makes `arena-sandbox` a fork server.
 pub const FORK_SERVER_FLAG: &str = "--fork-server";
+/// The fork server's optional second argument, followed by a [`Preload`] as JSON.
+pub(super) const PRELOAD_FLAG: &str = "--preload";
+
+/// What the fork server loads once for all its children: onnxruntime from `ort_lib` and the face
+/// detector at `face_model` with `session` (the worker's settings, so a child's prepare request
+/// names the same and takes it; a request that names another builds its own).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Preload {
+    pub ort_lib: PathBuf,
+    pub face_model: PathBuf,
+    pub session: crate::detector::SessionOptions,
+}
+
+impl Preload {
+    fn of(config: &SandboxConfig) -> Option<Preload> {
+        // A session with its own thread pool would leave the fork server unable to fork.
+        (config.session.intra_threads <= 1).then(|| Preload {
+            ort_lib: config.ort_lib.clone(),
+            face_model: config.face_model.clone(),
+            session: config.session.clone(),
+        })
+    }
+}
 /// How long a start may take before the worker gives up on the fork server.
 const ANSWER_WAIT: Duration = Duration::from_secs(10);
 /// A raw wait status: killed by SIGKILL (what a child of a fork server that died became).
@@ -115,7 +144,20 @@ pub(super) fn server_for(config: &SandboxConfig) -> Option<Arc<ForkServer>> {
         }
     }
     servers.retain(|(bin, _)| *bin != config.bin);
-    let started = match ForkServer::start(&config.bin) {
+    let preloaded = Preload::of(config).map(|p| ForkServer::start(&config.bin, Some(&p)));
+    let started = match preloaded {
+        Some(Ok(server)) => Ok(server),
+        Some(Err(e)) => {
+            tracing::warn!(
+                bin = %config.bin.display(),
+                error = %e,
+                "the fork server could not preload the face detector; children build their own"
+            );
+            ForkServer::start(&config.bin, None)
+        }
+        None => ForkServer::start(&config.bin, None),
+    };
+    let started = match started {
         Ok(server) => Some(server),
         Err(e) => {
             tracing::warn!(
@@ -157,15 +199,21 @@ fn receive(sock: &OwnedFd, buf: &mut [u8]) -> Option<FromServer> {
 }
 
 impl ForkServer {
-    fn start(bin: &Path) -> io::Result<Arc<ForkServer>> {
+    fn start(bin: &Path, preload: Option<&Preload>) -> io::Result<Arc<ForkServer>> {
         let (ours, theirs) = socketpair(
             AddressFamily::Unix,
             SockType::SeqPacket,
             None,
             SockFlag::SOCK_CLOEXEC,
         )?;
-        let mut process = std::process::Command::new(bin)
-            .arg(FORK_SERVER_FLAG)
+        let mut command = std::process::Command::new(bin);
+        command.arg(FORK_SERVER_FLAG);
+        if let Some(preload) = preload {
+            command
+                .arg(PRELOAD_FLAG)
+                .arg(serde_json::to_string(preload).map_err(io::Error::other)?);
+        }
+        let mut process = command
             .env_clear()
             .envs(child_env(&[]))
             .stdin(Stdio::from(theirs))

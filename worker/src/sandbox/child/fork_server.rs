@@ -3,7 +3,10 @@
 //!
 //! It stays single-threaded (checked before every fork: a fork copies only the calling thread,
 //! and a lock another thread held would stay held in the child forever) and does nothing but
-//! fork, reap and relay: it reads no upload, loads no model and builds no session. A forked child
+//! fork, reap and relay: it reads no upload and runs no model. With `--preload` (the worker's
+//! [`Preload`]) it first loads onnxruntime and builds the face detector's sessions from the
+//! bootstrap's BlazeFace file ([`super::preload`]), once, and refuses to serve if that left it
+//! with a second thread. A forked child
 //! takes its standard streams from the request, closes every other descriptor, moves to its
 //! folder and runs the child's main (`child::main_code`) with its arguments, exactly what an exec'd
 //! `arena-sandbox` runs: it limits and confines itself there before it reads its request.
@@ -19,7 +22,7 @@ use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid};
 
-use crate::sandbox::fork::{FromServer, MAX_MESSAGE, ToServer};
+use crate::sandbox::fork::{FromServer, MAX_MESSAGE, PRELOAD_FLAG, Preload, ToServer};
 use crate::sandbox::protocol::EXIT_BAD_REQUEST;
 
 /// What a forked child runs: `arena-sandbox`'s main for its arguments, giving its exit code.
@@ -28,8 +31,20 @@ pub type ChildMain = fn(Vec<String>) -> u8;
 /// A forked child's exit code when its main panicked (what Rust's runtime gives an exec'd one).
 const PANICKED: u8 = 101;
 
-/// Runs the fork server on stdin (the worker's socket) until the worker's end closes.
-pub fn serve(child_main: ChildMain) -> u8 {
+/// Runs the fork server on stdin (the worker's socket) until the worker's end closes; `args` are
+/// those after `--fork-server`: none, or `--preload` and a [`Preload`] as JSON.
+pub fn serve(child_main: ChildMain, args: &[String]) -> u8 {
+    let preloaded = match args {
+        [] => Ok(()),
+        [flag, spec] if flag == PRELOAD_FLAG => serde_json::from_str::<Preload>(spec)
+            .map_err(|e| format!("--preload: {e}"))
+            .and_then(super::preload::preload),
+        _ => Err(format!("unexpected arguments {args:?}")),
+    };
+    if let Err(e) = preloaded {
+        tracing::error!(error = %e, "fork server");
+        return 1;
+    }
     match run(child_main) {
         Ok(()) => 0,
         Err(e) => {
@@ -51,7 +66,7 @@ fn send(sock: &OwnedFd, message: &FromServer) {
 
 fn run(child_main: ChildMain) -> Result<(), String> {
     if threads() != 1 {
-        return Err("not single-threaded".into());
+        return Err(format!("not single-threaded ({} threads)", threads()));
     }
     let sock = std::io::stdin()
         .as_fd()

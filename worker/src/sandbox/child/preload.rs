@@ -1,0 +1,41 @@
+//! The fork server's preloaded face detector ([`crate::sandbox::fork::Preload`]): built once in
+//! the fork server before it forks anything, inherited by every forked child, and taken by the
+//! first prepare request that names the same model and session options. A child that never
+//! prepares (probe, score, check) leaves it unused; its pages are the fork server's, shared
+//! copy-on-write.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use crate::detector::{OrtRuntime, SessionOptions};
+use crate::faces::FaceDetector;
+use crate::sandbox::fork::Preload;
+
+struct Preloaded {
+    spec: Preload,
+    faces: FaceDetector,
+}
+
+static PRELOADED: Mutex<Option<Preloaded>> = Mutex::new(None);
+
+/// Loads onnxruntime and builds the face detector's sessions (in the fork server, single-threaded
+/// before and, as the caller checks, after).
+pub(super) fn preload(spec: Preload) -> Result<(), String> {
+    let rt = OrtRuntime::init(&spec.ort_lib).map_err(|e| format!("onnxruntime: {e}"))?;
+    let faces = FaceDetector::load(&rt, &spec.face_model, &spec.session)
+        .map_err(|e| format!("the face detector: {e}"))?;
+    let mut slot = PRELOADED
+        .lock()
+        .map_err(|_| "the preload lock is poisoned".to_owned())?;
+    *slot = Some(Preloaded { spec, faces });
+    Ok(())
+}
+
+/// The preloaded face detector, when it was built from `model` with `session` (once per child).
+pub(super) fn take_faces(model: &Path, session: &SessionOptions) -> Option<FaceDetector> {
+    let mut slot = PRELOADED.lock().ok()?;
+    let fits = slot
+        .as_ref()
+        .is_some_and(|p| p.spec.face_model == model && p.spec.session == *session);
+    fits.then(|| slot.take().map(|p| p.faces)).flatten()
+}
