@@ -47,7 +47,7 @@ pub(super) const PRELOAD_FLAG: &str = "--preload";
 /// What the fork server loads once for all its children: onnxruntime from `ort_lib` and the face
 /// detector at `face_model` with `session` (the worker's settings, so a child's prepare request
 /// names the same and takes it; a request that names another builds its own).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Preload {
     pub ort_lib: PathBuf,
     pub face_model: PathBuf,

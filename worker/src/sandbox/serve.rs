@@ -385,9 +385,10 @@ pub async fn prepare_serving(
 /// (an `arena-sandbox --serve` that answers probe requests only, confined to its own folder,
 /// which it may only read) instead of a child started per upload, so a team's later uploads do
 /// not pay a process start each (~23 ms of CPU forked from the fork server, ~40 ms exec'd: the
-/// loader, the namespaces, Landlock and seccomp, and the first probe's cold caches). A child never sees two teams' uploads; one that fails a probe (a crash, a limit, a
-/// refused file) ends, and the team's next upload gets a fresh one. At most `keep` children are
-/// kept, the least recently used ends first; dropping this ends them all.
+/// loader, the namespaces, Landlock and seccomp, and the first probe's cold caches). A child
+/// never sees two teams' uploads; one that fails a probe (a crash, a limit, a refused file)
+/// ends, and the team's next upload gets a fresh one. At most `keep` children are kept, the
+/// least recently used ends first; dropping this ends them all.
 pub struct ProbeChildren {
     kept: Mutex<Vec<ServingChild>>,
     keep: usize,

@@ -65,8 +65,9 @@ fn send(sock: &OwnedFd, message: &FromServer) {
 }
 
 fn run(child_main: ChildMain) -> Result<(), String> {
-    if threads() != 1 {
-        return Err(format!("not single-threaded ({} threads)", threads()));
+    match threads() {
+        1 => {}
+        n => return Err(format!("not single-threaded ({n} threads)")),
     }
     let sock = std::io::stdin()
         .as_fd()

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use crate::detector::{OrtRuntime, SessionOptions};
-use crate::faces::FaceDetector;
+use crate::faces::{FaceDetector, FaceError};
 use crate::sandbox::fork::Preload;
 
 struct Preloaded {
@@ -31,11 +31,20 @@ pub(super) fn preload(spec: Preload) -> Result<(), String> {
     Ok(())
 }
 
-/// The preloaded face detector, when it was built from `model` with `session` (once per child).
-pub(super) fn take_faces(model: &Path, session: &SessionOptions) -> Option<FaceDetector> {
-    let mut slot = PRELOADED.lock().ok()?;
-    let fits = slot
-        .as_ref()
-        .is_some_and(|p| p.spec.face_model == model && p.spec.session == *session);
-    fits.then(|| slot.take().map(|p| p.faces)).flatten()
+/// The face detector for a prepare request: the preloaded one when it was built from `model`
+/// with `session` (taken once per child), else one loaded now.
+pub(super) fn face_detector(
+    rt: &OrtRuntime,
+    model: &Path,
+    session: &SessionOptions,
+) -> Result<FaceDetector, FaceError> {
+    if let Ok(mut slot) = PRELOADED.lock() {
+        let fits = slot
+            .as_ref()
+            .is_some_and(|p| p.spec.face_model == model && p.spec.session == *session);
+        if let Some(preloaded) = slot.take_if(|_| fits) {
+            return Ok(preloaded.faces);
+        }
+    }
+    FaceDetector::load(rt, model, session)
 }

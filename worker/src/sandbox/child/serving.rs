@@ -5,7 +5,7 @@
 use super::common::{
     MAX_REQUEST_BYTES, access_for, answer, apply_limits, bad_request, cpu_used_ms, isolate, since,
 };
-use super::preload::take_faces;
+use super::preload::face_detector;
 use super::work::{load_detector, prepare_with, probe, score_videos};
 use crate::detector::{Detector, OrtRuntime};
 use crate::faces::FaceDetector;
@@ -182,10 +182,7 @@ fn serve_one(request: &Request, held: &mut Held) -> Result<(Timings, Output), Jo
                 Some(f) => f,
                 None => held
                     .faces
-                    .insert(match take_faces(&task.face_model, &request.session) {
-                        Some(faces) => faces,
-                        None => FaceDetector::load(rt, &task.face_model, &request.session)?,
-                    }),
+                    .insert(face_detector(rt, &task.face_model, &request.session)?),
             };
             return prepare_with(faces, task, since(started));
         }

@@ -1,7 +1,7 @@
 //! What each task does in the child, with the pipeline's own blocking functions.
 
 use super::common::{cpu_used_ms, io_error, since};
-use super::preload::take_faces;
+use super::preload::face_detector;
 use crate::checks::{self, CheckOptions};
 use crate::crops::Crops;
 use crate::detector::{Detector, OrtRuntime, SessionOptions};
@@ -173,10 +173,7 @@ pub(super) fn prepare(
     task: &PrepareTask,
     started: Instant,
 ) -> Result<(Timings, Output), JobError> {
-    let mut faces = match take_faces(&task.face_model, session) {
-        Some(faces) => faces,
-        None => FaceDetector::load(rt, &task.face_model, session)?,
-    };
+    let mut faces = face_detector(rt, &task.face_model, session)?;
     prepare_with(&mut faces, task, since(started))
 }
 
