@@ -7,11 +7,15 @@ use sea_orm::{
 };
 use std::time::Duration;
 
+/// Set (to anything) to log every SQL statement at `info` under the `sqlx::query` target: how
+/// docs/BENCHMARKS.md counts the statements per job and per request.
+pub const LOG_SQL_ENV: &str = "ARENA_LOG_SQL";
+
 /// Opens the database at `url` (SQLite files are created; WAL and foreign keys on).
 #[tracing::instrument(skip_all, err)]
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     let mut opts = ConnectOptions::new(url.to_owned());
-    opts.sqlx_logging(false)
+    opts.sqlx_logging(std::env::var_os(LOG_SQL_ENV).is_some())
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(30));
     if url.starts_with("sqlite:") {

@@ -183,23 +183,24 @@ pub async fn enqueue<C: ConnectionTrait>(
         updated_at_ms: Set(now),
         ..Default::default()
     };
+    // One statement: the new id comes back with the insert (RETURNING on both backends); a
+    // conflict on the dedupe key inserts nothing and is not an error.
     let inserted = jobs::Entity::insert(model)
         .on_conflict(
             sea_orm::sea_query::OnConflict::column(jobs::Column::DedupeKey)
                 .do_nothing()
                 .to_owned(),
         )
-        .exec_without_returning(conn)
-        .await?;
-    if inserted == 0 {
-        return Ok(None);
+        .exec(conn)
+        .await;
+    match inserted {
+        Ok(r) => {
+            notify_workers(conn).await?;
+            Ok(Some(r.last_insert_id))
+        }
+        Err(DbErr::RecordNotInserted) => Ok(None),
+        Err(e) => Err(e.into()),
     }
-    notify_workers(conn).await?;
-    let row = jobs::Entity::find()
-        .filter(jobs::Column::DedupeKey.eq(payload.dedupe_key()))
-        .one(conn)
-        .await?;
-    Ok(row.map(|r| r.id))
 }
 
 /// Wakes idle workers (PostgreSQL NOTIFY, delivered when the transaction commits); SQLite

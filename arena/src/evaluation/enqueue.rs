@@ -1,7 +1,7 @@
 //! Enqueueing: what each event (a detector accepted, a video prepared or failed, a phase closed,
 //! a score job dead) brings into scope, enqueued in the caller's transaction.
 
-use super::progress::{refresh_all, refresh_many};
+use super::progress::{refresh_all, refresh_in};
 use super::scope::{CompetitionView, LiveDetector, LiveVideo, view};
 use crate::domain::PrepareState;
 use crate::error::RepoError;
@@ -9,7 +9,6 @@ use crate::queue::{self, JobPayload, QueueError};
 use crate::repo;
 use crate::time::now_ms;
 use sea_orm::ConnectionTrait;
-use std::collections::HashSet;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EvaluationError {
@@ -33,34 +32,40 @@ async fn enqueue_pairs<C: ConnectionTrait>(
     vids: &[&LiveVideo],
     policy: EnqueuePolicy,
 ) -> Result<usize, EvaluationError> {
+    let pairs: Vec<(&LiveDetector, i64)> = dets
+        .iter()
+        .flat_map(|det| {
+            vids.iter()
+                .filter(|v| {
+                    v.video.prepare_state == PrepareState::Ready.as_str() && view.in_scope(det, v)
+                })
+                .map(move |v| (*det, v.video.id))
+        })
+        .collect();
+    let mut det_ids: Vec<i64> = dets.iter().map(|d| d.detector.id).collect();
+    let mut vid_ids: Vec<i64> = pairs.iter().map(|(_, v)| *v).collect();
+    for ids in [&mut det_ids, &mut vid_ids] {
+        ids.sort_unstable();
+        ids.dedup();
+    }
+    let scored = repo::scores::scored_pairs(db, &det_ids, &vid_ids).await?;
     let mut jobs = 0;
-    for det in dets {
-        let ids: Vec<i64> = vids
-            .iter()
-            .filter(|v| {
-                v.video.prepare_state == PrepareState::Ready.as_str() && view.in_scope(det, v)
-            })
-            .map(|v| v.video.id)
-            .collect();
-        let scored: HashSet<i64> = repo::scores::scored_among(db, det.detector.id, &ids)
+    // One job per pair: the slot that claims one takes the detector's other queued pairs with
+    // it, as many as its share of the live slots (the worker's `claim_batch`), so a detector's
+    // videos are split between idle slots instead of queued as one long job.
+    for (det, video_id) in pairs {
+        if scored.contains(&(det.detector.id, video_id)) {
+            continue;
+        }
+        let payload = JobPayload::Score {
+            detector_id: det.detector.id,
+            video_ids: vec![video_id],
+        };
+        if queue::enqueue(db, &payload, Some(det.submission.id), policy.max_attempts)
             .await?
-            .into_iter()
-            .collect();
-        let todo: Vec<i64> = ids.into_iter().filter(|v| !scored.contains(v)).collect();
-        // One job per pair: the slot that claims one takes the detector's other queued pairs
-        // with it, as many as its share of the live slots (the worker's `claim_batch`), so a
-        // detector's videos are split between idle slots instead of queued as one long job.
-        for &video_id in &todo {
-            let payload = JobPayload::Score {
-                detector_id: det.detector.id,
-                video_ids: vec![video_id],
-            };
-            if queue::enqueue(db, &payload, Some(det.submission.id), policy.max_attempts)
-                .await?
-                .is_some()
-            {
-                jobs += 1;
-            }
+            .is_some()
+        {
+            jobs += 1;
         }
     }
     Ok(jobs)
@@ -83,7 +88,7 @@ pub async fn on_detector_accepted<C: ConnectionTrait>(
     };
     let vids: Vec<&LiveVideo> = view.videos.iter().collect();
     let jobs = enqueue_pairs(db, &view, &[live], &vids, policy).await?;
-    refresh_all(db, det.competition_id, &view).await?;
+    refresh_all(db, &view).await?;
     Ok(jobs)
 }
 
@@ -108,7 +113,7 @@ pub async fn on_video_prepared<C: ConnectionTrait>(
     // A new video changes its own submission's progress and every detector's, no one else's.
     let mut affected: Vec<i64> = view.detectors.iter().map(|d| d.submission.id).collect();
     affected.extend(video.submission_id);
-    refresh_many(db, video.competition_id, &affected).await?;
+    refresh_in(db, &view, &affected).await?;
     Ok(jobs)
 }
 
@@ -130,7 +135,7 @@ pub async fn on_phase_closed<C: ConnectionTrait>(
     let dets: Vec<&LiveDetector> = view.detectors.iter().collect();
     let vids: Vec<&LiveVideo> = view.videos.iter().collect();
     let jobs = enqueue_pairs(db, &view, &dets, &vids, policy).await?;
-    refresh_all(db, phase.competition_id, &view).await?;
+    refresh_all(db, &view).await?;
     repo::events::append(
         db,
         phase.competition_id,

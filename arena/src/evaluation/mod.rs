@@ -15,7 +15,9 @@ pub use enqueue::{
     EnqueuePolicy, EvaluationError, on_detector_accepted, on_phase_closed, on_score_job_dead,
     on_video_failed, on_video_prepared, process_due_phase_closes,
 };
-pub use progress::{PairProgress, Progress, pair_progress, progress, refresh_many, refresh_status};
+pub use progress::{
+    PairProgress, Progress, Refreshed, pair_progress, progress, refresh_many, refresh_status,
+};
 pub use scope::{
     CompetitionView, LiveDetector, LiveVideo, board_extras, board_input, current_round,
     round_boards, view,

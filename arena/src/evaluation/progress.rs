@@ -2,27 +2,18 @@
 //! the per-pair progress the submission page shows.
 
 use super::scope::{CompetitionView, LiveDetector, LiveVideo, view};
-use crate::domain::{PrepareState, SubmissionKind, SubmissionStatus, VideoRole};
+use crate::domain::{SubmissionKind, SubmissionStatus, VideoRole};
 use crate::entities::submissions;
 use crate::error::RepoError;
 use crate::repo;
 use sea_orm::ConnectionTrait;
 use serde::Serialize;
+use std::collections::HashSet;
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Progress {
     pub done: u64,
     pub total: u64,
-}
-
-/// Refreshes the status of every live submission of the competition.
-pub(super) async fn refresh_all<C: ConnectionTrait>(
-    db: &C,
-    competition_id: i64,
-    view: &CompetitionView,
-) -> Result<(), RepoError> {
-    let ids: Vec<i64> = view.submissions.keys().copied().collect();
-    refresh_many(db, competition_id, &ids).await
 }
 
 /// Pairs done and to do for a submission (in scope now).
@@ -34,12 +25,12 @@ pub async fn progress<C: ConnectionTrait>(
     progress_in(db, &view, sub).await
 }
 
-/// [`progress`] against an already loaded view of the submission's competition.
-async fn progress_in<C: ConnectionTrait>(
-    db: &C,
+/// The in-scope (detector, video) pairs of a submission: a detector's against every live video,
+/// a creation's (or the real set's) videos against every live detector.
+fn pairs_of(
     view: &CompetitionView,
     sub: &submissions::Model,
-) -> Result<Progress, RepoError> {
+) -> Result<Vec<(i64, i64)>, RepoError> {
     let (dets, vids): (Vec<&LiveDetector>, Vec<&LiveVideo>) = match repo::submissions::kind(sub)? {
         SubmissionKind::Detector => (
             view.detectors
@@ -48,7 +39,7 @@ async fn progress_in<C: ConnectionTrait>(
                 .collect(),
             view.videos.iter().collect(),
         ),
-        SubmissionKind::Target => return Ok(Progress { done: 0, total: 0 }),
+        SubmissionKind::Target => return Ok(Vec::new()),
         SubmissionKind::Creation | SubmissionKind::Reals => (
             view.detectors.iter().collect(),
             view.videos
@@ -57,25 +48,44 @@ async fn progress_in<C: ConnectionTrait>(
                 .collect(),
         ),
     };
-    let mut progress = Progress { done: 0, total: 0 };
-    for det in dets {
-        let ids: Vec<i64> = vids
-            .iter()
-            .filter(|v| view.in_scope(det, v))
-            .map(|v| v.video.id)
-            .collect();
-        if ids.is_empty() {
-            continue;
-        }
-        progress.total += ids.len() as u64;
-        progress.done += repo::scores::scored_among(db, det.detector.id, &ids)
-            .await?
-            .len() as u64;
-    }
-    Ok(progress)
+    Ok(dets
+        .iter()
+        .flat_map(|d| {
+            vids.iter()
+                .filter(|v| view.in_scope(d, v))
+                .map(|v| (d.detector.id, v.video.id))
+        })
+        .collect())
 }
 
-/// A submission as read before its progress: whether its own side is still pending.
+/// Which of `pairs` are scored: one query for all of them.
+async fn scored_set<C: ConnectionTrait>(
+    db: &C,
+    pairs: &[(i64, i64)],
+) -> Result<HashSet<(i64, i64)>, RepoError> {
+    let (mut dets, mut vids): (Vec<i64>, Vec<i64>) = pairs.iter().copied().unzip();
+    for ids in [&mut dets, &mut vids] {
+        ids.sort_unstable();
+        ids.dedup();
+    }
+    repo::scores::scored_pairs(db, &dets, &vids).await
+}
+
+/// [`progress`] against an already loaded view of the submission's competition.
+async fn progress_in<C: ConnectionTrait>(
+    db: &C,
+    view: &CompetitionView,
+    sub: &submissions::Model,
+) -> Result<Progress, RepoError> {
+    let pairs = pairs_of(view, sub)?;
+    let scored = scored_set(db, &pairs).await?;
+    Ok(Progress {
+        done: pairs.iter().filter(|p| scored.contains(p)).count() as u64,
+        total: pairs.len() as u64,
+    })
+}
+
+/// A submission as the view saw it before its progress: whether its own side is still pending.
 struct Pending {
     sub: submissions::Model,
     current: SubmissionStatus,
@@ -84,37 +94,31 @@ struct Pending {
     unchecked: bool,
 }
 
-async fn read_pending<C: ConnectionTrait>(
-    db: &C,
-    submission_id: i64,
-) -> Result<Pending, RepoError> {
-    let Some(sub) = repo::submissions::find(db, submission_id).await? else {
-        return Err(RepoError::NotFound("submission"));
-    };
-    let current = repo::submissions::status(&sub)?;
-    let videos_pending = repo::videos::list_for_submission(db, sub.id)
-        .await?
-        .iter()
-        .any(|v| v.prepare_state == PrepareState::Pending.as_str());
-    let detector_pending = match repo::detectors::find_by_submission(db, sub.id).await? {
-        Some(d) => !d.ready,
-        None => false,
-    };
-    Ok(Pending {
-        sub,
-        current,
-        pending: videos_pending || detector_pending,
-        unchecked: detector_pending,
-    })
+impl Pending {
+    /// The submission's own side as `view` saw it; None when it was final (or gone) then.
+    fn of(view: &CompetitionView, submission_id: i64) -> Result<Option<Pending>, RepoError> {
+        let Some(sub) = view.submissions.get(&submission_id) else {
+            return Ok(None);
+        };
+        let unchecked = view.unchecked.contains(&submission_id);
+        Ok(Some(Pending {
+            current: repo::submissions::status(sub)?,
+            pending: unchecked || view.preparing.contains(&submission_id),
+            unchecked,
+            sub: sub.clone(),
+        }))
+    }
 }
 
+/// Stores the status `p` implies; returns it, with the stored row when a concurrent change won
+/// (then its status is what is reported, not our guess).
 async fn apply_progress<C: ConnectionTrait>(
     db: &C,
     read: &Pending,
     p: Progress,
-) -> Result<(SubmissionStatus, Progress), RepoError> {
+) -> Result<(SubmissionStatus, Option<submissions::Model>), RepoError> {
     if read.current.is_final() || read.unchecked {
-        return Ok((read.current, p));
+        return Ok((read.current, None));
     }
     let next = if p.done >= p.total && !read.pending {
         SubmissionStatus::Finished
@@ -124,55 +128,107 @@ async fn apply_progress<C: ConnectionTrait>(
     if next != read.current
         && !repo::submissions::set_status(db, read.sub.id, read.current, next).await?
     {
-        // It changed meanwhile (another refresh, or it turned final because a job died):
-        // report what is stored, not our guess.
+        // It changed meanwhile (another refresh, or it turned final because a job died).
         let stored = repo::submissions::find(db, read.sub.id)
             .await?
             .ok_or(RepoError::NotFound("submission"))?;
-        return Ok((repo::submissions::status(&stored)?, p));
+        return Ok((repo::submissions::status(&stored)?, Some(stored)));
     }
-    Ok((next, p))
+    Ok((next, None))
+}
+
+/// What [`refresh_status`] found: the status, the progress it was derived from (one consistent
+/// reading), and the submission row as that status was decided (its error, note and pick as
+/// read then).
+#[derive(Debug, Clone)]
+pub struct Refreshed {
+    pub status: SubmissionStatus,
+    pub progress: Progress,
+    pub submission: submissions::Model,
 }
 
 /// Recomputes a live submission's status from its progress: finished once every pair in scope
 /// is scored and its videos are prepared; a finished one runs again when new pairs appear.
-/// Returns the status and the progress it was derived from (one consistent reading).
+/// `sub` is the caller's reading of the row; a newer one is taken from the view.
+///
+/// Ordering: the pending flags (videos still preparing, a detector still being checked) come
+/// from the same [`view`] as the live sets, and every score is read after it. A side that turns
+/// ready after the view is still pending in it, so the status stays `running` and the event that
+/// made it ready refreshes again with a newer view; a side ready before it is in the view and its
+/// pairs are counted. Never missed by both.
 pub async fn refresh_status<C: ConnectionTrait>(
     db: &C,
-    submission_id: i64,
-) -> Result<(SubmissionStatus, Progress), RepoError> {
-    // Pending flags are read before the progress: a side that turns ready in between is then
-    // already counted by the progress, never missed by both.
-    let read = read_pending(db, submission_id).await?;
-    let view = view(db, read.sub.competition_id).await?;
-    let p = progress_in(db, &view, &read.sub).await?;
-    apply_progress(db, &read, p).await
+    sub: &submissions::Model,
+) -> Result<Refreshed, RepoError> {
+    let view = view(db, sub.competition_id).await?;
+    match Pending::of(&view, sub.id)? {
+        Some(read) => {
+            let progress = progress_in(db, &view, &read.sub).await?;
+            let (status, stored) = apply_progress(db, &read, progress).await?;
+            let mut submission = stored.unwrap_or(read.sub);
+            submission.status = status.as_str().to_owned();
+            Ok(Refreshed {
+                status,
+                progress,
+                submission,
+            })
+        }
+        // Final before the view was read: its status no longer moves (and the view holds none of
+        // its pairs).
+        None => {
+            let stored = if repo::submissions::status(sub)?.is_final() {
+                sub.clone()
+            } else {
+                repo::submissions::find(db, sub.id)
+                    .await?
+                    .ok_or(RepoError::NotFound("submission"))?
+            };
+            Ok(Refreshed {
+                status: repo::submissions::status(&stored)?,
+                progress: progress_in(db, &view, &stored).await?,
+                submission: stored,
+            })
+        }
+    }
 }
 
-/// [`refresh_status`] for several submissions of one competition, with one view of it: every
-/// pending flag is read first, then the view, then each progress (the same ordering argument).
+/// [`refresh_status`] for several submissions of one competition, with one view of it.
 pub async fn refresh_many<C: ConnectionTrait>(
     db: &C,
     competition_id: i64,
     submission_ids: &[i64],
 ) -> Result<(), RepoError> {
+    let view = view(db, competition_id).await?;
+    refresh_in(db, &view, submission_ids).await
+}
+
+/// [`refresh_many`] against a view the caller loaded after the event it reacts to (the ordering
+/// argument of [`refresh_status`] holds: no score has been read before it). Submissions final
+/// when it was read are left as they are.
+pub(super) async fn refresh_in<C: ConnectionTrait>(
+    db: &C,
+    view: &CompetitionView,
+    submission_ids: &[i64],
+) -> Result<(), RepoError> {
     let mut ids = submission_ids.to_vec();
     ids.sort_unstable();
     ids.dedup();
-    let mut reads = Vec::with_capacity(ids.len());
     for id in ids {
-        match read_pending(db, id).await {
-            Ok(r) => reads.push(r),
-            Err(RepoError::NotFound(_)) => {}
-            Err(e) => return Err(e),
+        if let Some(read) = Pending::of(view, id)? {
+            let p = progress_in(db, view, &read.sub).await?;
+            apply_progress(db, &read, p).await?;
         }
     }
-    let view = view(db, competition_id).await?;
-    for read in &reads {
-        let p = progress_in(db, &view, &read.sub).await?;
-        apply_progress(db, read, p).await?;
-    }
     Ok(())
+}
+
+/// Refreshes the status of every live submission of the competition, against `view`.
+pub(super) async fn refresh_all<C: ConnectionTrait>(
+    db: &C,
+    view: &CompetitionView,
+) -> Result<(), RepoError> {
+    let ids: Vec<i64> = view.submissions.keys().copied().collect();
+    refresh_in(db, view, &ids).await
 }
 
 /// Progress of one side of a submission's pairs: a detector against a creation's videos (or the
@@ -184,21 +240,15 @@ pub struct PairProgress {
     pub total: u64,
 }
 
-async fn scored_count<C: ConnectionTrait>(
-    db: &C,
+fn pairs_with(
+    view: &CompetitionView,
     det: &LiveDetector,
-    ids: &[i64],
-) -> Result<u64, RepoError> {
-    Ok(repo::scores::scored_among(db, det.detector.id, ids)
-        .await?
-        .len() as u64)
-}
-
-fn pair_ids(view: &CompetitionView, det: &LiveDetector, videos: &[&LiveVideo]) -> Vec<i64> {
+    videos: &[&LiveVideo],
+) -> Vec<(i64, i64)> {
     videos
         .iter()
         .filter(|v| view.in_scope(det, v))
-        .map(|v| v.video.id)
+        .map(|v| (det.detector.id, v.video.id))
         .collect()
 }
 
@@ -218,36 +268,31 @@ pub async fn pair_progress<C: ConnectionTrait>(
     sub: &submissions::Model,
 ) -> Result<Vec<PairProgress>, RepoError> {
     let view = view(db, sub.competition_id).await?;
-    let mut out = Vec::new();
+    let mut groups: Vec<(String, Vec<(i64, i64)>)> = Vec::new();
     match repo::submissions::kind(sub)? {
         SubmissionKind::Detector => {
             let Some(det) = view.detectors.iter().find(|d| d.submission.id == sub.id) else {
-                return Ok(out);
+                return Ok(Vec::new());
             };
             let reals: Vec<&LiveVideo> = view
                 .videos
                 .iter()
                 .filter(|v| v.role == VideoRole::Real)
                 .collect();
-            let mut groups: Vec<(String, Vec<&LiveVideo>)> =
+            let mut by_owner: Vec<(String, Vec<&LiveVideo>)> =
                 vec![("hidden real videos".to_owned(), reals)];
             for v in view.videos.iter().filter(|v| v.role != VideoRole::Real) {
                 let Some(owner) = v.video.submission_id else {
                     continue;
                 };
                 let name = pair_label(&view, owner);
-                match groups.iter_mut().find(|(n, _)| *n == name) {
+                match by_owner.iter_mut().find(|(n, _)| *n == name) {
                     Some((_, list)) => list.push(v),
-                    None => groups.push((name, vec![v])),
+                    None => by_owner.push((name, vec![v])),
                 }
             }
-            for (against, videos) in groups {
-                let ids = pair_ids(&view, det, &videos);
-                out.push(PairProgress {
-                    against,
-                    done: scored_count(db, det, &ids).await?,
-                    total: ids.len() as u64,
-                });
+            for (against, videos) in by_owner {
+                groups.push((against, pairs_with(&view, det, &videos)));
             }
         }
         SubmissionKind::Creation | SubmissionKind::Reals => {
@@ -257,15 +302,22 @@ pub async fn pair_progress<C: ConnectionTrait>(
                 .filter(|v| v.video.submission_id == Some(sub.id))
                 .collect();
             for det in &view.detectors {
-                let ids = pair_ids(&view, det, &mine);
-                out.push(PairProgress {
-                    against: pair_label(&view, det.submission.id),
-                    done: scored_count(db, det, &ids).await?,
-                    total: ids.len() as u64,
-                });
+                groups.push((
+                    pair_label(&view, det.submission.id),
+                    pairs_with(&view, det, &mine),
+                ));
             }
         }
         SubmissionKind::Target => {}
     }
-    Ok(out)
+    let all: Vec<(i64, i64)> = groups.iter().flat_map(|(_, p)| p.iter().copied()).collect();
+    let scored = scored_set(db, &all).await?;
+    Ok(groups
+        .into_iter()
+        .map(|(against, pairs)| PairProgress {
+            against,
+            done: pairs.iter().filter(|p| scored.contains(p)).count() as u64,
+            total: pairs.len() as u64,
+        })
+        .collect())
 }

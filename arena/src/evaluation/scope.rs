@@ -38,6 +38,10 @@ pub struct CompetitionView {
     pub videos: Vec<LiveVideo>,
     pub submissions: HashMap<i64, submissions::Model>,
     pub teams: HashMap<i64, (String, bool)>,
+    /// Live submissions with a video still waiting to be prepared (targets included).
+    pub preparing: HashSet<i64>,
+    /// Live submissions whose detector has not passed its upload checks yet.
+    pub unchecked: HashSet<i64>,
 }
 
 impl CompetitionView {
@@ -87,14 +91,23 @@ pub async fn view<C: ConnectionTrait>(
         videos: Vec::new(),
         submissions: HashMap::new(),
         teams,
+        preparing: HashSet::new(),
+        unchecked: HashSet::new(),
     };
-    view.detectors = live_detectors(
-        &view,
-        &subs,
-        repo::detectors::list_for_competition(db, competition_id).await?,
-    );
+    let detectors = repo::detectors::list_for_competition(db, competition_id).await?;
+    view.unchecked = detectors
+        .iter()
+        .filter(|d| !d.ready && subs.contains_key(&d.submission_id))
+        .map(|d| d.submission_id)
+        .collect();
+    view.detectors = live_detectors(&view, &subs, detectors);
     for v in repo::videos::list_for_competition(db, competition_id).await? {
         let role = repo::videos::role(&v)?;
+        if let Some(sub) = v.submission_id.filter(|s| subs.contains_key(s))
+            && v.prepare_state == PrepareState::Pending.as_str()
+        {
+            view.preparing.insert(sub);
+        }
         let sub_ok = v.submission_id.is_none_or(|id| subs.contains_key(&id));
         if role == VideoRole::Target
             || !sub_ok

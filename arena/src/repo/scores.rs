@@ -7,6 +7,7 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
     sea_query::OnConflict,
 };
+use std::collections::HashSet;
 
 #[derive(Debug, Clone)]
 pub struct NewScore {
@@ -63,6 +64,28 @@ pub async fn scored_among<C: ConnectionTrait>(
         .into_tuple()
         .all(db)
         .await?)
+}
+
+/// The (detector, video) pairs among `detector_ids` × `video_ids` that are scored: one query
+/// however many detectors (progress and enqueueing ask for a submission's pairs at once).
+pub async fn scored_pairs<C: ConnectionTrait>(
+    db: &C,
+    detector_ids: &[i64],
+    video_ids: &[i64],
+) -> Result<HashSet<(i64, i64)>, RepoError> {
+    if detector_ids.is_empty() || video_ids.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let pairs: Vec<(i64, i64)> = scores::Entity::find()
+        .select_only()
+        .column(scores::Column::DetectorId)
+        .column(scores::Column::VideoId)
+        .filter(scores::Column::DetectorId.is_in(detector_ids.iter().copied()))
+        .filter(scores::Column::VideoId.is_in(video_ids.iter().copied()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(pairs.into_iter().collect())
 }
 
 /// (detector, video, score) for the given detectors.

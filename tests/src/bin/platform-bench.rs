@@ -374,10 +374,15 @@ async fn platform(a: &Args, round: usize, isolate: bool) -> Result<PlatformRun> 
         .to_owned();
     let log = std::fs::File::create(dir.join("server.log"))?;
     let mut up = server.command(a);
+    // ARENA_LOG_SQL (arena::db) logs every statement, under `sqlx::query`: let those through.
+    let sqlx = match std::env::var_os(arena::db::LOG_SQL_ENV) {
+        Some(_) => "info",
+        None => "warn",
+    };
     up.arg("up")
         .env(
             "RUST_LOG",
-            "info,arena_worker::sandbox=debug,sqlx=warn,sea_orm=warn",
+            format!("info,arena_worker::sandbox=debug,sqlx={sqlx},sea_orm=warn"),
         )
         .stdout(Stdio::null())
         .stderr(log);

@@ -120,10 +120,11 @@ pub async fn get(
     if sub.team_id != caller.id() && !caller.is_admin() {
         return Err(ApiError::of(Code::NotYours, "this submission belongs to another team").into());
     }
-    let (status, progress) = evaluation::refresh_status(ctx.db(), sub.id).await?;
-    let sub = repo::submissions::find(ctx.db(), sub.id)
-        .await?
-        .ok_or_else(not_found)?;
+    let evaluation::Refreshed {
+        status,
+        progress,
+        submission: sub,
+    } = evaluation::refresh_status(ctx.db(), &sub).await?;
     let team = repo::teams::find(ctx.db(), sub.team_id)
         .await?
         .map(|t| t.name)

@@ -71,14 +71,19 @@ pub async fn get(
         ));
     }
     // Live mode: a finished creation runs again when a new detector arrives.
-    let (status, progress) = evaluation::refresh_status(ctx.db(), sub.id).await?;
-    let sub = repo::submissions::find(ctx.db(), sub.id)
-        .await?
-        .ok_or_else(not_found)?;
-    let team = repo::teams::find(ctx.db(), sub.team_id)
-        .await?
-        .map(|t| t.name)
-        .unwrap_or_default();
+    let evaluation::Refreshed {
+        status,
+        progress,
+        submission: sub,
+    } = evaluation::refresh_status(ctx.db(), &sub).await?;
+    let team = if sub.team_id == caller.id() {
+        caller.team.name.clone()
+    } else {
+        repo::teams::find(ctx.db(), sub.team_id)
+            .await?
+            .map(|t| t.name)
+            .unwrap_or_default()
+    };
     let error = sub.error_code.as_ref().map(|code| SubmissionError {
         code: code.clone(),
         message: sub.error_message.clone().unwrap_or_default(),
