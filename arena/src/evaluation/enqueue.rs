@@ -42,13 +42,8 @@ async fn enqueue_pairs<C: ConnectionTrait>(
                 .map(move |v| (*det, v.video.id))
         })
         .collect();
-    let mut det_ids: Vec<i64> = dets.iter().map(|d| d.detector.id).collect();
-    let mut vid_ids: Vec<i64> = pairs.iter().map(|(_, v)| *v).collect();
-    for ids in [&mut det_ids, &mut vid_ids] {
-        ids.sort_unstable();
-        ids.dedup();
-    }
-    let scored = repo::scores::scored_pairs(db, &det_ids, &vid_ids).await?;
+    let ids: Vec<(i64, i64)> = pairs.iter().map(|(d, v)| (d.detector.id, *v)).collect();
+    let scored = repo::scores::scored_pairs(db, &ids).await?;
     let mut jobs = 0;
     // One job per pair: the slot that claims one takes the detector's other queued pairs with
     // it, as many as its share of the live slots (the worker's `claim_batch`), so a detector's

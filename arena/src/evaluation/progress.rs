@@ -8,7 +8,6 @@ use crate::error::RepoError;
 use crate::repo;
 use sea_orm::ConnectionTrait;
 use serde::Serialize;
-use std::collections::HashSet;
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Progress {
@@ -50,25 +49,8 @@ fn pairs_of(
     };
     Ok(dets
         .iter()
-        .flat_map(|d| {
-            vids.iter()
-                .filter(|v| view.in_scope(d, v))
-                .map(|v| (d.detector.id, v.video.id))
-        })
+        .flat_map(|d| pairs_with(view, d, &vids))
         .collect())
-}
-
-/// Which of `pairs` are scored: one query for all of them.
-async fn scored_set<C: ConnectionTrait>(
-    db: &C,
-    pairs: &[(i64, i64)],
-) -> Result<HashSet<(i64, i64)>, RepoError> {
-    let (mut dets, mut vids): (Vec<i64>, Vec<i64>) = pairs.iter().copied().unzip();
-    for ids in [&mut dets, &mut vids] {
-        ids.sort_unstable();
-        ids.dedup();
-    }
-    repo::scores::scored_pairs(db, &dets, &vids).await
 }
 
 /// [`progress`] against an already loaded view of the submission's competition.
@@ -78,7 +60,7 @@ async fn progress_in<C: ConnectionTrait>(
     sub: &submissions::Model,
 ) -> Result<Progress, RepoError> {
     let pairs = pairs_of(view, sub)?;
-    let scored = scored_set(db, &pairs).await?;
+    let scored = repo::scores::scored_pairs(db, &pairs).await?;
     Ok(Progress {
         done: pairs.iter().filter(|p| scored.contains(p)).count() as u64,
         total: pairs.len() as u64,
@@ -311,7 +293,7 @@ pub async fn pair_progress<C: ConnectionTrait>(
         SubmissionKind::Target => {}
     }
     let all: Vec<(i64, i64)> = groups.iter().flat_map(|(_, p)| p.iter().copied()).collect();
-    let scored = scored_set(db, &all).await?;
+    let scored = repo::scores::scored_pairs(db, &all).await?;
     Ok(groups
         .into_iter()
         .map(|(against, pairs)| PairProgress {

@@ -66,26 +66,32 @@ pub async fn scored_among<C: ConnectionTrait>(
         .await?)
 }
 
-/// The (detector, video) pairs among `detector_ids` × `video_ids` that are scored: one query
-/// however many detectors (progress and enqueueing ask for a submission's pairs at once).
+/// Which of `pairs` (detector, video) are scored: one query however many detectors (progress
+/// and enqueueing ask for a submission's pairs at once).
 pub async fn scored_pairs<C: ConnectionTrait>(
     db: &C,
-    detector_ids: &[i64],
-    video_ids: &[i64],
+    pairs: &[(i64, i64)],
 ) -> Result<HashSet<(i64, i64)>, RepoError> {
-    if detector_ids.is_empty() || video_ids.is_empty() {
+    if pairs.is_empty() {
         return Ok(HashSet::new());
     }
-    let pairs: Vec<(i64, i64)> = scores::Entity::find()
+    let (mut detector_ids, mut video_ids): (Vec<i64>, Vec<i64>) = pairs.iter().copied().unzip();
+    for ids in [&mut detector_ids, &mut video_ids] {
+        ids.sort_unstable();
+        ids.dedup();
+    }
+    let found: Vec<(i64, i64)> = scores::Entity::find()
         .select_only()
         .column(scores::Column::DetectorId)
         .column(scores::Column::VideoId)
-        .filter(scores::Column::DetectorId.is_in(detector_ids.iter().copied()))
-        .filter(scores::Column::VideoId.is_in(video_ids.iter().copied()))
+        .filter(scores::Column::DetectorId.is_in(detector_ids))
+        .filter(scores::Column::VideoId.is_in(video_ids))
         .into_tuple()
         .all(db)
         .await?;
-    Ok(pairs.into_iter().collect())
+    // The query covers the ids' product: keep only the pairs asked for.
+    let asked: HashSet<(i64, i64)> = pairs.iter().copied().collect();
+    Ok(found.into_iter().filter(|p| asked.contains(p)).collect())
 }
 
 /// (detector, video, score) for the given detectors.
