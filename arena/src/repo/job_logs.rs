@@ -5,10 +5,8 @@
 use crate::entities::job_logs;
 use crate::error::RepoError;
 use crate::time::now_ms;
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 /// Longest message stored, in bytes (longer ones are cut at a character boundary, with `…`).
 pub const MAX_MESSAGE_BYTES: usize = 400;
@@ -55,26 +53,40 @@ fn cut(s: &str, max: usize) -> String {
     format!("{}…", &s[..end])
 }
 
-/// Appends a line unless the job already has [`MAX_LINES_PER_JOB`]; true when stored.
+/// Appends a line unless the job already has [`MAX_LINES_PER_JOB`]; true when stored. One
+/// statement (`INSERT … SELECT … WHERE (SELECT COUNT(*) …) < cap`): a line costs one round trip,
+/// and two workers appending at once can at worst each add the line the cap had room for.
 pub async fn append<C: ConnectionTrait>(db: &C, line: NewJobLog<'_>) -> Result<bool, RepoError> {
-    let lines = job_logs::Entity::find()
-        .filter(job_logs::Column::JobId.eq(line.job_id))
-        .count(db)
-        .await?;
-    if lines >= MAX_LINES_PER_JOB {
-        return Ok(false);
-    }
-    let model = job_logs::ActiveModel {
-        job_id: Set(line.job_id),
-        submission_id: Set(line.submission_id),
-        worker: Set(cut(line.worker, 60)),
-        level: Set(line.level.as_str().to_owned()),
-        message: Set(cut(line.message.trim(), MAX_MESSAGE_BYTES)),
-        created_at_ms: Set(now_ms()),
-        ..Default::default()
-    };
-    model.insert(db).await?;
-    Ok(true)
+    let lines = Query::select()
+        .expr(Func::count(Expr::col(job_logs::Column::Id)))
+        .from(job_logs::Entity)
+        .and_where(Expr::col(job_logs::Column::JobId).eq(line.job_id))
+        .take();
+    let values = Query::select()
+        .exprs([
+            Expr::val(line.job_id),
+            Expr::val(line.submission_id),
+            Expr::val(cut(line.worker, 60)),
+            Expr::val(line.level.as_str()),
+            Expr::val(cut(line.message.trim(), MAX_MESSAGE_BYTES)),
+            Expr::val(now_ms()),
+        ])
+        .and_where(Expr::expr(lines).lt(i64::try_from(MAX_LINES_PER_JOB).unwrap_or(i64::MAX)))
+        .take();
+    let insert = Query::insert()
+        .into_table(job_logs::Entity)
+        .columns([
+            job_logs::Column::JobId,
+            job_logs::Column::SubmissionId,
+            job_logs::Column::Worker,
+            job_logs::Column::Level,
+            job_logs::Column::Message,
+            job_logs::Column::CreatedAtMs,
+        ])
+        .select_from(values)
+        .map_err(|e| RepoError::Db(sea_orm::DbErr::Custom(e.to_string())))?
+        .take();
+    Ok(db.execute(&insert).await?.rows_affected() == 1)
 }
 
 /// The latest `limit` lines of a submission's jobs, oldest first.

@@ -65,3 +65,73 @@ async fn team_names_are_unique_and_scores_are_stored_once() {
         assert_eq!(stored, vec![(1, 2, 0.5)]);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_log_lines_are_capped_per_job_and_cut_to_length() {
+    use arena::entities::job_logs;
+    use arena::queue::JobPayload;
+    use repo::job_logs::{Level, MAX_LINES_PER_JOB, MAX_MESSAGE_BYTES, NewJobLog};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    for backend in backends() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let url = fresh_database_url(&backend, dir.path())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let db = arena::db::connect_and_migrate(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut jobs = Vec::new();
+        for n in 0..2 {
+            let id = arena::queue::enqueue(&db, &JobPayload::Noop { n }, None, 3)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .unwrap_or_else(|| panic!("job {n} not queued"));
+            jobs.push(id);
+        }
+        let long = "é".repeat(MAX_MESSAGE_BYTES);
+        let line = |job_id, submission_id, message| NewJobLog {
+            job_id,
+            submission_id,
+            worker: "w1",
+            level: Level::Warn,
+            message,
+        };
+        let mut stored = 0;
+        for n in 0..MAX_LINES_PER_JOB + 5 {
+            let text = format!("  line {n}  ");
+            let message = if n == 0 { long.as_str() } else { text.as_str() };
+            if repo::job_logs::append(&db, line(jobs[0], Some(7), message))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+            {
+                stored += 1;
+            }
+        }
+        assert_eq!(stored, MAX_LINES_PER_JOB, "{backend:?}: lines past the cap");
+        assert!(
+            repo::job_logs::append(&db, line(jobs[1], None, "other job"))
+                .await
+                .unwrap_or_else(|e| panic!("{e}")),
+            "another job's lines are counted apart"
+        );
+        let rows = job_logs::Entity::find()
+            .filter(job_logs::Column::JobId.eq(jobs[0]))
+            .order_by_asc(job_logs::Column::Id)
+            .all(&db)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(rows.len() as u64, MAX_LINES_PER_JOB);
+        assert_eq!(rows[0].message.len(), MAX_MESSAGE_BYTES + '…'.len_utf8());
+        assert!(rows[0].message.ends_with('…'));
+        assert_eq!(rows[1].message, "line 1");
+        assert_eq!(rows[1].level, "warn");
+        assert_eq!(rows[1].worker, "w1");
+        assert_eq!(rows[1].submission_id, Some(7));
+        assert!(rows[1].created_at_ms > 0);
+        let latest = repo::job_logs::latest_for_submission(&db, 7, 3)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let texts: Vec<_> = latest.iter().map(|r| r.message.as_str()).collect();
+        assert_eq!(texts, ["line 37", "line 38", "line 39"]);
+    }
+}
