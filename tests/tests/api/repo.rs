@@ -89,13 +89,15 @@ async fn job_log_lines_are_capped_per_job_and_cut_to_length() {
             jobs.push(id);
         }
         let long = "é".repeat(MAX_MESSAGE_BYTES);
-        let line = |job_id, submission_id, message| NewJobLog {
-            job_id,
-            submission_id,
-            worker: "w1",
-            level: Level::Warn,
-            message,
-        };
+        fn line(job_id: i64, submission_id: Option<i64>, message: &str) -> NewJobLog<'_> {
+            NewJobLog {
+                job_id,
+                submission_id,
+                worker: "w1",
+                level: Level::Warn,
+                message,
+            }
+        }
         let mut stored = 0;
         for n in 0..MAX_LINES_PER_JOB + 5 {
             let text = format!("  line {n}  ");
