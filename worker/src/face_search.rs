@@ -264,25 +264,6 @@ impl FaceFinder {
         FaceFinder::default()
     }
 
-    /// Runs the search on two blank 640×480 frames, as a video's first two frames are searched
-    /// (the whole-frame pass and the tile scales). onnxruntime plans and allocates a session's buffers on its first runs at a size;
-    /// the fork server does this once before it forks, so each decode child starts from a warmed
-    /// detector instead of paying for it on its first video (docs/SANDBOX.md "The fork server").
-    /// The boxes found later are the same (a test checks it).
-    pub fn warm_up(det: &mut FaceDetector) -> Result<(), FaceError> {
-        let blank = |width: u32, height: u32| RgbImage {
-            width,
-            height,
-            data: vec![96; width as usize * height as usize * 3],
-        };
-        let (small, large) = (blank(512, 384), blank(640, 480));
-        let mut finder = FaceFinder::new();
-        for _ in 0..2 {
-            finder.find(det, &small, &large)?;
-        }
-        Ok(())
-    }
-
     /// The subject's face in this frame as fractions of it, or `None` (no face, or not the
     /// subject's). `small` and `large` are the same frame at two sizes: the whole-frame pass reads
     /// `small`, the search at tile scales and the tracked region read whichever is enough.
@@ -497,15 +478,8 @@ mod tests {
     /// The worker's prepare rule (pipeline::prepare_frames) on a fixture: the chosen boxes
     /// (fractions), the crops, the large frames' size, and the model runs it took.
     fn prepare(name: &str, k: usize) -> (Vec<Option<FaceBox>>, FaceCrops, (u32, u32), u64) {
-        prepare_with(detector(), name, k)
-    }
-
-    fn prepare_with(
-        mut det: FaceDetector,
-        name: &str,
-        k: usize,
-    ) -> (Vec<Option<FaceBox>>, FaceCrops, (u32, u32), u64) {
         let _guard = decode_lock();
+        let mut det = detector();
         let mut finder = FaceFinder::new();
         let mut cropper = FaceCropper::new(512);
         let mut faces = Vec::new();
@@ -520,20 +494,6 @@ mod tests {
         })
         .unwrap();
         (faces, cropper.finish(), size, finder.runs)
-    }
-
-    #[test]
-    fn a_warmed_up_detector_finds_the_same_faces() {
-        for name in ["face_moving.mp4", "two_faces_1080p.mp4"] {
-            let mut warmed = detector();
-            FaceFinder::warm_up(&mut warmed).unwrap();
-            let (fresh_boxes, fresh_crops, size, runs) = prepare(name, 12);
-            let (boxes, crops, warmed_size, warmed_runs) = prepare_with(warmed, name, 12);
-            assert!(fresh_boxes.iter().any(Option::is_some), "{name}: no face");
-            assert_eq!((boxes, warmed_size, warmed_runs), (fresh_boxes, size, runs));
-            assert_eq!(crops.images, fresh_crops.images, "{name}");
-            assert_eq!(crops.detected, fresh_crops.detected, "{name}");
-        }
     }
 
     #[test]

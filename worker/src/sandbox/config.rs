@@ -35,18 +35,6 @@ pub(super) const ENV_KEPT: &[&str] = &[
 ];
 pub(super) const ENV_PREFIXES_KEPT: &[&str] = &["CUDA_", "NVIDIA_", "OMP_"];
 
-/// glibc's malloc settings in a child (docs/SANDBOX.md "Memory"). A child is a fresh process
-/// that touches its working set once (a decode child holds ~25 MB of a video's images, its
-/// decoder's and onnxruntime's buffers): each first touch of a 4 KiB page is a page fault, and
-/// those were a decode child's main cost beyond `arena eval`'s decoding. `hugetlb=1` asks for
-/// transparent huge pages on malloc's memory (where the kernel's THP mode is `madvise`, as on
-/// Debian); the thresholds keep freed memory in the heap for the next frame instead of
-/// returning it to the kernel and faulting it in again. Peak memory is unchanged; RLIMIT_AS
-/// still bounds it.
-pub(super) const CHILD_MALLOC_TUNABLES: &str = "glibc.malloc.hugetlb=1:\
-glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=536870912:\
-glibc.malloc.top_pad=33554432";
-
 /// How to start an evaluation child.
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
@@ -183,7 +171,6 @@ pub(super) fn child_env(extra: &[(OsString, OsString)]) -> Vec<(OsString, OsStri
     // glibc reserves 64 MiB of address space per malloc arena and thread; a few arenas keep
     // RLIMIT_AS about the memory actually used.
     env.push(("MALLOC_ARENA_MAX".into(), "2".into()));
-    env.push(("GLIBC_TUNABLES".into(), CHILD_MALLOC_TUNABLES.into()));
     // onnxruntime's telemetry would write a usage database under $HOME (docs/SANDBOX.md).
     env.push(("ORT_DISABLE_TELEMETRY".into(), "1".into()));
     env.extend(extra.iter().cloned());

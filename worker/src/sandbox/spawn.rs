@@ -310,7 +310,7 @@ pub(super) fn child_session(session: &SessionOptions) -> SessionOptions {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::super::config::{CHILD_MALLOC_TUNABLES, ENV_KEPT, ENV_PREFIXES_KEPT};
+    use super::super::config::{ENV_KEPT, ENV_PREFIXES_KEPT};
     use super::*;
 
     #[tokio::test]
@@ -341,9 +341,7 @@ mod tests {
         let env = String::from_utf8(out.stdout).unwrap();
         let has = |line: &str| env.lines().any(|l| l == line);
         assert!(
-            has("MALLOC_ARENA_MAX=2")
-                && has("ORT_DISABLE_TELEMETRY=1")
-                && has(&format!("GLIBC_TUNABLES={CHILD_MALLOC_TUNABLES}")),
+            has("MALLOC_ARENA_MAX=2") && has("ORT_DISABLE_TELEMETRY=1"),
             "{env}"
         );
         // Kept names pass; the rest of the worker's environment stays behind.
@@ -355,7 +353,6 @@ mod tests {
                 // Set here, or by the shell itself.
                 && ![
                     "MALLOC_ARENA_MAX",
-                    "GLIBC_TUNABLES",
                     "ORT_DISABLE_TELEMETRY",
                     "PWD",
                     "OLDPWD",

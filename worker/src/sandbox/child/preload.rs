@@ -18,16 +18,12 @@ struct Preloaded {
 
 static PRELOADED: Mutex<Option<Preloaded>> = Mutex::new(None);
 
-/// Loads onnxruntime, builds the face detector's sessions and runs them once on a blank frame
-/// ([`crate::face_search::FaceFinder::warm_up`]), in the fork server: single-threaded before and,
-/// as the caller checks, after.
+/// Loads onnxruntime and builds the face detector's sessions (in the fork server, single-threaded
+/// before and, as the caller checks, after).
 pub(super) fn preload(spec: Preload) -> Result<(), String> {
     let rt = OrtRuntime::init(&spec.ort_lib).map_err(|e| format!("onnxruntime: {e}"))?;
-    let mut faces = FaceDetector::load(&rt, &spec.face_model, &spec.session)
+    let faces = FaceDetector::load(&rt, &spec.face_model, &spec.session)
         .map_err(|e| format!("the face detector: {e}"))?;
-    // Its first runs plan and allocate onnxruntime's buffers: once here, not in every child.
-    crate::face_search::FaceFinder::warm_up(&mut faces)
-        .map_err(|e| format!("warming up the face detector: {e}"))?;
     let mut slot = PRELOADED
         .lock()
         .map_err(|_| "the preload lock is poisoned".to_owned())?;
