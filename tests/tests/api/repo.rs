@@ -4,8 +4,10 @@ use arena::domain::{Role, TeamName};
 use arena::repo;
 use arena_tests::{backends, fresh_database_url};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn team_names_are_unique_and_scores_are_stored_once() {
+/// A fresh migrated database per backend (SQLite, and PostgreSQL when configured), with the
+/// folder that holds it.
+async fn databases() -> Vec<(String, tempfile::TempDir, sea_orm::DatabaseConnection)> {
+    let mut out = Vec::new();
     for backend in backends() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let url = fresh_database_url(&backend, dir.path())
@@ -14,6 +16,14 @@ async fn team_names_are_unique_and_scores_are_stored_once() {
         let db = arena::db::connect_and_migrate(&url)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
+        out.push((format!("{backend:?}"), dir, db));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn team_names_are_unique_and_scores_are_stored_once() {
+    for (_backend, _dir, db) in databases().await {
         let name = TeamName::parse("alpha").unwrap_or_else(|e| panic!("{e}"));
         let new = |name| repo::teams::NewTeam {
             name,
@@ -72,14 +82,7 @@ async fn job_log_lines_are_capped_per_job_and_cut_to_length() {
     use arena::queue::JobPayload;
     use repo::job_logs::{Level, MAX_LINES_PER_JOB, MAX_MESSAGE_BYTES, NewJobLog};
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
-    for backend in backends() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let url = fresh_database_url(&backend, dir.path())
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let db = arena::db::connect_and_migrate(&url)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+    for (backend, _dir, db) in databases().await {
         let mut jobs = Vec::new();
         for n in 0..2 {
             let id = arena::queue::enqueue(&db, &JobPayload::Noop { n }, None, 3)
@@ -109,7 +112,7 @@ async fn job_log_lines_are_capped_per_job_and_cut_to_length() {
                 stored += 1;
             }
         }
-        assert_eq!(stored, MAX_LINES_PER_JOB, "{backend:?}: lines past the cap");
+        assert_eq!(stored, MAX_LINES_PER_JOB, "{backend}: lines past the cap");
         assert!(
             repo::job_logs::append(&db, line(jobs[1], None, "other job"))
                 .await
