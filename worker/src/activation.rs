@@ -3,11 +3,14 @@
 //! the manifest against its declared input and output, a real session scoring the probe frames
 //! twice and at two batch sizes under the time limit) run here, in `arena-sandbox` children when
 //! evaluation is isolated, so they overlap with the decoding of videos instead of holding the
-//! upload. A model they refuse ends `failed` with the code the upload request used to answer
+//! upload. The session that passes the probe runs is kept for the detector's score jobs in this
+//! worker slot (its scoring child, or its in-process session cache), so the slot does not build
+//! it again. A model they refuse ends `failed` with the code the upload request used to answer
 //! (`arena::intake::refuse_detector`); a failure of ours is retried like any job.
 
-use crate::checks::{CheckOptions, check_detector};
-use crate::context::WorkerContext;
+use crate::checks::{CheckOptions, check_loaded};
+use crate::context::{SessionCache, WorkerContext};
+use crate::detector::Detector;
 use crate::job_error::JobError;
 use crate::manifest::Manifest;
 use crate::onnx_model::{ModelInfo, check_manifest_against_model, inspect_model};
@@ -31,8 +34,12 @@ pub struct Refusal {
 
 /// Runs the detector's checks unless it is live already (a retried job), then makes it live.
 /// Returns the job's log line.
-#[tracing::instrument(skip(ctx), err)]
-pub async fn activate_detector(ctx: &WorkerContext, detector_id: i64) -> Result<String, JobError> {
+#[tracing::instrument(skip(ctx, cache), err)]
+pub async fn activate_detector(
+    ctx: &WorkerContext,
+    cache: &mut SessionCache,
+    detector_id: i64,
+) -> Result<String, JobError> {
     let Some(det) = repo::detectors::find(&ctx.db, detector_id).await? else {
         return Ok(format!(
             "detector {detector_id} is gone (withdrawn); nothing to do"
@@ -40,7 +47,7 @@ pub async fn activate_detector(ctx: &WorkerContext, detector_id: i64) -> Result<
     };
     if !det.ready {
         let started = std::time::Instant::now();
-        if let Err(refusal) = check_upload(ctx, &det).await? {
+        if let Err(refusal) = check_upload(ctx, cache, &det).await? {
             arena::intake::refuse_detector(
                 &ctx.db,
                 &ctx.storage,
@@ -72,6 +79,7 @@ pub async fn activate_detector(ctx: &WorkerContext, detector_id: i64) -> Result<
 /// not run (ours; the job is retried).
 async fn check_upload(
     ctx: &WorkerContext,
+    cache: &mut SessionCache,
     det: &detectors::Model,
 ) -> Result<Result<(), Refusal>, JobError> {
     let manifest: Manifest =
@@ -79,7 +87,13 @@ async fn check_upload(
     let work = ctx.job_dir()?;
     let model = stage_model(ctx, det, work.path()).await?;
     if !ctx.settings.evaluation.isolate {
-        return check_in_process(ctx, model, manifest).await;
+        return Ok(match check_in_process(ctx, model, manifest).await? {
+            Ok(session) => {
+                cache.sessions.insert(det.id, session);
+                Ok(())
+            }
+            Err(refusal) => Err(refusal),
+        });
     }
     let config = SandboxConfig::from_settings(&ctx.settings)?;
     let info = match inspect(ctx, &config, &model, work.path()).await? {
@@ -94,7 +108,24 @@ async fn check_upload(
         timeout: limit + CHECK_GRACE,
         ..config
     };
-    match sandbox::check_detector(&config, &model, &manifest, limit, work.path()).await {
+    let checked = if ctx.settings.evaluation.reuse_score_child {
+        // In a fresh scoring child of this slot, kept for the detector's score jobs if it passes.
+        let scratch = ctx.scratch_dir()?;
+        sandbox::check_serving(
+            &mut cache.score_children,
+            ctx.settings.evaluation.score_children_per_slot,
+            &config,
+            &crate::pipeline::score_child_key(det),
+            &model,
+            &manifest,
+            limit,
+            &scratch,
+        )
+        .await
+    } else {
+        sandbox::check_detector(&config, &model, &manifest, limit, work.path()).await
+    };
+    match checked {
         Ok(_) => Ok(Ok(())),
         Err(e) if e.permanent || sandbox::blames_upload(e.code) => Ok(Err(Refusal {
             code: e.code,
@@ -158,12 +189,13 @@ fn model_refusal(e: &crate::onnx_model::ModelError) -> Refusal {
     }
 }
 
-/// The same checks on a blocking thread of the worker (without `evaluation.isolate`).
+/// The same checks on a blocking thread of the worker (without `evaluation.isolate`); the
+/// session that passed them when they do.
 async fn check_in_process(
     ctx: &WorkerContext,
     model: PathBuf,
     manifest: Manifest,
-) -> Result<Result<(), Refusal>, JobError> {
+) -> Result<Result<Detector, Refusal>, JobError> {
     let ort = ctx.ort.clone();
     let opts = CheckOptions::from_settings(&ctx.settings.evaluation);
     let cap = usize::try_from(ctx.settings.limits.max_model_bytes).unwrap_or(usize::MAX);
@@ -176,8 +208,10 @@ async fn check_in_process(
         if let Err(e) = check_manifest_against_model(&manifest, &info) {
             return Ok(Err(model_refusal(&e)));
         }
-        match check_detector(&ort, &bytes, &manifest, &opts) {
-            Ok(_) => Ok(Ok(())),
+        let checked = Detector::load(&ort, &bytes, manifest, &opts.session)
+            .and_then(|mut session| check_loaded(&mut session, opts.time_limit).map(|_| session));
+        match checked {
+            Ok(session) => Ok(Ok(session)),
             Err(e) if e.is_client_error() => Ok(Err(Refusal {
                 code: e.code(),
                 message: e.to_string(),

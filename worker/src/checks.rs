@@ -135,16 +135,26 @@ pub fn check_detector(
     opts: &CheckOptions,
 ) -> Result<CheckReport, DetectorError> {
     let mut det = Detector::load(rt, model_bytes, manifest.clone(), &opts.session)?;
-    let frames = probe_inputs(manifest);
+    check_loaded(&mut det, opts.time_limit)
+}
+
+/// The probe checks of [`check_detector`] on a session already built from the upload (a slot's
+/// scoring child keeps it for the detector's score jobs when they pass).
+pub fn check_loaded(
+    det: &mut Detector,
+    time_limit: Duration,
+) -> Result<CheckReport, DetectorError> {
+    let manifest = det.manifest().clone();
+    let frames = probe_inputs(&manifest);
     let batch_sizes = [det.batch_size(), 1];
-    let watchdog = Watchdog::start(&det, opts.time_limit);
+    let watchdog = Watchdog::start(det, time_limit);
     let started = Instant::now();
-    let runs = probe_runs(&mut det, &frames, batch_sizes);
+    let runs = probe_runs(det, &frames, batch_sizes);
     let elapsed = started.elapsed();
     let fired = watchdog.stop();
-    let limit_ms = u64::try_from(opts.time_limit.as_millis()).unwrap_or(u64::MAX);
+    let limit_ms = u64::try_from(time_limit.as_millis()).unwrap_or(u64::MAX);
     // A run stopped by the watchdog fails with a generic onnxruntime error; name the real cause.
-    if fired || elapsed > opts.time_limit {
+    if fired || elapsed > time_limit {
         return Err(DetectorError::TooSlow { limit_ms });
     }
     let [first, again, single] = runs?;

@@ -332,7 +332,7 @@ async fn execute(
             Ok(report.line())
         }
         JobPayload::ActivateDetector { detector_id } => {
-            crate::activation::activate_detector(ctx, *detector_id).await
+            crate::activation::activate_detector(ctx, cache, *detector_id).await
         }
         JobPayload::Score {
             detector_id,

@@ -474,7 +474,7 @@ async fn score_isolated(
     }
     let scored = if ctx.settings.evaluation.reuse_score_child {
         let scratch = ctx.scratch_dir()?;
-        let key = format!("{}:{}", det.id, det.model_key);
+        let key = score_child_key(det);
         sandbox::score_serving(
             &mut cache.score_children,
             ctx.settings.evaluation.score_children_per_slot,
@@ -495,6 +495,12 @@ async fn score_isolated(
         record_score(ctx, det.id, s.video_id, s.score).await?;
     }
     Ok(())
+}
+
+/// The key of a slot's scoring child of `det` (`<detector id>:<model key>`): its upload check
+/// and its score jobs share the child.
+pub(crate) fn score_child_key(det: &detectors::Model) -> String {
+    format!("{}:{}", det.id, det.model_key)
 }
 
 /// Fetches the object `key` from a remote store into `to`, for a child (a local store's objects

@@ -23,7 +23,9 @@ pub use crate::job_error::{
 };
 pub use config::{BIN_NAME, SandboxConfig, find_bin};
 pub use fork::FORK_SERVER_FLAG;
-pub use serve::{ProbeChildren, ScoreChild, ServingChild, prepare_serving, score_serving};
+pub use serve::{
+    ProbeChildren, ScoreChild, ServingChild, check_serving, prepare_serving, score_serving,
+};
 pub use spawn::{gpu_env, run};
 pub use tasks::{check_detector, inspect, prepare, score, selftest, unzip};
 

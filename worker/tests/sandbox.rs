@@ -376,6 +376,98 @@ async fn upload_checks_run_in_a_child_like_in_process() {
     assert_eq!(e.code, sandbox::MEMORY_LIMIT, "{e}");
 }
 
+/// A detector's upload check in `slot` (kept children: at most 2), as the activation job runs it.
+async fn check_in_slot(
+    slot: &mut Vec<sandbox::ScoreChild>,
+    config: &SandboxConfig,
+    key: &str,
+    model: &std::path::Path,
+    manifest: &Manifest,
+    limit: Duration,
+) -> Result<arena_worker::checks::CheckReport, JobError> {
+    let cwd = std::env::temp_dir();
+    sandbox::check_serving(slot, 2, config, key, model, manifest, limit, &cwd).await
+}
+
+#[tokio::test]
+async fn a_detectors_check_runs_in_the_scoring_child_that_then_scores_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    let (model, manifest) = redblue();
+    let path = write("redblue.onnx", &model);
+    let limit = Duration::from_secs(20);
+    let mut slot = Vec::new();
+    let checked = check_in_slot(&mut slot, &config(), "1:a", &path, &manifest, limit)
+        .await
+        .unwrap();
+    let alone = sandbox::check_detector(&config(), &path, &manifest, limit, dir.path())
+        .await
+        .unwrap();
+    assert_eq!(checked.scores, alone.scores);
+    assert_eq!(checked.batch_sizes, alone.batch_sizes);
+    let checker = pids(&slot);
+    assert_eq!(checker.len(), 1, "the child that passed the checks is kept");
+
+    // The detector's first score job in the slot: the same process and the session that passed
+    // (the model file is never staged for it), with a child of its own's scores.
+    let frames = prepare_in_process("fake_1.mp4").await.frames;
+    let per_job = score_in_child(&config(), &model, &manifest, &frames)
+        .await
+        .unwrap();
+    let before = staged();
+    let scored = score_serving(&mut slot, &config(), "1:a", &model, &manifest, &frames, 7)
+        .await
+        .unwrap();
+    assert_eq!(pids(&slot), checker);
+    assert_eq!(staged(), before);
+    assert_eq!(slot[0].jobs(), 2);
+    assert_eq!(scored[0].score.per_frame, per_job[0].score.per_frame);
+
+    // Checked again (a retried activation): a fresh child replaces it, never two of one key.
+    check_in_slot(&mut slot, &config(), "1:a", &path, &manifest, limit)
+        .await
+        .unwrap();
+    let again = pids(&slot);
+    assert_eq!(again.len(), 1);
+    assert_ne!(again, checker);
+
+    // Models the checks refuse, with the codes a child of their own gives: their children end,
+    // the slot's other child serves on.
+    let frame_manifest = Manifest::parse(test_models::FRAME_MANIFEST).unwrap();
+    let runaway = write("runaway.onnx", &test_models::runaway_loop_model());
+    let short = Duration::from_millis(300);
+    let e = check_in_slot(
+        &mut slot,
+        &config(),
+        "2:b",
+        &runaway,
+        &frame_manifest,
+        short,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!((e.code, e.permanent), ("model_too_slow", true), "{e}");
+    let capped = SandboxConfig {
+        memory_mb: 1536,
+        ..config()
+    };
+    let hog = write("hog.onnx", &test_models::memory_hog_model(1 << 28));
+    let e = check_in_slot(&mut slot, &capped, "3:c", &hog, &frame_manifest, limit)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, sandbox::MEMORY_LIMIT, "{e}");
+    assert_eq!(pids(&slot), again);
+    let scored = score_serving(&mut slot, &config(), "1:a", &model, &manifest, &frames, 8)
+        .await
+        .unwrap();
+    assert_eq!(pids(&slot), again);
+    assert_eq!(scored[0].score.per_frame, per_job[0].score.per_frame);
+}
+
 thread_local! {
     /// How often [`score_serving`] had to stage the model file (on this test's thread).
     static STAGED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };

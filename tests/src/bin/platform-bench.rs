@@ -662,6 +662,8 @@ fn read_log(path: &Path, b: &mut Breakdown) -> Result<()> {
             "prepare (slot's decode child)"
         } else if line.contains("scored in the slot's child") {
             "score (slot's child)"
+        } else if line.contains("detector checked in the slot's child") {
+            "check (slot's scoring child, kept)"
         } else if line.contains("videos scored in a child") {
             "score (child per job)"
         } else if line.contains("video probed in a kept probe child") {

@@ -231,6 +231,10 @@ pub struct CheckTask {
     pub manifest: Manifest,
     /// Wall-clock limit of the probe runs (enforced in the child with `RunOptions::terminate`).
     pub time_limit_ms: u64,
+    /// A slot's scoring child ([`super::serve::check_serving`]): the session that passed is kept
+    /// under this key, the detector's, for its score jobs. None in a child for this check alone.
+    #[serde(default)]
+    pub key: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

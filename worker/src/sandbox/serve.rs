@@ -7,11 +7,12 @@ use super::handoff;
 use super::judge::ChildExit;
 use super::judge::{judge, ms, protocol_error, tail_lines, warn_once_if_exposed};
 use super::protocol::{
-    Limits, Output, PROTOCOL_VERSION, PrepareTask, ProbeTask, Request, SERVE_CPU_BUDGETS,
-    SERVE_FLAG, ScoreInput, ScoreTask, ScoredVideo, Task,
+    CheckTask, Limits, Output, PROTOCOL_VERSION, PrepareTask, ProbeTask, Request,
+    SERVE_CPU_BUDGETS, SERVE_FLAG, ScoreInput, ScoreTask, ScoredVideo, Task,
 };
 use super::spawn::{ChildIn, ChildOut, SandboxChild, child_session, spawn_child};
-use super::tasks::{checked_caches, scores_for};
+use super::tasks::{check_report, checked_caches, scores_for};
+use crate::checks::CheckReport;
 use crate::job_error::{CRASHED, JobError, PROTOCOL};
 use crate::manifest::Manifest;
 use crate::media::{ProbeFacts, ProbeLimits};
@@ -232,6 +233,45 @@ pub async fn score_serving(
     let scores = scores_for(&mut wanted, answer?)?;
     keep_child(slot, keep, child);
     Ok(scores)
+}
+
+/// Runs a new detector's upload checks as [`check_detector`](super::check_detector) does, in a
+/// fresh scoring child of the slot keyed as the detector's score jobs are (`key`): when the
+/// checks pass, the child is kept with the session that passed them, and the detector's next
+/// score job in this slot is answered by it without starting a process or building the session
+/// again. A kept child of `key` (an earlier try of this check) is ended first; a failure ends the
+/// new one. `config.timeout` bounds the whole request (start, session, probe runs), `time_limit`
+/// the probe runs alone.
+#[tracing::instrument(skip_all, err)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the slot, its key and the check's inputs are all distinct"
+)]
+pub async fn check_serving(
+    slot: &mut Vec<ScoreChild>,
+    keep: usize,
+    config: &SandboxConfig,
+    key: &str,
+    model: &Path,
+    manifest: &Manifest,
+    time_limit: Duration,
+    cwd: &Path,
+) -> Result<CheckReport, JobError> {
+    slot.retain(|c| c.key != key);
+    metrics::counter!(crate::child_metrics::CHILD_STARTS, "task" => "check").increment(1);
+    let mut child = ServingChild::spawn(config, key, config.score_limits(), cwd)?;
+    let staged = child.dir.path().join("model.onnx");
+    link_into(model, &staged).await?;
+    let task = Task::Check(CheckTask {
+        model: staged,
+        manifest: manifest.clone(),
+        time_limit_ms: u64::try_from(time_limit.as_millis()).unwrap_or(u64::MAX),
+        key: Some(key.to_owned()),
+    });
+    let done = "detector checked in the slot's child";
+    let report = check_report(exchange(&mut child, config, task, done).await?)?;
+    keep_child(slot, keep, child);
+    Ok(report)
 }
 
 /// The slot's child of `key`, when it kept one that can take another job. A kept child that

@@ -200,8 +200,14 @@ pub async fn check_detector(
         model: absolute(model),
         manifest: manifest.clone(),
         time_limit_ms: u64::try_from(time_limit.as_millis()).unwrap_or(u64::MAX),
+        key: None,
     };
     let (_, _, output) = run(config, Task::Check(task), work_dir).await?;
+    check_report(output)
+}
+
+/// The report of a check answer, checked.
+pub(super) fn check_report(output: Output) -> Result<CheckReport, JobError> {
     let Output::Checked(c) = output else {
         return Err(protocol_error(
             "answered a check request with something else",

@@ -6,7 +6,7 @@ use super::common::{
     MAX_REQUEST_BYTES, access_for, answer, apply_limits, bad_request, cpu_used_ms, isolate, since,
 };
 use super::preload::face_detector;
-use super::work::{load_detector, prepare_with, probe, score_videos};
+use super::work::{check_keeping, load_detector, prepare_with, probe, score_videos};
 use crate::detector::{Detector, OrtRuntime};
 use crate::faces::FaceDetector;
 use crate::job_error::JobError;
@@ -30,10 +30,12 @@ struct Held {
     faces: Option<FaceDetector>,
 }
 
-/// The kind of request a serving child answers: fixed by its first request.
+/// The kind of request a serving child answers: fixed by its first request. A detector's upload
+/// check opens a scoring child (its first request only): the session that passes it is the one
+/// the detector's score jobs use.
 fn kind(task: &Task) -> Option<&'static str> {
     match task {
-        Task::Score(_) => Some("score"),
+        Task::Score(_) | Task::Check(_) => Some("score"),
         Task::Prepare(_) => Some("prepare"),
         Task::Probe(_) => Some("probe"),
         _ => None,
@@ -44,9 +46,9 @@ fn kind(task: &Task) -> Option<&'static str> {
 /// line, with onnxruntime and the last session kept between requests. Each request gets
 /// `cpu_seconds` of CPU time more on the soft RLIMIT_CPU (the hard limit is
 /// [`SERVE_CPU_BUDGETS`] of them). A child serves score, prepare or probe requests, whichever
-/// its first request is, never two kinds; checking a new model, inspecting and unzipping an
-/// upload always get a fresh child. Ends at the end of stdin, or after a failed request (the
-/// worker starts a new child).
+/// its first request is, never two kinds; a scoring child may begin with its detector's upload
+/// check, never take one later. Inspecting and unzipping an upload always get a fresh child.
+/// Ends at the end of stdin, or after a failed request (the worker starts a new child).
 pub(super) fn serve(args: Vec<String>, out: &mut File) -> u8 {
     let limits = match Limits::from_args(args) {
         Ok(l) => l,
@@ -88,6 +90,9 @@ pub(super) fn serve(args: Vec<String>, out: &mut File) -> u8 {
         } else {
             match (serves, kind(&request.task)) {
                 (_, None) => Some("a serving child only scores, prepares or probes".to_owned()),
+                (Some(_), _) if matches!(request.task, Task::Check(_)) => {
+                    Some("a check is only a scoring child's first request".to_owned())
+                }
                 (Some(a), Some(b)) if a != b => Some(format!("this child serves {a} requests")),
                 _ => None,
             }
@@ -177,6 +182,16 @@ fn serve_one(request: &Request, held: &mut Held) -> Result<(Timings, Output), Jo
     };
     let task = match &request.task {
         Task::Score(task) => task,
+        Task::Check(task) => {
+            // The detector's upload checks, on the session its score jobs then use (kept under
+            // the detector's key once they pass; a failure ends the child).
+            held.detector = None;
+            let (timings, output, detector) = check_keeping(rt, &request.session, task, started)?;
+            if let Some(key) = &task.key {
+                held.detector = Some((key.clone(), detector));
+            }
+            return Ok((timings, output));
+        }
         Task::Prepare(task) => {
             let faces = match &mut held.faces {
                 Some(f) => f,
@@ -189,7 +204,7 @@ fn serve_one(request: &Request, held: &mut Held) -> Result<(Timings, Output), Jo
         _ => {
             return Err(JobError::infra(
                 "sandbox_bad_request",
-                "not a score or prepare request",
+                "not a score, check or prepare request",
             ));
         }
     };

@@ -2,7 +2,7 @@
 
 use super::common::{cpu_used_ms, io_error, since};
 use super::preload::face_detector;
-use crate::checks::{self, CheckOptions};
+use crate::checks;
 use crate::crops::Crops;
 use crate::detector::{Detector, OrtRuntime, SessionOptions};
 use crate::faces::FaceDetector;
@@ -144,14 +144,24 @@ pub(super) fn check(
     task: &CheckTask,
     started: Instant,
 ) -> Result<(Timings, Output), JobError> {
+    check_keeping(rt, session, task, started).map(|(timings, output, _)| (timings, output))
+}
+
+/// The upload checks of `task` ([`checks::check_loaded`]) on a session built from its model, and
+/// that session when they pass (a slot's scoring child keeps it for the detector's score jobs).
+pub(super) fn check_keeping(
+    rt: &OrtRuntime,
+    session: &SessionOptions,
+    task: &CheckTask,
+    started: Instant,
+) -> Result<(Timings, Output, Detector), JobError> {
     let model = std::fs::read(&task.model).map_err(|e| io_error("reading the model", e))?;
-    let options = CheckOptions {
-        session: session.clone(),
-        time_limit: Duration::from_millis(task.time_limit_ms),
-    };
+    let mut detector = Detector::load(rt, &model, task.manifest.clone(), session)?;
+    drop(model);
     let load_ms = since(started);
     let work = Instant::now();
-    let report = checks::check_detector(rt, &model, &task.manifest, &options)?;
+    let limit = Duration::from_millis(task.time_limit_ms);
+    let report = checks::check_loaded(&mut detector, limit)?;
     let outcome = CheckOutcome {
         scores: report.scores,
         batch_sizes: report.batch_sizes,
@@ -164,7 +174,7 @@ pub(super) fn check(
         work_ms: since(work),
         cpu_ms: cpu_used_ms(),
     };
-    Ok((timings, Output::Checked(outcome)))
+    Ok((timings, Output::Checked(outcome), detector))
 }
 
 pub(super) fn prepare(
