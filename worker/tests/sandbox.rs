@@ -772,6 +772,46 @@ fn denied(attempts: &[sandbox::protocol::Attempt], what: &str) -> bool {
         .is_some_and(|e| e.contains("Permission denied"))
 }
 
+/// Starting a child leaves the async executor free, even the first child of a fork server that
+/// must start (and preload the face detector) first: another task of this single-threaded
+/// runtime keeps running meanwhile. (Started on the executor's thread, the fork server's start
+/// alone was one pause of most of the call.)
+#[tokio::test]
+async fn starting_a_child_leaves_the_executor_free() {
+    let dir = tempfile::tempdir().unwrap();
+    // A binary path of its own: this test's first child starts a fork server of its own.
+    let bin = dir.path().join("arena-sandbox");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_arena-sandbox"), &bin).unwrap();
+    let config = SandboxConfig { bin, ..config() };
+    let job = dir.path().join("job");
+    std::fs::create_dir(&job).unwrap();
+    let longest = std::sync::Arc::new(std::sync::Mutex::new(Duration::ZERO));
+    let ticker = tokio::spawn({
+        let longest = std::sync::Arc::clone(&longest);
+        async move {
+            let mut last = Instant::now();
+            loop {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                let gap = last.elapsed();
+                last = Instant::now();
+                let mut l = longest.lock().unwrap();
+                *l = (*l).max(gap);
+            }
+        }
+    });
+    tokio::task::yield_now().await;
+    let started = Instant::now();
+    let task = sandbox::protocol::SelftestTask::default();
+    sandbox::selftest(&config, task, &job).await.unwrap();
+    let call = started.elapsed();
+    ticker.abort();
+    let longest = *longest.lock().unwrap();
+    assert!(
+        longest * 2 < call,
+        "the executor paused {longest:?} during a {call:?} call"
+    );
+}
+
 #[tokio::test]
 async fn a_confined_child_opens_only_its_own_job() {
     let data = DataDir::new();

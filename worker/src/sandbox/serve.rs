@@ -72,7 +72,7 @@ impl ServingChild {
             && self.cpu_ms + 2 * budget_ms <= hard_ms
     }
 
-    fn spawn(
+    async fn spawn(
         config: &SandboxConfig,
         key: &str,
         limits: Limits,
@@ -82,7 +82,7 @@ impl ServingChild {
             .prefix("serve-")
             .tempdir_in(absolute(cwd))
             .map_err(|e| JobError::infra("scratch", e))?;
-        let mut child = spawn_child(config, &[SERVE_FLAG], &limits, dir.path())?;
+        let mut child = spawn_child(config, &[SERVE_FLAG], &limits, dir.path()).await?;
         let (Some(stdin), Some(stdout), Some(err)) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {
@@ -201,7 +201,7 @@ pub async fn score_serving(
         None => {
             metrics::counter!(crate::child_metrics::CHILD_STARTS, "task" => "score").increment(1);
             stage_model().await?;
-            let child = ServingChild::spawn(config, key, config.score_limits(), cwd)?;
+            let child = ServingChild::spawn(config, key, config.score_limits(), cwd).await?;
             link_into(model, &child.dir.path().join("model.onnx")).await?;
             child
         }
@@ -259,7 +259,7 @@ pub async fn check_serving(
 ) -> Result<CheckReport, JobError> {
     slot.retain(|c| c.key != key);
     metrics::counter!(crate::child_metrics::CHILD_STARTS, "task" => "check").increment(1);
-    let mut child = ServingChild::spawn(config, key, config.score_limits(), cwd)?;
+    let mut child = ServingChild::spawn(config, key, config.score_limits(), cwd).await?;
     let staged = child.dir.path().join("model.onnx");
     link_into(model, &staged).await?;
     let task = Task::Check(CheckTask {
@@ -377,7 +377,7 @@ pub async fn prepare_serving(
         Some(c) => c,
         None => {
             metrics::counter!(crate::child_metrics::CHILD_STARTS, "task" => "prepare").increment(1);
-            let child = ServingChild::spawn(config, key, config.prepare_limits(plan), cwd)?;
+            let child = ServingChild::spawn(config, key, config.prepare_limits(plan), cwd).await?;
             tokio::fs::create_dir(child.dir.path().join("out"))
                 .await
                 .map_err(|e| JobError::infra("scratch", e))?;
@@ -482,7 +482,7 @@ impl ProbeChildren {
             None => {
                 metrics::counter!(crate::child_metrics::CHILD_STARTS, "task" => "probe")
                     .increment(1);
-                ServingChild::spawn(config, key, config.limits(1), cwd)?
+                ServingChild::spawn(config, key, config.limits(1), cwd).await?
             }
         };
         let input = child.dir.path().join(format!("video-{}", child.jobs));

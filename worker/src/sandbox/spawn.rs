@@ -16,19 +16,31 @@ use tokio::process::Command;
 
 /// Starts a child: forked by the fork server ([`super::fork`]) when there is one for `config`,
 /// else exec'd with [`child_command`]; a child that cannot start is an infrastructure error.
-pub(super) fn spawn_child(
+/// The fork server's part (starting it when there is none, which waits for its preload, and
+/// waiting for its answer to a fork) runs on a blocking thread, not on the executor's.
+pub(super) async fn spawn_child(
     config: &SandboxConfig,
     extra: &[&str],
     limits: &Limits,
     dir: &Path,
 ) -> Result<SandboxChild, JobError> {
-    if let Some(server) = super::fork::server_for(config) {
-        let args = extra
+    let forked = {
+        let config = config.clone();
+        let args: Vec<String> = extra
             .iter()
             .map(|a| (*a).to_owned())
             .chain(limits.to_args())
             .collect();
-        match server.spawn(args, dir) {
+        let dir = dir.to_owned();
+        // A start given up on (its job ended first) drops the forked child here: it is killed.
+        tokio::task::spawn_blocking(move || {
+            super::fork::server_for(&config).map(|server| server.spawn(args, &dir))
+        })
+        .await
+        .map_err(|e| JobError::infra(UNAVAILABLE, format!("starting a child: {e}")))?
+    };
+    if let Some(started) = forked {
+        match started {
             Ok((child, [stdin, stdout, stderr])) => {
                 let pipes = (|| {
                     Ok::<_, std::io::Error>(SandboxChild {
@@ -186,7 +198,7 @@ pub(super) async fn run_child(
     body: &[u8],
     work_dir: &Path,
 ) -> Result<ChildExit, JobError> {
-    let mut child = spawn_child(config, &[], limits, work_dir)?;
+    let mut child = spawn_child(config, &[], limits, work_dir).await?;
     let stdout = tokio::spawn(read_head(child.stdout.take(), STDOUT_CAP));
     let stderr = tokio::spawn(read_tail(child.stderr.take(), STDERR_TAIL));
     let stdin = child.stdin.take();
