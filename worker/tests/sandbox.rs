@@ -54,6 +54,13 @@ const PLAN: PreparePlan = PreparePlan {
     max_side: 64,
 };
 
+/// Writes `bytes` to `dir/name`; its path.
+fn write_in(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
 fn runtime() -> OrtRuntime {
     OrtRuntime::init(&OrtRuntime::default_lib_path()).unwrap()
 }
@@ -326,11 +333,7 @@ async fn a_missing_sandbox_binary_is_an_infrastructure_error() {
 #[tokio::test]
 async fn upload_checks_run_in_a_child_like_in_process() {
     let dir = tempfile::tempdir().unwrap();
-    let write = |name: &str, bytes: &[u8]| {
-        let path = dir.path().join(name);
-        std::fs::write(&path, bytes).unwrap();
-        path
-    };
+    let write = |name: &str, bytes: &[u8]| write_in(dir.path(), name, bytes);
     let (model, manifest) = redblue();
     let limit = Duration::from_secs(20);
     let child = sandbox::check_detector(
@@ -392,11 +395,7 @@ async fn check_in_slot(
 #[tokio::test]
 async fn a_detectors_check_runs_in_the_scoring_child_that_then_scores_it() {
     let dir = tempfile::tempdir().unwrap();
-    let write = |name: &str, bytes: &[u8]| {
-        let path = dir.path().join(name);
-        std::fs::write(&path, bytes).unwrap();
-        path
-    };
+    let write = |name: &str, bytes: &[u8]| write_in(dir.path(), name, bytes);
     let (model, manifest) = redblue();
     let path = write("redblue.onnx", &model);
     let limit = Duration::from_secs(20);
@@ -1033,11 +1032,7 @@ async fn the_ingest_model_inspection_runs_in_a_child_with_the_in_process_answers
     use arena_worker::onnx_model::{inspect_model, proto};
     use prost::Message;
     let dir = tempfile::tempdir().unwrap();
-    let write = |name: &str, bytes: &[u8]| {
-        let path = dir.path().join(name);
-        std::fs::write(&path, bytes).unwrap();
-        path
-    };
+    let write = |name: &str, bytes: &[u8]| write_in(dir.path(), name, bytes);
     let (bytes, _) = redblue();
     let model = write("model.onnx", &bytes);
     let info = sandbox::inspect(&config(), &model, 1 << 20, false, dir.path())
