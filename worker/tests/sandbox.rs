@@ -1263,6 +1263,38 @@ fn parent_of(pid: u32) -> (u32, String) {
     (ppid, String::from_utf8_lossy(&cmdline).replace('\0', " "))
 }
 
+/// A worker that closes its end of the socket with the fork server's messages unread (it exited
+/// right after a child did, before reading that status) ends the fork server as an EOF does:
+/// exit 0, no error logged.
+#[test]
+fn a_fork_server_whose_worker_left_messages_unread_exits_quietly() {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+    use std::os::fd::AsFd;
+    let (ours, theirs) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .unwrap();
+    let server = std::process::Command::new(env!("CARGO_BIN_EXE_arena-sandbox"))
+        .arg(sandbox::FORK_SERVER_FLAG)
+        .stdin(std::process::Stdio::from(theirs))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Its `Ready` is in our queue: leave it there and go.
+    let mut fds = [PollFd::new(ours.as_fd(), PollFlags::POLLIN)];
+    assert_eq!(poll(&mut fds, PollTimeout::from(10_000u16)).unwrap(), 1);
+    drop(ours);
+    let out = server.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert!(stderr.is_empty(), "{stderr}");
+}
+
 #[tokio::test]
 async fn children_are_forked_by_the_fork_server_and_exec_d_when_it_is_off() {
     let dir = tempfile::tempdir().unwrap();

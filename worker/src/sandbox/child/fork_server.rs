@@ -115,6 +115,9 @@ fn run(child_main: ChildMain) -> Result<(), String> {
                     (msg.bytes, passed)
                 }
                 Err(nix::errno::Errno::EINTR) => continue,
+                // The worker closed its end with messages of ours unread (it exited just after
+                // one of its children did, before reading that status): gone, as below.
+                Err(nix::errno::Errno::ECONNRESET) => return Ok(()),
                 Err(e) => return Err(format!("recvmsg: {e}")),
             };
             // The worker is gone: so are we, and our children with us (their death signal).
