@@ -811,6 +811,93 @@ async fn starting_a_child_leaves_the_executor_free() {
     );
 }
 
+/// What this test process logs, as JSON lines (installed once, for the whole process).
+fn captured_log() -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
+    static LOG: std::sync::OnceLock<std::sync::Arc<std::sync::Mutex<Vec<u8>>>> =
+        std::sync::OnceLock::new();
+    std::sync::Arc::clone(LOG.get_or_init(|| {
+        struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Sink {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let log = std::sync::Arc::default();
+        let sink = std::sync::Arc::clone(&log);
+        // As the worker's `--log-format json` (web/src/telemetry.rs).
+        tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(move || Sink(std::sync::Arc::clone(&sink)))
+            .init();
+        log
+    }))
+}
+
+#[tokio::test]
+async fn the_fork_servers_own_messages_reach_the_workers_log_in_its_format() {
+    let log = captured_log();
+    let dir = tempfile::tempdir().unwrap();
+    // A fork server of its own whose preload fails: it logs an error and exits, and the worker
+    // starts it again without the preload (a warning of its own).
+    let bin = dir.path().join("arena-sandbox");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_arena-sandbox"), &bin).unwrap();
+    let missing = dir.path().join("no-such-face-model.onnx");
+    let config = SandboxConfig {
+        bin,
+        face_model: missing.clone(),
+        ..config()
+    };
+    let job = dir.path().join("job");
+    std::fs::create_dir(&job).unwrap();
+    let task = sandbox::protocol::SelftestTask::default();
+    sandbox::selftest(&config, task, &job).await.unwrap();
+    let missing = missing.display().to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let relayed = loop {
+        let text = String::from_utf8(log.lock().unwrap().clone()).unwrap();
+        let relayed: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .filter(|v: &serde_json::Value| {
+                v["fork_server"].is_u64() && v.to_string().contains(&missing)
+            })
+            .collect();
+        if !relayed.is_empty() || Instant::now() > deadline {
+            break relayed;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // The worker saw it end at once (not after its 10 s wait for an answer) and went on.
+    let text = String::from_utf8(log.lock().unwrap().clone()).unwrap();
+    assert!(
+        text.lines().any(|l| l.contains("could not preload")
+            && l.contains(&format!(
+                "{} --fork-server ended before it answered",
+                config.bin.display()
+            ))),
+        "{text}"
+    );
+    let [line] = relayed.as_slice() else {
+        panic!(
+            "the fork server's error, once, as a JSON event: {relayed:?} in {}",
+            String::from_utf8_lossy(&log.lock().unwrap())
+        )
+    };
+    assert_eq!(line["level"], "ERROR", "{line}");
+    let message = line["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("arena_worker::sandbox::child::fork_server: fork server")
+            && message.contains("the face detector"),
+        "{line}"
+    );
+}
+
 #[tokio::test]
 async fn a_confined_child_opens_only_its_own_job() {
     let data = DataDir::new();

@@ -186,6 +186,47 @@ fn send(sock: &OwnedFd, message: &ToServer, fds: &[i32]) -> io::Result<()> {
     Ok(())
 }
 
+/// Logs each line the fork server (or a forked child before it takes its own streams) writes
+/// to its stderr as one of this process's events, at the line's level, so that the worker's log
+/// keeps one format (one JSON object per line with `--log-format json`). The lines are
+/// `arena-sandbox`'s text format, `<time> <LEVEL> <target>: <message>`; a line without a level
+/// (a panic's, say) is logged as a warning. Ends at the pipe's end of file, when the fork server
+/// and every child that inherited its stderr are gone.
+fn relay_log(stderr: impl io::Read, pid: u32) {
+    use std::io::BufRead;
+    for line in io::BufReader::new(stderr).lines() {
+        let Ok(line) = line else { break };
+        let (level, message) = split_level(&line);
+        if message.is_empty() {
+            continue;
+        }
+        match level {
+            tracing::Level::ERROR => tracing::error!(fork_server = pid, "{message}"),
+            tracing::Level::WARN => tracing::warn!(fork_server = pid, "{message}"),
+            tracing::Level::INFO => tracing::info!(fork_server = pid, "{message}"),
+            tracing::Level::DEBUG => tracing::debug!(fork_server = pid, "{message}"),
+            tracing::Level::TRACE => tracing::trace!(fork_server = pid, "{message}"),
+        }
+    }
+}
+
+/// A text-format log line's level and what follows it (its time dropped: the worker's event
+/// has its own); `WARN` and the whole line when the line has no level among its first two words.
+fn split_level(line: &str) -> (tracing::Level, &str) {
+    let line = line.trim();
+    let mut rest = line;
+    for _ in 0..2 {
+        let (word, after) = rest.split_once(' ').unwrap_or((rest, ""));
+        if let Ok(level) = word.parse::<tracing::Level>()
+            && word.chars().all(|c| c.is_ascii_uppercase())
+        {
+            return (level, after.trim_start());
+        }
+        rest = after.trim_start();
+    }
+    (tracing::Level::WARN, line)
+}
+
 /// One message from the fork server (`None`: it is gone).
 fn receive(sock: &OwnedFd, buf: &mut [u8]) -> Option<FromServer> {
     loop {
@@ -218,8 +259,20 @@ impl ForkServer {
             .envs(child_env(&[]))
             .stdin(Stdio::from(theirs))
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()?;
+        // The command holds the fork server's end of the socket: without it gone, a fork server
+        // that ends before it answers leaves the socket open, and the wait below runs out.
+        drop(command);
+        if let Some(stderr) = process.stderr.take() {
+            let pid = process.id();
+            let dispatch = tracing::dispatcher::get_default(Clone::clone);
+            std::thread::Builder::new()
+                .name("fork-server-log".into())
+                .spawn(move || {
+                    tracing::dispatcher::with_default(&dispatch, || relay_log(stderr, pid));
+                })?;
+        }
         let mut buf = vec![0u8; MAX_MESSAGE];
         let ready = {
             let mut fds = [PollFd::new(ours.as_fd(), PollFlags::POLLIN)];
@@ -228,9 +281,14 @@ impl ForkServer {
         };
         if !ready {
             let _ = process.kill();
-            let _ = process.wait();
+            let ended = match process.wait() {
+                Ok(status) if status.signal() != Some(nix::sys::signal::Signal::SIGKILL as i32) => {
+                    format!("ended before it answered ({status})")
+                }
+                _ => "did not answer".to_owned(),
+            };
             return Err(io::Error::other(format!(
-                "{} {FORK_SERVER_FLAG} did not answer",
+                "{} {FORK_SERVER_FLAG} {ended}",
                 bin.display()
             )));
         }
@@ -394,5 +452,33 @@ impl Drop for ForkedChild {
         if self.status.borrow().is_none() {
             let _ = self.server.kill(self.pid);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_level;
+    use tracing::Level;
+
+    #[test]
+    fn a_relayed_line_keeps_its_level_and_drops_its_time() {
+        let line = "2026-12-04T19:21:07.123456Z ERROR arena_worker::sandbox::child::fork_server: \
+                    fork server error=recvmsg: ECONNRESET";
+        assert_eq!(
+            split_level(line),
+            (
+                Level::ERROR,
+                "arena_worker::sandbox::child::fork_server: fork server error=recvmsg: ECONNRESET"
+            )
+        );
+        assert_eq!(
+            split_level("  2026-12-04T19:21:07Z  DEBUG x: y  "),
+            (Level::DEBUG, "x: y")
+        );
+        // Without a level among its first two words (a panic's lines), the whole line, as a warning.
+        let panic = "thread 'main' panicked at worker/src/x.rs:1:2:";
+        assert_eq!(split_level(panic), (Level::WARN, panic));
+        assert_eq!(split_level("note: warn me"), (Level::WARN, "note: warn me"));
+        assert_eq!(split_level(""), (Level::WARN, ""));
     }
 }
