@@ -771,6 +771,16 @@ fn denied(attempts: &[sandbox::protocol::Attempt], what: &str) -> bool {
         .is_some_and(|e| e.contains("Permission denied"))
 }
 
+/// A config whose binary path is this test's own (a link in `dir`), so that its first child
+/// starts a fork server of its own; and an empty job folder in `dir`.
+fn own_fork_server(dir: &Path) -> (SandboxConfig, PathBuf) {
+    let bin = dir.join("arena-sandbox");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_arena-sandbox"), &bin).unwrap();
+    let job = dir.join("job");
+    std::fs::create_dir(&job).unwrap();
+    (SandboxConfig { bin, ..config() }, job)
+}
+
 /// Starting a child leaves the async executor free, even the first child of a fork server that
 /// must start (and preload the face detector) first: another task of this single-threaded
 /// runtime keeps running meanwhile. (Started on the executor's thread, the fork server's start
@@ -778,12 +788,7 @@ fn denied(attempts: &[sandbox::protocol::Attempt], what: &str) -> bool {
 #[tokio::test]
 async fn starting_a_child_leaves_the_executor_free() {
     let dir = tempfile::tempdir().unwrap();
-    // A binary path of its own: this test's first child starts a fork server of its own.
-    let bin = dir.path().join("arena-sandbox");
-    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_arena-sandbox"), &bin).unwrap();
-    let config = SandboxConfig { bin, ..config() };
-    let job = dir.path().join("job");
-    std::fs::create_dir(&job).unwrap();
+    let (config, job) = own_fork_server(dir.path());
     let longest = std::sync::Arc::new(std::sync::Mutex::new(Duration::ZERO));
     let ticker = tokio::spawn({
         let longest = std::sync::Arc::clone(&longest);
@@ -845,16 +850,12 @@ async fn the_fork_servers_own_messages_reach_the_workers_log_in_its_format() {
     let dir = tempfile::tempdir().unwrap();
     // A fork server of its own whose preload fails: it logs an error and exits, and the worker
     // starts it again without the preload (a warning of its own).
-    let bin = dir.path().join("arena-sandbox");
-    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_arena-sandbox"), &bin).unwrap();
+    let (config, job) = own_fork_server(dir.path());
     let missing = dir.path().join("no-such-face-model.onnx");
     let config = SandboxConfig {
-        bin,
         face_model: missing.clone(),
-        ..config()
+        ..config
     };
-    let job = dir.path().join("job");
-    std::fs::create_dir(&job).unwrap();
     let task = sandbox::protocol::SelftestTask::default();
     sandbox::selftest(&config, task, &job).await.unwrap();
     let missing = missing.display().to_string();
