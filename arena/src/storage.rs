@@ -35,6 +35,23 @@ impl From<object_store::Error> for StorageError {
     }
 }
 
+/// Largest piece a file is written in: [`Storage::put`] hands a local store its payload in pieces
+/// of at most this many bytes, and the worker's decode children write their caches so
+/// (`worker/src/crops.rs`). On the guests this was measured on (docs/BENCHMARKS.md, "Writes in
+/// pieces"), one `write` of 2 MB or more into a new file cost ~8-10x the system CPU of the same
+/// bytes in pieces of 256-768 KB (the kernel takes a large page-cache folio for a large write,
+/// and those cost far more there); on other machines a piece this size costs nothing measurable
+/// (a system call per 256 KB).
+pub const WRITE_PIECE: usize = 256 * 1024;
+
+/// `bytes` as a payload of [`WRITE_PIECE`]-sized pieces of the same buffer (no copy).
+pub fn in_pieces(bytes: Bytes) -> PutPayload {
+    (0..bytes.len())
+        .step_by(WRITE_PIECE)
+        .map(|at| bytes.slice(at..bytes.len().min(at + WRITE_PIECE)))
+        .collect()
+}
+
 /// The arena's bucket: videos, models and crop caches.
 #[derive(Clone, Debug)]
 pub struct Storage {
@@ -185,10 +202,11 @@ impl Storage {
         self.put_file(key, path).await
     }
 
+    /// Stores `bytes` under `key`; a local store writes them in [`WRITE_PIECE`]s.
     #[tracing::instrument(skip(self, bytes), fields(len = bytes.len()), err)]
     pub async fn put(&self, key: &str, bytes: Bytes) -> Result<(), StorageError> {
         self.store
-            .put(&ObjectPath::from(key), PutPayload::from(bytes))
+            .put(&ObjectPath::from(key), in_pieces(bytes))
             .await?;
         Ok(())
     }
@@ -207,7 +225,7 @@ impl Storage {
         }
         let upload = self.store.put_multipart(&ObjectPath::from(key)).await?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, PART);
-        let mut buf = vec![0u8; 1 << 20];
+        let mut buf = vec![0u8; WRITE_PIECE];
         loop {
             let n = file.read(&mut buf).await?;
             if n == 0 {
@@ -333,6 +351,35 @@ mod tests {
             sha256_hex(b"abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    #[test]
+    fn a_payload_is_cut_into_pieces_of_the_same_buffer() {
+        let bytes = Bytes::from(
+            (0..WRITE_PIECE * 2 + 5)
+                .map(|i| i as u8)
+                .collect::<Vec<_>>(),
+        );
+        let payload = in_pieces(bytes.clone());
+        let pieces: Vec<&Bytes> = payload.iter().collect();
+        assert_eq!(
+            pieces.iter().map(|p| p.len()).collect::<Vec<_>>(),
+            [WRITE_PIECE, WRITE_PIECE, 5]
+        );
+        assert_eq!(
+            pieces
+                .iter()
+                .flat_map(|p| p.iter().copied())
+                .collect::<Vec<u8>>(),
+            bytes.to_vec()
+        );
+        assert_eq!(
+            pieces[1].as_ptr(),
+            bytes[WRITE_PIECE..].as_ptr(),
+            "not copied"
+        );
+        assert_eq!(in_pieces(Bytes::new()).content_length(), 0);
+        assert_eq!(in_pieces(Bytes::from_static(b"abc")).iter().count(), 1);
     }
 
     #[tokio::test]

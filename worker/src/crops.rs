@@ -67,7 +67,10 @@ impl Crops {
     }
 
     /// Writes [`Crops::encode`]'s bytes to `out` piece by piece, without building them in
-    /// memory first (an evaluation child writes its caches so: no second copy of the images).
+    /// memory first (an evaluation child writes its caches so: no second copy of the images),
+    /// and no piece longer than [`arena::storage::WRITE_PIECE`] (an image of 512x512 is 786 KB,
+    /// one of a larger `max_side` several MB: one `write` each would cost far more system CPU
+    /// on some machines, see `WRITE_PIECE`).
     pub fn write_to(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
         out.write_all(MAGIC)?;
         out.write_all(
@@ -90,7 +93,9 @@ impl Crops {
             head.extend_from_slice(&img.width.to_le_bytes());
             head.extend_from_slice(&img.height.to_le_bytes());
             out.write_all(&head)?;
-            out.write_all(&img.data)?;
+            for piece in img.data.chunks(arena::storage::WRITE_PIECE) {
+                out.write_all(piece)?;
+            }
         }
         Ok(())
     }
@@ -314,6 +319,49 @@ impl<'a> Reader<'a> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// A writer that keeps the bytes and the length of each `write`.
+    #[derive(Default)]
+    struct Writes {
+        bytes: Vec<u8>,
+        lengths: Vec<usize>,
+    }
+
+    impl std::io::Write for Writes {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.bytes.extend_from_slice(buf);
+            self.lengths.push(buf.len());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_large_image_is_written_in_pieces() {
+        // 1024x1024 RGB: 3 MB, which one `write` would hand the kernel whole.
+        let side = 1024;
+        let crops = Crops {
+            indices: vec![7],
+            images: vec![RgbImage {
+                width: side,
+                height: side,
+                data: (0..side * side * 3).map(|i| (i % 251) as u8).collect(),
+            }],
+            detected: vec![true],
+            contexts: vec![None],
+        };
+        let mut out = Writes::default();
+        crops.write_to(&mut out).unwrap();
+        assert_eq!(out.bytes, crops.encode());
+        let longest = out.lengths.iter().copied().max().unwrap();
+        assert_eq!(longest, arena::storage::WRITE_PIECE);
+        assert_eq!(
+            out.lengths.iter().filter(|&&n| n == longest).count(),
+            (side * side * 3) as usize / arena::storage::WRITE_PIECE
+        );
+    }
 
     #[test]
     fn round_trip_and_pick() {
