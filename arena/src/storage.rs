@@ -36,16 +36,35 @@ impl From<object_store::Error> for StorageError {
 }
 
 /// Largest piece a file is written in: [`Storage::put`] hands a local store its payload in pieces
-/// of at most this many bytes, and the worker's decode children write their caches so
-/// (`worker/src/crops.rs`). On the guests this was measured on (docs/BENCHMARKS.md, "Writes in
-/// pieces"), one `write` of 2 MB or more into a new file cost ~8-10x the system CPU of the same
-/// bytes in pieces of 256-768 KB (the kernel takes a large page-cache folio for a large write,
-/// and those cost far more there); on other machines a piece this size costs nothing measurable
-/// (a system call per 256 KB).
+/// of at most this many bytes, the worker's decode children write their caches so
+/// (`worker/src/crops.rs`), and so does [`write_file`] (a worker staging an object from S3). On
+/// the guests this was measured on (docs/BENCHMARKS.md, "Writes in pieces"), one `write` of 2 MB
+/// or more into a new file cost ~8-10x the system CPU of the same bytes in pieces of 256-768 KB
+/// (the kernel takes a large page-cache folio for a large write, and those cost far more there);
+/// on other machines a piece this size costs nothing measurable (a system call per 256 KB).
 pub const WRITE_PIECE: usize = 256 * 1024;
 
+/// Writes `bytes` to `out` in pieces of at most [`WRITE_PIECE`].
+pub fn write_in_pieces(out: &mut impl std::io::Write, bytes: &[u8]) -> std::io::Result<()> {
+    bytes
+        .chunks(WRITE_PIECE)
+        .try_for_each(|piece| out.write_all(piece))
+}
+
+/// Writes `bytes` to a new file at `path` (replacing one there) in [`WRITE_PIECE`]s, on a
+/// blocking thread (`tokio::fs::write` hands the kernel the whole buffer in one `write`).
+pub async fn write_file(path: &Path, bytes: Bytes) -> std::io::Result<()> {
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut file = std::fs::File::create(&path)?;
+        write_in_pieces(&mut file, &bytes)
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
 /// `bytes` as a payload of [`WRITE_PIECE`]-sized pieces of the same buffer (no copy).
-pub fn in_pieces(bytes: Bytes) -> PutPayload {
+fn in_pieces(bytes: Bytes) -> PutPayload {
     (0..bytes.len())
         .step_by(WRITE_PIECE)
         .map(|at| bytes.slice(at..bytes.len().min(at + WRITE_PIECE)))
@@ -380,6 +399,20 @@ mod tests {
         );
         assert_eq!(in_pieces(Bytes::new()).content_length(), 0);
         assert_eq!(in_pieces(Bytes::from_static(b"abc")).iter().count(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_file_written_in_pieces_holds_the_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("staged");
+        std::fs::write(&path, b"an older, longer file").unwrap();
+        let bytes = Bytes::from(
+            (0..WRITE_PIECE + 7)
+                .map(|i| (i % 251) as u8)
+                .collect::<Vec<_>>(),
+        );
+        write_file(&path, bytes.clone()).await.unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), bytes.to_vec());
     }
 
     #[tokio::test]

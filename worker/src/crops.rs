@@ -93,9 +93,7 @@ impl Crops {
             head.extend_from_slice(&img.width.to_le_bytes());
             head.extend_from_slice(&img.height.to_le_bytes());
             out.write_all(&head)?;
-            for piece in img.data.chunks(arena::storage::WRITE_PIECE) {
-                out.write_all(piece)?;
-            }
+            arena::storage::write_in_pieces(out, &img.data)?;
         }
         Ok(())
     }

@@ -250,7 +250,7 @@ async fn decode_and_crop(
         None => {
             let path = work.path().join("input.video");
             let bytes = ctx.storage.get(&video.storage_key).await?;
-            tokio::fs::write(&path, &bytes)
+            storage::write_file(&path, bytes)
                 .await
                 .map_err(|e| JobError::infra("scratch", e))?;
             path
@@ -507,7 +507,7 @@ pub(crate) fn score_child_key(det: &detectors::Model) -> String {
 /// are handed over in place instead).
 async fn stage(ctx: &WorkerContext, key: &str, to: &Path) -> Result<(), JobError> {
     let bytes = ctx.storage.get(key).await?;
-    tokio::fs::write(to, &bytes)
+    storage::write_file(to, bytes)
         .await
         .map_err(|e| JobError::infra("scratch", e))
 }
