@@ -381,6 +381,27 @@ impl TestApp {
         }
     }
 
+    /// Polls a submission (as admin), back to back, until it fails; panics on any other final
+    /// state and on `finished` seen on the way (a submission that fails must never be reported,
+    /// or notified, as finished first). Returns the failed submission.
+    pub async fn wait_failed(&self, id: i64, timeout: Duration) -> Value {
+        let start = Instant::now();
+        let path = format!("/api/v1/submissions/{id}");
+        let mut polls = 0u32;
+        loop {
+            let (status, body) = self.get_json(&path, Some(&self.admin_token)).await;
+            assert_eq!(status, 200, "{body}");
+            polls += 1;
+            match body["status"].as_str().unwrap_or_default() {
+                "failed" => return body,
+                "queued" | "running" => {}
+                _ => panic!("submission {id} on poll {polls}, before it failed: {body}"),
+            }
+            assert!(start.elapsed() < timeout, "submission {id} stuck: {body}");
+            tokio::task::yield_now().await;
+        }
+    }
+
     /// A detector upload its model checks refuse: the upload answers 202 (`queued`; the checks
     /// run after it, in the detector's first job), then the submission ends `failed` with `code`
     /// and a message, and is not counted against the team's quota. Returns the submission.

@@ -8,7 +8,7 @@ use crate::error::RepoError;
 use crate::queue::{self, JobPayload, QueueError};
 use crate::repo;
 use crate::time::now_ms;
-use sea_orm::ConnectionTrait;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EvaluationError {
@@ -154,36 +154,45 @@ pub async fn process_due_phase_closes<C: ConnectionTrait>(
 }
 
 /// A video that could not be decoded: its creation fails; a real one leaves the real set.
-pub async fn on_video_failed<C: ConnectionTrait>(
-    db: &C,
+///
+/// One write transaction: a status refresh between the video turning `failed` and its
+/// submission failing would find nothing left to prepare and no pair to score, and would store
+/// (and notify) `finished` before the failure landed.
+pub async fn on_video_failed(
+    db: &DatabaseConnection,
     video_id: i64,
     reason: &str,
     refund: bool,
 ) -> Result<(), EvaluationError> {
-    repo::videos::mark_failed(db, video_id, reason).await?;
-    let video = repo::videos::find(db, video_id)
+    let txn = crate::db::begin_write(db).await.map_err(RepoError::from)?;
+    repo::videos::mark_failed(&txn, video_id, reason).await?;
+    let video = repo::videos::find(&txn, video_id)
         .await?
         .ok_or(RepoError::NotFound("video"))?;
     if let Some(sub) = video.submission_id {
-        repo::submissions::fail(db, sub, "video_prepare_failed", reason).await?;
+        repo::submissions::fail(&txn, sub, "video_prepare_failed", reason).await?;
         if refund {
-            repo::submissions::refund(db, sub).await?;
+            repo::submissions::refund(&txn, sub).await?;
         }
     }
+    txn.commit().await.map_err(RepoError::from)?;
     Ok(())
 }
 
 /// A score job out of attempts: its pairs count 0.5 (flagged failed) and the detector fails.
-pub async fn on_score_job_dead<C: ConnectionTrait>(
-    db: &C,
+/// One write transaction, for the reason [`on_video_failed`] gives: with its last pairs scored
+/// and before it failed, the detector's submission would look finished.
+pub async fn on_score_job_dead(
+    db: &DatabaseConnection,
     detector_id: i64,
     video_ids: &[i64],
     reason: &str,
     refund: bool,
 ) -> Result<(), EvaluationError> {
+    let txn = crate::db::begin_write(db).await.map_err(RepoError::from)?;
     for v in video_ids {
         repo::scores::insert_once(
-            db,
+            &txn,
             repo::scores::NewScore {
                 detector_id,
                 video_id: *v,
@@ -197,11 +206,12 @@ pub async fn on_score_job_dead<C: ConnectionTrait>(
         )
         .await?;
     }
-    if let Some(det) = repo::detectors::find(db, detector_id).await? {
-        repo::submissions::fail(db, det.submission_id, "evaluation_failed", reason).await?;
+    if let Some(det) = repo::detectors::find(&txn, detector_id).await? {
+        repo::submissions::fail(&txn, det.submission_id, "evaluation_failed", reason).await?;
         if refund {
-            repo::submissions::refund(db, det.submission_id).await?;
+            repo::submissions::refund(&txn, det.submission_id).await?;
         }
     }
+    txn.commit().await.map_err(RepoError::from)?;
     Ok(())
 }

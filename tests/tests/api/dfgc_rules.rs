@@ -336,8 +336,7 @@ async fn refund(app: &TestApp) {
         .join(arena::storage::video_key(&sha_of("fake_1.mp4")));
     std::fs::remove_file(&stored).unwrap_or_else(|e| panic!("{}: {e}", stored.display()));
     let pool = arena_web::spawn_workers(&app.ctx, 1);
-    let failed = app.wait_submission(a, WAIT).await;
-    assert_eq!(failed["status"], "failed", "{failed}");
+    app.wait_failed(a, WAIT).await;
     app.wait_idle(WAIT).await;
     // The team is told it was our failure, without our internals (the server's paths).
     let (_, mine) = app

@@ -40,12 +40,7 @@ async fn runaway_then_valid(app: &TestApp) {
         .await,
     )
     .await;
-    app.wait_submission(bomb, WAIT).await;
-    // A poll racing the job's death can answer `finished` once (refresh_status reports the state
-    // it computed, not the `failed` already stored); read it again once the queue has settled.
-    app.wait_idle(WAIT).await;
-    let failed = app.wait_submission(bomb, WAIT).await;
-    assert_eq!(failed["status"], "failed", "{failed}");
+    let failed = app.wait_failed(bomb, WAIT).await;
     assert_eq!(failed["error"]["code"], "evaluation_failed", "{failed}");
     let reason = failed["error"]["message"].as_str().unwrap_or_default();
     let expected = "sandbox_cpu_limit: evaluation child exceeded its CPU-time limit of 2 s and \

@@ -140,3 +140,122 @@ async fn job_log_lines_are_capped_per_job_and_cut_to_length() {
         assert_eq!(texts, ["line 37", "line 38", "line 39"]);
     }
 }
+
+/// A creation whose video fails for good is never seen `finished` on its way to `failed`: a
+/// status refresh racing the failure finds either the video still pending or the submission
+/// failed (once, a refresh between the video turning failed and its submission failing found
+/// nothing left to do, stored `finished` and notified it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_racing_a_failed_video_never_reports_finished() {
+    use arena::domain::{CompetitionMode, Preset, Slug, SubmissionKind, SubmissionStatus};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    for (backend, _dir, db) in databases().await {
+        let slug = Slug::parse("race").unwrap_or_else(|e| panic!("{e}"));
+        let settings = serde_json::to_string(&arena::rules::CompetitionSettings::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let comp = repo::competitions::create(
+            &db,
+            repo::competitions::NewCompetition {
+                slug: &slug,
+                title: "race",
+                mode: CompetitionMode::Live,
+                preset: Preset::Dfgc2021,
+                settings,
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        let team = repo::teams::create(
+            &db,
+            repo::teams::NewTeam {
+                name: &TeamName::parse("alpha").unwrap_or_else(|e| panic!("{e}")),
+                role: Role::Creator,
+                token_hash: "h".into(),
+                is_admin: false,
+                is_baseline: false,
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        let mut polls = 0u64;
+        for n in 0..40 {
+            let new = repo::submissions::NewSubmission {
+                competition_id: comp.id,
+                team_id: team.id,
+                kind: SubmissionKind::Creation,
+                status: SubmissionStatus::Running,
+                phase_id: None,
+            };
+            let video = repo::videos::NewVideo {
+                competition_id: comp.id,
+                submission_id: None,
+                role: arena::domain::VideoRole::Fake,
+                sha256: format!("{n:064x}"),
+                storage_key: format!("videos/{n}"),
+                container: "mp4".into(),
+                codec: "h264".into(),
+                width: 64,
+                height: 64,
+                display_width: 64,
+                display_height: 64,
+                fps: 25.0,
+                frames: 50,
+                duration_s: 2.0,
+                task_id: None,
+            };
+            let sub = arena::intake::create_videos(&db, new, vec![video], 1)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let videos = repo::videos::list_for_competition(&db, comp.id)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let video_id = videos
+                .iter()
+                .find(|v| v.submission_id == Some(sub.id))
+                .map(|v| v.id)
+                .unwrap_or_else(|| panic!("no video for submission {}", sub.id));
+
+            // Refresh back to back while the video fails.
+            let stop = Arc::new(AtomicBool::new(false));
+            let refresher = {
+                let (db, sub, stop) = (db.clone(), sub.clone(), stop.clone());
+                tokio::spawn(async move {
+                    let mut seen = Vec::new();
+                    while !stop.load(Ordering::Relaxed) {
+                        let r = arena::evaluation::refresh_status(&db, &sub)
+                            .await
+                            .unwrap_or_else(|e| panic!("{e}"));
+                        seen.push(r.status);
+                    }
+                    seen
+                })
+            };
+            tokio::time::sleep(std::time::Duration::from_millis(n % 5)).await;
+            arena::evaluation::on_video_failed(&db, video_id, "storage (on our side)", true)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            // A few refreshes after the failure too.
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            stop.store(true, Ordering::Relaxed);
+            let seen = refresher.await.unwrap_or_else(|e| panic!("{e}"));
+            polls += seen.len() as u64;
+            assert!(
+                !seen.contains(&SubmissionStatus::Finished),
+                "{backend}: submission {} refreshed as {seen:?}",
+                sub.id
+            );
+            let stored = repo::submissions::find(&db, sub.id)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .unwrap_or_else(|| panic!("submission {} is gone", sub.id));
+            assert_eq!(stored.status, "failed", "{backend}");
+            assert_eq!(stored.error_code.as_deref(), Some("video_prepare_failed"));
+            assert!(
+                !stored.counted_against_quota,
+                "{backend}: our failure is refunded"
+            );
+        }
+        assert!(polls >= 40, "{backend}: the refreshes ran ({polls})");
+    }
+}
