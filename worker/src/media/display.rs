@@ -87,10 +87,13 @@ impl Orientation {
         i32::from(self.a) * i32::from(self.d) - i32::from(self.b) * i32::from(self.c) < 0
     }
 
-    /// `img` as displayed.
-    pub fn apply(&self, img: &RgbImage) -> RgbImage {
+    /// `img` as displayed: itself when upright (nearly every video), else a turned or flipped
+    /// copy. (Until 2026-12-05 it took `&RgbImage` and cloned an upright image: a copy of every
+    /// sampled frame at both sizes, ~48 MB per video, which a fresh decode child paid for in page
+    /// faults; docs/BENCHMARKS.md "No copy of upright frames".)
+    pub fn apply(&self, img: RgbImage) -> RgbImage {
         if *self == Orientation::UPRIGHT {
-            return img.clone();
+            return img;
         }
         let (w, h) = (img.width as i64, img.height as i64);
         let (a, b, c, d) = (
@@ -239,7 +242,7 @@ mod tests {
         // transpose=clock, so the stored top-left pixel ends top-right.
         let cw = Orientation::from_matrix(&matrix(0, 1, -1, 0)).unwrap();
         assert_eq!((cw.rotation(), cw.mirrored()), (90, false));
-        let out = cw.apply(&numbered());
+        let out = cw.apply(numbered());
         assert_eq!((out.width, out.height), (2, 3));
         assert_eq!(xy(&out, 1, 0), (0, 0));
         assert_eq!(xy(&out, 0, 0), (0, 1));
@@ -247,28 +250,37 @@ mod tests {
         // [0 -1; 1 0]: transpose=cclock, top-left ends bottom-left.
         let ccw = Orientation::from_matrix(&matrix(0, -1, 1, 0)).unwrap();
         assert_eq!(ccw.rotation(), 270);
-        assert_eq!(xy(&ccw.apply(&numbered()), 0, 2), (0, 0));
+        assert_eq!(xy(&ccw.apply(numbered()), 0, 2), (0, 0));
         // 180: top-left ends bottom-right.
         let half = Orientation::from_matrix(&matrix(-1, 0, 0, -1)).unwrap();
         assert_eq!((half.rotation(), half.mirrored()), (180, false));
-        assert_eq!(xy(&half.apply(&numbered()), 2, 1), (0, 0));
+        assert_eq!(xy(&half.apply(numbered()), 2, 1), (0, 0));
+    }
+
+    #[test]
+    fn an_upright_image_is_handed_back_without_a_copy() {
+        let img = numbered();
+        let pixels = img.data.as_ptr();
+        let out = Orientation::UPRIGHT.apply(img);
+        assert_eq!(out, numbered());
+        assert_eq!(out.data.as_ptr(), pixels, "the same buffer, not a copy");
     }
 
     #[test]
     fn flips_mirror_the_image() {
         let h = Orientation::from_matrix(&matrix(-1, 0, 0, 1)).unwrap();
         assert!(h.mirrored());
-        let out = h.apply(&numbered());
+        let out = h.apply(numbered());
         assert_eq!(xy(&out, 2, 0), (0, 0));
         assert_eq!(xy(&out, 0, 1), (2, 1));
         // [0 1; 1 0]: transpose=cclock_flip, the main diagonal stays put.
         let t = Orientation::from_matrix(&matrix(0, 1, 1, 0)).unwrap();
         assert!(t.mirrored());
-        let out = t.apply(&numbered());
+        let out = t.apply(numbered());
         assert_eq!(xy(&out, 0, 0), (0, 0));
         assert_eq!(xy(&out, 1, 2), (2, 1));
         // Applying a flip twice gives the original back.
-        assert_eq!(h.apply(&h.apply(&numbered())), numbered());
+        assert_eq!(h.apply(h.apply(numbered())), numbered());
     }
 
     #[test]

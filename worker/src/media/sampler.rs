@@ -121,7 +121,7 @@ impl RgbConverter {
             height: h as u32,
             data,
         };
-        Ok(self.geometry.orientation.apply(&stored))
+        Ok(self.geometry.orientation.apply(stored))
     }
 }
 
@@ -414,7 +414,7 @@ mod tests {
             c: 0,
             d: -1,
         };
-        let d = mean_abs_diff(&half.apply(&turned), &upright.frames[0]);
+        let d = mean_abs_diff(&half.apply(turned), &upright.frames[0]);
         assert!(d > 10.0, "mean difference {d}");
     }
 
