@@ -98,6 +98,12 @@ impl Crops {
         Ok(())
     }
 
+    /// Writes [`Crops::encode`]'s bytes to a new file at `path` with [`Crops::write_to`] (how a
+    /// decode child and the in-process path leave their caches for the store to adopt).
+    pub fn write_file(&self, path: &std::path::Path) -> std::io::Result<()> {
+        self.write_to(&mut std::fs::File::create(path)?)
+    }
+
     pub fn decode(bytes: &[u8]) -> Result<Crops, CropsError> {
         let view = Crops::parse(bytes)?;
         Ok(Crops {

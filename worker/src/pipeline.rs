@@ -18,7 +18,7 @@ use std::time::Instant;
 pub use crate::context::{SessionCache, WorkerContext};
 pub use crate::job_error::JobError;
 pub use crate::prepare::{
-    CropsSummary, FACE_DETECTOR_VERSION, PreparePlan, PreparedCaches, PreparedVideo,
+    CacheContents, CropsSummary, FACE_DETECTOR_VERSION, PreparePlan, PreparedCaches, PreparedVideo,
     SAMPLER_VERSION, prepare_frames,
 };
 pub use crate::scoring::{VideoScore, score_images, score_images_many};
@@ -107,14 +107,25 @@ pub async fn prepare_video(
             let started = Instant::now();
             let work = async {
                 let prepared = decode_and_crop(ctx, cache, &video).await?;
-                let frames = prepared.frames.clone();
-                if let Some(files) = &prepared.files {
-                    // A decode child's files, out of its reach: moved, not written again.
-                    ctx.storage.adopt(&frames_key, &files.frames).await?;
-                    ctx.storage.adopt(&faces_key, &files.faces).await?;
-                } else {
-                    ctx.storage.put(&frames_key, prepared.frames).await?;
-                    ctx.storage.put(&faces_key, prepared.faces).await?;
+                let frames = prepared.contents.frames();
+                match &prepared.contents {
+                    // A decode child's files out of its reach, or this process's: moved, not
+                    // written again.
+                    CacheContents::Checked {
+                        files: Some(files), ..
+                    }
+                    | CacheContents::Written(files) => {
+                        ctx.storage.adopt(&frames_key, &files.frames).await?;
+                        ctx.storage.adopt(&faces_key, &files.faces).await?;
+                    }
+                    CacheContents::Checked {
+                        faces,
+                        frames,
+                        files: None,
+                    } => {
+                        ctx.storage.put(&frames_key, frames.clone()).await?;
+                        ctx.storage.put(&faces_key, faces.clone()).await?;
+                    }
                 }
                 Ok::<_, JobError>((prepared.summary, frames))
             };
@@ -137,7 +148,7 @@ pub async fn prepare_video(
             };
             repo::decode_claims::release(&ctx.db, &faces_key, &holder).await?;
             let (faces, frames) = decoded?;
-            fresh_frames = Some(frames);
+            fresh_frames = frames;
             decode_ms = Some(millis(started));
             faces
         }
@@ -258,9 +269,7 @@ async fn decode_and_crop(
     };
     let plan = PreparePlan::from_settings(&ctx.settings.evaluation);
     let Some(config) = sandbox else {
-        return prepare_in_process(ctx, cache, path, plan)
-            .await
-            .map(|p| PreparedCaches::encode(&p));
+        return prepare_in_process(ctx, cache, path, plan).await;
     };
     match decode_child_key(ctx, video).await? {
         Some(key) if ctx.settings.evaluation.reuse_prepare_child => {
@@ -297,18 +306,23 @@ fn sandbox_config(ctx: &WorkerContext) -> Result<Option<SandboxConfig>, JobError
     SandboxConfig::from_settings(&ctx.settings).map(Some)
 }
 
+/// Decodes and crops in this process (`evaluation.isolate = false`), leaving the caches as files
+/// for the store to adopt ([`PreparedCaches::write`]).
 async fn prepare_in_process(
     ctx: &WorkerContext,
     cache: &mut SessionCache,
     path: PathBuf,
     plan: PreparePlan,
-) -> Result<PreparedVideo, JobError> {
+) -> Result<PreparedCaches, JobError> {
     let mut detector = match cache.faces.take() {
         Some(d) => d,
         None => load_face_detector(ctx).await?,
     };
+    let out = ctx.job_dir()?;
     let (detector, result) = tokio::task::spawn_blocking(move || {
-        let r = prepare_frames(&path, &plan, &mut detector);
+        let r = prepare_frames(&path, &plan, &mut detector).and_then(|prepared| {
+            PreparedCaches::write(&prepared, out).map_err(|e| JobError::infra("scratch", e))
+        });
         (detector, r)
     })
     .await

@@ -26,21 +26,44 @@ pub struct PreparedVideo {
     pub frames: Crops,
 }
 
-/// A prepared video's two caches in their stored encoding ([`Crops::encode`]), checked, with
-/// what its rows record. An evaluation child's files become this as they were written (checked
-/// with [`Crops::parse_current`], not decoded and encoded again).
+/// A prepared video's two caches in their stored encoding ([`Crops::encode`]), with what its
+/// rows record. An evaluation child's files become this as they were written (checked with
+/// [`Crops::parse_current`], not decoded and encoded again).
 #[derive(Debug)]
 pub struct PreparedCaches {
-    pub faces: Bytes,
-    pub frames: Bytes,
+    pub contents: CacheContents,
     pub summary: CropsSummary,
-    /// The files `faces` and `frames` were read from, when a decode child wrote them and they
-    /// are out of its reach (`sandbox/handoff.rs`): the store adopts them instead of writing the
-    /// bytes again.
-    pub files: Option<CacheFiles>,
 }
 
-/// A decode child's cache files, in a folder of the server's (removed when this is dropped).
+/// Where a prepared video's caches are.
+#[derive(Debug)]
+pub enum CacheContents {
+    /// Read (or mapped) and checked: a decode child's output. `files`: the files they were read
+    /// from, when they are out of the child's reach (`sandbox/handoff.rs`): the store adopts
+    /// them instead of writing the bytes again.
+    Checked {
+        faces: Bytes,
+        frames: Bytes,
+        files: Option<CacheFiles>,
+    },
+    /// Written by this process ([`PreparedCaches::write`]) and not read back: the store adopts
+    /// the files, and a fake's SSIM reads its frames from the store. (Until 2026-12-05 they were
+    /// mapped, populated, right after being written, and unmapped unread unless the video had a
+    /// target: docs/BENCHMARKS.md "In-process caches not mapped back".)
+    Written(CacheFiles),
+}
+
+impl CacheContents {
+    /// The whole frames' cache, when it is in memory already.
+    pub fn frames(&self) -> Option<Bytes> {
+        match self {
+            CacheContents::Checked { frames, .. } => Some(frames.clone()),
+            CacheContents::Written(_) => None,
+        }
+    }
+}
+
+/// A prepared video's cache files, in a folder of the server's (removed when this is dropped).
 #[derive(Debug)]
 pub struct CacheFiles {
     pub faces: std::path::PathBuf,
@@ -71,21 +94,40 @@ impl CropsSummary {
 }
 
 impl PreparedCaches {
-    /// The caches of a video prepared in this process.
-    pub fn encode(prepared: &PreparedVideo) -> PreparedCaches {
-        PreparedCaches {
-            faces: Bytes::from(prepared.faces.encode()),
-            frames: Bytes::from(prepared.frames.encode()),
+    /// The caches of a video prepared in this process, written to files in `dir` image by image
+    /// as a decode child writes them ([`Crops::write_to`]): the store adopts the files, and no
+    /// encoded copy of the images is built in memory first, nor read back. (Until 2026-12-05 the
+    /// in-process path encoded each cache into one buffer and the store wrote that: a second
+    /// copy of ~25 MB per video, docs/BENCHMARKS.md "In-process caches as files".) Blocking.
+    pub fn write(prepared: &PreparedVideo, dir: tempfile::TempDir) -> std::io::Result<Self> {
+        let faces = dir.path().join("faces.crops");
+        let frames = dir.path().join("frames.crops");
+        prepared.faces.write_file(&faces)?;
+        prepared.frames.write_file(&frames)?;
+        Ok(PreparedCaches {
+            contents: CacheContents::Written(CacheFiles { faces, frames, dir }),
             summary: CropsSummary::of(&prepared.faces.view()),
-            files: None,
+        })
+    }
+
+    /// The faces' and the frames' caches as stored: in memory, or read from this process's files.
+    pub fn bytes(&self) -> std::io::Result<(Bytes, Bytes)> {
+        match &self.contents {
+            CacheContents::Checked { faces, frames, .. } => Ok((faces.clone(), frames.clone())),
+            CacheContents::Written(files) => Ok((
+                std::fs::read(&files.faces)?.into(),
+                std::fs::read(&files.frames)?.into(),
+            )),
         }
     }
 
     /// The images (a copy), as [`prepare_frames`] returns them.
-    pub fn decode(&self) -> Result<PreparedVideo, crate::crops::CropsError> {
+    pub fn decode(&self) -> std::io::Result<PreparedVideo> {
+        let (faces, frames) = self.bytes()?;
+        let decode = |b: &Bytes| Crops::decode(b).map_err(|e| std::io::Error::other(e.to_string()));
         Ok(PreparedVideo {
-            faces: Crops::decode(&self.faces)?,
-            frames: Crops::decode(&self.frames)?,
+            faces: decode(&faces)?,
+            frames: decode(&frames)?,
         })
     }
 }
@@ -202,5 +244,60 @@ impl PreparedVideo {
             },
             frames,
         })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::media::RgbImage;
+
+    fn crops(values: &[u8], detected: &[bool]) -> Crops {
+        Crops {
+            indices: (0..values.len() as u64).map(|i| i * 3).collect(),
+            images: values
+                .iter()
+                .map(|&v| RgbImage {
+                    width: 6,
+                    height: 4,
+                    data: vec![v; 6 * 4 * 3],
+                })
+                .collect(),
+            detected: detected.to_vec(),
+            contexts: vec![None; values.len()],
+        }
+    }
+
+    #[test]
+    fn caches_written_as_files_hold_the_encoded_bytes() {
+        let prepared = PreparedVideo {
+            faces: crops(&[10, 20, 30], &[true, false, true]),
+            frames: crops(&[1, 2, 3], &[false, false, false]),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_owned();
+        let caches = PreparedCaches::write(&prepared, dir).unwrap();
+        let CacheContents::Written(files) = &caches.contents else {
+            panic!("the store adopts the files this process wrote: {caches:?}");
+        };
+        let faces = std::fs::read(&files.faces).unwrap();
+        let frames = std::fs::read(&files.frames).unwrap();
+        assert_eq!(faces, prepared.faces.encode());
+        assert_eq!(frames, prepared.frames.encode());
+        assert!(files.faces.starts_with(&root) && files.frames.starts_with(&root));
+        assert_eq!(caches.summary.frames, 3);
+        assert_eq!(caches.summary.face_frames, 2);
+        assert_eq!(caches.summary.indices, vec![0, 3, 6]);
+        assert_eq!(Crops::decode(&faces).unwrap(), prepared.faces);
+        assert_eq!(Crops::decode(&frames).unwrap(), prepared.frames);
+        assert_eq!(caches.contents.frames(), None, "not read back");
+        assert_eq!(
+            caches.decode().unwrap(),
+            prepared,
+            "read from the files on demand"
+        );
+        drop(caches);
+        assert!(!root.exists(), "the folder goes with the caches");
     }
 }

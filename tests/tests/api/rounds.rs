@@ -4,7 +4,7 @@
 use arena::storage::sha256_hex;
 use arena::time::now_ms;
 use arena_datasets::video;
-use arena_tests::{TestApp, spawn_app};
+use arena_tests::{AppOptions, TestApp, spawn_app, spawn_app_with};
 use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap};
@@ -426,6 +426,37 @@ async fn fakes_are_checked_against_the_targets_displayed_size() {
         "resolution_mismatch",
     )
     .await;
+}
+
+/// A fake's SSIM against its task's target is the same whether videos are decoded in sandbox
+/// children or in the worker's own process (there the fake's frames are not kept from the
+/// decode: they are read back from the store).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fakes_ssim_is_the_same_with_or_without_isolation() {
+    use arena::entities::videos;
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let mut seen = Vec::new();
+    for isolate in [true, false] {
+        let app = spawn_app_with(AppOptions {
+            isolate,
+            ..AppOptions::default()
+        })
+        .await;
+        let (_base, alice, ..) = setup(&app).await;
+        let id = accepted(post_creation(&app, &alice, "fake_1.mp4", Some("t1")).await).await;
+        let done = app.wait_submission(id, WAIT).await;
+        assert_eq!(done["status"], "finished", "isolate {isolate}: {done}");
+        let fake = videos::Entity::find()
+            .filter(videos::Column::SubmissionId.eq(id))
+            .one(app.ctx.db())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("no video for submission {id}"));
+        seen.push(fake.ssim);
+    }
+    let ssim = seen[0].unwrap_or(f64::NAN);
+    assert!(ssim > 0.0 && ssim < 1.0, "{seen:?}");
+    assert_eq!(seen[0], seen[1], "sandboxed, then in process");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,7 +16,7 @@ use crate::crops::{Crops, CropsView};
 use crate::job_error::JobError;
 use crate::manifest::Manifest;
 use crate::onnx_model::ModelInfo;
-use crate::prepare::{CacheFiles, CropsSummary, PreparePlan, PreparedCaches};
+use crate::prepare::{CacheContents, CacheFiles, CropsSummary, PreparePlan, PreparedCaches};
 use bytes::Bytes;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -110,10 +110,12 @@ pub(super) async fn checked_caches(
         dir: h.dir,
     });
     Ok(PreparedCaches {
-        faces,
-        frames,
+        contents: CacheContents::Checked {
+            faces,
+            frames,
+            files,
+        },
         summary,
-        files,
     })
 }
 

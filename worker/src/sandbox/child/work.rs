@@ -201,9 +201,14 @@ pub(super) fn prepare_with(
     // image straight from its own buffer: two writes per image (its ~70-byte head, then its
     // pixels), where a buffered writer would copy every image (up to ~1 MB, less than its
     // buffer) into the buffer before writing it.
-    let write = |crops: &Crops, path: &Path| crops.write_to(&mut File::create(path)?);
-    write(&prepared.faces, &task.faces_out).map_err(|e| io_error("writing the face crops", e))?;
-    write(&prepared.frames, &task.frames_out).map_err(|e| io_error("writing the frames", e))?;
+    prepared
+        .faces
+        .write_file(&task.faces_out)
+        .map_err(|e| io_error("writing the face crops", e))?;
+    prepared
+        .frames
+        .write_file(&task.frames_out)
+        .map_err(|e| io_error("writing the frames", e))?;
     let output = Output::Prepared {
         frames: prepared.faces.images.len(),
         face_frames: prepared.faces.face_frames(),
