@@ -18,6 +18,7 @@ pub async fn run_slot(ctx: WorkerContext, worker_id: String, mut shutdown: watch
     let mut slot = crate::fleet::SlotReporter::new(&worker_id, ctx.settings.queue.heartbeat_ms);
     slot.started(&ctx.db).await;
     tracing::info!(worker = %worker_id, "worker slot started");
+    pipeline::warm_up(&ctx, &mut cache).await;
     // Before the first claim: what a dead predecessor on this machine held comes back now.
     let mut swept = reclaim_dead(&ctx).await;
     while !*shutdown.borrow() {

@@ -331,6 +331,22 @@ async fn prepare_in_process(
     result
 }
 
+/// Readies a worker slot before its first claim, so that the first upload after a start does
+/// not wait for it: the fork server (which preloads the face detector for the decode children)
+/// when uploads run isolated, else the slot's own face detector. What fails here is left for
+/// the first job to meet and report, as before. (Until 2026-12-05 both waited for the first
+/// job: docs/BENCHMARKS.md "Slots ready before the first upload".)
+pub async fn warm_up(ctx: &WorkerContext, cache: &mut SessionCache) {
+    match sandbox_config(ctx) {
+        Ok(Some(config)) => sandbox::start_fork_server(&config).await,
+        Ok(None) if cache.faces.is_none() => match load_face_detector(ctx).await {
+            Ok(detector) => cache.faces = Some(detector),
+            Err(e) => tracing::debug!(error = %e, "no face detector before the first job"),
+        },
+        Ok(None) | Err(_) => {}
+    }
+}
+
 async fn load_face_detector(ctx: &WorkerContext) -> Result<FaceDetector, JobError> {
     let path = faces::model_path(ctx.settings.evaluation.face_model.as_deref());
     let ort = ctx.ort.clone();
@@ -727,6 +743,26 @@ mod tests {
             ort: runtime(),
             wakeup: arena::wakeup::Wakeup::default(),
         }
+    }
+
+    /// In process, a slot's warm-up loads its face detector, which its first decode then takes
+    /// from the cache; a face model that cannot load is left for the first job to report.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_slot_in_process_loads_its_face_detector_before_its_first_job() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = context(dir.path()).await;
+        let mut cache = SessionCache::default();
+        warm_up(&ctx, &mut cache).await;
+        assert!(cache.faces.is_some(), "no face detector after the warm-up");
+
+        std::fs::create_dir(dir.path().join("broken")).unwrap();
+        let mut broken = context(&dir.path().join("broken")).await;
+        broken.settings.evaluation.face_model = Some(dir.path().join("missing.onnx"));
+        let mut empty = SessionCache::default();
+        warm_up(&broken, &mut empty).await;
+        assert!(empty.faces.is_none());
+        let e = load_face_detector(&broken).await.err().unwrap();
+        assert!(!e.message.is_empty(), "{e:?}");
     }
 
     async fn add_video(ctx: &WorkerContext, competition_id: i64, bytes: &[u8]) -> i64 {

@@ -26,7 +26,7 @@ pub use fork::FORK_SERVER_FLAG;
 pub use serve::{
     ProbeChildren, ScoreChild, ServingChild, check_serving, prepare_serving, score_serving,
 };
-pub use spawn::{gpu_env, run};
+pub use spawn::{gpu_env, run, start_fork_server};
 pub use tasks::{check_detector, inspect, prepare, score, selftest, unzip};
 
 #[cfg(test)]

@@ -1450,3 +1450,64 @@ async fn children_are_forked_by_the_fork_server_and_exec_d_when_it_is_off() {
     }
     assert!(!std::path::Path::new(&format!("/proc/{again}")).exists());
 }
+
+/// The fork servers, children of this process, started for the binary at `bin`.
+fn fork_servers_for(bin: &Path) -> Vec<u32> {
+    let me = std::process::id();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+                return false;
+            };
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            cmdline.starts_with(&format!("{} ", bin.display()))
+                && cmdline.contains(sandbox::FORK_SERVER_FLAG)
+                && std::fs::read_to_string(format!("/proc/{pid}/status"))
+                    .is_ok_and(|s| s.contains(&format!("\nPPid:\t{me}\n")))
+        })
+        .collect()
+}
+
+/// A worker slot's warm-up starts the fork server before any child is asked for, and the first
+/// child is then forked by that server, not by one started for it.
+#[tokio::test]
+async fn a_fork_server_started_ahead_forks_the_first_child() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, job) = own_fork_server(dir.path());
+    assert_eq!(fork_servers_for(&config.bin), Vec::<u32>::new());
+    sandbox::start_fork_server(&config).await;
+    let [server] = fork_servers_for(&config.bin)[..] else {
+        panic!("one fork server for {}", config.bin.display())
+    };
+    // Its preload is done: onnxruntime is mapped.
+    let maps = std::fs::read_to_string(format!("/proc/{server}/maps")).unwrap();
+    assert!(maps.contains("libonnxruntime"), "no onnxruntime preloaded");
+    let children = sandbox::ProbeChildren::new(1);
+    let limits = media::ProbeLimits::default();
+    children
+        .probe(
+            &config,
+            "team:1",
+            &video("real_1.mp4"),
+            &limits,
+            false,
+            &job,
+        )
+        .await
+        .unwrap();
+    let [child] = children.pids()[..] else {
+        panic!("one child")
+    };
+    assert_eq!(
+        parent_of(child).0,
+        server,
+        "forked by the server started ahead"
+    );
+    assert_eq!(fork_servers_for(&config.bin), vec![server]);
+    // Asked again, it starts nothing more.
+    sandbox::start_fork_server(&config).await;
+    assert_eq!(fork_servers_for(&config.bin), vec![server]);
+}

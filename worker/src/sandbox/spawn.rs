@@ -74,6 +74,15 @@ pub(super) async fn spawn_child(
     })
 }
 
+/// Starts the fork server for `config` now, when it is on and none runs, rather than for the
+/// first child: a fresh worker's first upload then does not wait for its start and its preload
+/// of the face detector. On a blocking thread; a server that cannot start is left to the first
+/// child, as before (a warning, and children exec'd).
+pub async fn start_fork_server(config: &SandboxConfig) {
+    let config = config.clone();
+    let _ = tokio::task::spawn_blocking(move || super::fork::server_for(&config)).await;
+}
+
 /// The worker's end of a child's stdin.
 pub(super) type ChildIn = Box<dyn AsyncWrite + Unpin + Send>;
 /// The worker's end of a child's stdout or stderr.
