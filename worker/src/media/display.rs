@@ -138,7 +138,8 @@ pub struct DisplayGeometry {
 
 impl DisplayGeometry {
     /// The geometry of `stream` decoded by `decoder`: its display-matrix side data and the
-    /// sample aspect ratio FFmpeg found (container first, else bitstream).
+    /// sample aspect ratio in `decoder`'s parameters (the bitstream's, as the stream information
+    /// or a first decoded frame leaves it, even where a container's box says otherwise).
     pub fn of(
         stream: &ff::Stream,
         decoder: &ff::decoder::Video,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::display::{DisplayGeometry, rational_to_f64};
 use super::error::MediaError;
-use super::open::open_input;
+use super::open::{open_input_header, read_stream_info};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProbeFacts {
@@ -64,9 +64,21 @@ const FIRST_FRAME_PACKET_BUDGET: usize = 1000;
 /// of the first frame. The file is opened once: the demuxer FFmpeg detects is already one of the
 /// whitelist's (until 2026-12-03 the probe opened the file a second time with that demuxer
 /// forced, which read the stream information again and changed nothing).
+///
+/// An MP4 whose header gives the frame size, rate and count is read without
+/// `avformat_find_stream_info` (which decodes the first frame to fill in what a header lacks):
+/// the first-frame decode here gives the rest, the coded size and the bitstream's sample aspect
+/// ratio, which are what that function would have copied into the stream's parameters (test
+/// `facts_match_ffprobes_stream_information`). Other containers, and an MP4 whose header lacks
+/// one of those, have their stream information read first, as before. (Until 2026-12-05 every
+/// probe read it, and so decoded the first frame twice: docs/BENCHMARKS.md "The probe without
+/// the stream information".)
 #[tracing::instrument(skip_all, fields(path = %path.display()), err(level = "info"))]
 pub fn probe_video(path: &Path, limits: &ProbeLimits) -> Result<ProbeFacts, MediaError> {
-    let mut ictx = open_input(path)?;
+    let mut ictx = open_input_header(path)?;
+    if !header_is_enough(&ictx) {
+        read_stream_info(&mut ictx)?;
+    }
     if ictx.nb_streams() > limits.max_streams {
         return Err(MediaError::LimitsExceeded(format!(
             "{} streams (max {})",
@@ -74,13 +86,17 @@ pub fn probe_video(path: &Path, limits: &ProbeLimits) -> Result<ProbeFacts, Medi
             limits.max_streams
         )));
     }
-    let facts = stream_facts(&ictx)?;
+    let (index, mut decoder) = video_decoder(&ictx)?;
+    // What the header says, checked before anything is decoded.
+    let facts = stream_facts(&ictx, index, &decoder)?;
     check_limits(&facts, limits)?;
     let declared = ictx
-        .streams()
-        .best(ff::media::Type::Video)
+        .stream(index)
         .map_or(0, |s| u64::try_from(s.frames()).unwrap_or(0));
-    let present = decode_first_frame(&mut ictx)?;
+    let present = decode_first_frame(&mut ictx, index, &mut decoder)?;
+    // The decoder has read the bitstream's own size and sample aspect ratio by now.
+    let facts = stream_facts(&ictx, index, &decoder)?;
+    check_limits(&facts, limits)?;
     // A cut file keeps an index listing frames it no longer holds; the demuxer stops at the end.
     if declared > 0 && present < declared {
         return Err(MediaError::InvalidVideo(format!(
@@ -88,6 +104,54 @@ pub fn probe_video(path: &Path, limits: &ProbeLimits) -> Result<ProbeFacts, Medi
         )));
     }
     Ok(facts)
+}
+
+/// Whether the container's header alone gives what [`stream_facts`] needs before a frame is
+/// decoded: an MP4's sample tables hold the frame count, rate and duration and its sample
+/// description the frame size; other containers may leave the rate or the count to the frames.
+fn header_is_enough(ictx: &ff::format::context::Input) -> bool {
+    if !ictx.format().name().starts_with("mov") {
+        return false;
+    }
+    let Some(stream) = ictx.streams().best(ff::media::Type::Video) else {
+        return false;
+    };
+    let params = stream.parameters();
+    // SAFETY: `params` borrows the stream's live `AVCodecParameters`; only plain fields are read.
+    #[expect(
+        unsafe_code,
+        reason = "ffmpeg-next has no getter for a parameters' frame size"
+    )]
+    let (width, height) = unsafe {
+        let p = params.as_ptr();
+        ((*p).width, (*p).height)
+    };
+    let timing = stream_timing(ictx, &stream);
+    width > 0 && height > 0 && timing.fps > 0.0 && timing.fps.is_finite() && timing.frames > 0
+}
+
+/// The best video stream's index and an opened decoder for it; the codec allow-list.
+fn video_decoder(
+    ictx: &ff::format::context::Input,
+) -> Result<(usize, ff::decoder::Video), MediaError> {
+    let stream = ictx
+        .streams()
+        .best(ff::media::Type::Video)
+        .ok_or_else(|| MediaError::InvalidVideo("no video stream".into()))?;
+    let params = stream.parameters();
+    let id = params.id();
+    if !ALLOWED_CODECS.contains(&id) {
+        return Err(MediaError::InvalidVideo(format!(
+            "codec {} is not allowed (h264, hevc, vp8, vp9, av1, mpeg4)",
+            id.name()
+        )));
+    }
+    let decoder = ff::codec::context::Context::from_parameters(params)
+        .and_then(|c| c.decoder().video())
+        .map_err(|e| {
+            MediaError::InvalidVideo(format!("cannot open a {} decoder: {e}", id.name()))
+        })?;
+    Ok((stream.index(), decoder))
 }
 
 fn container_name(format_name: &str) -> String {
@@ -130,29 +194,21 @@ pub(crate) fn stream_timing(ictx: &ff::format::context::Input, stream: &ff::Stre
     }
 }
 
-fn stream_facts(ictx: &ff::format::context::Input) -> Result<ProbeFacts, MediaError> {
+/// The facts of stream `index` as `decoder` knows them (the stream's parameters when nothing
+/// has been decoded yet, the bitstream's once a frame has been).
+fn stream_facts(
+    ictx: &ff::format::context::Input,
+    index: usize,
+    decoder: &ff::decoder::Video,
+) -> Result<ProbeFacts, MediaError> {
     let stream = ictx
-        .streams()
-        .best(ff::media::Type::Video)
+        .stream(index)
         .ok_or_else(|| MediaError::InvalidVideo("no video stream".into()))?;
-    let params = stream.parameters();
-    let id = params.id();
-    if !ALLOWED_CODECS.contains(&id) {
-        return Err(MediaError::InvalidVideo(format!(
-            "codec {} is not allowed (h264, hevc, vp8, vp9, av1, mpeg4)",
-            id.name()
-        )));
-    }
-    let decoder = ff::codec::context::Context::from_parameters(params)
-        .and_then(|c| c.decoder().video())
-        .map_err(|e| {
-            MediaError::InvalidVideo(format!("cannot open a {} decoder: {e}", id.name()))
-        })?;
     let (width, height) = (decoder.width(), decoder.height());
     if width == 0 || height == 0 {
         return Err(MediaError::InvalidVideo("video has no frame size".into()));
     }
-    let (display_width, display_height) = DisplayGeometry::of(&stream, &decoder)?.display_size();
+    let (display_width, display_height) = DisplayGeometry::of(&stream, decoder)?.display_size();
     let timing = stream_timing(ictx, &stream);
     if timing.fps <= 0.0 || !timing.fps.is_finite() {
         return Err(MediaError::InvalidVideo("unknown frame rate".into()));
@@ -164,7 +220,7 @@ fn stream_facts(ictx: &ff::format::context::Input) -> Result<ProbeFacts, MediaEr
     }
     Ok(ProbeFacts {
         container: container_name(ictx.format().name()),
-        codec: id.name().to_owned(),
+        codec: stream.parameters().id().name().to_owned(),
         width,
         height,
         display_width,
@@ -198,17 +254,17 @@ fn check_limits(f: &ProbeFacts, l: &ProbeLimits) -> Result<(), MediaError> {
     Ok(())
 }
 
-/// Decodes the first frame of the best video stream, then demuxes (without decoding) to the end;
-/// returns how many packets of that stream the file holds.
-fn decode_first_frame(ictx: &mut ff::format::context::Input) -> Result<u64, MediaError> {
-    let stream = ictx
-        .streams()
-        .best(ff::media::Type::Video)
-        .ok_or_else(|| MediaError::InvalidVideo("no video stream".into()))?;
-    let index = stream.index();
-    let mut decoder = ff::codec::context::Context::from_parameters(stream.parameters())
-        .and_then(|c| c.decoder().video())
-        .map_err(|e| MediaError::InvalidVideo(format!("cannot open the decoder: {e}")))?;
+/// Decodes the first frame of stream `index`, then demuxes (without decoding) to the end;
+/// returns how many packets of that stream the file holds. The first packet is tried alone
+/// first (sent, then the decoder drained): a decoder that holds frames back for reordering gives
+/// it so without decoding the two or three packets after it. When that gives nothing, the
+/// decoder is reset and the packets are decoded in order, the first again, until one gives a
+/// frame.
+fn decode_first_frame(
+    ictx: &mut ff::format::context::Input,
+    index: usize,
+    decoder: &mut ff::decoder::Video,
+) -> Result<u64, MediaError> {
     let mut frame = ff::frame::Video::empty();
     let mut last_error = String::from("no packets");
     let mut decoded = false;
@@ -229,6 +285,15 @@ fn decode_first_frame(ictx: &mut ff::format::context::Input) -> Result<u64, Medi
             continue;
         }
         decoded = decoder.receive_frame(&mut frame).is_ok();
+        if packets == 1 && !decoded {
+            decoded = decoder.send_eof().is_ok() && decoder.receive_frame(&mut frame).is_ok();
+            if !decoded {
+                decoder.flush();
+                if let Err(e) = decoder.send_packet(&packet) {
+                    last_error = e.to_string();
+                }
+            }
+        }
     }
     // A decoder that buffers (frame threads, B-frames) gives its first frame only on flush.
     let decoded =
@@ -294,6 +359,103 @@ mod tests {
             let f = probe(&video(name)).unwrap();
             assert_eq!((f.width, f.height), stored, "{name}");
             assert_eq!((f.display_width, f.display_height), displayed, "{name}");
+        }
+    }
+
+    /// ffprobe's view of a file's video stream (it reads the stream information).
+    fn ffprobe(path: &Path) -> serde_json::Value {
+        let out = std::process::Command::new("ffprobe")
+            .args(["-v", "error", "-select_streams", "v:0", "-show_streams"])
+            .args(["-of", "json"])
+            .arg(path)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "ffprobe {}", path.display());
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["streams"][0].clone()
+    }
+
+    fn encode(path: &Path, vf: &str, bsf: Option<&str>) {
+        let mut cmd = std::process::Command::new("ffmpeg");
+        cmd.args(["-nostdin", "-loglevel", "error", "-y", "-f", "lavfi"])
+            .args(["-i", "testsrc=s=64x48:r=10:d=1", "-vf", vf])
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-pix_fmt",
+                "yuv420p",
+            ]);
+        if let Some(bsf) = bsf {
+            cmd.args(["-bsf:v", bsf]);
+        }
+        assert!(
+            cmd.arg(path).status().unwrap().success(),
+            "{}",
+            path.display()
+        );
+    }
+
+    #[test]
+    fn facts_match_ffprobes_stream_information() {
+        // An MP4 is probed from its header and its first frame, without the stream information
+        // ffprobe reads: the size, rate, count and sample aspect ratio come out the same, the
+        // last one from the bitstream when only the bitstream has it, or when the two disagree.
+        let dir = tempfile::tempdir().unwrap();
+        let mut files: Vec<std::path::PathBuf> = [
+            "real_1.mp4",
+            "real_1.webm",
+            "face_rot90.mp4",
+            "face_anamorphic.mp4",
+            "two_faces_1080p.mp4",
+        ]
+        .iter()
+        .map(|n| video(n))
+        .collect();
+        // The sample aspect ratio written into the H.264 stream after encoding: the container
+        // does not know it.
+        let sar_4_3 = Some("h264_metadata=sample_aspect_ratio=4/3");
+        for (name, vf, bsf) in [
+            ("bitstream_sar.mp4", "null", sar_4_3),
+            ("bitstream_sar.mkv", "null", sar_4_3),
+            ("both_sar.mp4", "setsar=3/2", sar_4_3),
+            ("container_sar.mkv", "setsar=3/2", None),
+        ] {
+            let path = dir.path().join(name);
+            encode(&path, vf, bsf);
+            files.push(path);
+        }
+        for path in files {
+            let f = probe(&path).unwrap();
+            let s = ffprobe(&path);
+            let name = path.display();
+            assert_eq!(u64::from(f.width), s["width"].as_u64().unwrap(), "{name}");
+            assert_eq!(u64::from(f.height), s["height"].as_u64().unwrap(), "{name}");
+            let ratio = |v: &serde_json::Value| {
+                let t = v.as_str().unwrap_or("0:1").replace('/', ":");
+                let (n, d) = t.split_once(':').unwrap();
+                let (n, d) = (n.parse::<f64>().unwrap(), d.parse::<f64>().unwrap());
+                (n > 0.0 && d > 0.0).then(|| n / d)
+            };
+            let fps = ratio(&s["avg_frame_rate"]).unwrap();
+            assert!((f.fps - fps).abs() < 1e-9, "{name}: {} vs {fps}", f.fps);
+            if let Some(n) = s["nb_frames"].as_str() {
+                assert_eq!(f.frames, n.parse::<u64>().unwrap(), "{name}");
+            }
+            // The display size is what the sampler delivers (it reads the stream information;
+            // ffprobe prints the container's sample aspect ratio where both have one).
+            let mut size = None;
+            crate::media::sample_frames_each(&path, 1, &[4096], |_, images| {
+                size = images.first().map(|i| (i.width, i.height));
+                Ok::<_, MediaError>(())
+            })
+            .unwrap();
+            assert_eq!(Some((f.display_width, f.display_height)), size, "{name}");
+            if name.to_string().ends_with("sar.mp4") {
+                // 64x48 with 4:3 pixels: the bitstream's ratio, also over the container's 3:2.
+                assert_eq!((f.display_width, f.display_height), (85, 48), "{name}");
+            }
         }
     }
 
