@@ -360,14 +360,7 @@ async fn on_dead(
             evaluation::on_video_failed(&ctx.db, *video_id, reason, refund).await
         }
         JobPayload::ActivateDetector { detector_id } => {
-            if let Some(det) = arena::repo::detectors::find(&ctx.db, *detector_id).await? {
-                let sub = det.submission_id;
-                arena::repo::submissions::fail(&ctx.db, sub, "evaluation_failed", reason).await?;
-                if refund {
-                    arena::repo::submissions::refund(&ctx.db, sub).await?;
-                }
-            }
-            Ok(())
+            evaluation::on_activation_dead(&ctx.db, *detector_id, reason, refund).await
         }
         JobPayload::Score {
             detector_id,

@@ -179,6 +179,27 @@ pub async fn on_video_failed(
     Ok(())
 }
 
+/// A detector's activation out of attempts: its submission fails, refunded when `refund`. One
+/// write transaction, as [`on_video_failed`]: the failure and the refund land together or not
+/// at all (a crash between them would have left a failure our side caused counted against the
+/// team's quota).
+pub async fn on_activation_dead(
+    db: &DatabaseConnection,
+    detector_id: i64,
+    reason: &str,
+    refund: bool,
+) -> Result<(), EvaluationError> {
+    let txn = crate::db::begin_write(db).await.map_err(RepoError::from)?;
+    if let Some(det) = repo::detectors::find(&txn, detector_id).await? {
+        repo::submissions::fail(&txn, det.submission_id, "evaluation_failed", reason).await?;
+        if refund {
+            repo::submissions::refund(&txn, det.submission_id).await?;
+        }
+    }
+    txn.commit().await.map_err(RepoError::from)?;
+    Ok(())
+}
+
 /// A score job out of attempts: its pairs count 0.5 (flagged failed) and the detector fails.
 /// One write transaction, for the reason [`on_video_failed`] gives: with its last pairs scored
 /// and before it failed, the detector's submission would look finished.

@@ -12,8 +12,8 @@ mod progress;
 mod scope;
 
 pub use enqueue::{
-    EnqueuePolicy, EvaluationError, on_detector_accepted, on_phase_closed, on_score_job_dead,
-    on_video_failed, on_video_prepared, process_due_phase_closes,
+    EnqueuePolicy, EvaluationError, on_activation_dead, on_detector_accepted, on_phase_closed,
+    on_score_job_dead, on_video_failed, on_video_prepared, process_due_phase_closes,
 };
 pub use progress::{
     PairProgress, Progress, Refreshed, pair_progress, progress, refresh_many, refresh_status,

@@ -259,3 +259,89 @@ async fn a_refresh_racing_a_failed_video_never_reports_finished() {
         assert!(polls >= 40, "{backend}: the refreshes ran ({polls})");
     }
 }
+
+/// A detector whose activation ran out of attempts fails with its reason, and is refunded only
+/// when our side failed; failure and refund land in one write transaction
+/// (`evaluation::on_activation_dead`).
+#[tokio::test]
+async fn a_dead_activation_fails_its_detector_and_refunds_only_our_failures() {
+    use arena::domain::{CompetitionMode, Preset, Slug, SubmissionKind, SubmissionStatus};
+    for (backend, _dir, db) in databases().await {
+        let slug = Slug::parse("dead").unwrap_or_else(|e| panic!("{e}"));
+        let settings = serde_json::to_string(&arena::rules::CompetitionSettings::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let comp = repo::competitions::create(
+            &db,
+            repo::competitions::NewCompetition {
+                slug: &slug,
+                title: "dead",
+                mode: CompetitionMode::Live,
+                preset: Preset::Dfgc2021,
+                settings,
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        let team = repo::teams::create(
+            &db,
+            repo::teams::NewTeam {
+                name: &TeamName::parse("dana").unwrap_or_else(|e| panic!("{e}")),
+                role: Role::Detector,
+                token_hash: "h".into(),
+                is_admin: false,
+                is_baseline: false,
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        for (n, refund) in [(0, true), (1, false)] {
+            let sub = repo::submissions::create(
+                &db,
+                repo::submissions::NewSubmission {
+                    competition_id: comp.id,
+                    team_id: team.id,
+                    kind: SubmissionKind::Detector,
+                    status: SubmissionStatus::Running,
+                    phase_id: None,
+                },
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+            let det = repo::detectors::create(
+                &db,
+                repo::detectors::NewDetector {
+                    submission_id: sub.id,
+                    competition_id: comp.id,
+                    model_sha256: format!("{n:064x}"),
+                    model_key: format!("models/{n}"),
+                    manifest_json: "{}".into(),
+                    ort_version: "1.31.1".into(),
+                },
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+            arena::evaluation::on_activation_dead(&db, det.id, "infra: boom", refund)
+                .await
+                .unwrap_or_else(|e| panic!("{backend}: {e}"));
+            let row = repo::submissions::find(&db, sub.id)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .unwrap_or_else(|| panic!("{backend}: submission {} is gone", sub.id));
+            assert_eq!(row.status, "failed", "{backend}");
+            assert_eq!(
+                row.error_code.as_deref(),
+                Some("evaluation_failed"),
+                "{backend}"
+            );
+            assert_eq!(
+                row.error_message.as_deref(),
+                Some("infra: boom"),
+                "{backend}"
+            );
+            assert_eq!(
+                row.counted_against_quota, !refund,
+                "{backend}: refund {refund}"
+            );
+        }
+    }
+}
