@@ -399,6 +399,8 @@ mod tests {
 
     #[test]
     fn facts_match_ffprobes_stream_information() {
+        // It decodes with the sampler: not while a test counts decodes.
+        let _guard = crate::test_support::decode_lock();
         // An MP4 is probed from its header and its first frame, without the stream information
         // ffprobe reads: the size, rate, count and sample aspect ratio come out the same, the
         // last one from the bitstream when only the bitstream has it, or when the two disagree.
