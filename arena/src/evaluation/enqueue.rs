@@ -189,15 +189,8 @@ pub async fn on_activation_dead(
     reason: &str,
     refund: bool,
 ) -> Result<(), EvaluationError> {
-    let txn = crate::db::begin_write(db).await.map_err(RepoError::from)?;
-    if let Some(det) = repo::detectors::find(&txn, detector_id).await? {
-        repo::submissions::fail(&txn, det.submission_id, "evaluation_failed", reason).await?;
-        if refund {
-            repo::submissions::refund(&txn, det.submission_id).await?;
-        }
-    }
-    txn.commit().await.map_err(RepoError::from)?;
-    Ok(())
+    // A dead score job without pairs: the detector's failure and refund, and nothing else.
+    on_score_job_dead(db, detector_id, &[], reason, refund).await
 }
 
 /// A score job out of attempts: its pairs count 0.5 (flagged failed) and the detector fails.

@@ -141,43 +141,58 @@ async fn job_log_lines_are_capped_per_job_and_cut_to_length() {
     }
 }
 
+/// A live competition `slug` (DFGC 2021 rules) and one team in it.
+async fn competition_and_team(
+    db: &sea_orm::DatabaseConnection,
+    slug: &str,
+    team: &str,
+    role: Role,
+) -> (
+    arena::entities::competitions::Model,
+    arena::entities::teams::Model,
+) {
+    use arena::domain::{CompetitionMode, Preset, Slug};
+    let slug = Slug::parse(slug).unwrap_or_else(|e| panic!("{e}"));
+    let settings = serde_json::to_string(&arena::rules::CompetitionSettings::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let comp = repo::competitions::create(
+        db,
+        repo::competitions::NewCompetition {
+            slug: &slug,
+            title: slug.as_str(),
+            mode: CompetitionMode::Live,
+            preset: Preset::Dfgc2021,
+            settings,
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let team = repo::teams::create(
+        db,
+        repo::teams::NewTeam {
+            name: &TeamName::parse(team).unwrap_or_else(|e| panic!("{e}")),
+            role,
+            token_hash: "h".into(),
+            is_admin: false,
+            is_baseline: false,
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    (comp, team)
+}
+
 /// A creation whose video fails for good is never seen `finished` on its way to `failed`: a
 /// status refresh racing the failure finds either the video still pending or the submission
 /// failed (once, a refresh between the video turning failed and its submission failing found
 /// nothing left to do, stored `finished` and notified it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refresh_racing_a_failed_video_never_reports_finished() {
-    use arena::domain::{CompetitionMode, Preset, Slug, SubmissionKind, SubmissionStatus};
+    use arena::domain::{SubmissionKind, SubmissionStatus};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
     for (backend, _dir, db) in databases().await {
-        let slug = Slug::parse("race").unwrap_or_else(|e| panic!("{e}"));
-        let settings = serde_json::to_string(&arena::rules::CompetitionSettings::default())
-            .unwrap_or_else(|e| panic!("{e}"));
-        let comp = repo::competitions::create(
-            &db,
-            repo::competitions::NewCompetition {
-                slug: &slug,
-                title: "race",
-                mode: CompetitionMode::Live,
-                preset: Preset::Dfgc2021,
-                settings,
-            },
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-        let team = repo::teams::create(
-            &db,
-            repo::teams::NewTeam {
-                name: &TeamName::parse("alpha").unwrap_or_else(|e| panic!("{e}")),
-                role: Role::Creator,
-                token_hash: "h".into(),
-                is_admin: false,
-                is_baseline: false,
-            },
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        let (comp, team) = competition_and_team(&db, "race", "alpha", Role::Creator).await;
         let mut polls = 0u64;
         for n in 0..40 {
             let new = repo::submissions::NewSubmission {
@@ -265,35 +280,9 @@ async fn a_refresh_racing_a_failed_video_never_reports_finished() {
 /// (`evaluation::on_activation_dead`).
 #[tokio::test]
 async fn a_dead_activation_fails_its_detector_and_refunds_only_our_failures() {
-    use arena::domain::{CompetitionMode, Preset, Slug, SubmissionKind, SubmissionStatus};
+    use arena::domain::{SubmissionKind, SubmissionStatus};
     for (backend, _dir, db) in databases().await {
-        let slug = Slug::parse("dead").unwrap_or_else(|e| panic!("{e}"));
-        let settings = serde_json::to_string(&arena::rules::CompetitionSettings::default())
-            .unwrap_or_else(|e| panic!("{e}"));
-        let comp = repo::competitions::create(
-            &db,
-            repo::competitions::NewCompetition {
-                slug: &slug,
-                title: "dead",
-                mode: CompetitionMode::Live,
-                preset: Preset::Dfgc2021,
-                settings,
-            },
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-        let team = repo::teams::create(
-            &db,
-            repo::teams::NewTeam {
-                name: &TeamName::parse("dana").unwrap_or_else(|e| panic!("{e}")),
-                role: Role::Detector,
-                token_hash: "h".into(),
-                is_admin: false,
-                is_baseline: false,
-            },
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        let (comp, team) = competition_and_team(&db, "dead", "dana", Role::Detector).await;
         for (n, refund) in [(0, true), (1, false)] {
             let sub = repo::submissions::create(
                 &db,
