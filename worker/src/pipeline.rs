@@ -427,7 +427,15 @@ pub async fn score(
     Ok(report)
 }
 
-/// Scores with this slot's cached session, storing each score as soon as it is known.
+/// Scores with this slot's cached session, storing each score as soon as it is known. One
+/// blocking thread scores the videos one after the other while this task maps the next video's
+/// cache and stores the last score: the scoring never waits for a row or a map between two
+/// videos. (Until 2026-12-05 each video was mapped, scored on a blocking thread and its row
+/// written before the next was mapped: three hand-offs between threads per video on the slot's
+/// path, ~5 ms a video with both cores busy; docs/BENCHMARKS.md "In-process scoring without
+/// waits between videos".) After the first failure (a cache that cannot be read, a scoring
+/// that fails) nothing more is scored and the scores before it are kept; a session whose
+/// scoring failed is dropped rather than kept for the next job.
 async fn score_in_process(
     ctx: &WorkerContext,
     cache: &mut SessionCache,
@@ -439,23 +447,48 @@ async fn score_in_process(
         Some(d) => d,
         None => load_detector(ctx, &det.model_key, manifest.clone()).await?,
     };
-    for video in videos {
-        let bytes = ctx
-            .storage
-            .get(&cached_images_key(video, manifest.crop))
-            .await?;
-        let (back, result) = tokio::task::spawn_blocking(move || {
+    // One video ahead: its cache is mapped while the one before is scored.
+    let (to_score, mut queued) = tokio::sync::mpsc::channel::<(i64, bytes::Bytes)>(1);
+    let (to_store, mut scored) = tokio::sync::mpsc::unbounded_channel();
+    let scorer = tokio::task::spawn_blocking(move || {
+        while let Some((video_id, bytes)) = queued.blocking_recv() {
             let r = Crops::parse(&bytes)
                 .map_err(|e| JobError::infra("corrupt_crops", e))
                 .and_then(|images| score_images(&mut detector, &images));
-            (detector, r)
-        })
+            let failed = r.is_err();
+            if to_store.send((video_id, r)).is_err() || failed {
+                return None;
+            }
+        }
+        Some(detector)
+    });
+    let feed = async move {
+        for video in videos {
+            let bytes = ctx
+                .storage
+                .get(&cached_images_key(video, manifest.crop))
+                .await?;
+            if to_score.send((video.id, bytes)).await.is_err() {
+                break; // the scorer stopped: its failure is what the job reports
+            }
+        }
+        Ok::<_, JobError>(())
+    };
+    let store = async {
+        while let Some((video_id, result)) = scored.recv().await {
+            record_score(ctx, det.id, video_id, result?).await?;
+        }
+        Ok::<_, JobError>(())
+    };
+    let (fed, stored) = tokio::join!(feed, store);
+    let detector = scorer
         .await
         .map_err(|e| JobError::infra("worker_panic", e))?;
-        detector = back;
-        record_score(ctx, det.id, video.id, result?).await?;
+    stored?;
+    fed?;
+    if let Some(detector) = detector {
+        cache.sessions.insert(det.id, detector);
     }
-    cache.sessions.insert(det.id, detector);
     Ok(())
 }
 
@@ -765,6 +798,144 @@ mod tests {
         assert!(!e.message.is_empty(), "{e:?}");
     }
 
+    /// A live competition; its id.
+    async fn competition(ctx: &WorkerContext, slug: &str) -> i64 {
+        let slug = Slug::parse(slug).unwrap();
+        repo::competitions::create(
+            &ctx.db,
+            repo::competitions::NewCompetition {
+                slug: &slug,
+                title: slug.as_str(),
+                mode: CompetitionMode::Live,
+                preset: Preset::ALL[0],
+                settings: "{}".into(),
+            },
+        )
+        .await
+        .unwrap()
+        .id
+    }
+
+    /// A detector team's submission of the committed `redblue` detector (whole frames).
+    async fn add_detector(ctx: &WorkerContext, competition_id: i64, team: &str) -> i64 {
+        use arena::domain::{Role, SubmissionKind, SubmissionStatus, TeamName};
+        let (model, manifest) = crate::test_support::detector_fixture("redblue");
+        let team = repo::teams::create(
+            &ctx.db,
+            repo::teams::NewTeam {
+                name: &TeamName::parse(team).unwrap(),
+                role: Role::Detector,
+                token_hash: "h".into(),
+                is_admin: false,
+                is_baseline: false,
+            },
+        )
+        .await
+        .unwrap();
+        let submission = repo::submissions::create(
+            &ctx.db,
+            repo::submissions::NewSubmission {
+                competition_id,
+                team_id: team.id,
+                kind: SubmissionKind::Detector,
+                status: SubmissionStatus::Running,
+                phase_id: None,
+            },
+        )
+        .await
+        .unwrap();
+        let sha256 = storage::sha256_hex(&model);
+        let model_key = storage::model_key(&sha256);
+        ctx.storage
+            .put(&model_key, bytes::Bytes::from(model))
+            .await
+            .unwrap();
+        let new = repo::detectors::NewDetector {
+            submission_id: submission.id,
+            competition_id,
+            model_sha256: sha256,
+            model_key,
+            manifest_json: serde_json::to_string(&manifest).unwrap(),
+            ort_version: ORT_VERSION.into(),
+        };
+        repo::detectors::create(&ctx.db, new).await.unwrap().id
+    }
+
+    /// In process, a score job scores each video from its cache as `score_images` does on the
+    /// same cache, stores every score and keeps the session for the detector's next job; a video
+    /// whose cache is gone fails the job once the scores of the videos before it are stored,
+    /// and the videos after it are not scored.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[expect(
+        clippy::await_holding_lock,
+        reason = "the guard only keeps this binary's decode-counting tests from overlapping"
+    )]
+    async fn in_process_scores_are_stored_in_order_until_the_first_failure() {
+        let _guard = decode_lock();
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = context(dir.path()).await;
+        let competition = competition(&ctx, "scoring").await;
+        let mut cache = SessionCache::default();
+        let mut videos = Vec::new();
+        for name in ["real_1.mp4", "real_2.mp4", "fake_1.mp4"] {
+            let id = add_video(&ctx, competition, &std::fs::read(video(name)).unwrap()).await;
+            prepare_video(&ctx, &mut cache, id).await.unwrap();
+            videos.push(repo::videos::find(&ctx.db, id).await.unwrap().unwrap());
+        }
+        let ids: Vec<i64> = videos.iter().map(|v| v.id).collect();
+        let (model, manifest) = crate::test_support::detector_fixture("redblue");
+        let mut reference = Detector::load(
+            &ctx.ort,
+            &model,
+            manifest.clone(),
+            &SessionOptions::from_settings(&ctx.settings.evaluation),
+        )
+        .unwrap();
+        let mut expected = Vec::new();
+        for v in &videos {
+            let bytes = ctx
+                .storage
+                .get(&cached_images_key(v, manifest.crop))
+                .await
+                .unwrap();
+            let images = Crops::parse(&bytes).unwrap();
+            expected.push(f64::from(
+                score_images(&mut reference, &images).unwrap().score,
+            ));
+        }
+        let stored = |detector: i64| {
+            let db = ctx.db.clone();
+            async move {
+                let mut rows: Vec<(i64, f64)> = repo::scores::for_detector(&db, detector)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|s| (s.video_id, s.score))
+                    .collect();
+                rows.sort_by_key(|r| r.0);
+                rows
+            }
+        };
+
+        let first = add_detector(&ctx, competition, "first").await;
+        let report = score(&ctx, &mut cache, first, &ids).await.unwrap();
+        assert_eq!((report.scored, report.skipped), (3, 0));
+        let want: Vec<(i64, f64)> = ids.iter().copied().zip(expected.iter().copied()).collect();
+        assert_eq!(stored(first).await, want);
+        assert!(
+            cache.sessions.contains_key(&first),
+            "the session was not kept"
+        );
+
+        // The second video's whole frames are gone from the store.
+        let gone = storage::frames_key(&videos[1].sha256, SAMPLER_VERSION);
+        ctx.storage.delete(&gone).await.unwrap();
+        let second = add_detector(&ctx, competition, "second").await;
+        let err = score(&ctx, &mut cache, second, &ids).await.unwrap_err();
+        assert!(!err.permanent, "{err:?}");
+        assert_eq!(stored(second).await, want[..1].to_vec());
+    }
+
     async fn add_video(ctx: &WorkerContext, competition_id: i64, bytes: &[u8]) -> i64 {
         let sha256 = storage::sha256_hex(bytes);
         let storage_key = storage::video_key(&sha256);
@@ -801,22 +972,10 @@ mod tests {
         let _guard = decode_lock();
         let dir = tempfile::tempdir().unwrap();
         let ctx = context(dir.path()).await;
-        let slug = Slug::parse("faces").unwrap();
-        let competition = repo::competitions::create(
-            &ctx.db,
-            repo::competitions::NewCompetition {
-                slug: &slug,
-                title: "Faces",
-                mode: CompetitionMode::Live,
-                preset: Preset::ALL[0],
-                settings: "{}".into(),
-            },
-        )
-        .await
-        .unwrap();
+        let competition = competition(&ctx, "faces").await;
         let bytes = std::fs::read(video("face_moving.mp4")).unwrap();
-        let first = add_video(&ctx, competition.id, &bytes).await;
-        let again = add_video(&ctx, competition.id, &bytes).await;
+        let first = add_video(&ctx, competition, &bytes).await;
+        let again = add_video(&ctx, competition, &bytes).await;
         let mut cache = SessionCache::default();
 
         prepare_video(&ctx, &mut cache, first).await.unwrap();
