@@ -103,7 +103,7 @@ pub(crate) enum Command {
         /// Seed the demo competition `demo` first.
         #[arg(long)]
         demo: bool,
-        /// Worker slots (default: one per core).
+        /// Worker slots (default, or 0: `workers` of arena.toml, else one per core).
         #[arg(long, env = "ARENA_WORKERS")]
         workers: Option<usize>,
         #[command(flatten)]
@@ -113,6 +113,7 @@ pub(crate) enum Command {
     Serve,
     /// Run worker slots only (scale-out).
     Worker {
+        /// Worker slots (default, or 0: `workers` of arena.toml, else one per core).
         #[arg(long, env = "ARENA_WORKERS")]
         workers: Option<usize>,
         /// Also serve /healthz, /readyz and /metrics on this address (probes, scrapers).

@@ -20,8 +20,17 @@ pub(super) async fn up(
     if seed {
         demo::seed(&ctx).await?;
     }
-    let n = workers.unwrap_or_else(|| ctx.settings().worker_count());
+    let n = slots(workers, ctx.settings());
     serve_with(ctx, n).await
+}
+
+/// The worker slots for `--workers` (`ARENA_WORKERS`): as many as given, or one per core when
+/// not given or 0, as `workers = 0` means in `arena.toml`. (Until 2026-12-05 a 0 here started
+/// no slot at all: a server or worker that took uploads and never evaluated them. A server
+/// without slots is `arena serve`.)
+fn slots(flag: Option<usize>, settings: &arena::Settings) -> usize {
+    flag.filter(|&n| n > 0)
+        .unwrap_or_else(|| settings.worker_count())
 }
 
 /// `arena serve`: the web app without worker slots.
@@ -38,7 +47,7 @@ pub(super) async fn worker(
     gpu: &GpuArgs,
 ) -> anyhow::Result<()> {
     let ctx = open_settings(gpu.settings(g)?).await?;
-    let n = workers.unwrap_or_else(|| ctx.settings().worker_count());
+    let n = slots(workers, ctx.settings());
     let ops = match &http {
         Some(bind) => {
             let (port, server) = crate::startup::ops_server(&ctx, bind)?;
@@ -156,5 +165,25 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
             return;
         }
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slots;
+
+    #[test]
+    fn zero_workers_means_one_per_core_as_in_the_settings() {
+        let settings = arena::Settings::default();
+        let per_core = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(slots(None, &settings), per_core);
+        assert_eq!(slots(Some(0), &settings), per_core);
+        assert_eq!(slots(Some(3), &settings), 3);
+        let three = arena::Settings {
+            workers: 3,
+            ..arena::Settings::default()
+        };
+        assert_eq!(slots(Some(0), &three), 3);
+        assert_eq!(slots(Some(1), &three), 1);
     }
 }
