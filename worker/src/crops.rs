@@ -67,8 +67,8 @@ impl Crops {
     }
 
     /// Writes [`Crops::encode`]'s bytes to `out` piece by piece, without building them in
-    /// memory first (an evaluation child writes its caches so: no second copy of the images),
-    /// and no piece longer than [`arena::storage::WRITE_PIECE`] (an image of 512x512 is 786 KB,
+    /// memory first, each image as [`CropsFileWriter`] writes it (how a decode child and the
+    /// in-process path write their caches, image by image as they are made), and no piece longer than [`arena::storage::WRITE_PIECE`] (an image of 512x512 is 786 KB,
     /// one of a larger `max_side` several MB: one `write` each would cost far more system CPU
     /// on some machines, see `WRITE_PIECE`).
     pub fn write_to(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
@@ -82,26 +82,9 @@ impl Crops {
         for (i, (index, img)) in self.indices.iter().zip(&self.images).enumerate() {
             let detected = self.detected.get(i).copied().unwrap_or(false);
             let context = self.contexts.get(i).copied().flatten();
-            head.clear();
-            head.extend_from_slice(&index.to_le_bytes());
-            let flags = if detected { FLAG_DETECTED } else { 0 }
-                | if context.is_some() { FLAG_CONTEXT } else { 0 };
-            head.push(flags);
-            if let Some(c) = context {
-                encode_context(&c, &mut head);
-            }
-            head.extend_from_slice(&img.width.to_le_bytes());
-            head.extend_from_slice(&img.height.to_le_bytes());
-            out.write_all(&head)?;
-            arena::storage::write_in_pieces(out, &img.data)?;
+            write_image(out, &mut head, *index, detected, context, img)?;
         }
         Ok(())
-    }
-
-    /// Writes [`Crops::encode`]'s bytes to a new file at `path` with [`Crops::write_to`] (how a
-    /// decode child and the in-process path leave their caches for the store to adopt).
-    pub fn write_file(&self, path: &std::path::Path) -> std::io::Result<()> {
-        self.write_to(&mut std::fs::File::create(path)?)
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Crops, CropsError> {
@@ -196,6 +179,90 @@ impl Crops {
     /// What a detector with `manifest` reads: [`CropsView::for_detector`].
     pub fn for_detector(&self, manifest: &Manifest) -> Vec<Cut<'_>> {
         self.view().for_detector(manifest)
+    }
+}
+
+/// One image of the cache (its head, then its pixels in [`arena::storage::WRITE_PIECE`]s), as
+/// [`Crops::write_to`] and [`CropsFileWriter`] write it. `head`: a buffer to reuse.
+fn write_image(
+    out: &mut impl std::io::Write,
+    head: &mut Vec<u8>,
+    index: u64,
+    detected: bool,
+    context: Option<FaceContext>,
+    img: &RgbImage,
+) -> std::io::Result<()> {
+    head.clear();
+    head.extend_from_slice(&index.to_le_bytes());
+    let flags =
+        if detected { FLAG_DETECTED } else { 0 } | if context.is_some() { FLAG_CONTEXT } else { 0 };
+    head.push(flags);
+    if let Some(c) = context {
+        encode_context(&c, head);
+    }
+    head.extend_from_slice(&img.width.to_le_bytes());
+    head.extend_from_slice(&img.height.to_le_bytes());
+    out.write_all(head)?;
+    arena::storage::write_in_pieces(out, &img.data)
+}
+
+/// A cache file written image by image as the images are made, so that they need not all be
+/// held until the video is done: the count in the file's head is written last
+/// ([`CropsFileWriter::finish`]). The file's bytes equal [`Crops::encode`]'s for the same
+/// images. (A decode child and the in-process path write both caches so since 2026-12-05:
+/// docs/BENCHMARKS.md "Images written as they are made".)
+pub struct CropsFileWriter {
+    file: std::fs::File,
+    head: Vec<u8>,
+    count: u32,
+}
+
+impl CropsFileWriter {
+    /// A new file at `path` (replacing one there), holding no image yet.
+    pub fn create(path: &std::path::Path) -> std::io::Result<CropsFileWriter> {
+        use std::io::Write;
+        let mut file = std::fs::File::create(path)?;
+        file.write_all(MAGIC)?;
+        file.write_all(&0u32.to_le_bytes())?;
+        Ok(CropsFileWriter {
+            file,
+            head: Vec::with_capacity(17 + CONTEXT_BYTES),
+            count: 0,
+        })
+    }
+
+    /// Appends one image.
+    pub fn push(
+        &mut self,
+        index: u64,
+        detected: bool,
+        context: Option<FaceContext>,
+        img: &RgbImage,
+    ) -> std::io::Result<()> {
+        self.count = self
+            .count
+            .checked_add(1)
+            .ok_or_else(|| std::io::Error::other("more than u32::MAX images"))?;
+        write_image(
+            &mut self.file,
+            &mut self.head,
+            index,
+            detected,
+            context,
+            img,
+        )
+    }
+
+    /// Images appended so far.
+    pub fn count(&self) -> u32 {
+        self.count
+    }
+
+    /// Writes the count into the file's head; the file is then complete.
+    pub fn finish(self) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        self.file
+            .write_all_at(&self.count.to_le_bytes(), MAGIC.len() as u64)
     }
 }
 

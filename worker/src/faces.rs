@@ -381,6 +381,24 @@ pub struct FaceCrops {
 }
 
 impl FaceCrops {
+    /// None.
+    pub fn empty() -> FaceCrops {
+        FaceCrops {
+            images: Vec::new(),
+            detected: Vec::new(),
+            contexts: Vec::new(),
+            rects: Vec::new(),
+        }
+    }
+
+    /// `more` after these.
+    pub fn append(&mut self, mut more: FaceCrops) {
+        self.images.append(&mut more.images);
+        self.detected.append(&mut more.detected);
+        self.contexts.append(&mut more.contexts);
+        self.rects.append(&mut more.rects);
+    }
+
     /// Frames with a real detection.
     pub fn face_frames(&self) -> usize {
         self.detected.iter().filter(|&&d| d).count()
@@ -420,12 +438,7 @@ impl FaceCropper {
             max_side,
             last: None,
             waiting: Vec::new(),
-            out: FaceCrops {
-                images: Vec::new(),
-                detected: Vec::new(),
-                contexts: Vec::new(),
-                rects: Vec::new(),
-            },
+            out: FaceCrops::empty(),
         }
     }
 
@@ -444,7 +457,15 @@ impl FaceCropper {
         }
     }
 
-    /// All crops, in frame order; frames of a video without any face get centre crops.
+    /// The crops cut since the last call, in frame order: every frame pushed so far but those
+    /// still waiting for the first detection. What [`FaceCropper::finish`] returns then is the
+    /// rest.
+    pub fn take_cut(&mut self) -> FaceCrops {
+        std::mem::replace(&mut self.out, FaceCrops::empty())
+    }
+
+    /// All crops (not taken yet), in frame order; frames of a video without any face get
+    /// centre crops.
     pub fn finish(mut self) -> FaceCrops {
         for early in std::mem::take(&mut self.waiting) {
             self.cut(&early, None, false);
@@ -483,7 +504,7 @@ pub fn cut_crops(frames: &[RgbImage], faces: &[Option<FaceBox>], max_side: u32) 
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use crate::test_support::{runtime, sample};
+    use crate::test_support::{face_detector, runtime, sample};
 
     fn b(x0: f32, y0: f32, x1: f32, y1: f32, score: f32) -> FaceBox {
         FaceBox {
@@ -704,10 +725,6 @@ mod tests {
         const PATCH: f32 = 120.0;
         let patch_x = (10.0 + i as f32 * (320.0 - PATCH - 20.0) / 11.0).round();
         (patch_x + 60.0, 60.0 + 74.0)
-    }
-
-    fn face_detector() -> FaceDetector {
-        FaceDetector::load(&runtime(), &model_path(None), &SessionOptions::default()).unwrap()
     }
 
     #[test]

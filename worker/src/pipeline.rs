@@ -307,7 +307,7 @@ fn sandbox_config(ctx: &WorkerContext) -> Result<Option<SandboxConfig>, JobError
 }
 
 /// Decodes and crops in this process (`evaluation.isolate = false`), leaving the caches as files
-/// for the store to adopt ([`PreparedCaches::write`]).
+/// for the store to adopt ([`PreparedCaches::prepare_into`]).
 async fn prepare_in_process(
     ctx: &WorkerContext,
     cache: &mut SessionCache,
@@ -320,9 +320,7 @@ async fn prepare_in_process(
     };
     let out = ctx.job_dir()?;
     let (detector, result) = tokio::task::spawn_blocking(move || {
-        let r = prepare_frames(&path, &plan, &mut detector).and_then(|prepared| {
-            PreparedCaches::write(&prepared, out).map_err(|e| JobError::infra("scratch", e))
-        });
+        let r = PreparedCaches::prepare_into(&path, &plan, &mut detector, out);
         (detector, r)
     })
     .await
@@ -647,22 +645,13 @@ async fn publish(
 mod tests {
     use super::*;
     use crate::media::{self, AsRgb};
-    use crate::test_support::{decode_lock, runtime, video};
+    use crate::test_support::{decode_lock, face_detector, runtime, video};
     use arena::Settings;
     use arena::domain::{CompetitionMode, Preset, Slug, VideoRole};
     use arena::queue::Queue;
     use arena::queue::QueueConfig;
     use arena::storage::Storage;
     use std::path::Path;
-
-    fn face_detector() -> FaceDetector {
-        FaceDetector::load(
-            &runtime(),
-            &faces::model_path(None),
-            &SessionOptions::default(),
-        )
-        .unwrap()
-    }
 
     #[test]
     fn faces_are_cut_from_the_large_frames_and_capped() {

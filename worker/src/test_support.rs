@@ -28,6 +28,16 @@ pub fn runtime() -> OrtRuntime {
     OrtRuntime::init(&OrtRuntime::default_lib_path()).unwrap()
 }
 
+/// The bootstrap's BlazeFace with default session options.
+pub fn face_detector() -> crate::faces::FaceDetector {
+    crate::faces::FaceDetector::load(
+        &runtime(),
+        &crate::faces::model_path(None),
+        &crate::detector::SessionOptions::default(),
+    )
+    .unwrap()
+}
+
 static DECODE_LOCK: Mutex<()> = Mutex::new(());
 
 /// Serializes decodes so a test can count them exactly.

@@ -196,22 +196,22 @@ pub(super) fn prepare_with(
 ) -> Result<(Timings, Output), JobError> {
     let work = Instant::now();
     let decodes_before = crate::media::decode_count();
-    let prepared = prepare::prepare_frames(&task.video, &task.plan, faces)?;
-    // Streamed to the files (no encoded copy of ~25 MB of images built in memory first), each
-    // image straight from its own buffer: two writes per image (its ~70-byte head, then its
-    // pixels), where a buffered writer would copy every image (up to ~1 MB, less than its
-    // buffer) into the buffer before writing it.
-    prepared
-        .faces
-        .write_file(&task.faces_out)
-        .map_err(|e| io_error("writing the face crops", e))?;
-    prepared
-        .frames
-        .write_file(&task.frames_out)
-        .map_err(|e| io_error("writing the frames", e))?;
+    // Written to the files as they are made (no encoded copy of ~25 MB of images built in
+    // memory first, and no image held once it is final), each image straight from its own
+    // buffer: two writes per image (its ~70-byte head, then its pixels),
+    // where a buffered writer would copy every image (up to ~1 MB, less than its buffer) into
+    // the buffer before writing it.
+    let summary = prepare::prepare_to_files(
+        &task.video,
+        &task.plan,
+        faces,
+        &task.faces_out,
+        &task.frames_out,
+        io_error,
+    )?;
     let output = Output::Prepared {
-        frames: prepared.faces.images.len(),
-        face_frames: prepared.faces.face_frames(),
+        frames: summary.frames,
+        face_frames: summary.face_frames,
         decodes: crate::media::decode_count() - decodes_before,
     };
     let timings = Timings {
