@@ -68,9 +68,10 @@ impl Crops {
 
     /// Writes [`Crops::encode`]'s bytes to `out` piece by piece, without building them in
     /// memory first, each image as [`CropsFileWriter`] writes it (how a decode child and the
-    /// in-process path write their caches, image by image as they are made), and no piece longer than [`arena::storage::WRITE_PIECE`] (an image of 512x512 is 786 KB,
-    /// one of a larger `max_side` several MB: one `write` each would cost far more system CPU
-    /// on some machines, see `WRITE_PIECE`).
+    /// in-process path write their caches, image by image as they are made), and no piece
+    /// longer than [`arena::storage::WRITE_PIECE`] (an image of 512x512 is 786 KB, one of a
+    /// larger `max_side` several MB: one `write` each would cost far more system CPU on some
+    /// machines, see `WRITE_PIECE`).
     pub fn write_to(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
         out.write_all(MAGIC)?;
         out.write_all(
