@@ -5,10 +5,12 @@
 //! would (one request after the other), and stops the clock when the last job is done (every
 //! submission `finished`, which the client checks every `--poll-ms`); with `--in-process yes`
 //! the same again with `evaluation.isolate = false`, which splits the gap into isolation and
-//! the rest; then `arena eval` and `scripts/bench/python_pipeline.py` run on the same videos
-//! and models, as processes. Rounds alternate the order. It also reads the job table, the job
-//! log and the server's debug lines to break the platform's time down by stage, and checks that
-//! the platform's scores equal `arena eval`'s.
+//! the rest (`--creator-teams N` spreads the creations over N teams instead of one team each,
+//! which splits off the fresh children that isolation starts per team); then `arena eval` and
+//! `scripts/bench/python_pipeline.py` run on the same videos and models, as processes. Rounds
+//! alternate the order. It also reads the job table, the job log and the server's debug lines
+//! to break the platform's time down by stage, and checks that the platform's scores equal
+//! `arena eval`'s.
 //!
 //! `scripts/bench/platform.sh` builds the inputs and runs both workloads; by hand:
 //! `target/release/platform-bench --videos .cache/bench/platform/long --models .cache/bench/models
@@ -26,7 +28,8 @@ use std::time::{Duration, Instant};
 
 const USAGE: &str = "usage: platform-bench --videos DIR --models DIR --names a,b [--reals N]
     [--rounds R] [--arena BIN] [--python-bin PY] [--python SCRIPT] [--workers N] [--label L]
-    [--json OUT] [--keep DIR] [--in-process yes] [--fork-server no] [--poll-ms MS]";
+    [--json OUT] [--keep DIR] [--in-process yes] [--fork-server no] [--poll-ms MS]
+    [--creator-teams N]";
 
 struct Args {
     videos: Vec<PathBuf>,
@@ -50,6 +53,9 @@ struct Args {
     fork_server: bool,
     /// How often the client asks whether every submission is finished.
     poll_ms: u64,
+    /// How many creator teams upload the creations (in turn); by default one team per
+    /// creation, the most teams, and so the most fresh decode children (one per team).
+    creator_teams: usize,
 }
 
 fn parse_args() -> Result<Args> {
@@ -106,6 +112,7 @@ fn parse_args() -> Result<Args> {
         in_process: get("in-process").is_some_and(|v| v == "yes"),
         fork_server: get("fork-server").is_none_or(|v| v != "no"),
         poll_ms: num("poll-ms", 100)?.max(1) as u64,
+        creator_teams: num("creator-teams", usize::MAX)?,
     })
 }
 
@@ -426,8 +433,9 @@ async fn platform(a: &Args, round: usize, isolate: bool) -> Result<PlatformRun> 
         Ok(body["token"].as_str().unwrap_or_default().to_owned())
     };
     let (reals, fakes) = a.videos.split_at(a.reals);
+    let creator_teams = a.creator_teams.clamp(1, fakes.len());
     let mut creators = Vec::new();
-    for i in 0..fakes.len() {
+    for i in 0..creator_teams {
         creators.push(team(format!("creator{i}"), "creator").await?);
     }
     let mut detectors = Vec::new();
@@ -438,7 +446,7 @@ async fn platform(a: &Args, round: usize, isolate: bool) -> Result<PlatformRun> 
     // Each token is used once before the clock: the server verifies a token's argon2 hash the
     // first time this process sees it (~30-60 ms of CPU) and remembers it; that is a cost per
     // team and process, not per upload, which a team that used its token before never pays again.
-    let named: Vec<(String, &String)> = (0..fakes.len())
+    let named: Vec<(String, &String)> = (0..creator_teams)
         .map(|i| format!("creator{i}"))
         .zip(&creators)
         .chain(a.names.iter().map(|n| format!("det-{n}")).zip(&detectors))
@@ -478,7 +486,7 @@ async fn platform(a: &Args, round: usize, isolate: bool) -> Result<PlatformRun> 
         let id = upload("real", &admin, "/api/v1/competitions/b/reals", form).await?;
         subs.push((id, Some(v.clone())));
     }
-    for (v, token) in fakes.iter().zip(&creators) {
+    for (v, token) in fakes.iter().zip(creators.iter().cycle()) {
         let form = reqwest::multipart::Form::new().part("file", file_part(v)?);
         let id = upload("creation", token, "/api/v1/competitions/b/creations", form).await?;
         subs.push((id, Some(v.clone())));
@@ -863,11 +871,14 @@ async fn main() -> Result<()> {
     let a = parse_args()?;
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     println!("## platform-bench: {}\n", a.label);
+    let creations = a.videos.len() - a.reals;
+    let teams = a.creator_teams.clamp(1, creations);
     println!(
-        "{} videos ({} reals, {} creations), detectors {}; {cores} cores; load average at start {}.\n",
+        "{} videos ({} reals, {creations} creations from {teams} creator team{}), detectors {}; \
+         {cores} cores; load average at start {}.\n",
         a.videos.len(),
         a.reals,
-        a.videos.len() - a.reals,
+        if teams == 1 { "" } else { "s" },
         a.names.join(", "),
         loadavg()
     );
