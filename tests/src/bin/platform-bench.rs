@@ -53,8 +53,8 @@ struct Args {
     fork_server: bool,
     /// How often the client asks whether every submission is finished.
     poll_ms: u64,
-    /// How many creator teams upload the creations (in turn); by default one team per
-    /// creation, the most teams, and so the most fresh decode children (one per team).
+    /// How many creator teams upload the creations (in turn), 1 to one per creation; by default
+    /// one per creation, the most teams, and so the most fresh decode children (one per team).
     creator_teams: usize,
 }
 
@@ -84,8 +84,11 @@ fn parse_args() -> Result<Args> {
         get(k).map_or(Ok(d), |v| v.parse().with_context(|| format!("--{k}")))
     };
     let venv = ".cache/bench/venv/bin/python";
+    let reals = num("reals", videos.len() / 2)?.clamp(1, videos.len() - 1);
+    let creator_teams = num("creator-teams", usize::MAX)?.clamp(1, videos.len() - reals);
     Ok(Args {
-        reals: num("reals", videos.len() / 2)?.clamp(1, videos.len() - 1),
+        reals,
+        creator_teams,
         videos,
         models: PathBuf::from(get("models").unwrap_or_else(|| ".cache/bench/models".into())),
         names: get("names")
@@ -112,7 +115,6 @@ fn parse_args() -> Result<Args> {
         in_process: get("in-process").is_some_and(|v| v == "yes"),
         fork_server: get("fork-server").is_none_or(|v| v != "no"),
         poll_ms: num("poll-ms", 100)?.max(1) as u64,
-        creator_teams: num("creator-teams", usize::MAX)?,
     })
 }
 
@@ -433,9 +435,8 @@ async fn platform(a: &Args, round: usize, isolate: bool) -> Result<PlatformRun> 
         Ok(body["token"].as_str().unwrap_or_default().to_owned())
     };
     let (reals, fakes) = a.videos.split_at(a.reals);
-    let creator_teams = a.creator_teams.clamp(1, fakes.len());
     let mut creators = Vec::new();
-    for i in 0..creator_teams {
+    for i in 0..a.creator_teams {
         creators.push(team(format!("creator{i}"), "creator").await?);
     }
     let mut detectors = Vec::new();
@@ -446,7 +447,7 @@ async fn platform(a: &Args, round: usize, isolate: bool) -> Result<PlatformRun> 
     // Each token is used once before the clock: the server verifies a token's argon2 hash the
     // first time this process sees it (~30-60 ms of CPU) and remembers it; that is a cost per
     // team and process, not per upload, which a team that used its token before never pays again.
-    let named: Vec<(String, &String)> = (0..creator_teams)
+    let named: Vec<(String, &String)> = (0..a.creator_teams)
         .map(|i| format!("creator{i}"))
         .zip(&creators)
         .chain(a.names.iter().map(|n| format!("det-{n}")).zip(&detectors))
@@ -871,13 +872,13 @@ async fn main() -> Result<()> {
     let a = parse_args()?;
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     println!("## platform-bench: {}\n", a.label);
-    let creations = a.videos.len() - a.reals;
-    let teams = a.creator_teams.clamp(1, creations);
+    let teams = a.creator_teams;
     println!(
-        "{} videos ({} reals, {creations} creations from {teams} creator team{}), detectors {}; \
+        "{} videos ({} reals, {} creations from {teams} creator team{}), detectors {}; \
          {cores} cores; load average at start {}.\n",
         a.videos.len(),
         a.reals,
+        a.videos.len() - a.reals,
         if teams == 1 { "" } else { "s" },
         a.names.join(", "),
         loadavg()
