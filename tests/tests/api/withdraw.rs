@@ -36,6 +36,13 @@ pub(crate) fn sha256_of(path: &Path) -> String {
 }
 
 /// Every file under `dir` whose path names `sha` or whose bytes are exactly `content`'s.
+///
+/// Only files of `content`'s size are opened, and never the SQLite files: the server under test
+/// runs in this process, and closing any descriptor of a file drops every POSIX lock this
+/// process holds on it (sqlite.org/howtocorrupt.html, 2.2), the database's included. An `arena`
+/// process opened on the same data dir afterwards (`arena purge` in `deletion.rs`) then finds no
+/// other user of the `-shm` file, truncates it under the server's mapping, and the test binary
+/// dies of SIGBUS (CI, 2026-12-05).
 pub(crate) fn traces(dir: &Path, sha: &str, content: &[u8]) -> Vec<String> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -46,7 +53,14 @@ pub(crate) fn traces(dir: &Path, sha: &str, content: &[u8]) -> Vec<String> {
                 stack.push(p.clone());
             }
             let named = p.display().to_string().contains(sha);
-            let same = p.is_file() && std::fs::read(&p).is_ok_and(|b| b == content);
+            let sqlite = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("arena.db"));
+            let same = !sqlite
+                && p.metadata()
+                    .is_ok_and(|m| m.is_file() && m.len() == content.len() as u64)
+                && std::fs::read(&p).is_ok_and(|b| b == content);
             if named || same {
                 out.push(p.display().to_string());
             }
