@@ -287,6 +287,16 @@ fn live_children(pid: &str) -> Vec<String> {
     out
 }
 
+/// Every live process under `pid`: its children, theirs, and so on.
+fn descendants(pid: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for child in live_children(pid) {
+        out.extend(descendants(&child));
+        out.push(child);
+    }
+    out
+}
+
 /// This process's waited-for children's CPU seconds so far.
 fn waited_children_cpu() -> Cpu {
     proc_times("self", true) - proc_times("self", false)
@@ -325,12 +335,27 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
+impl Server {
+    /// Stops the server and every process under it (SIGKILL), so that a wrapper given as
+    /// `--arena` (`strace`, `perf record`) takes the server it started with it instead of
+    /// leaving it running, idle but polling, under the next rounds' measurements (the server's
+    /// own children die with it anyway: their parent-death signal).
+    fn stop(&mut self) {
+        use nix::sys::signal::{Signal, kill};
         if let Some(mut c) = self.child.take() {
+            let under = descendants(&c.id().to_string());
+            for pid in under.iter().filter_map(|p| p.parse::<i32>().ok()) {
+                let _ = kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+            }
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -526,10 +551,7 @@ async fn platform(a: &Args, round: usize, isolate: bool) -> Result<PlatformRun> 
     let (server_cpu_after, cpu_after) = server_cpu(&server);
     breakdown.server_cpu_ms = (server_cpu_after - server_cpu_before) * 1000.0;
     let cpu = cpu_after - cpu_before;
-    if let Some(mut c) = server.child.take() {
-        let _ = c.kill();
-        let _ = c.wait();
-    }
+    server.stop();
     let files: HashMap<i64, PathBuf> = subs
         .iter()
         .filter_map(|(id, p)| p.clone().map(|p| (*id, p)))
