@@ -333,9 +333,7 @@ impl Server {
     fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
-}
 
-impl Server {
     /// Stops the server and every process under it (SIGKILL), so that a wrapper given as
     /// `--arena` (`strace`, `perf record`) takes the server it started with it instead of
     /// leaving it running, idle but polling, under the next rounds' measurements (the server's
