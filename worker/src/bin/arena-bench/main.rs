@@ -8,6 +8,7 @@ mod bare;
 mod e2e;
 mod faces;
 mod overhead;
+mod prepare;
 mod scaling;
 
 use std::collections::HashMap;
@@ -21,8 +22,8 @@ use arena_worker::faces::FaceDetector;
 use arena_worker::pipeline::{PreparePlan, PreparedVideo};
 use serde::Serialize;
 
-const USAGE: &str = "usage: arena-bench <all|overhead|e2e|scaling|faces|dump> [--models DIR]
-    [--videos DIR] [--names a,b,..] [--count N] [--frames K] [--rounds N]
+const USAGE: &str = "usage: arena-bench <all|overhead|e2e|scaling|faces|prepare|dump>
+    [--models DIR] [--videos DIR] [--names a,b,..] [--count N] [--frames K] [--rounds N]
     [--e2e-sets \"a,b;a,b,c,d\"] [--scaling-detectors a,b,c,d]
     [--python-bin PYTHON] [--python SCRIPT] [--json OUT] [--provider cpu|cuda] [--gpu-batch N]
   all        (a), (b) and (c) in one run
@@ -31,6 +32,7 @@ const USAGE: &str = "usage: arena-bench <all|overhead|e2e|scaling|faces|dump> [-
   e2e        (b) evaluate_offline vs scripts/bench/python_pipeline.py vs ffmpeg -f null
   scaling    (c) C videos x D detectors: decodes and wall time
   faces      (d) the face stage on clips with known faces (--videos .cache/bench/faces)
+  prepare    (e) one video prepared in memory (`arena eval`) vs into the cache files (platform)
   dump       --video V --out DIR: one video's cached images, for scripts/bench/compare_crops.py";
 
 fn main() -> Result<()> {
@@ -61,6 +63,7 @@ fn main() -> Result<()> {
             results.e2e = bench.e2e_sets(&bare)?;
         }
         "scaling" => results.scaling = bench.scaling()?,
+        "prepare" => prepare::run(&bench)?,
         "all" => {
             bench.header();
             results.overhead = bench.overhead()?;
