@@ -49,6 +49,38 @@ impl WorkerContext {
     }
 }
 
+/// A job's folder ([`WorkerContext::job_dir`]), made the first time a file is put in it: on a
+/// local store a job hands its files over in place, and a kept child works in its own folder,
+/// so most jobs need none. (Until 2026-12-06 every prepare and score job made one, and an
+/// in-process decode a second; docs/BENCHMARKS.md, item 34.)
+pub(crate) struct LazyJobDir<'a> {
+    ctx: &'a WorkerContext,
+    dir: Option<tempfile::TempDir>,
+}
+
+impl<'a> LazyJobDir<'a> {
+    pub(crate) fn new(ctx: &'a WorkerContext) -> Self {
+        LazyJobDir { ctx, dir: None }
+    }
+
+    /// The folder, made now if it is not yet.
+    pub(crate) fn path(&mut self) -> Result<&std::path::Path, JobError> {
+        let dir = match self.dir.take() {
+            Some(dir) => dir,
+            None => self.ctx.job_dir()?,
+        };
+        Ok(self.dir.insert(dir).path())
+    }
+
+    /// The folder itself (made now if it is not yet), for a caller that keeps it.
+    pub(crate) fn into_dir(self) -> Result<tempfile::TempDir, JobError> {
+        match self.dir {
+            Some(dir) => Ok(dir),
+            None => self.ctx.job_dir(),
+        }
+    }
+}
+
 /// Sessions kept by one worker slot: detectors by id, and the face detector.
 #[derive(Default)]
 pub struct SessionCache {

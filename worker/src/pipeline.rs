@@ -15,6 +15,7 @@ use arena::storage;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::context::LazyJobDir;
 pub use crate::context::{SessionCache, WorkerContext};
 pub use crate::job_error::JobError;
 pub use crate::prepare::{
@@ -253,13 +254,13 @@ async fn decode_and_crop(
     video: &videos::Model,
 ) -> Result<PreparedCaches, JobError> {
     let sandbox = sandbox_config(ctx)?;
-    let work = ctx.job_dir()?;
+    let mut work = LazyJobDir::new(ctx);
     // A local store's file is read in place (the child may only read it: docs/SANDBOX.md);
     // from S3 the video is copied into the job folder first.
     let path = match ctx.storage.local_path(&video.storage_key) {
         Some(path) => path,
         None => {
-            let path = work.path().join("input.video");
+            let path = work.path()?.join("input.video");
             let bytes = ctx.storage.get(&video.storage_key).await?;
             storage::write_file(&path, bytes)
                 .await
@@ -269,7 +270,8 @@ async fn decode_and_crop(
     };
     let plan = PreparePlan::from_settings(&ctx.settings.evaluation);
     let Some(config) = sandbox else {
-        return prepare_in_process(ctx, cache, path, plan).await;
+        // The caches are written into the job folder (the one the video was copied into, if any).
+        return prepare_in_process(ctx, cache, path, plan, work.into_dir()?).await;
     };
     match decode_child_key(ctx, video).await? {
         Some(key) if ctx.settings.evaluation.reuse_prepare_child => {
@@ -278,7 +280,7 @@ async fn decode_and_crop(
             let kept = &mut cache.prepare_children;
             sandbox::prepare_serving(kept, keep, &config, &key, &path, &plan, &scratch).await
         }
-        _ => sandbox::prepare(&config, &path, &plan, work.path()).await,
+        _ => sandbox::prepare(&config, &path, &plan, work.path()?).await,
     }
 }
 
@@ -307,18 +309,18 @@ fn sandbox_config(ctx: &WorkerContext) -> Result<Option<SandboxConfig>, JobError
 }
 
 /// Decodes and crops in this process (`evaluation.isolate = false`), leaving the caches as files
-/// for the store to adopt ([`PreparedCaches::prepare_into`]).
+/// in `out` for the store to adopt ([`PreparedCaches::prepare_into`]).
 async fn prepare_in_process(
     ctx: &WorkerContext,
     cache: &mut SessionCache,
     path: PathBuf,
     plan: PreparePlan,
+    out: tempfile::TempDir,
 ) -> Result<PreparedCaches, JobError> {
     let mut detector = match cache.faces.take() {
         Some(d) => d,
         None => load_face_detector(ctx).await?,
     };
-    let out = ctx.job_dir()?;
     let (detector, result) = tokio::task::spawn_blocking(move || {
         let r = PreparedCaches::prepare_into(&path, &plan, &mut detector, out);
         (detector, r)
@@ -503,14 +505,15 @@ async fn score_isolated(
     if videos.is_empty() {
         return Ok(());
     }
-    let work = ctx.job_dir()?;
+    let mut work = LazyJobDir::new(ctx);
     // A local store's model and caches are handed to the child in place, as a decode's video is:
     // its rule for each is read-only (docs/SANDBOX.md). From S3 they are fetched into the job
     // folder.
     let model_in_place = ctx.storage.local_path(&det.model_key);
-    let model = model_in_place
-        .clone()
-        .unwrap_or_else(|| work.path().join("model.onnx"));
+    let model = match &model_in_place {
+        Some(path) => path.clone(),
+        None => work.path()?.join("model.onnx"),
+    };
     let stage_model = async || -> Result<(), JobError> {
         match model_in_place {
             Some(_) => Ok(()),
@@ -523,7 +526,7 @@ async fn score_isolated(
         let images = match ctx.storage.local_path(&key) {
             Some(path) => path,
             None => {
-                let path = work.path().join(format!("images-{}.bin", video.id));
+                let path = work.path()?.join(format!("images-{}.bin", video.id));
                 stage(ctx, &key, &path).await?;
                 path
             }
@@ -550,7 +553,7 @@ async fn score_isolated(
         .await?
     } else {
         stage_model().await?;
-        sandbox::score(config, &model, manifest, inputs, work.path()).await?
+        sandbox::score(config, &model, manifest, inputs, work.path()?).await?
     };
     for s in scored {
         record_score(ctx, det.id, s.video_id, s.score).await?;

@@ -8,6 +8,7 @@ use crate::error::RepoError;
 use crate::repo;
 use sea_orm::ConnectionTrait;
 use serde::Serialize;
+use std::collections::HashSet;
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Progress {
@@ -61,10 +62,7 @@ async fn progress_in<C: ConnectionTrait>(
 ) -> Result<Progress, RepoError> {
     let pairs = pairs_of(view, sub)?;
     let scored = repo::scores::scored_pairs(db, &pairs).await?;
-    Ok(Progress {
-        done: pairs.iter().filter(|p| scored.contains(p)).count() as u64,
-        total: pairs.len() as u64,
-    })
+    Ok(progress_of(&pairs, &scored))
 }
 
 /// A submission as the view saw it before its progress: whether its own side is still pending.
@@ -186,7 +184,10 @@ pub async fn refresh_many<C: ConnectionTrait>(
 
 /// [`refresh_many`] against a view the caller loaded after the event it reacts to (the ordering
 /// argument of [`refresh_status`] holds: no score has been read before it). Submissions final
-/// when it was read are left as they are.
+/// when it was read, and detectors whose checks have not passed, are left as they are. The
+/// scored pairs of all the submissions are read in one query after the view (until 2026-12-06,
+/// one query per submission: a score batch of twelve videos refreshed thirteen submissions with
+/// thirteen reads; docs/BENCHMARKS.md, item 34).
 pub(super) async fn refresh_in<C: ConnectionTrait>(
     db: &C,
     view: &CompetitionView,
@@ -195,13 +196,30 @@ pub(super) async fn refresh_in<C: ConnectionTrait>(
     let mut ids = submission_ids.to_vec();
     ids.sort_unstable();
     ids.dedup();
+    let mut live = Vec::new();
     for id in ids {
-        if let Some(read) = Pending::of(view, id)? {
-            let p = progress_in(db, view, &read.sub).await?;
-            apply_progress(db, &read, p).await?;
+        if let Some(read) = Pending::of(view, id)?
+            && !read.current.is_final()
+            && !read.unchecked
+        {
+            let pairs = pairs_of(view, &read.sub)?;
+            live.push((read, pairs));
         }
     }
+    let asked: Vec<(i64, i64)> = live.iter().flat_map(|(_, p)| p.iter().copied()).collect();
+    let scored = repo::scores::scored_pairs(db, &asked).await?;
+    for (read, pairs) in &live {
+        apply_progress(db, read, progress_of(pairs, &scored)).await?;
+    }
     Ok(())
+}
+
+/// The progress of `pairs` given the `scored` ones.
+fn progress_of(pairs: &[(i64, i64)], scored: &HashSet<(i64, i64)>) -> Progress {
+    Progress {
+        done: pairs.iter().filter(|p| scored.contains(p)).count() as u64,
+        total: pairs.len() as u64,
+    }
 }
 
 /// Refreshes the status of every live submission of the competition, against `view`.
