@@ -51,8 +51,8 @@ impl WorkerContext {
 
 /// A job's folder ([`WorkerContext::job_dir`]), made the first time a file is put in it: on a
 /// local store a job hands its files over in place, and a kept child works in its own folder,
-/// so most jobs need none. (Until 2026-12-06 every prepare and score job made one, and an
-/// in-process decode a second; docs/BENCHMARKS.md, item 34.)
+/// so most jobs need none. (Until 2026-12-06 every prepare job and every sandboxed score batch
+/// made one, and an in-process decode a second; docs/BENCHMARKS.md, item 34.)
 pub(crate) struct LazyJobDir<'a> {
     ctx: &'a WorkerContext,
     dir: Option<tempfile::TempDir>,
