@@ -391,6 +391,25 @@ impl Queue {
         Ok(res.rows_affected)
     }
 
+    /// Which of `job_ids` are done by `worker` (after [`Queue::complete_many`] completed fewer
+    /// than asked: the others' leases were lost to another worker).
+    pub async fn done_by(
+        &self,
+        job_ids: &[i64],
+        worker: &str,
+    ) -> Result<std::collections::HashSet<i64>, QueueError> {
+        let ids: Vec<i64> = jobs::Entity::find()
+            .select_only()
+            .column(jobs::Column::Id)
+            .filter(jobs::Column::Id.is_in(job_ids.iter().copied()))
+            .filter(jobs::Column::State.eq(JobState::Done.as_str()))
+            .filter(jobs::Column::LockedBy.eq(worker))
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(ids.into_iter().collect())
+    }
+
     /// Records a failed attempt: requeued with backoff while attempts remain (unless
     /// `permanent`), else failed for good. The error text is kept in `last_error`.
     #[tracing::instrument(skip(self), err)]

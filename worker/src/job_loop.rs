@@ -200,20 +200,24 @@ async fn run_job(
     batch: Vec<ClaimedJob>,
 ) {
     let jobs: Vec<&ClaimedJob> = std::iter::once(&job).chain(&batch).collect();
-    for j in &jobs {
-        let mut claimed = format!(
-            "worker {} claimed {} #{} (attempt {}/{})",
-            worker_label(worker_id),
-            j.payload.kind(),
-            j.id,
-            j.attempt,
-            j.max_attempts
-        );
-        if j.id != job.id {
-            claimed.push_str(&format!(", run with #{}", job.id));
-        }
-        log_line(ctx, j, worker_id, Level::Info, &claimed).await;
-    }
+    let claimed: Vec<String> = jobs
+        .iter()
+        .map(|j| {
+            let mut claimed = format!(
+                "worker {} claimed {} #{} (attempt {}/{})",
+                worker_label(worker_id),
+                j.payload.kind(),
+                j.id,
+                j.attempt,
+                j.max_attempts
+            );
+            if j.id != job.id {
+                claimed.push_str(&format!(", run with #{}", job.id));
+            }
+            claimed
+        })
+        .collect();
+    log_lines(ctx, worker_id, &jobs, Level::Info, |i| &claimed[i]).await;
     let beat = Duration::from_millis(ctx.settings.queue.heartbeat_ms);
     let payload = batched_payload(&job, &batch);
     let work = execute(ctx, cache, &payload);
@@ -233,11 +237,8 @@ async fn run_job(
         }
     };
     match result {
-        Ok(summary) => {
-            for j in &jobs {
-                complete(ctx, worker_id, j, &summary).await;
-            }
-        }
+        Ok(summary) if jobs.len() == 1 => complete(ctx, worker_id, &job, &summary).await,
+        Ok(summary) => complete_batch(ctx, worker_id, &jobs, &summary).await,
         Err(err) => {
             for j in &jobs {
                 let copy = JobError {
@@ -261,6 +262,68 @@ async fn complete(ctx: &WorkerContext, worker_id: &str, job: &ClaimedJob, summar
             log_line(ctx, job, worker_id, Level::Warn, msg).await;
         }
         Err(e) => tracing::error!(error = %e, "could not complete job"),
+    }
+}
+
+/// [`complete`] for a batch: the summary lines in one statement and the jobs marked done in
+/// another (until 2026-12-06, two statements per job); the jobs whose lease was lost meanwhile
+/// are found afterwards and logged as [`complete`] logs them.
+async fn complete_batch(ctx: &WorkerContext, worker_id: &str, jobs: &[&ClaimedJob], summary: &str) {
+    log_lines(ctx, worker_id, jobs, Level::Info, |_| summary).await;
+    let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
+    let done = match ctx.queue.complete_many(&ids, worker_id).await {
+        Ok(n) if n == ids.len() as u64 => {
+            for id in ids {
+                tracing::info!(job_id = id, "job done");
+            }
+            return;
+        }
+        Ok(_) => ctx.queue.done_by(&ids, worker_id).await,
+        Err(e) => Err(e),
+    };
+    match done {
+        Ok(done) => {
+            let lost: Vec<&ClaimedJob> = jobs
+                .iter()
+                .copied()
+                .filter(|j| !done.contains(&j.id))
+                .collect();
+            for j in jobs {
+                if done.contains(&j.id) {
+                    tracing::info!(job_id = j.id, "job done");
+                } else {
+                    tracing::warn!(job_id = j.id, "lease lost; another worker owns the job");
+                }
+            }
+            let msg = "lease lost: another worker took the job over";
+            log_lines(ctx, worker_id, &lost, Level::Warn, |_| msg).await;
+        }
+        Err(e) => tracing::error!(error = %e, "could not complete the batch's jobs"),
+    }
+}
+
+/// One line for each of `jobs` (the `i`th's text `msg(i)`) in one statement; never fails a job.
+async fn log_lines<'a>(
+    ctx: &WorkerContext,
+    worker_id: &str,
+    jobs: &[&ClaimedJob],
+    level: Level,
+    msg: impl Fn(usize) -> &'a str,
+) {
+    let worker = worker_label(worker_id);
+    let lines: Vec<NewJobLog> = jobs
+        .iter()
+        .enumerate()
+        .map(|(i, j)| NewJobLog {
+            job_id: j.id,
+            submission_id: j.submission_id,
+            worker: &worker,
+            level,
+            message: msg(i),
+        })
+        .collect();
+    if let Err(e) = job_logs::append_many(&ctx.db, &lines).await {
+        tracing::warn!(error = %e, "could not write the jobs' log lines");
     }
 }
 

@@ -474,11 +474,22 @@ async fn score_in_process(
         }
         Ok::<_, JobError>(())
     };
+    // The scores are stored together once the batch is scored (one insert), and those scored
+    // before a failure still are.
     let store = async {
+        let mut done = Vec::new();
+        let mut failure = None;
         while let Some((video_id, result)) = scored.recv().await {
-            record_score(ctx, det.id, video_id, result?).await?;
+            match result {
+                Ok(s) => done.push(new_score(det.id, video_id, s)),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
         }
-        Ok::<_, JobError>(())
+        record_scores(ctx, done).await?;
+        failure.map_or(Ok(()), Err)
     };
     let (fed, stored) = tokio::join!(feed, store);
     let detector = scorer
@@ -555,10 +566,11 @@ async fn score_isolated(
         stage_model().await?;
         sandbox::score(config, &model, manifest, inputs, work.path()?).await?
     };
-    for s in scored {
-        record_score(ctx, det.id, s.video_id, s.score).await?;
-    }
-    Ok(())
+    let scores = scored
+        .into_iter()
+        .map(|s| new_score(det.id, s.video_id, s.score))
+        .collect();
+    record_scores(ctx, scores).await
 }
 
 /// The key of a slot's scoring child of `det` (`<detector id>:<model key>`): its upload check
@@ -576,26 +588,26 @@ async fn stage(ctx: &WorkerContext, key: &str, to: &Path) -> Result<(), JobError
         .map_err(|e| JobError::infra("scratch", e))
 }
 
-async fn record_score(
+/// A detector's score of one video as the `scores` table stores it.
+fn new_score(detector_id: i64, video_id: i64, s: VideoScore) -> repo::scores::NewScore {
+    repo::scores::NewScore {
+        detector_id,
+        video_id,
+        score: f64::from(s.score),
+        failed: false,
+        per_frame: s.per_frame,
+        elapsed_ms: s.elapsed_ms,
+        ort_version: ORT_VERSION.to_owned(),
+        sampler_version: SAMPLER_VERSION,
+    }
+}
+
+/// Stores a batch's scores in one statement (until 2026-12-06, one per video).
+async fn record_scores(
     ctx: &WorkerContext,
-    detector_id: i64,
-    video_id: i64,
-    s: VideoScore,
+    scores: Vec<repo::scores::NewScore>,
 ) -> Result<(), JobError> {
-    repo::scores::insert_once(
-        &ctx.db,
-        repo::scores::NewScore {
-            detector_id,
-            video_id,
-            score: f64::from(s.score),
-            failed: false,
-            per_frame: s.per_frame,
-            elapsed_ms: s.elapsed_ms,
-            ort_version: ORT_VERSION.to_owned(),
-            sampler_version: SAMPLER_VERSION,
-        },
-    )
-    .await?;
+    repo::scores::insert_many_once(&ctx.db, scores).await?;
     Ok(())
 }
 

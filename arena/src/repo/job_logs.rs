@@ -5,7 +5,7 @@
 use crate::entities::job_logs;
 use crate::error::RepoError;
 use crate::time::now_ms;
-use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, Query, UnionType};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 /// Longest message stored, in bytes (longer ones are cut at a character boundary, with `…`).
@@ -57,22 +57,42 @@ fn cut(s: &str, max: usize) -> String {
 /// statement (`INSERT … SELECT … WHERE (SELECT COUNT(*) …) < cap`): a line costs one round trip,
 /// and two workers appending at once can at worst each add the line the cap had room for.
 pub async fn append<C: ConnectionTrait>(db: &C, line: NewJobLog<'_>) -> Result<bool, RepoError> {
-    let lines = Query::select()
-        .expr(Func::count(Expr::col(job_logs::Column::Id)))
-        .from(job_logs::Entity)
-        .and_where(Expr::col(job_logs::Column::JobId).eq(line.job_id))
-        .take();
-    let values = Query::select()
-        .exprs([
-            Expr::val(line.job_id),
-            Expr::val(line.submission_id),
-            Expr::val(cut(line.worker, 60)),
-            Expr::val(line.level.as_str()),
-            Expr::val(cut(line.message.trim(), MAX_MESSAGE_BYTES)),
-            Expr::val(now_ms()),
-        ])
-        .and_where(Expr::expr(lines).lt(i64::try_from(MAX_LINES_PER_JOB).unwrap_or(i64::MAX)))
-        .take();
+    Ok(append_many(db, &[line]).await? == 1)
+}
+
+/// [`append`] for several lines in one statement (the `SELECT`s joined by `UNION ALL`, each with
+/// its own job's cap): a score batch's jobs are claimed and completed together, one line each.
+/// Each line is counted against its job's lines stored before the statement, so lines of
+/// different jobs, as here, are capped exactly as by [`append`]. Returns how many were stored.
+pub async fn append_many<C: ConnectionTrait>(
+    db: &C,
+    lines: &[NewJobLog<'_>],
+) -> Result<u64, RepoError> {
+    let now = now_ms();
+    let mut selects = lines.iter().map(|line| {
+        let stored = Query::select()
+            .expr(Func::count(Expr::col(job_logs::Column::Id)))
+            .from(job_logs::Entity)
+            .and_where(Expr::col(job_logs::Column::JobId).eq(line.job_id))
+            .take();
+        Query::select()
+            .exprs([
+                Expr::val(line.job_id),
+                Expr::val(line.submission_id),
+                Expr::val(cut(line.worker, 60)),
+                Expr::val(line.level.as_str()),
+                Expr::val(cut(line.message.trim(), MAX_MESSAGE_BYTES)),
+                Expr::val(now),
+            ])
+            .and_where(Expr::expr(stored).lt(i64::try_from(MAX_LINES_PER_JOB).unwrap_or(i64::MAX)))
+            .take()
+    });
+    let Some(mut values) = selects.next() else {
+        return Ok(0);
+    };
+    for more in selects {
+        values.union(UnionType::All, more);
+    }
     let insert = Query::insert()
         .into_table(job_logs::Entity)
         .columns([
@@ -86,7 +106,7 @@ pub async fn append<C: ConnectionTrait>(db: &C, line: NewJobLog<'_>) -> Result<b
         .select_from(values)
         .map_err(|e| RepoError::Db(sea_orm::DbErr::Custom(e.to_string())))?
         .take();
-    Ok(db.execute(&insert).await?.rows_affected() == 1)
+    Ok(db.execute(&insert).await?.rows_affected())
 }
 
 /// The latest `limit` lines of a submission's jobs, oldest first.

@@ -24,22 +24,40 @@ pub struct NewScore {
 
 /// Stores the score unless one is already there; true when this call stored it.
 pub async fn insert_once<C: ConnectionTrait>(db: &C, new: NewScore) -> Result<bool, RepoError> {
-    let per_frame =
-        serde_json::to_string(&new.per_frame).map_err(|e| RepoError::Corrupt(e.to_string()))?;
-    let model = scores::ActiveModel {
-        detector_id: Set(new.detector_id),
-        video_id: Set(new.video_id),
-        score: Set(new.score),
-        failed: Set(new.failed),
-        frames: Set(i32::try_from(new.per_frame.len()).unwrap_or(i32::MAX)),
-        per_frame: Set(per_frame),
-        elapsed_ms: Set(new.elapsed_ms),
-        ort_version: Set(new.ort_version),
-        sampler_version: Set(new.sampler_version),
-        created_at_ms: Set(now_ms()),
-        ..Default::default()
-    };
-    let inserted = scores::Entity::insert(model)
+    Ok(insert_many_once(db, vec![new]).await? == 1)
+}
+
+/// Stores each score unless one is already there for its pair, in one statement (a score batch
+/// of twelve videos: one insert, not twelve); returns how many this call stored.
+pub async fn insert_many_once<C: ConnectionTrait>(
+    db: &C,
+    new: Vec<NewScore>,
+) -> Result<u64, RepoError> {
+    if new.is_empty() {
+        return Ok(0);
+    }
+    let now = now_ms();
+    let models = new
+        .into_iter()
+        .map(|new| {
+            let per_frame = serde_json::to_string(&new.per_frame)
+                .map_err(|e| RepoError::Corrupt(e.to_string()))?;
+            Ok(scores::ActiveModel {
+                detector_id: Set(new.detector_id),
+                video_id: Set(new.video_id),
+                score: Set(new.score),
+                failed: Set(new.failed),
+                frames: Set(i32::try_from(new.per_frame.len()).unwrap_or(i32::MAX)),
+                per_frame: Set(per_frame),
+                elapsed_ms: Set(new.elapsed_ms),
+                ort_version: Set(new.ort_version),
+                sampler_version: Set(new.sampler_version),
+                created_at_ms: Set(now),
+                ..Default::default()
+            })
+        })
+        .collect::<Result<Vec<_>, RepoError>>()?;
+    let inserted = scores::Entity::insert_many(models)
         .on_conflict(
             OnConflict::columns([scores::Column::DetectorId, scores::Column::VideoId])
                 .do_nothing()
@@ -47,7 +65,7 @@ pub async fn insert_once<C: ConnectionTrait>(db: &C, new: NewScore) -> Result<bo
         )
         .exec_without_returning(db)
         .await?;
-    Ok(inserted == 1)
+    Ok(inserted)
 }
 
 /// Video ids among `video_ids` that `detector_id` has already scored.

@@ -103,6 +103,48 @@ async fn only_the_lease_holder_completes_and_duplicates_are_not_queued() {
     }
 }
 
+/// A batch completed at once (`complete_many`) completes only the jobs still leased to the
+/// worker; `done_by` names them, so the worker can log the others' lost leases.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_completes_only_the_jobs_still_held() {
+    for (_dir, q) in queue(60_000, 3).await {
+        for n in 0..3 {
+            q.enqueue(&JobPayload::Noop { n }, None)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let ids: Vec<i64> = q
+            .claim("a", 3)
+            .await
+            .unwrap_or_default()
+            .iter()
+            .map(|j| j.id)
+            .collect();
+        assert_eq!(ids.len(), 3);
+        // The second job goes back to the queue and another worker takes it.
+        q.fail(ids[1], "a", "boom", false)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let taken = q.claim("b", 3).await.unwrap_or_default();
+        assert_eq!(taken.iter().map(|j| j.id).collect::<Vec<_>>(), [ids[1]]);
+        let completed = q
+            .complete_many(&ids, "a")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(completed, 2);
+        let done = q.done_by(&ids, "a").await.unwrap_or_default();
+        assert_eq!(done, HashSet::from([ids[0], ids[2]]));
+        assert!(q.done_by(&ids, "b").await.unwrap_or_default().is_empty());
+        q.complete(ids[1], "b")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            q.done_by(&ids, "b").await.unwrap_or_default(),
+            HashSet::from([ids[1]])
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_retry_up_to_max_attempts_keeping_the_last_error() {
     for (_dir, q) in queue(60_000, 3).await {

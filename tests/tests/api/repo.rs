@@ -73,6 +73,29 @@ async fn team_names_are_unique_and_scores_are_stored_once() {
             .await
             .unwrap_or_default();
         assert_eq!(stored, vec![(1, 2, 0.5)]);
+        // A batch in one statement: the pair already scored keeps its score, the others go in.
+        let batch = [(2, 0.9), (3, 0.25), (4, 0.75)]
+            .map(|(video_id, s)| repo::scores::NewScore {
+                video_id,
+                ..score(s)
+            })
+            .to_vec();
+        assert_eq!(
+            repo::scores::insert_many_once(&db, batch)
+                .await
+                .unwrap_or_else(|e| panic!("{e}")),
+            2
+        );
+        assert_eq!(
+            repo::scores::insert_many_once(&db, Vec::new())
+                .await
+                .unwrap_or_else(|e| panic!("{e}")),
+            0
+        );
+        let stored = repo::scores::for_detectors(&db, &[1])
+            .await
+            .unwrap_or_default();
+        assert_eq!(stored, vec![(1, 2, 0.5), (1, 3, 0.25), (1, 4, 0.75)]);
     }
 }
 
@@ -84,7 +107,7 @@ async fn job_log_lines_are_capped_per_job_and_cut_to_length() {
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
     for (backend, _dir, db) in databases().await {
         let mut jobs = Vec::new();
-        for n in 0..2 {
+        for n in 0..3 {
             let id = arena::queue::enqueue(&db, &JobPayload::Noop { n }, None, 3)
                 .await
                 .unwrap_or_else(|e| panic!("{e}"))
@@ -138,6 +161,43 @@ async fn job_log_lines_are_capped_per_job_and_cut_to_length() {
             .unwrap_or_else(|e| panic!("{e}"));
         let texts: Vec<_> = latest.iter().map(|r| r.message.as_str()).collect();
         assert_eq!(texts, ["line 37", "line 38", "line 39"]);
+        // Several jobs' lines in one statement: each against its own job's cap.
+        let many = [
+            line(jobs[0], Some(7), "past the cap"),
+            line(jobs[1], None, " second "),
+            line(jobs[2], Some(8), &long),
+        ];
+        assert_eq!(
+            repo::job_logs::append_many(&db, &many)
+                .await
+                .unwrap_or_else(|e| panic!("{e}")),
+            2,
+            "{backend}: the capped job's line is dropped, the others stored"
+        );
+        assert_eq!(
+            repo::job_logs::append_many(&db, &[])
+                .await
+                .unwrap_or_else(|e| panic!("{e}")),
+            0
+        );
+        let rows = job_logs::Entity::find()
+            .filter(job_logs::Column::JobId.is_in([jobs[1], jobs[2]]))
+            .order_by_asc(job_logs::Column::Id)
+            .all(&db)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let got: Vec<_> = rows
+            .iter()
+            .map(|r| (r.job_id, r.submission_id, r.message.len(), r.level.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (jobs[1], None, "other job".len(), "warn"),
+                (jobs[1], None, "second".len(), "warn"),
+                (jobs[2], Some(8), MAX_MESSAGE_BYTES + '…'.len_utf8(), "warn"),
+            ]
+        );
     }
 }
 
