@@ -5,7 +5,7 @@ use crate::fleet::worker_label;
 use crate::pipeline::{self, JobError, SessionCache, WorkerContext};
 use crate::sandbox;
 use arena::evaluation;
-use arena::queue::{ClaimedJob, FailOutcome, JobPayload, QueueError};
+use arena::queue::{ClaimedJob, FailOutcome, JobPayload};
 use arena::repo::job_logs::{self, Level, NewJobLog};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -94,16 +94,7 @@ async fn reclaim_dead(ctx: &WorkerContext) -> std::time::Instant {
 
 /// Writes one line of the job's log (for its submission's page); never fails the job.
 async fn log_line(ctx: &WorkerContext, job: &ClaimedJob, worker_id: &str, level: Level, msg: &str) {
-    let line = NewJobLog {
-        job_id: job.id,
-        submission_id: job.submission_id,
-        worker: &worker_label(worker_id),
-        level,
-        message: msg,
-    };
-    if let Err(e) = job_logs::append(&ctx.db, line).await {
-        tracing::warn!(error = %e, "could not write the job's log line");
-    }
+    log_lines(ctx, worker_id, &[job], level, |_| msg).await;
 }
 
 /// The queued score jobs of the same detector as `job`, claimed to run with it as one: one
@@ -237,8 +228,7 @@ async fn run_job(
         }
     };
     match result {
-        Ok(summary) if jobs.len() == 1 => complete(ctx, worker_id, &job, &summary).await,
-        Ok(summary) => complete_batch(ctx, worker_id, &jobs, &summary).await,
+        Ok(summary) => complete(ctx, worker_id, &jobs, &summary).await,
         Err(err) => {
             for j in &jobs {
                 let copy = JobError {
@@ -252,23 +242,10 @@ async fn run_job(
     }
 }
 
-async fn complete(ctx: &WorkerContext, worker_id: &str, job: &ClaimedJob, summary: &str) {
-    log_line(ctx, job, worker_id, Level::Info, summary).await;
-    match ctx.queue.complete(job.id, worker_id).await {
-        Ok(()) => tracing::info!(job_id = job.id, "job done"),
-        Err(QueueError::LeaseLost(_)) => {
-            tracing::warn!(job_id = job.id, "lease lost; another worker owns the job");
-            let msg = "lease lost: another worker took the job over";
-            log_line(ctx, job, worker_id, Level::Warn, msg).await;
-        }
-        Err(e) => tracing::error!(error = %e, "could not complete job"),
-    }
-}
-
-/// [`complete`] for a batch: the summary lines in one statement and the jobs marked done in
-/// another (until 2026-12-06, two statements per job); the jobs whose lease was lost meanwhile
-/// are found afterwards and logged as [`complete`] logs them.
-async fn complete_batch(ctx: &WorkerContext, worker_id: &str, jobs: &[&ClaimedJob], summary: &str) {
+/// Marks `jobs` (one job, or a score batch) done: their summary lines in one statement and the
+/// jobs in another, whatever their number (until 2026-12-06, two statements per job); the jobs
+/// whose lease was lost meanwhile to another worker are found afterwards and logged so.
+async fn complete(ctx: &WorkerContext, worker_id: &str, jobs: &[&ClaimedJob], summary: &str) {
     log_lines(ctx, worker_id, jobs, Level::Info, |_| summary).await;
     let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
     let done = match ctx.queue.complete_many(&ids, worker_id).await {
@@ -281,25 +258,24 @@ async fn complete_batch(ctx: &WorkerContext, worker_id: &str, jobs: &[&ClaimedJo
         Ok(_) => ctx.queue.done_by(&ids, worker_id).await,
         Err(e) => Err(e),
     };
-    match done {
-        Ok(done) => {
-            let lost: Vec<&ClaimedJob> = jobs
-                .iter()
-                .copied()
-                .filter(|j| !done.contains(&j.id))
-                .collect();
-            for j in jobs {
-                if done.contains(&j.id) {
-                    tracing::info!(job_id = j.id, "job done");
-                } else {
-                    tracing::warn!(job_id = j.id, "lease lost; another worker owns the job");
-                }
-            }
-            let msg = "lease lost: another worker took the job over";
-            log_lines(ctx, worker_id, &lost, Level::Warn, |_| msg).await;
+    let done = match done {
+        Ok(done) => done,
+        Err(e) => {
+            tracing::error!(error = %e, "could not complete the jobs");
+            return;
         }
-        Err(e) => tracing::error!(error = %e, "could not complete the batch's jobs"),
+    };
+    let mut lost = Vec::new();
+    for j in jobs {
+        if done.contains(&j.id) {
+            tracing::info!(job_id = j.id, "job done");
+        } else {
+            tracing::warn!(job_id = j.id, "lease lost; another worker owns the job");
+            lost.push(*j);
+        }
     }
+    let msg = "lease lost: another worker took the job over";
+    log_lines(ctx, worker_id, &lost, Level::Warn, |_| msg).await;
 }
 
 /// One line for each of `jobs` (the `i`th's text `msg(i)`) in one statement; never fails a job.
