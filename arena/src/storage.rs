@@ -110,6 +110,19 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// files a child handed over (`worker/src/sandbox/handoff.rs`). A mapping outlives a rename or
 /// an unlink of its file.
 pub fn map_file(path: &Path) -> std::io::Result<Bytes> {
+    map(path, true)
+}
+
+/// [`map_file`] without populating the mapping: a page is read in when it is first touched. For
+/// bytes of which only a few pages are read, such as a decode child's caches the server checks
+/// (the worker's `Crops::parse_current` reads each image's header, not its pixels): populating
+/// a short clip's ~25 MB of caches cost the server ~3 ms a video, for pages it never read (until
+/// 2026-12-06; docs/BENCHMARKS.md, item 36). Same rules as [`map_file`].
+pub fn map_file_lazily(path: &Path) -> std::io::Result<Bytes> {
+    map(path, false)
+}
+
+fn map(path: &Path, populate: bool) -> std::io::Result<Bytes> {
     let file = std::fs::File::open(path)?;
     if file.metadata()?.len() == 0 {
         return Ok(Bytes::new());
@@ -120,7 +133,13 @@ pub fn map_file(path: &Path) -> std::io::Result<Bytes> {
         unsafe_code,
         reason = "a file mapping; callers pass only files nothing changes in place, see SAFETY"
     )]
-    let map = unsafe { memmap2::MmapOptions::new().populate().map(&file)? };
+    let map = unsafe {
+        let mut options = memmap2::MmapOptions::new();
+        if populate {
+            options.populate();
+        }
+        options.map(&file)?
+    };
     Ok(Bytes::from_owner(map))
 }
 

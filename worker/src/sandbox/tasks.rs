@@ -80,7 +80,8 @@ pub(super) async fn checked_caches(
         ));
     };
     crate::media::sampler::count_child_decodes(decodes);
-    // Handed files are out of the child's reach: mapped, not copied (nothing changes them now).
+    // Handed files are out of the child's reach: mapped, not copied (nothing changes them now),
+    // and not populated: the check reads the images' headers, a few pages of each file.
     // Files left with the child are copied, so the bytes checked are the bytes stored.
     let mapped = handed.is_some();
     let faces = read_cache(faces_out, mapped).await?;
@@ -122,7 +123,7 @@ pub(super) async fn checked_caches(
 pub(super) async fn read_cache(path: &Path, mapped: bool) -> Result<Bytes, JobError> {
     let read = if mapped {
         let owned = path.to_owned();
-        tokio::task::spawn_blocking(move || arena::storage::map_file(&owned))
+        tokio::task::spawn_blocking(move || arena::storage::map_file_lazily(&owned))
             .await
             .map_err(|e| JobError::infra("worker_panic", e))?
     } else {

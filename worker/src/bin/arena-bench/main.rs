@@ -5,6 +5,7 @@
 #![expect(clippy::print_stdout, reason = "a benchmark prints its tables")]
 
 mod bare;
+mod check;
 mod e2e;
 mod faces;
 mod overhead;
@@ -22,7 +23,7 @@ use arena_worker::faces::FaceDetector;
 use arena_worker::pipeline::{PreparePlan, PreparedVideo};
 use serde::Serialize;
 
-const USAGE: &str = "usage: arena-bench <all|overhead|e2e|scaling|faces|prepare|dump>
+const USAGE: &str = "usage: arena-bench <all|overhead|e2e|scaling|faces|prepare|check|dump>
     [--models DIR] [--videos DIR] [--names a,b,..] [--count N] [--frames K] [--rounds N]
     [--e2e-sets \"a,b;a,b,c,d\"] [--scaling-detectors a,b,c,d]
     [--python-bin PYTHON] [--python SCRIPT] [--json OUT] [--provider cpu|cuda] [--gpu-batch N]
@@ -33,6 +34,7 @@ const USAGE: &str = "usage: arena-bench <all|overhead|e2e|scaling|faces|prepare|
   scaling    (c) C videos x D detectors: decodes and wall time
   faces      (d) the face stage on clips with known faces (--videos .cache/bench/faces)
   prepare    (e) one video prepared in memory (`arena eval`) vs into the cache files (platform)
+  check      (f) the server's check of a decode child's caches: mapped populated vs lazily
   dump       --video V --out DIR: one video's cached images, for scripts/bench/compare_crops.py";
 
 fn main() -> Result<()> {
@@ -64,6 +66,7 @@ fn main() -> Result<()> {
         }
         "scaling" => results.scaling = bench.scaling()?,
         "prepare" => prepare::run(&bench)?,
+        "check" => check::run(&bench)?,
         "all" => {
             bench.header();
             results.overhead = bench.overhead()?;

@@ -25,14 +25,20 @@ fn cpu_s() -> f64 {
     })
 }
 
-pub fn run(bench: &Bench) -> Result<()> {
+/// The face detector and the plan `arena eval` prepares with, at `bench`'s K.
+pub(super) fn eval_setup(bench: &Bench) -> Result<(FaceDetector, PreparePlan)> {
     let opts = EvalOptions::default();
-    let mut faces = FaceDetector::load(&bench.rt, &opts.face_model, &SessionOptions::default())?;
+    let faces = FaceDetector::load(&bench.rt, &opts.face_model, &SessionOptions::default())?;
     let plan = PreparePlan {
         frames: bench.frames,
         decode_max_side: opts.decode_max_side.max(opts.max_side),
         max_side: opts.max_side,
     };
+    Ok((faces, plan))
+}
+
+pub fn run(bench: &Bench) -> Result<()> {
+    let (mut faces, plan) = eval_setup(bench)?;
     let (mut mem, mut files) = (Vec::new(), Vec::new());
     let (mut mem_cpu, mut files_cpu) = (0.0, 0.0);
     for round in 0..bench.rounds {
