@@ -116,7 +116,7 @@ pub fn map_file(path: &Path) -> std::io::Result<Bytes> {
 /// [`map_file`] without populating the mapping: a page is read in when it is first touched. For
 /// bytes of which only a few pages are read, such as a decode child's caches the server checks
 /// (the worker's `Crops::parse_current` reads each image's header, not its pixels): populating
-/// a short clip's ~25 MB of caches cost the server ~3 ms a video, for pages it never read (until
+/// a short clip's ~25 MB of caches cost the server ~1.2 ms a video, for pages it never read (until
 /// 2026-12-06; docs/BENCHMARKS.md, item 36). Same rules as [`map_file`].
 pub fn map_file_lazily(path: &Path) -> std::io::Result<Bytes> {
     map(path, false)
